@@ -1,0 +1,54 @@
+//! One module per command; each parses its flags and calls the engine.
+
+pub mod history;
+pub mod image;
+pub mod images;
+pub mod import;
+pub mod load;
+pub mod login;
+pub mod logout;
+pub mod pull;
+pub mod push;
+pub mod registry;
+pub mod rmi;
+pub mod save;
+pub mod tag;
+
+use berth_engine::Engine;
+use std::path::PathBuf;
+
+/// What every command gets: the global options.
+pub struct Ctx {
+    pub root: PathBuf,
+    pub insecure_registries: Vec<String>,
+}
+
+impl Ctx {
+    /// Opens the engine on the state root.
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        Ok(Engine::open(&self.root)?)
+    }
+
+    /// A runtime for commands that talk to the network (current-thread is plenty for a CLI,
+    /// and keeps the process single-threaded for anything it later spawns).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(f)
+    }
+}
+
+/// An error that carries a process exit code (the container's, or Docker's 125/126/127).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}

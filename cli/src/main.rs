@@ -1,0 +1,90 @@
+//! `berth`: the command line. Thin by design: clap structs, one file per command, each calling
+//! the engine. Exit codes follow Docker's: 125 when berth itself fails, else the command's own.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "A daemonless container engine for native and WebAssembly workloads")]
+struct Cli {
+    /// State root: content store, layers, containers.
+    #[arg(long, global = true, env = "BERTH_ROOT", default_value = berth_engine::DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Registries to speak plain HTTP to (besides loopback ones).
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Log level for berth's own diagnostics (error, warn, info, debug, trace).
+    #[arg(long, global = true, env = "BERTH_LOG", default_value = "warn")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import a rootfs tarball as a one-layer image.
+    Import(commands::import::Args),
+    /// Save images to a tar archive (Docker's format, or an OCI layout with --format oci).
+    Save(commands::save::Args),
+    /// Load images from a tar archive (Docker's or OCI).
+    Load(commands::load::Args),
+    /// List images.
+    Images(commands::images::Args),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(commands::image::Cmd),
+    /// Give an image another name.
+    Tag(commands::tag::Args),
+    /// Remove images.
+    Rmi(commands::rmi::Args),
+    /// Show the history of an image.
+    History(commands::history::Args),
+    /// Pull an image from a registry.
+    Pull(commands::pull::Args),
+    /// Push an image to a registry.
+    Push(commands::push::Args),
+    /// Log in to a registry.
+    Login(commands::login::Args),
+    /// Log out from a registry.
+    Logout(commands::logout::Args),
+    /// Run the embedded OCI registry.
+    #[command(subcommand)]
+    Registry(commands::registry::Cmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_default())
+        .init();
+    let ctx = commands::Ctx { root: cli.root, insecure_registries: cli.insecure_registries };
+    let result = match cli.command {
+        Command::Import(a) => commands::import::run(&ctx, a),
+        Command::Save(a) => commands::save::run(&ctx, a),
+        Command::Load(a) => commands::load::run(&ctx, a),
+        Command::Images(a) => commands::images::run(&ctx, a),
+        Command::Image(c) => commands::image::run(&ctx, c),
+        Command::Tag(a) => commands::tag::run(&ctx, a),
+        Command::Rmi(a) => commands::rmi::run(&ctx, a),
+        Command::History(a) => commands::history::run(&ctx, a),
+        Command::Pull(a) => commands::pull::run(&ctx, a),
+        Command::Push(a) => commands::push::run(&ctx, a),
+        Command::Login(a) => commands::login::run(&ctx, a),
+        Command::Logout(a) => commands::logout::run(&ctx, a),
+        Command::Registry(c) => commands::registry::run(&ctx, c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(code) = e.downcast_ref::<commands::Exit>() {
+                return ExitCode::from(code.0);
+            }
+            eprintln!("berth: {e:#}");
+            ExitCode::from(125)
+        }
+    }
+}

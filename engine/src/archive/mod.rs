@@ -1,0 +1,1 @@
+//! Image archives: `docker save`/`docker load` tarballs, OCI layout tarballs, `import`.

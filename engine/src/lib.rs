@@ -1,0 +1,51 @@
+//! berth's engine: everything berth knows how to do, as a library.
+//!
+//! The CLI is a thin layer over [`Engine`]; tests drive the same methods. The engine owns the
+//! state root (`--root`, default `/var/lib/berth`): an OCI image layout that is the content
+//! store, the unpacked-layer cache, and (later) containers, networks and volumes. Nothing here
+//! runs containers itself: that is the job of `berth-shims`, which never imports this crate.
+
+pub mod archive;
+pub mod digest;
+pub mod error;
+pub mod image;
+pub mod media;
+pub mod progress;
+pub mod reference;
+pub mod registry;
+pub mod store;
+
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use reference::Reference;
+
+use std::path::{Path, PathBuf};
+
+/// Default state root, as Docker's `/var/lib/docker`.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+
+/// The engine: one state root and the store inside it.
+pub struct Engine {
+    root: PathBuf,
+    store: store::Store,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the state root at `root`.
+    pub fn open(root: impl AsRef<Path>) -> Result<Engine> {
+        let root = root.as_ref().to_path_buf();
+        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        let store = store::Store::open(&root)?;
+        Ok(Engine { root, store })
+    }
+
+    /// The state root this engine works in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The content store (an OCI image layout) under the root.
+    pub fn store(&self) -> &store::Store {
+        &self.store
+    }
+}

@@ -1,0 +1,1 @@
+//! The OCI distribution protocol: berth's client (pull, push, auth) and its embedded server.

@@ -1,0 +1,1 @@
+//! Unpacking layers into the diff-id keyed cache (filled in by the layer work).

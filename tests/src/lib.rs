@@ -1,0 +1,1 @@
+//! Helpers shared by berth's integration, privileged and end-to-end tests.
