@@ -1,1 +1,214 @@
 //! Helpers shared by berth's integration, privileged and end-to-end tests.
+//!
+//! Real peers only: `docker-registry` (distribution), `skopeo`, `umoci`, `runc` are started or
+//! called as the real programs. Every server a test starts listens on 127.0.0.1 on a free port
+//! and is killed (by its PID) when its guard drops.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `berth` binary built by `cargo build` (tests/run.sh builds it before testing).
+pub fn berth_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_BIN") {
+        return p.into();
+    }
+    // target/<profile>/deps/<test-exe> -> target/<profile>/berth
+    let exe = std::env::current_exe().expect("test executable path");
+    let p = exe.parent().and_then(Path::parent).expect("target dir").join("berth");
+    assert!(p.exists(), "{} not built: run `cargo build -p berth` (tests/run.sh does)", p.display());
+    p
+}
+
+/// Directory holding the base-image fixtures built by scripts/setup.sh.
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var("BERTH_FIXTURES").unwrap_or_else(|_| "/var/cache/berth-fixtures".into()).into()
+}
+
+/// The busybox rootfs tarball (see tests/fixtures/mk-busybox.sh).
+pub fn busybox_tar() -> PathBuf {
+    let p = fixtures_dir().join("busybox-rootfs.tar");
+    if !p.exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mk-busybox.sh");
+        let st = Command::new("bash").arg(script).arg(fixtures_dir()).status().expect("run mk-busybox.sh");
+        assert!(st.success(), "building the busybox fixture failed");
+    }
+    p
+}
+
+/// Whether a program is on PATH.
+pub fn have(prog: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {prog}")).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// Whether the tests run as root (privileged tier).
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A temporary berth state root and a way to run berth against it.
+pub struct Berth {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Berth {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        Berth { dir: tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir") }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `berth` command with `--root` set to this root and a private HOME/DOCKER_CONFIG.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(berth_bin());
+        c.arg("--root").arg(self.root());
+        c.env("DOCKER_CONFIG", self.root().join("docker-config"));
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs berth with `args`; returns its output without judging it.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("spawn berth")
+    }
+
+    /// Runs berth and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Runs berth and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            !o.status.success(),
+            "berth {args:?} unexpectedly succeeded:\nstdout: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// Imports the busybox fixture as `name`.
+    pub fn import_busybox(&self, name: &str) {
+        let tar = busybox_tar();
+        self.ok(&["import", "--change", "CMD [\"sh\"]", tar.to_str().unwrap(), name]);
+    }
+
+    /// Number of blobs in the store.
+    pub fn blob_count(&self) -> usize {
+        std::fs::read_dir(self.root().join("content/blobs/sha256")).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().unwrap().port()
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:port.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A child process killed (by PID) and reaped when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real distribution registry (Debian's `docker-registry`) on 127.0.0.1.
+pub struct DistributionRegistry {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    _child: ChildGuard,
+}
+
+impl DistributionRegistry {
+    /// Starts an anonymous registry; `extra_config` is appended to the YAML config (auth...).
+    pub fn start_with(extra_config: &str) -> DistributionRegistry {
+        let dir = tempfile::Builder::new().prefix("berth-distribution-").tempdir().unwrap();
+        let port = free_port();
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_config}",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (scripts/setup.sh)");
+        let guard = ChildGuard(child);
+        assert!(wait_for_port(port, Duration::from_secs(10)), "docker-registry did not start");
+        DistributionRegistry { port, dir, _child: guard }
+    }
+
+    pub fn start() -> DistributionRegistry {
+        Self::start_with("")
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// berth's own embedded registry (`berth registry serve`) on 127.0.0.1.
+pub struct BerthRegistry {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    _child: ChildGuard,
+}
+
+impl BerthRegistry {
+    pub fn start() -> BerthRegistry {
+        let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(berth_bin())
+            .args(["--root"])
+            .arg(dir.path().join("root"))
+            .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}"), "--storage"])
+            .arg(dir.path().join("storage"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn berth registry serve");
+        let guard = ChildGuard(child);
+        assert!(wait_for_port(port, Duration::from_secs(10)), "berth registry serve did not start");
+        BerthRegistry { port, dir, _child: guard }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
