@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod server;
 pub mod sources;
 
 pub use client::{RegistryClient, Repo};
