@@ -720,3 +720,74 @@ async fn large_layers_stream_through() {
     assert!(hwm < 48 << 10, "registry peak RSS {hwm} KiB for a 64 MiB layer");
     assert!(tmp.path().join("root/registry/blobs/sha256").join(d.strip_prefix("sha256:").unwrap()).is_file());
 }
+
+#[tokio::test]
+async fn berth_pulls_from_and_pushes_to_it() {
+    assert!(peers_present());
+    let api = Api::start();
+    let host = api._reg.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let digest = busybox_layout(&src);
+    let reference = format!("{host}/x/busybox:v1");
+    skopeo(&["copy", "--dest-tls-verify=false", &format!("oci:{}:t", src.display()), &format!("docker://{reference}")]);
+    let berth = berth_tests::Berth::new();
+    berth.ok(&["pull", &reference]);
+
+    // Empty the registry, so berth's push has to upload every blob itself.
+    let m: Value = api.get(&format!("/v2/x/busybox/manifests/{digest}")).await.json().await.unwrap();
+    assert_eq!(
+        api.req(Method::DELETE, &format!("/v2/x/busybox/manifests/{digest}"), &[], None).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let mut blobs = vec![m["config"]["digest"].as_str().unwrap().to_string()];
+    blobs.extend(m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()));
+    for b in &blobs {
+        let r = api.req(Method::DELETE, &format!("/v2/x/busybox/blobs/{b}"), &[], None).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(dir_count(&api.storage().join("blobs/sha256")), 0);
+
+    let out = berth.ok(&["push", &reference]);
+    assert!(out.contains(&digest), "{out}");
+    let i: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &format!("docker://{reference}")])).unwrap();
+    assert_eq!(i["Digest"], digest);
+    for b in &blobs {
+        let r = api.get(&format!("/v2/x/busybox/blobs/{b}")).await;
+        assert_eq!(sha(&r.bytes().await.unwrap()), *b);
+    }
+    // And a fresh berth root pulls it back.
+    let again = berth_tests::Berth::new();
+    again.ok(&["pull", &reference]);
+    assert_eq!(again.blob_count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_of_the_same_content() {
+    let api = std::sync::Arc::new(Api::start());
+    let layer: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (api, layer) = (api.clone(), layer.clone());
+        tasks.push(tokio::spawn(async move {
+            let repo = format!("race/r{}", i % 4);
+            api.push_image(&repo, &format!("t{i}"), &layer).await.1
+        }));
+    }
+    let mut digests = Vec::new();
+    for t in tasks {
+        digests.push(t.await.unwrap());
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "same manifest everywhere");
+    for i in 0..8 {
+        let r = api.get(&format!("/v2/race/r{}/manifests/t{i}", i % 4)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let s = api.storage();
+    assert_eq!(dir_count(&s.join("blobs/sha256")), 3, "config, layer, manifest once each");
+    assert_eq!(dir_count(&s.join("uploads")), 0);
+    assert_eq!(dir_count(&s.join("tmp")), 0);
+    let cat: Value = api.get("/v2/_catalog?n=3").await.json().await.unwrap();
+    assert_eq!(cat["repositories"], json!(["race/r0", "race/r1", "race/r2"]));
+}
