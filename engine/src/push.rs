@@ -151,7 +151,7 @@ impl Pusher {
                 Mount::Mounted => return Ok(format!("Mounted from {from}")),
                 Mount::Upload(url) => url,
             },
-            None => self.client.start_upload(&self.repo).await?,
+            None => self.client.start_upload(&self.repo, d).await?,
         };
         let on_bytes: Arc<dyn Fn(u64) + Send + Sync> = match item {
             Some(i) => Arc::new(move |n| i.inc(n)),

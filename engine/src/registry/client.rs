@@ -497,16 +497,21 @@ impl RegistryClient {
             });
         }
         // fsync and rename off the async threads.
-        tokio::task::spawn_blocking(move || ing.commit())
+        let committed = tokio::task::spawn_blocking(move || ing.commit())
             .await
-            .map_err(|e| Error::Other(format!("committing {digest}: {e}")))??;
-        Ok(())
+            .map_err(|e| Error::Other(format!("committing {digest}: {e}")))?;
+        committed.map(|_| ()).map_err(|e| match e {
+            Error::DigestMismatch { expected, actual } => {
+                Error::DigestMismatch { expected: format!("{expected} (blob from {repo})"), actual }
+            }
+            other => other,
+        })
     }
 
-    /// Opens an upload session (`POST /blobs/uploads/`); returns its URL.
-    pub async fn start_upload(&self, repo: &Repo) -> Result<Url> {
+    /// Opens an upload session (`POST /blobs/uploads/`) for `digest`; returns its URL.
+    pub async fn start_upload(&self, repo: &Repo, digest: &Digest) -> Result<Url> {
         let url = self.url(repo, "blobs/uploads/")?;
-        let what = format!("upload to {repo}");
+        let what = format!("upload of {digest} to {repo}");
         let scopes = [repo.push_scope()];
         let resp =
             self.send(&repo.domain, &scopes, &what, |c| Ok(c.post(url.clone()).header(CONTENT_LENGTH, "0"))).await?;
@@ -530,7 +535,7 @@ impl RegistryClient {
             StatusCode::ACCEPTED => Ok(Mount::Upload(location(&resp, repo, &what)?)),
             s => {
                 tracing::debug!("{what}: {s}; uploading instead");
-                Ok(Mount::Upload(self.start_upload(repo).await?))
+                Ok(Mount::Upload(self.start_upload(repo, digest).await?))
             }
         }
     }
@@ -877,7 +882,7 @@ async fn error_for(resp: Response, repo: &Repo, what: &str) -> Error {
             registry,
             message: format!(
                 "{what}: repository {repo} not found: name unknown{}",
-                if message.is_empty() { String::new() } else { format!(": {message}") }
+                if message.is_empty() || message == "name unknown" { String::new() } else { format!(": {message}") }
             ),
         },
         StatusCode::NOT_FOUND if code.is_empty() && what.starts_with("manifest for") => {
