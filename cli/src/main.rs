@@ -25,6 +25,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create and run a new container from an image.
+    Run(commands::run::Args),
+    /// Create a new container.
+    Create(commands::create::Args),
+    /// List containers.
+    Ps(commands::ps::Args),
+    /// Fetch the logs of a container.
+    Logs(commands::logs::Args),
+    /// Stop one or more running containers.
+    Stop(commands::stop::Args),
+    /// Kill one or more running containers.
+    Kill(commands::kill::Args),
+    /// Remove one or more containers.
+    Rm(commands::rm::Args),
+    /// Start one or more stopped containers.
+    Start(commands::start::Args),
+    /// Restart one or more containers.
+    Restart(commands::restart::Args),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(commands::wait::Args),
+    /// Return low-level information on containers, volumes or images.
+    Inspect(commands::inspect::Args),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(commands::container::Cmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(commands::volume::Cmd),
     /// Import a rootfs tarball as a one-layer image.
     Import(commands::import::Args),
     /// Save images to a tar archive (Docker's format, or an OCI layout with --format oci).
@@ -56,13 +84,36 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The per-container supervisor: dispatched before anything else is initialised, to keep
+    // its footprint minimal (see berth_engine::container::shim).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+        return ExitCode::from(berth_engine::container::shim::main(&args) as u8);
+    }
+    // Docker exits 125 on a bad flag or flag value (clap's default would be 2).
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { 125 } else { 0 })
+    });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_default())
         .init();
     let ctx = commands::Ctx { root: cli.root, insecure_registries: cli.insecure_registries };
     let result = match cli.command {
+        Command::Run(a) => commands::run::run(&ctx, a),
+        Command::Create(a) => commands::create::run(&ctx, a),
+        Command::Ps(a) => commands::ps::run(&ctx, a),
+        Command::Logs(a) => commands::logs::run(&ctx, a),
+        Command::Stop(a) => commands::stop::run(&ctx, a),
+        Command::Kill(a) => commands::kill::run(&ctx, a),
+        Command::Rm(a) => commands::rm::run(&ctx, a),
+        Command::Start(a) => commands::start::run(&ctx, a),
+        Command::Restart(a) => commands::restart::run(&ctx, a),
+        Command::Wait(a) => commands::wait::run(&ctx, a),
+        Command::Inspect(a) => commands::inspect::run(&ctx, a),
+        Command::Container(c) => commands::container::run(&ctx, c),
+        Command::Volume(c) => commands::volume::run(&ctx, c),
         Command::Import(a) => commands::import::run(&ctx, a),
         Command::Save(a) => commands::save::run(&ctx, a),
         Command::Load(a) => commands::load::run(&ctx, a),

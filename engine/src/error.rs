@@ -43,6 +43,12 @@ pub enum Error {
     Unsupported(String),
     #[error("{0}")]
     Other(String),
+    /// A container, volume or other object that does not exist (Docker's "No such ...").
+    #[error("{0}")]
+    NotFound(String),
+    /// A container's process could not be started; `code` is Docker's 125, 126 or 127.
+    #[error("{message}")]
+    StartFailed { code: u8, message: String },
 }
 
 impl Error {

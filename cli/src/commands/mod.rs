@@ -1,18 +1,31 @@
 //! One module per command; each parses its flags and calls the engine.
 
+pub mod container;
+pub mod create;
 pub mod history;
 pub mod image;
 pub mod images;
 pub mod import;
+pub mod inspect;
+pub mod kill;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod logs;
+pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod registry;
+pub mod restart;
+pub mod rm;
 pub mod rmi;
+pub mod run;
 pub mod save;
+pub mod start;
+pub mod stop;
 pub mod tag;
+pub mod volume;
+pub mod wait;
 
 use berth_engine::Engine;
 use std::path::PathBuf;

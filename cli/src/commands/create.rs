@@ -1,0 +1,259 @@
+//! `berth create`, and the container flags `berth run` shares with it.
+
+use super::Ctx;
+use anyhow::Context;
+use berth_engine::container::{CreateOptions, MountSpec, RestartPolicy};
+use berth_engine::progress::Progress;
+use berth_engine::pull::PullOptions;
+use berth_engine::{Engine, Error, Reference};
+use std::collections::BTreeMap;
+
+/// The flags that describe a container (`docker create`'s).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ContainerFlags {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (K=V, or K to take the value from this environment).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
+    /// Bind mount a host path or a volume (HOST:CTR[:ro], VOLUME:CTR, CTR).
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=..,target=..[,readonly]).
+    #[arg(long = "mount", value_parser = parse_mount)]
+    pub mounts: Vec<MountSpec>,
+    /// Mount a tmpfs directory (CTR[:OPTIONS]).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Restart policy (no, always, on-failure[:N], unless-stopped).
+    #[arg(long, default_value = "no", value_parser = parse_restart)]
+    pub restart: RestartPolicy,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short = 'm', long, value_parser = parse_memory)]
+    pub memory: Option<i64>,
+    /// Number of CPUs.
+    #[arg(long, value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// Tune the container's pids limit (-1 for unlimited).
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Mount the container's root filesystem as read only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Connect the container to a network (none or host).
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal", value_parser = parse_signal_name)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container.
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
+    /// Set metadata on the container (K=V).
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Runtime to use for this container (berth, runc or crun).
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Pull image before running (always, missing, never).
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Platform if the server is multi-platform capable.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Image to run.
+    pub image: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_mount(s: &str) -> Result<MountSpec, String> {
+    MountSpec::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
+    RestartPolicy::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_memory(s: &str) -> Result<i64, String> {
+    berth_engine::container::volume::parse_size(s).ok_or_else(|| format!("invalid size: '{s}'"))
+}
+
+fn parse_cpus(s: &str) -> Result<i64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("failed to parse {s} as a rational number"))?;
+    if !(0.0..=1024.0).contains(&v) {
+        return Err(format!(
+            "range of CPUs is from 0.01 to {}.00, as there are only {} CPUs available",
+            num_cpus(),
+            num_cpus()
+        ));
+    }
+    Ok((v * 1e9) as i64)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn parse_signal_name(s: &str) -> Result<String, String> {
+    berth_engine::container::parse_signal(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// Reads a Docker env file: `K=V` lines, `K` alone takes the value from this environment,
+/// `#` comments and blank lines are skipped.
+fn read_env_file(path: &str) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if t.split('=').next().is_some_and(|k| k.contains(char::is_whitespace)) {
+            anyhow::bail!("invalid environment variable: {t}");
+        }
+        out.push(t.to_string());
+    }
+    Ok(out)
+}
+
+impl ContainerFlags {
+    /// The engine's options for these flags.
+    pub fn options(&self) -> anyhow::Result<CreateOptions> {
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(read_env_file(f)?);
+        }
+        env.extend(self.env.iter().cloned());
+        let mut labels = BTreeMap::new();
+        for l in &self.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        if self.network != "none" && self.network != "host" {
+            anyhow::bail!("network {} not found (berth supports --network none and host for now)", self.network);
+        }
+        if let Some(r) = &self.runtime {
+            if !matches!(r.as_str(), "berth" | "runc" | "crun") {
+                anyhow::bail!("unknown or invalid runtime name: {r}");
+            }
+        }
+        Ok(CreateOptions {
+            name: self.name.clone(),
+            image: self.image.clone(),
+            cmd: self.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            env,
+            binds: self.volumes.clone(),
+            mounts: self.mounts.clone(),
+            tmpfs: self.tmpfs.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            restart: self.restart.clone(),
+            memory: self.memory.unwrap_or(0),
+            nano_cpus: self.cpus.unwrap_or(0),
+            pids_limit: self.pids_limit,
+            read_only: self.read_only,
+            init: self.init,
+            network: self.network.clone(),
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            labels,
+            tty: self.tty,
+            open_stdin: self.interactive,
+            auto_remove: false,
+            runtime: self.runtime.clone(),
+            attach: false,
+        })
+    }
+}
+
+/// Creates the container, pulling the image first when it is missing (Docker's
+/// "Unable to find image ... locally").
+pub fn create_pulling(
+    ctx: &Ctx,
+    engine: &Engine,
+    flags: &ContainerFlags,
+    opts: &CreateOptions,
+) -> anyhow::Result<berth_engine::container::Container> {
+    if flags.pull == "always" {
+        pull(ctx, engine, flags)?;
+    }
+    match engine.create_container(opts) {
+        Err(Error::ImageNotFound(_)) if flags.pull != "never" => {
+            eprintln!("Unable to find image '{}' locally", display_ref(&flags.image));
+            pull(ctx, engine, flags)?;
+            Ok(engine.create_container(opts)?)
+        }
+        r => Ok(r?),
+    }
+}
+
+fn display_ref(s: &str) -> String {
+    match Reference::parse(s) {
+        Ok(r) if r.tag().is_some() || r.digest().is_some() => {
+            if s.contains(':') || s.contains('@') {
+                s.to_string()
+            } else {
+                format!("{s}:latest")
+            }
+        }
+        _ => s.to_string(),
+    }
+}
+
+fn pull(ctx: &Ctx, engine: &Engine, flags: &ContainerFlags) -> anyhow::Result<()> {
+    let reference = Reference::parse(&flags.image)?;
+    let platform =
+        flags.platform.as_deref().filter(|p| !p.is_empty()).map(berth_engine::platform::Platform::parse).transpose()?;
+    let opts = PullOptions { platform, insecure_registries: ctx.insecure_registries.clone(), client: None };
+    let progress = Progress::auto();
+    ctx.block_on(engine.pull(&reference, &opts, &progress))?;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct Args {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let engine = ctx.engine()?;
+    let mut opts = args.flags.options()?;
+    opts.attach = false;
+    let c = create_pulling(ctx, &engine, &args.flags, &opts)?;
+    println!("{}", c.id);
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! `berth ps`: Docker's container table, filters and formats.
+
+use super::Ctx;
+use berth_engine::container::{human_since, Container};
+use std::collections::BTreeMap;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Filter output based on conditions provided (name=, id=, status=, label=, ancestor=, exited=).
+    #[arg(short = 'f', long = "filter")]
+    pub filters: Vec<String>,
+    /// Format output: table, json, or a Go template like '{{.ID}} {{.Names}}'.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show n last created containers (includes all states).
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// Show the latest created container (includes all states).
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Display total file sizes (accepted for compatibility).
+    #[arg(short = 's', long)]
+    pub size: bool,
+}
+
+/// Docker's State word for a container.
+pub fn state_word(c: &Container) -> &'static str {
+    let s = &c.state;
+    if s.restarting {
+        "restarting"
+    } else if s.running {
+        "running"
+    } else {
+        match s.status.as_str() {
+            "created" => "created",
+            "dead" => "dead",
+            "removing" => "removing",
+            _ => "exited",
+        }
+    }
+}
+
+fn matches(c: &Container, filters: &[(String, String)]) -> anyhow::Result<bool> {
+    // Docker: values of one key are ORed, different keys ANDed.
+    let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, v) in filters {
+        by_key.entry(k.as_str()).or_default().push(v.as_str());
+    }
+    for (k, vals) in by_key {
+        let ok = vals.iter().any(|v| match k {
+            "name" => c.name.contains(v.trim_start_matches('/')),
+            "id" => c.id.starts_with(v),
+            "status" => state_word(c) == *v,
+            "exited" => state_word(c) == "exited" && v.parse::<i32>().ok() == Some(c.state.exit_code),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => c.config.labels.get(lk).map(|x| x == lv).unwrap_or(false),
+                None => c.config.labels.contains_key(*v),
+            },
+            "ancestor" => c.config.image == *v || c.image.trim_start_matches("sha256:").starts_with(v),
+            "volume" => c.mounts.iter().any(|m| m.name == *v || m.destination == *v),
+            "runtime" => c.runtime == *v || c.host_config.runtime == *v,
+            _ => false,
+        });
+        if !matches!(k, "name" | "id" | "status" | "exited" | "label" | "ancestor" | "volume" | "runtime") {
+            anyhow::bail!("invalid filter '{k}'");
+        }
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// The fields a row shows, by Docker's template names.
+fn fields(c: &Container, no_trunc: bool) -> BTreeMap<&'static str, String> {
+    let cmd = c.command_line();
+    let mut m = BTreeMap::new();
+    m.insert("ID", if no_trunc { c.id.clone() } else { c.short_id().to_string() });
+    m.insert("Image", c.config.image.clone());
+    m.insert("Command", if no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", truncate(&cmd, 20)) });
+    m.insert("CreatedAt", c.created.clone());
+    m.insert("RunningFor", format!("{} ago", human_since(&c.created)));
+    m.insert("Status", c.status_text());
+    m.insert("State", state_word(c).to_string());
+    m.insert("Ports", String::new());
+    m.insert("Names", c.name.clone());
+    m.insert("Labels", c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+    m.insert(
+        "Mounts",
+        c.mounts
+            .iter()
+            .map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() })
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    m.insert("Networks", c.host_config.network_mode.clone());
+    m.insert("Runtime", c.runtime.clone());
+    m.insert("Size", "0B".into());
+    m.insert("LocalVolumes", c.mounts.iter().filter(|m| m.kind == "volume").count().to_string());
+    m
+}
+
+/// Expands `{{.Field}}` and `{{json .}}` in a Docker-style template.
+pub fn render(tmpl: &str, f: &BTreeMap<&'static str, String>) -> String {
+    let mut out = String::new();
+    let mut rest = tmpl;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let Some(j) = rest[i..].find("}}") else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let expr = rest[i + 2..i + j].trim();
+        if expr == "json ." {
+            out.push_str(&serde_json::to_string(f).unwrap_or_default());
+        } else if let Some(name) = expr.strip_prefix('.') {
+            out.push_str(f.get(name).map(String::as_str).unwrap_or(""));
+        }
+        rest = &rest[i + j + 2..];
+    }
+    out.push_str(rest);
+    out.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+/// Prints rows as Docker's tabwriter does (columns padded with 3 spaces).
+pub fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let mut w = vec![0; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(c);
+                line.push_str(&" ".repeat(w[i] - c.chars().count() + 3));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let engine = ctx.engine()?;
+    let mut filters = Vec::new();
+    for f in &args.filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let all =
+        args.all || args.last.is_some() || args.latest || filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    let mut list: Vec<Container> = Vec::new();
+    for c in engine.list_containers()? {
+        if (all || c.state.running || c.state.restarting) && matches(&c, &filters)? {
+            list.push(c);
+        }
+    }
+    if let Some(n) = args.last {
+        list.truncate(n);
+    }
+    if args.latest {
+        list.truncate(1);
+    }
+    if args.quiet {
+        for c in &list {
+            println!("{}", if args.no_trunc { c.id.as_str() } else { c.short_id() });
+        }
+        return Ok(());
+    }
+    match args.format.as_deref() {
+        Some("json") | Some("{{json .}}") => {
+            for c in &list {
+                println!("{}", serde_json::to_string(&fields(c, true)).unwrap_or_default());
+            }
+        }
+        Some(t) if !t.is_empty() && t != "table" && !t.starts_with("table ") => {
+            for c in &list {
+                println!("{}", render(t, &fields(c, args.no_trunc)));
+            }
+        }
+        Some(t) if t.starts_with("table ") => {
+            let tmpl = &t[6..];
+            let header: BTreeMap<&'static str, String> = [
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
+                ("CreatedAt", "CREATED AT"),
+                ("RunningFor", "CREATED"),
+                ("Status", "STATUS"),
+                ("State", "STATE"),
+                ("Ports", "PORTS"),
+                ("Names", "NAMES"),
+                ("Labels", "LABELS"),
+                ("Mounts", "MOUNTS"),
+                ("Networks", "NETWORKS"),
+                ("Runtime", "RUNTIME"),
+                ("Size", "SIZE"),
+                ("LocalVolumes", "LOCAL VOLUMES"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
+            let mut rows = vec![render(tmpl, &header).split('\t').map(String::from).collect::<Vec<_>>()];
+            for c in &list {
+                rows.push(render(tmpl, &fields(c, args.no_trunc)).split('\t').map(String::from).collect());
+            }
+            print_table(&rows);
+        }
+        _ => {
+            let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()];
+            for c in &list {
+                let f = fields(c, args.no_trunc);
+                rows.push(
+                    ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+                        .iter()
+                        .map(|k| f[k].clone())
+                        .collect(),
+                );
+            }
+            print_table(&rows);
+        }
+    }
+    Ok(())
+}

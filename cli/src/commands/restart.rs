@@ -1,0 +1,43 @@
+//! `berth restart`: stop (with the timeout) then start.
+
+use super::Ctx;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time", alias = "timeout", allow_hyphen_values = true)]
+    pub time: Option<i64>,
+    /// Signal to send to the container.
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let engine = ctx.engine()?;
+    let mut failed = false;
+    for name in &args.containers {
+        let r = engine.find_container(name).and_then(|mut c| {
+            let mut stop = c.clone();
+            if let Some(s) = &args.signal {
+                berth_engine::container::parse_signal(s)?;
+                stop.config.stop_signal = Some(s.clone());
+            }
+            engine.stop_container(&mut stop, args.time)?;
+            c.reload_state()?;
+            engine.start_container(&mut c, false).map(|_| ())
+        });
+        match r {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(super::Exit(1).into());
+    }
+    Ok(())
+}

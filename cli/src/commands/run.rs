@@ -1,0 +1,140 @@
+//! `berth run`: create a container, start it, and (unless `-d`) stay attached until it exits.
+//!
+//! The CLI only creates the record and spawns the container's shim; the shim owns the
+//! container from then on. Attached, the CLI relays output and input over the shim's stream
+//! and exits with the container's status (125/126/127 when it could not start, as Docker);
+//! killed, it leaves the container running under its shim. Signals the CLI receives
+//! (Ctrl-C without a tty) are passed on to the container, as Docker's sig-proxy does.
+
+use super::create::{create_pulling, ContainerFlags};
+use super::{Ctx, Exit};
+use berth_engine::Error;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+#[derive(clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct Args {
+    /// Run the container in the background and print its id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Proxy received signals to the process (non-TTY mode only).
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    if args.flags.tty && args.flags.interactive && !args.detach && !std::io::stdin().is_terminal() {
+        anyhow::bail!("the input device is not a TTY");
+    }
+    let engine = ctx.engine()?;
+    let mut opts = args.flags.options()?;
+    opts.auto_remove = args.rm;
+    opts.attach = !args.detach;
+    let mut c = create_pulling(ctx, &engine, &args.flags, &opts)?;
+    let attach = !args.detach;
+    let session = match engine.start_container(&mut c, attach) {
+        Ok(s) => s,
+        Err(Error::StartFailed { code, message }) => {
+            eprintln!("berth: Error response from daemon: failed to create task for container: {message}");
+            if !args.rm {
+                // As Docker: the container stays, in "Created" state, with the error recorded.
+            }
+            return Err(Exit(code).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.detach {
+        println!("{}", c.id);
+        return Ok(());
+    }
+    attached(session, c.state.pid, args.flags.interactive, args.flags.tty, args.sig_proxy)
+}
+
+/// Relays a started container's stream until it exits; exits with its status.
+pub fn attached(
+    session: berth_engine::container::attach::Session,
+    pid: i32,
+    stdin: bool,
+    tty: bool,
+    sig_proxy: bool,
+) -> anyhow::Result<()> {
+    let raw = if tty && std::io::stdin().is_terminal() { RawMode::enter() } else { None };
+    if sig_proxy && !tty {
+        proxy_signals(pid);
+    }
+    let r = session.forward(stdin, tty);
+    drop(raw);
+    match r {
+        Ok(code) => {
+            if code == 0 {
+                Ok(())
+            } else {
+                Err(Exit(code.clamp(0, 255) as u8).into())
+            }
+        }
+        Err(Error::StartFailed { code, message }) => {
+            eprintln!("berth: Error response from daemon: {message}");
+            Err(Exit(code).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = CONTAINER_PID.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 on to the container's process.
+fn proxy_signals(pid: i32) {
+    if pid <= 0 {
+        return;
+    }
+    CONTAINER_PID.store(pid, Ordering::Relaxed);
+    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2] {
+        // SAFETY: installing a handler that only calls kill(2).
+        unsafe { libc::signal(s, forward_signal as *const () as libc::sighandler_t) };
+    }
+}
+
+/// The terminal in raw mode, restored on drop.
+pub struct RawMode(libc::termios);
+
+impl RawMode {
+    pub fn enter() -> Option<RawMode> {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a termios we own.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return None;
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return None;
+            }
+            Some(RawMode(saved))
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restoring the saved termios on fd 0.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
+    }
+}

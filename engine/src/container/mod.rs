@@ -1,0 +1,929 @@
+//! Containers without a daemon: records on disk, one supervisor process (the shim) each.
+//!
+//! A container is a directory `<root>/containers/<id>/` holding its record (`config.v2.json`,
+//! Docker's names), its mutable state (`state.json`), its json-file log, the files bind-mounted
+//! into it (`hostname`, `hosts`, `resolv.conf`) and its OCI bundle (`config.json` + `rootfs`,
+//! the overlay snapshot). Names are reserved atomically as symlinks in `<root>/names/`, so
+//! two concurrent `berth run --name x` cannot both win. There is no daemon: a running
+//! container is owned by its shim (`berth shim`, see [`shim`]), which holds `shim.lock` for its
+//! whole life. Any berth command that finds a container marked running whose `shim.lock` is
+//! free knows the shim died and reconciles: kills what is left, unmounts, marks it exited.
+
+pub mod attach;
+pub mod logs;
+pub mod names;
+pub mod runtime;
+pub mod shim;
+pub mod snapshot;
+pub mod spec;
+pub mod volume;
+
+use crate::error::IoContext;
+use crate::{Engine, Error, Result};
+use fs4::fs_std::FileExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Docker's zero time, as `inspect` shows it for "never".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The image-derived and user-given process configuration (Docker's `Config`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Config {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    pub image: String,
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+}
+
+/// Docker's restart policy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+impl RestartPolicy {
+    /// Parses `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+    pub fn parse(s: &str) -> Result<RestartPolicy> {
+        let (name, count) = match s.split_once(':') {
+            Some((n, c)) => (n, Some(c)),
+            None => (s, None),
+        };
+        let bad = || Error::Other(format!("invalid restart policy format: {s:?}"));
+        match (name, count) {
+            ("" | "no", None) => Ok(RestartPolicy { name: "no".into(), maximum_retry_count: 0 }),
+            ("always" | "unless-stopped", None) => Ok(RestartPolicy { name: name.into(), maximum_retry_count: 0 }),
+            ("always" | "unless-stopped", Some(_)) => Err(Error::Other(format!(
+                "invalid restart policy: maximum retry count cannot be used with restart policy '{name}'"
+            ))),
+            ("on-failure", c) => {
+                let n = match c {
+                    Some(c) => c.parse::<i64>().map_err(|_| bad())?,
+                    None => 0,
+                };
+                if n < 0 {
+                    return Err(Error::Other("invalid restart policy: maximum retry count cannot be negative".into()));
+                }
+                Ok(RestartPolicy { name: "on-failure".into(), maximum_retry_count: n })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.name.is_empty() || self.name == "no"
+    }
+}
+
+/// A `--mount`/`-v`/`--tmpfs` request as recorded (Docker's `HostConfig.Mounts` entry).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountSpec {
+    /// bind, volume or tmpfs.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    pub size_bytes: i64,
+    pub mode: u32,
+}
+
+/// What the host grants the container (Docker's `HostConfig`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    pub binds: Vec<String>,
+    pub network_mode: String,
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    pub mounts: Vec<MountSpec>,
+    pub tmpfs: BTreeMap<String, String>,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: Option<i64>,
+    pub readonly_rootfs: bool,
+    pub init: Option<bool>,
+    /// The OCI runtime that runs the bundle: `berth` (built in), `runc` or `crun`.
+    pub runtime: String,
+}
+
+/// A mount point as `inspect` shows it (Docker's `Mounts` entry).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountPoint {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+}
+
+/// The resolved process, computed once at create: what the bundle's `process` says.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(default)]
+pub struct ProcessInfo {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// A container's mutable state (Docker's `State`, plus what the shim needs).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct State {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The shim supervising the container (0 when none).
+    pub shim_pid: i32,
+    /// The container process's start time (clock ticks since boot), to tell a reused pid.
+    pub pid_start_time: u64,
+    /// Set by `stop`/`kill`: the restart policy must not bring it back.
+    pub has_been_manually_stopped: bool,
+    pub restart_count: i64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+            shim_pid: 0,
+            pid_start_time: 0,
+            has_been_manually_stopped: false,
+            restart_count: 0,
+        }
+    }
+}
+
+impl State {
+    /// Whether a shim is meant to be supervising the container now.
+    pub fn is_active(&self) -> bool {
+        self.running || self.restarting || self.status == "running" || self.status == "restarting"
+    }
+}
+
+/// A container record (`config.v2.json`); the state lives beside it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Container {
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    /// The image id (`sha256:...`).
+    pub image: String,
+    /// The name without Docker's leading slash.
+    pub name: String,
+    /// Which of berth's runtimes runs it: `linux` (or `wasm`, later).
+    pub runtime: String,
+    pub config: Config,
+    pub host_config: HostConfig,
+    pub mounts: Vec<MountPoint>,
+    /// Unpacked layer directories, bottom to top (the snapshot's lower layers).
+    pub layers: Vec<PathBuf>,
+    /// `overlay` or `copy`.
+    pub snapshotter: String,
+    pub process: ProcessInfo,
+    /// Network namespace to join (a path), when a network provides one; `None` = a fresh one.
+    pub netns_path: Option<String>,
+    #[serde(skip)]
+    pub state: State,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+    pub fn bundle(&self) -> &Path {
+        &self.dir
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}-json.log", self.id))
+    }
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    /// The signal `stop` sends first.
+    pub fn stop_signal(&self) -> String {
+        self.config.stop_signal.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "SIGTERM".into())
+    }
+    /// Seconds `stop` waits before SIGKILL (Docker's default: 10).
+    pub fn stop_timeout(&self) -> i64 {
+        self.config.stop_timeout.unwrap_or(10)
+    }
+    /// The cgroup path relative to each hierarchy's root.
+    pub fn cgroup_path(&self) -> String {
+        format!("/berth/{}", self.id)
+    }
+
+    /// Reads the state, under the container's lock.
+    pub fn reload_state(&mut self) -> Result<()> {
+        self.state = read_state(&self.dir)?;
+        Ok(())
+    }
+
+    /// Read-modify-writes the state under the container's lock.
+    pub fn update_state(&mut self, f: impl FnOnce(&mut State)) -> Result<()> {
+        let _g = lock_dir(&self.dir)?;
+        let mut st = read_state(&self.dir)?;
+        f(&mut st);
+        write_json_atomic(&self.state_path(), &st)?;
+        self.state = st;
+        Ok(())
+    }
+
+    /// Docker's `inspect` document.
+    pub fn inspect(&self) -> serde_json::Value {
+        let mut st = serde_json::to_value(&self.state).unwrap_or_default();
+        if let Some(o) = st.as_object_mut() {
+            for k in ["ShimPid", "PidStartTime", "HasBeenManuallyStopped", "RestartCount"] {
+                o.remove(k);
+            }
+        }
+        serde_json::json!({
+            "Id": self.id,
+            "Created": self.created,
+            "Path": self.path,
+            "Args": self.args,
+            "State": st,
+            "Image": self.image,
+            "ResolvConfPath": self.dir.join("resolv.conf"),
+            "HostnamePath": self.dir.join("hostname"),
+            "HostsPath": self.dir.join("hosts"),
+            "LogPath": self.log_path(),
+            "Name": format!("/{}", self.name),
+            "RestartCount": self.state.restart_count,
+            "Driver": if self.snapshotter == "copy" { "vfs" } else { "overlay2" },
+            "Platform": "linux",
+            "Runtime": self.runtime,
+            "HostConfig": self.host_config,
+            "GraphDriver": {
+                "Name": if self.snapshotter == "copy" { "vfs" } else { "overlay2" },
+                "Data": {
+                    "LowerDir": self.layers.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+                    "UpperDir": self.dir.join("upper"),
+                    "WorkDir": self.dir.join("work"),
+                    "MergedDir": self.rootfs(),
+                }
+            },
+            "Mounts": self.mounts,
+            "Config": self.config,
+            "NetworkSettings": {
+                "Networks": { self.host_config.network_mode.clone(): {} },
+                "SandboxKey": self.netns_path.clone().unwrap_or_default(),
+            },
+        })
+    }
+
+    /// Docker's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+    pub fn status_text(&self) -> String {
+        let st = &self.state;
+        if st.restarting {
+            return format!("Restarting ({}) {} ago", st.exit_code, human_since(&st.finished_at));
+        }
+        if st.running {
+            return format!("Up {}", human_since(&st.started_at));
+        }
+        match st.status.as_str() {
+            "created" => "Created".into(),
+            "removing" => "Removal In Progress".into(),
+            "dead" => "Dead".into(),
+            _ if st.finished_at == ZERO_TIME => "Created".into(),
+            _ => format!("Exited ({}) {} ago", st.exit_code, human_since(&st.finished_at)),
+        }
+    }
+
+    /// The COMMAND column: entrypoint and args, quoted.
+    pub fn command_line(&self) -> String {
+        let mut v = vec![self.path.clone()];
+        v.extend(self.args.iter().cloned());
+        v.join(" ")
+    }
+}
+
+/// Docker's human durations ("3 seconds", "About a minute", "2 hours").
+pub fn human_since(rfc3339: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else { return "Less than a second".into() };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
+    human_duration(secs.max(0) as u64)
+}
+
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 14 * 86400 => format!("{} days", s / 86400),
+        s if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 2 * 365 * 86400 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Everything `berth create`/`run` can ask for.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    /// `-v` strings (`HOST:CTR[:ro]`, `VOLUME:CTR`, `CTR`).
+    pub binds: Vec<String>,
+    pub mounts: Vec<MountSpec>,
+    pub tmpfs: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub restart: RestartPolicy,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: Option<i64>,
+    pub read_only: bool,
+    pub init: bool,
+    pub network: String,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub auto_remove: bool,
+    pub runtime: Option<String>,
+    /// Attach flags (recorded, as Docker does).
+    pub attach: bool,
+}
+
+// ---- on-disk helpers ----------------------------------------------------------------------
+
+/// Holds a container directory's lock; released on drop.
+pub struct DirLock(#[allow(dead_code)] File);
+
+pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
+    let p = dir.join("lock");
+    let f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p).at(&p)?;
+    FileExt::lock_exclusive(&f).at(&p)?;
+    Ok(DirLock(f))
+}
+
+pub(crate) fn read_state(dir: &Path) -> Result<State> {
+    let p = dir.join("state.json");
+    match fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::malformed(p.display().to_string(), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(Error::io(&p, e)),
+    }
+}
+
+/// Writes JSON beside its destination and renames it into place (readers never see half).
+pub(crate) fn write_json_atomic<T: Serialize>(dest: &Path, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(v).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(dest, &bytes)
+}
+
+pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = File::create(&tmp).at(&tmp)?;
+        f.write_all(bytes).at(&tmp)?;
+    }
+    fs::rename(&tmp, dest).at(dest)
+}
+
+/// Whether the shim of the container in `dir` is alive (it holds `shim.lock`).
+pub fn shim_alive(dir: &Path) -> bool {
+    let p = dir.join("shim.lock");
+    let Ok(f) = OpenOptions::new().read(true).write(true).open(&p) else { return false };
+    match FileExt::try_lock_exclusive(&f) {
+        Ok(true) => {
+            let _ = FileExt::unlock(&f);
+            false
+        }
+        _ => true,
+    }
+}
+
+fn new_id() -> String {
+    let a: [u8; 32] = rand::random();
+    hex::encode(a)
+}
+
+/// Parses a signal by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        if n > 0 && n < 65 {
+            return Ok(n);
+        }
+        return Err(Error::Other(format!("invalid signal: {s}")));
+    }
+    let up = t.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    use std::str::FromStr;
+    nix::sys::signal::Signal::from_str(&name)
+        .map(|s| s as i32)
+        .map_err(|_| Error::Other(format!("invalid signal: {s}")))
+}
+
+impl Engine {
+    /// `<root>/containers`.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root().join("containers")
+    }
+
+    /// The image's unpacked layer directories, bottom to top (unpacking what is missing).
+    fn container_layers(&self, image: &crate::image::Image) -> Result<Vec<PathBuf>> {
+        let diff_ids: Vec<crate::Digest> = image.config_json["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for (i, l) in image.manifest.layers().iter().enumerate() {
+            let blob = crate::store::desc_digest(l)?;
+            out.push(self.store().unpack_layer(&blob, diff_ids.get(i))?.path);
+        }
+        Ok(out)
+    }
+
+    fn names_dir(&self) -> PathBuf {
+        self.root().join("names")
+    }
+
+    /// Loads one container record by its full id (no reconciliation).
+    pub fn load_container(&self, id: &str) -> Result<Container> {
+        let dir = self.containers_dir().join(id);
+        let p = dir.join("config.v2.json");
+        let bytes = fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(format!("No such container: {id}")),
+            _ => Error::io(&p, e),
+        })?;
+        let mut c: Container =
+            serde_json::from_slice(&bytes).map_err(|e| Error::malformed(p.display().to_string(), e))?;
+        c.dir = dir;
+        c.state = read_state(&c.dir)?;
+        Ok(c)
+    }
+
+    /// Every container (reconciled), newest first.
+    pub fn list_containers(&self) -> Result<Vec<Container>> {
+        let dir = self.containers_dir();
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if id.len() != 64 {
+                continue;
+            }
+            match self.load_container(&id) {
+                Ok(mut c) => {
+                    if self.reconcile(&mut c)? {
+                        out.push(c);
+                    }
+                }
+                Err(_) => continue, // being created or removed concurrently
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Finds a container by name, full id or unique id prefix (reconciled).
+    pub fn find_container(&self, s: &str) -> Result<Container> {
+        let s = s.strip_prefix('/').unwrap_or(s);
+        if s.is_empty() {
+            return Err(Error::NotFound("No such container: ".into()));
+        }
+        if let Ok(target) = fs::read_link(self.names_dir().join(s)) {
+            let id = target.to_string_lossy().into_owned();
+            if let Ok(mut c) = self.load_container(&id) {
+                if self.reconcile(&mut c)? {
+                    return Ok(c);
+                }
+            }
+        }
+        if s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut hits = Vec::new();
+            if let Ok(rd) = fs::read_dir(self.containers_dir()) {
+                for e in rd.flatten() {
+                    let id = e.file_name().to_string_lossy().into_owned();
+                    if id.len() == 64 && id.starts_with(&s.to_ascii_lowercase()) {
+                        hits.push(id);
+                    }
+                }
+            }
+            match hits.len() {
+                0 => {}
+                1 => {
+                    let mut c = self.load_container(&hits[0])?;
+                    if self.reconcile(&mut c)? {
+                        return Ok(c);
+                    }
+                }
+                _ => return Err(Error::Conflict(format!("multiple containers found with provided prefix: {s}"))),
+            }
+        }
+        Err(Error::NotFound(format!("No such container: {s}")))
+    }
+
+    /// Reserves a name atomically; fails with Docker's conflict message if taken.
+    fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let dir = self.names_dir();
+        fs::create_dir_all(&dir).at(&dir)?;
+        let link = dir.join(name);
+        match std::os::unix::fs::symlink(id, &link) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let other = fs::read_link(&link).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
+                // A name left behind by a container that no longer exists is free again.
+                if !other.is_empty() && !self.containers_dir().join(&other).join("config.v2.json").exists() {
+                    let _ = fs::remove_file(&link);
+                    return self.reserve_name(name, id);
+                }
+                Err(Error::Conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                )))
+            }
+            Err(e) => Err(Error::io(&link, e)),
+        }
+    }
+
+    fn release_name(&self, name: &str, id: &str) {
+        let link = self.names_dir().join(name);
+        if fs::read_link(&link).map(|t| t.to_string_lossy() == id).unwrap_or(false) {
+            let _ = fs::remove_file(&link);
+        }
+    }
+
+    /// Creates a container from an image (which must be in the store): resolves the image
+    /// config against the options, reserves the name, writes the record, the bundle spec and
+    /// the files bind-mounted into the container. Nothing is mounted or started.
+    pub fn create_container(&self, opts: &CreateOptions) -> Result<Container> {
+        let image = self.resolve_image(&opts.image)?;
+        if image.is_wasm() {
+            return Err(Error::Unsupported(format!("{}: WebAssembly images are not supported yet", opts.image)));
+        }
+        let layers = self.container_layers(&image)?;
+        let id = new_id();
+        let name = match &opts.name {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !names::valid(n) {
+                    return Err(Error::Other(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                self.reserve_name(n, &id)?;
+                n.to_string()
+            }
+            None => {
+                let mut i = 0;
+                loop {
+                    let n = names::generate(i);
+                    match self.reserve_name(&n, &id) {
+                        Ok(()) => break n,
+                        Err(Error::Conflict(_)) if i < 10 => i += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        let dir = self.containers_dir().join(&id);
+        let r = self.create_in(&dir, &id, &name, &image, layers, opts);
+        if r.is_err() {
+            let _ = snapshot::unmount(&dir.join("rootfs"));
+            let _ = fs::remove_dir_all(&dir);
+            self.release_name(&name, &id);
+        }
+        r
+    }
+
+    fn create_in(
+        &self,
+        dir: &Path,
+        id: &str,
+        name: &str,
+        image: &crate::image::Image,
+        layers: Vec<PathBuf>,
+        opts: &CreateOptions,
+    ) -> Result<Container> {
+        fs::create_dir_all(dir).at(dir)?;
+        let img_cfg = image.config_json.get("config").cloned().unwrap_or_default();
+        let mut c = Container {
+            id: id.to_string(),
+            created: now_rfc3339(),
+            image: image.id.to_string(),
+            name: name.to_string(),
+            runtime: "linux".into(),
+            layers,
+            snapshotter: if snapshot::overlay_supported() { "overlay".into() } else { "copy".into() },
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        spec::resolve_config(&mut c, &img_cfg, opts)?;
+        // The rootfs is needed to resolve user names and to seed new volumes from the image.
+        snapshot::prepare(&c)?;
+        let rootfs = c.rootfs();
+        let res = (|| {
+            spec::resolve_user(&mut c, &rootfs)?;
+            volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
+            spec::write_etc_files(&c)?;
+            Ok::<(), Error>(())
+        })();
+        snapshot::release(&c)?;
+        res?;
+        let spec = spec::generate(&c)?;
+        write_json_atomic(&dir.join("config.json"), &spec)?;
+        write_json_atomic(&dir.join("config.v2.json"), &c)?;
+        write_json_atomic(&dir.join("state.json"), &State::default())?;
+        File::create(c.log_path()).at(c.log_path())?;
+        Ok(c)
+    }
+
+    /// Checks that the shim of a container marked running is alive; if it died, cleans up
+    /// after it (kills the processes left, unmounts, removes cgroups) and marks it exited.
+    /// Returns false when the container is gone (auto-removed during reconciliation).
+    pub fn reconcile(&self, c: &mut Container) -> Result<bool> {
+        if !c.state.is_active() || shim_alive(&c.dir) {
+            return Ok(true);
+        }
+        let _g = lock_dir(&c.dir)?;
+        c.state = read_state(&c.dir)?;
+        if !c.state.is_active() || shim_alive(&c.dir) {
+            return Ok(true);
+        }
+        tracing::warn!("container {}: its shim died; cleaning up", c.short_id());
+        let killed = runtime::kill_leftovers(c);
+        runtime::cleanup_after(c);
+        let _ = snapshot::unmount(&c.rootfs());
+        let mut st = c.state.clone();
+        st.status = "exited".into();
+        st.running = false;
+        st.restarting = false;
+        st.pid = 0;
+        st.shim_pid = 0;
+        if killed || st.exit_code == 0 {
+            st.exit_code = 137;
+        }
+        st.finished_at = now_rfc3339();
+        st.error = "the container's supervisor (shim) died".into();
+        write_json_atomic(&c.state_path(), &st)?;
+        c.state = st;
+        drop(_g);
+        if c.host_config.auto_remove {
+            self.remove_container_files(c, false)?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Starts a created or stopped container: spawns its shim. With `attach`, the returned
+    /// stream carries the container's output and exit code (see [`attach`]); without, the
+    /// call returns once the process started (or failed to).
+    pub fn start_container(&self, c: &mut Container, attach: bool) -> Result<attach::Session> {
+        let _g = lock_dir(&c.dir)?;
+        c.state = read_state(&c.dir)?;
+        if c.state.is_active() && shim_alive(&c.dir) {
+            if attach {
+                return Err(Error::Conflict(format!("container {} is already running", c.short_id())));
+            }
+            return Ok(attach::Session::none());
+        }
+        let mut st = c.state.clone();
+        st.has_been_manually_stopped = false;
+        st.error.clear();
+        write_json_atomic(&c.state_path(), &st)?;
+        drop(_g);
+        let mut s = shim::spawn(self.root(), c)?;
+        let started = s.wait_started()?;
+        if let attach::Started::Failed { code, message } = started {
+            return Err(Error::StartFailed { code, message });
+        }
+        if !attach {
+            s.detach();
+        }
+        c.reload_state()?;
+        Ok(s)
+    }
+
+    /// Sends a signal to the container's main process.
+    pub fn kill_container(&self, c: &mut Container, signal: i32) -> Result<()> {
+        let _g = lock_dir(&c.dir)?;
+        c.state = read_state(&c.dir)?;
+        if !c.state.running || c.state.pid <= 0 {
+            return Err(Error::Conflict(format!(
+                "cannot kill container: {}: container {} is not running",
+                c.name, c.id
+            )));
+        }
+        if signal == libc::SIGKILL || Some(signal) == parse_signal(&c.stop_signal()).ok() {
+            c.state.has_been_manually_stopped = true;
+            write_json_atomic(&c.state_path(), &c.state)?;
+        }
+        runtime::signal(c, signal)
+    }
+
+    /// Docker's stop: the stop signal, then SIGKILL after `timeout` seconds.
+    pub fn stop_container(&self, c: &mut Container, timeout: Option<i64>) -> Result<()> {
+        {
+            let _g = lock_dir(&c.dir)?;
+            c.state = read_state(&c.dir)?;
+            if !c.state.is_active() {
+                return Ok(());
+            }
+            c.state.has_been_manually_stopped = true;
+            write_json_atomic(&c.state_path(), &c.state)?;
+        }
+        let timeout = timeout.unwrap_or_else(|| c.stop_timeout());
+        if c.state.running {
+            let sig = parse_signal(&c.stop_signal()).unwrap_or(libc::SIGTERM);
+            let _ = runtime::signal(c, sig);
+            if timeout >= 0 && self.wait_stopped(c, Some(Duration::from_secs(timeout as u64)))? {
+                return Ok(());
+            }
+            let _ = runtime::signal(c, libc::SIGKILL);
+        }
+        self.wait_stopped(c, Some(Duration::from_secs(30)))?;
+        Ok(())
+    }
+
+    /// Waits until the container is neither running nor about to restart (or its shim is
+    /// gone, reconciling). True if it stopped within `timeout`.
+    pub fn wait_stopped(&self, c: &mut Container, timeout: Option<Duration>) -> Result<bool> {
+        let t0 = std::time::Instant::now();
+        let mut delay = Duration::from_millis(2);
+        loop {
+            if c.reload_state().is_err() || !c.dir.exists() {
+                return Ok(true);
+            }
+            if !c.state.running && !c.state.restarting {
+                return Ok(true);
+            }
+            if !shim_alive(&c.dir) {
+                self.reconcile(c)?;
+                return Ok(true);
+            }
+            if timeout.is_some_and(|t| t0.elapsed() >= t) {
+                return Ok(false);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the container's shim has exited (its final state written, its clean-up
+    /// done). True if it did within `timeout`.
+    pub fn wait_shim_gone(&self, c: &mut Container, timeout: Duration) -> Result<bool> {
+        let t0 = std::time::Instant::now();
+        while shim_alive(&c.dir) {
+            if t0.elapsed() >= timeout {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = c.reload_state();
+        Ok(true)
+    }
+
+    /// Docker's `wait`: returns at once with the exit code of a stopped container, else
+    /// blocks until the running one exits.
+    pub fn wait_container(&self, c: &mut Container) -> Result<i32> {
+        let mut delay = Duration::from_millis(2);
+        loop {
+            if c.reload_state().is_err() || !c.dir.exists() {
+                return Ok(c.state.exit_code);
+            }
+            if !c.state.running {
+                return Ok(c.state.exit_code);
+            }
+            if !shim_alive(&c.dir) {
+                self.reconcile(c)?;
+                return Ok(c.state.exit_code);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Removes a container; a running one only with `force` (killed first).
+    pub fn remove_container(&self, c: &mut Container, force: bool, volumes: bool) -> Result<()> {
+        c.reload_state()?;
+        if c.state.is_active() && shim_alive(&c.dir) {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name
+                )));
+            }
+            {
+                let _g = lock_dir(&c.dir)?;
+                let mut st = read_state(&c.dir)?;
+                st.has_been_manually_stopped = true;
+                write_json_atomic(&c.state_path(), &st)?;
+            }
+            let _ = runtime::signal(c, libc::SIGKILL);
+            self.wait_stopped(c, Some(Duration::from_secs(30)))?;
+            self.wait_shim_gone(c, Duration::from_secs(30))?;
+            if !c.dir.exists() {
+                return Ok(()); // auto-removed by its shim
+            }
+        }
+        self.remove_container_files(c, volumes)
+    }
+
+    /// Unmounts and deletes everything of a stopped container.
+    pub(crate) fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
+        runtime::cleanup_after(c);
+        snapshot::unmount(&c.rootfs())?;
+        self.release_name(&c.name, &c.id);
+        // Rename first so a concurrent lookup never sees a half-deleted container.
+        let gone = self.containers_dir().join(format!(".removing-{}", c.id));
+        if fs::rename(&c.dir, &gone).is_ok() {
+            fs::remove_dir_all(&gone).at(&gone)?;
+        }
+        if volumes {
+            for m in &c.mounts {
+                if m.kind == "volume" && volume::is_anonymous(&m.name) {
+                    let _ = self.remove_volume(&m.name, false);
+                }
+            }
+        }
+        Ok(())
+    }
+}
