@@ -10,6 +10,7 @@ pub mod container;
 pub mod digest;
 pub mod error;
 pub mod image;
+pub mod layer;
 pub mod media;
 pub mod platform;
 pub mod progress;

@@ -1,4 +1,4 @@
-//! `berth tag`.
+//! `berth tag`: give an image another name.
 
 use super::Ctx;
 
@@ -10,6 +10,7 @@ pub struct Args {
     pub target: String,
 }
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("berth tag: not implemented yet")
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    ctx.engine()?.tag_image(&args.source, &args.target)?;
+    Ok(())
 }

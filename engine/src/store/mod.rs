@@ -266,6 +266,16 @@ impl Store {
         Ok(gone.into_iter().next())
     }
 
+    /// Read-modify-write of `index.json`'s descriptor list under the index lock (for edits
+    /// `set_ref`/`remove_ref` do not cover: unnamed entries, several names at once).
+    pub fn update_index<R>(&self, f: impl FnOnce(&mut Vec<Descriptor>) -> Result<R>) -> Result<R> {
+        let _g = self.lock_index()?;
+        let mut manifests = self.read_index()?.manifests().clone();
+        let r = f(&mut manifests)?;
+        self.write_index(&index_with(manifests))?;
+        Ok(r)
+    }
+
     /// Writes a small file atomically: temp file, fsync, rename, fsync the directory.
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
         let tmp = self.tmp_path("write");

@@ -1,0 +1,473 @@
+//! `berth load`: images in from a tar archive, whatever wrote it.
+//!
+//! Accepted: Docker's legacy `docker save` layout (`manifest.json`, `<id>.json`,
+//! `<id>/layer.tar`, possibly symlinked), Docker 25+'s (the same `manifest.json` over an OCI
+//! layout's `blobs/`), skopeo's `docker-archive:` and plain OCI layouts (`oci-archive:`, `berth
+//! save --format oci`); the archive itself may be gzip or zstd compressed. The tar is read once,
+//! as a stream (stdin works): blobs go straight into the store, each checked against its name
+//! when it has one, and only small metadata files are held in memory. Names are set only after
+//! every image was checked end to end (blob digests and sizes, layer diff-ids against the
+//! configs), so a malformed or truncated archive names nothing; blobs it left are complete and
+//! verified, and unreferenced ones go at the next `image prune`.
+
+use super::save::DockerManifestItem;
+use crate::media::{self, Compression};
+use crate::platform::Platform;
+use crate::store::{desc_digest, descriptor, Store, CONTAINERD_NAME, REF_NAME};
+use crate::{Digest, Engine, Error, Reference, Result};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+
+/// Files at most this big that are not named like blobs are kept in memory (metadata).
+const SMALL_FILE: u64 = 1 << 20;
+
+/// One image loaded.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub id: Digest,
+    /// Full references it was given (empty: loaded without a name).
+    pub names: Vec<String>,
+    /// Names that pointed at another image before, with that image's id.
+    pub replaced: Vec<(String, Digest)>,
+}
+
+const WHAT: &str = "image archive";
+
+fn malformed(why: impl std::fmt::Display) -> Error {
+    Error::malformed(WHAT, why)
+}
+
+/// What the tar held, by normalised path.
+#[derive(Default)]
+struct Contents {
+    blobs: HashMap<String, (Digest, u64)>,
+    small: HashMap<String, Vec<u8>>,
+    links: HashMap<String, String>,
+}
+
+fn norm(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+fn blob_path_digest(p: &str) -> Option<Digest> {
+    p.strip_prefix("blobs/sha256/").and_then(|h| format!("sha256:{h}").parse().ok())
+}
+
+struct EofWatch<R> {
+    r: R,
+    eof: bool,
+}
+
+impl<R: Read> Read for EofWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.r.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+}
+
+impl Contents {
+    fn read(store: &Store, input: impl Read) -> Result<Contents> {
+        let reader = crate::store::unpack::decompress(input).map_err(malformed)?;
+        let mut archive = tar::Archive::new(EofWatch { r: reader, eof: false });
+        let mut c = Contents::default();
+        let mut entries_seen = 0usize;
+        {
+            let entries = archive.entries().map_err(malformed)?;
+            for e in entries {
+                let mut e = e.map_err(|e| malformed(format!("truncated or corrupt tar stream: {e}")))?;
+                entries_seen += 1;
+                let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
+                let kind = e.header().entry_type();
+                match kind {
+                    tar::EntryType::Symlink => {
+                        let t = String::from_utf8_lossy(&e.link_name_bytes().unwrap_or_default()).into_owned();
+                        let base = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                        let target = if t.starts_with('/') { norm(&t) } else { norm(&format!("{base}/{t}")) };
+                        c.links.insert(path, target);
+                    }
+                    tar::EntryType::Link => {
+                        let t = String::from_utf8_lossy(&e.link_name_bytes().unwrap_or_default()).into_owned();
+                        c.links.insert(path, norm(&t));
+                    }
+                    tar::EntryType::Regular | tar::EntryType::Continuous => {
+                        let size = e.size();
+                        if let Some(d) = blob_path_digest(&path) {
+                            if store.has_blob(&d) && store.blob_size(&d) == Some(size) {
+                                let n = io::copy(&mut e, &mut io::sink()).map_err(malformed)?;
+                                check_len(&path, n, size)?;
+                            } else {
+                                let mut ing = store.ingest(Some((d.clone(), Some(size))))?;
+                                let n = copy_entry(&mut e, &mut ing, &path)?;
+                                check_len(&path, n, size)?;
+                                ing.commit().map_err(|err| malformed(format!("{path}: {err}")))?;
+                            }
+                            c.blobs.insert(path, (d, size));
+                        } else if size <= SMALL_FILE {
+                            let mut buf = Vec::with_capacity(size as usize);
+                            e.read_to_end(&mut buf).map_err(malformed)?;
+                            check_len(&path, buf.len() as u64, size)?;
+                            c.small.insert(path, buf);
+                        } else {
+                            let mut ing = store.ingest(None)?;
+                            let n = copy_entry(&mut e, &mut ing, &path)?;
+                            check_len(&path, n, size)?;
+                            let (d, n) = ing.commit()?;
+                            c.blobs.insert(path, (d, n));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let watch = archive.into_inner();
+        if watch.eof {
+            let why =
+                if entries_seen == 0 { "empty or not a tar archive" } else { "unexpected end of archive (truncated?)" };
+            return Err(malformed(why));
+        }
+        Ok(c)
+    }
+
+    fn resolve<'a>(&'a self, path: &'a str) -> Result<String> {
+        let mut p = norm(path);
+        for _ in 0..16 {
+            match self.links.get(&p) {
+                Some(t) => p = t.clone(),
+                None => return Ok(p),
+            }
+        }
+        Err(malformed(format!("{path}: too many levels of links")))
+    }
+
+    /// The blob a path holds, stored (small files are stored on demand).
+    fn blob(&self, store: &Store, path: &str) -> Result<(Digest, u64)> {
+        let p = self.resolve(path)?;
+        if let Some(b) = self.blobs.get(&p) {
+            return Ok(b.clone());
+        }
+        if let Some(bytes) = self.small.get(&p) {
+            return store.put_blob(bytes, blob_path_digest(&p).as_ref());
+        }
+        if let Some(d) = blob_path_digest(&p) {
+            if let Some(size) = store.blob_size(&d) {
+                return Ok((d, size));
+            }
+        }
+        Err(malformed(format!("the archive has no {path}")))
+    }
+
+    fn bytes(&self, store: &Store, path: &str) -> Result<Vec<u8>> {
+        let p = self.resolve(path)?;
+        if let Some(bytes) = self.small.get(&p) {
+            return Ok(bytes.clone());
+        }
+        let (d, _) = self.blob(store, &p)?;
+        store.read_blob(&d)
+    }
+
+    /// A blob named by digest: in the archive's `blobs/` or already in the store.
+    fn by_digest(&self, store: &Store, d: &Digest, size: Option<u64>) -> Result<()> {
+        let (got, n) = self
+            .blob(store, &format!("blobs/sha256/{}", d.hex()))
+            .map_err(|_| malformed(format!("the archive is missing blob {d}")))?;
+        if &got != d {
+            return Err(Error::DigestMismatch { expected: d.to_string(), actual: got.to_string() });
+        }
+        if let Some(s) = size {
+            if s != n {
+                return Err(Error::SizeMismatch { digest: d.to_string(), expected: s, actual: n });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn copy_entry<R: Read>(e: &mut R, w: &mut impl Write, path: &str) -> Result<u64> {
+    io::copy(e, w).map_err(|err| malformed(format!("{path}: {err}")))
+}
+
+fn check_len(path: &str, got: u64, want: u64) -> Result<()> {
+    if got != want {
+        return Err(malformed(format!("truncated: {path} has {got} of {want} bytes")));
+    }
+    Ok(())
+}
+
+/// Checks a stored layer blob against the diff-id its config gives; returns its compression.
+fn verify_layer(store: &Store, blob: &Digest, diff_id: &Digest) -> Result<Compression> {
+    let mut head = [0u8; 6];
+    let n = store.open_blob(blob)?.read(&mut head).map_err(|e| Error::io(store.blob_path(blob), e))?;
+    let c = Compression::sniff(&head[..n]);
+    if c == Compression::None {
+        if blob != diff_id {
+            return Err(Error::DigestMismatch {
+                expected: diff_id.to_string(),
+                actual: format!("{blob} (layer content)"),
+            });
+        }
+        return Ok(c);
+    }
+    if let Some((d, _)) = store.known_diff_id(blob) {
+        if &d == diff_id {
+            return Ok(c);
+        }
+    }
+    let r = crate::store::unpack::decompress(io::BufReader::with_capacity(1 << 20, store.open_blob(blob)?))
+        .map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
+    let mut h = crate::digest::HashingReader::new(r);
+    io::copy(&mut h, &mut io::sink()).map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
+    let (d, s) = h.finish();
+    if &d != diff_id {
+        return Err(Error::DigestMismatch {
+            expected: diff_id.to_string(),
+            actual: format!("{d} (uncompressed {blob})"),
+        });
+    }
+    let _ = store.record_diff_id(blob, &d, s);
+    Ok(c)
+}
+
+/// An image ready to be named.
+struct Ready {
+    desc: Descriptor,
+    id: Digest,
+    names: Vec<String>,
+}
+
+fn diff_ids_of(config: &serde_json::Value) -> Vec<Digest> {
+    config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Checks a manifest (already stored) end to end: config, every layer, diff-ids.
+fn verify_manifest(store: &Store, c: &Contents, m: &ImageManifest) -> Result<Digest> {
+    let cfg = desc_digest(m.config())?;
+    c.by_digest(store, &cfg, Some(m.config().size()))?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&store.read_blob(&cfg)?).map_err(|e| Error::malformed(format!("config {cfg}"), e))?;
+    let diff_ids = diff_ids_of(&config);
+    let tar_layers: Vec<&Descriptor> =
+        m.layers().iter().filter(|l| media::is_tar_layer(l.media_type().as_ref())).collect();
+    for l in m.layers() {
+        c.by_digest(store, &desc_digest(l)?, Some(l.size()))?;
+    }
+    if !tar_layers.is_empty() && tar_layers.len() != diff_ids.len() {
+        return Err(Error::malformed(
+            format!("image {cfg}"),
+            format!("{} layers but {} diff-ids", tar_layers.len(), diff_ids.len()),
+        ));
+    }
+    for (l, d) in tar_layers.iter().zip(&diff_ids) {
+        verify_layer(store, &desc_digest(l)?, d)?;
+    }
+    Ok(cfg)
+}
+
+impl Engine {
+    /// Loads every image in a `docker save` / OCI archive. Names are set only when all of
+    /// them checked out.
+    pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
+        let store = self.store();
+        let _shared = store.lock_shared()?;
+        let c = Contents::read(store, input)?;
+        let ready = if c.small.contains_key("manifest.json") || c.blobs.contains_key("manifest.json") {
+            self.load_docker(&c)?
+        } else if c.small.contains_key("index.json") {
+            self.load_oci(&c)?
+        } else {
+            return Err(malformed("no manifest.json or index.json: not a docker save or OCI archive"));
+        };
+        let mut out: Vec<Loaded> = Vec::new();
+        for r in ready {
+            let mut replaced = Vec::new();
+            if r.names.is_empty() {
+                self.add_dangling(&r.desc)?;
+            }
+            for n in &r.names {
+                if let Some(old) = self.name_image(n, &r.desc)? {
+                    if old != r.id {
+                        replaced.push((n.clone(), old));
+                    }
+                }
+            }
+            match out.iter_mut().find(|l| l.id == r.id) {
+                Some(l) => {
+                    l.names.extend(r.names);
+                    l.replaced.extend(replaced);
+                }
+                None => out.push(Loaded { id: r.id, names: r.names, replaced }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn load_docker(&self, c: &Contents) -> Result<Vec<Ready>> {
+        let store = self.store();
+        let items: Vec<DockerManifestItem> = serde_json::from_slice(&c.bytes(store, "manifest.json")?)
+            .map_err(|e| Error::malformed("manifest.json", e))?;
+        // Docker 25+ archives carry OCI manifests too: reuse them when they match, so the
+        // manifest digest survives a save/load round trip.
+        let mut oci_manifests: Vec<(Descriptor, ImageManifest)> = Vec::new();
+        if let Ok(b) = c.bytes(store, "index.json") {
+            if let Ok(idx) = serde_json::from_slice::<ImageIndex>(&b) {
+                for d in idx.manifests() {
+                    if !media::is_manifest(d.media_type().as_ref()) {
+                        continue;
+                    }
+                    let Ok(dd) = desc_digest(d) else { continue };
+                    if c.by_digest(store, &dd, Some(d.size())).is_err() {
+                        continue;
+                    }
+                    if let Ok(m) = store.read_blob(&dd).and_then(|b| serde_json::from_slice(&b).map_err(malformed)) {
+                        oci_manifests.push((d.clone(), m));
+                    }
+                }
+            }
+        }
+        let mut ready = Vec::new();
+        for item in items {
+            let config_bytes = c.bytes(store, &item.config)?;
+            let (id, config_size) = store.put_blob(&config_bytes, None)?;
+            let config: serde_json::Value = serde_json::from_slice(&config_bytes)
+                .map_err(|e| Error::malformed(format!("config {}", item.config), e))?;
+            let diff_ids = diff_ids_of(&config);
+            if diff_ids.len() != item.layers.len() {
+                return Err(malformed(format!(
+                    "{}: {} layers in manifest.json but {} diff-ids in the config",
+                    item.config,
+                    item.layers.len(),
+                    diff_ids.len()
+                )));
+            }
+            let mut layers = Vec::new();
+            for (path, diff) in item.layers.iter().zip(&diff_ids) {
+                let (d, size) = c.blob(store, path)?;
+                let comp = verify_layer(store, &d, diff).map_err(|e| malformed(format!("layer {path}: {e}")))?;
+                layers.push(descriptor(comp.oci_layer_type(), &d, size));
+            }
+            let reuse = oci_manifests.iter().find(|(_, m)| {
+                desc_digest(m.config()).ok().as_ref() == Some(&id)
+                    && m.layers().len() == layers.len()
+                    && m.layers().iter().zip(&layers).all(|(a, b)| a.digest() == b.digest())
+            });
+            let desc = match reuse {
+                Some((d, _)) => descriptor(d.media_type().as_ref(), &desc_digest(d)?, d.size()),
+                None => {
+                    let layer_json: Vec<serde_json::Value> = layers
+                        .iter()
+                        .map(|l| json!({"mediaType": l.media_type().to_string(), "digest": l.digest().to_string(), "size": l.size()}))
+                        .collect();
+                    let m = json!({
+                        "schemaVersion": 2,
+                        "mediaType": media::OCI_MANIFEST,
+                        "config": {"mediaType": media::OCI_CONFIG, "digest": id.to_string(), "size": config_size},
+                        "layers": layer_json,
+                    });
+                    store.put_json(media::OCI_MANIFEST, &m)?
+                }
+            };
+            let mut names = Vec::new();
+            for t in item.repo_tags.unwrap_or_default() {
+                let r = Reference::parse(&t)?;
+                names.push(r.to_string());
+            }
+            ready.push(Ready { desc, id, names });
+        }
+        Ok(ready)
+    }
+
+    fn load_oci(&self, c: &Contents) -> Result<Vec<Ready>> {
+        let store = self.store();
+        let idx: ImageIndex =
+            serde_json::from_slice(&c.bytes(store, "index.json")?).map_err(|e| Error::malformed("index.json", e))?;
+        let mut ready: Vec<Ready> = Vec::new();
+        for d in idx.manifests() {
+            let names = oci_names(d);
+            let mut desc = d.clone();
+            let mut mt = desc.media_type().to_string();
+            let dd = desc_digest(&desc)?;
+            c.by_digest(store, &dd, Some(desc.size()))?;
+            if media::is_index(&mt) {
+                let nested: ImageIndex = serde_json::from_slice(&store.read_blob(&dd)?)
+                    .map_err(|e| Error::malformed(format!("index {dd}"), e))?;
+                desc = pick_platform(&nested, &dd)?;
+                mt = desc.media_type().to_string();
+                c.by_digest(store, &desc_digest(&desc)?, Some(desc.size()))?;
+            }
+            if !media::is_manifest(&mt) {
+                tracing::debug!("load: skipping {mt} entry {}", desc.digest());
+                continue;
+            }
+            let md = desc_digest(&desc)?;
+            let m: ImageManifest = serde_json::from_slice(&store.read_blob(&md)?)
+                .map_err(|e| Error::malformed(format!("manifest {md}"), e))?;
+            let id = verify_manifest(store, c, &m)?;
+            let clean = descriptor(&mt, &md, desc.size());
+            match ready.iter_mut().find(|r| r.desc.digest() == clean.digest()) {
+                Some(r) => r.names.extend(names),
+                None => ready.push(Ready { desc: clean, id, names }),
+            }
+        }
+        if ready.is_empty() {
+            return Err(malformed("index.json lists no image manifests"));
+        }
+        Ok(ready)
+    }
+}
+
+/// The name an OCI layout entry gives: containerd's full-name annotation, else a
+/// `ref.name` that is a reference (a bare `latest`-style tag names no repository).
+fn oci_names(d: &Descriptor) -> Vec<String> {
+    let Some(a) = d.annotations() else { return vec![] };
+    if let Some(n) = a.get(CONTAINERD_NAME) {
+        if let Ok(r) = Reference::parse(n) {
+            return vec![r.to_string()];
+        }
+    }
+    if let Some(n) = a.get(REF_NAME) {
+        if n.contains(':') || n.contains('/') {
+            if let Ok(r) = Reference::parse(n) {
+                return vec![r.to_string()];
+            }
+        }
+    }
+    vec![]
+}
+
+fn pick_platform(idx: &ImageIndex, digest: &Digest) -> Result<Descriptor> {
+    let host = Platform::host();
+    let mut best: Option<(u8, &Descriptor)> = None;
+    for m in idx.manifests() {
+        if !media::is_manifest(m.media_type().as_ref()) {
+            continue;
+        }
+        let Some(p) = m.platform() else { continue };
+        if let Some(score) = host.score(&Platform::from_oci(p)) {
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, m));
+            }
+        }
+    }
+    match best {
+        Some((_, d)) => Ok(d.clone()),
+        None if idx.manifests().len() == 1 => Ok(idx.manifests()[0].clone()),
+        None => Err(Error::Unsupported(format!("index {digest} in the archive has no image for {host}"))),
+    }
+}
