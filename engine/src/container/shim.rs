@@ -136,6 +136,9 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
     };
     let sigfd = sigchld_fd()?;
     let mut delay = Duration::from_millis(100);
+    // The last word to the attached CLI goes out only once the container is fully stopped
+    // (and removed, with --rm), so the CLI's next command sees the final state.
+    let mut last_word: Option<(u8, Vec<u8>)> = None;
     loop {
         let t0 = Instant::now();
         let outcome = run_once(&mut c, &mut client, &sigfd);
@@ -160,7 +163,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                 });
                 let mut m = vec![code];
                 m.extend_from_slice(msg.as_bytes());
-                client.send(attach::ERROR, &m);
+                last_word = Some((attach::ERROR, m));
                 break;
             }
             Ok((code, oom)) => {
@@ -172,11 +175,12 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                     s.oom_killed = oom;
                     s.finished_at = super::now_rfc3339();
                 });
-                client.send(attach::EXIT, &code.to_be_bytes());
-                client.0 = None;
                 if !should_restart(&c.host_config.restart_policy, &c.state, code) {
+                    last_word = Some((attach::EXIT, code.to_be_bytes().to_vec()));
                     break;
                 }
+                client.send(attach::EXIT, &code.to_be_bytes());
+                client.0 = None;
                 // Docker's back-off: doubling from 100 ms, reset after 10 s of running.
                 if t0.elapsed() >= Duration::from_secs(10) {
                     delay = Duration::from_millis(100);
@@ -206,7 +210,6 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
             }
         }
     }
-    drop(client);
     if c.host_config.auto_remove {
         let root = runtime::state_root(&c);
         if let Ok(e) = crate::Engine::open(&root) {
@@ -221,6 +224,10 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
             }
         });
     }
+    if let Some((kind, data)) = last_word {
+        client.send(kind, &data);
+    }
+    drop(client);
     drop(lock);
     Ok(())
 }
