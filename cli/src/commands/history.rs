@@ -71,6 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     print_formatted(
         args.format.as_deref(),
         "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        &[("ID", "IMAGE")],
         &fields,
     )
 }

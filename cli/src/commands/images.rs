@@ -153,7 +153,7 @@ pub fn header_for(field: &str) -> String {
 
 /// Renders a Docker `--format` for one row: `{{.Field}}`, `{{json .}}`, `{{json .Field}}`;
 /// `\t` and `\n` are unescaped as Docker does. With `header`, renders the header line.
-pub fn render(tmpl: &str, fields: &BTreeMap<&str, String>, header: bool) -> anyhow::Result<String> {
+pub fn render(tmpl: &str, fields: &BTreeMap<&str, String>, header: Option<&[(&str, &str)]>) -> anyhow::Result<String> {
     let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
     let mut out = String::new();
     let mut rest = tmpl.as_str();
@@ -167,11 +167,11 @@ pub fn render(tmpl: &str, fields: &BTreeMap<&str, String>, header: bool) -> anyh
         };
         let field =
             path.strip_prefix('.').ok_or_else(|| anyhow::anyhow!("template: unsupported action {{{{{expr}}}}}"))?;
-        let text = if header {
-            if field.is_empty() {
-                String::new()
-            } else {
-                header_for(field)
+        let text = if let Some(overrides) = header {
+            match overrides.iter().find(|(f, _)| *f == field) {
+                Some((_, h)) => h.to_string(),
+                None if field.is_empty() => String::new(),
+                None => header_for(field),
             }
         } else if field.is_empty() {
             serde_json::to_string(fields).unwrap_or_default()
@@ -191,9 +191,11 @@ pub fn render(tmpl: &str, fields: &BTreeMap<&str, String>, header: bool) -> anyh
 }
 
 /// Prints rows with a format: default table, `json`, `table TEMPLATE` or a bare template.
+/// `headers` overrides Docker's default column names (`history` calls its id `IMAGE`).
 pub fn print_formatted(
     format: Option<&str>,
     default_table: &str,
+    headers: &[(&str, &str)],
     rows: &[BTreeMap<&str, String>],
 ) -> anyhow::Result<()> {
     let f = format.unwrap_or("table").trim();
@@ -211,15 +213,15 @@ pub fn print_formatted(
         (false, f.to_string())
     };
     if table {
-        let mut lines = vec![render(&tmpl, &BTreeMap::new(), true)?];
+        let mut lines = vec![render(&tmpl, &BTreeMap::new(), Some(headers))?];
         for r in rows {
-            lines.push(render(&tmpl, r, false)?);
+            lines.push(render(&tmpl, r, None)?);
         }
         print!("{}", tabwrite(&lines));
     } else {
         let mut out = String::new();
         for r in rows {
-            out.push_str(&render(&tmpl, r, false)?);
+            out.push_str(&render(&tmpl, r, None)?);
             out.push('\n');
         }
         print!("{out}");
@@ -298,7 +300,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     } else {
         "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    print_formatted(args.format.as_deref(), table, &fields)
+    print_formatted(args.format.as_deref(), table, &[], &fields)
 }
 
 #[cfg(test)]
@@ -341,9 +343,9 @@ mod tests {
     #[test]
     fn templates() {
         let f = BTreeMap::from([("Repository", "busybox".to_string()), ("Tag", "latest".to_string())]);
-        assert_eq!(render("{{.Repository}}:{{ .Tag }}", &f, false).unwrap(), "busybox:latest");
-        assert_eq!(render("{{json .}}", &f, false).unwrap(), r#"{"Repository":"busybox","Tag":"latest"}"#);
-        assert_eq!(render("{{.Repository}}\\t{{.Tag}}", &f, true).unwrap(), "REPOSITORY\tTAG");
-        assert!(render("{{.Nope}}", &f, false).is_err());
+        assert_eq!(render("{{.Repository}}:{{ .Tag }}", &f, None).unwrap(), "busybox:latest");
+        assert_eq!(render("{{json .}}", &f, None).unwrap(), r#"{"Repository":"busybox","Tag":"latest"}"#);
+        assert_eq!(render("{{.Repository}}\\t{{.Tag}}", &f, Some(&[])).unwrap(), "REPOSITORY\tTAG");
+        assert!(render("{{.Nope}}", &f, None).is_err());
     }
 }

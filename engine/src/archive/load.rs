@@ -108,8 +108,17 @@ impl Contents {
                         let size = e.size();
                         if let Some(d) = blob_path_digest(&path) {
                             if store.has_blob(&d) && store.blob_size(&d) == Some(size) {
-                                let n = io::copy(&mut e, &mut io::sink()).map_err(malformed)?;
+                                // Already stored; the archive's copy is still checked, so a
+                                // corrupt archive is refused whatever the store holds.
+                                let mut h = crate::digest::HashingReader::new(&mut e);
+                                let n = io::copy(&mut h, &mut io::sink()).map_err(malformed)?;
                                 check_len(&path, n, size)?;
+                                let (got, _) = h.finish();
+                                if got != d {
+                                    return Err(malformed(format!(
+                                        "{path}: digest mismatch for {d}: content has digest {got}"
+                                    )));
+                                }
                             } else {
                                 let mut ing = store.ingest(Some((d.clone(), Some(size))))?;
                                 let n = copy_entry(&mut e, &mut ing, &path)?;
