@@ -61,13 +61,13 @@ impl Progress {
                 );
                 pb.set_prefix(id.to_string());
                 pb.set_message(action.to_string());
-                Item { id: id.into(), bar: Some(pb), quiet: false }
+                Item { id: id.into(), bar: Some(pb), quiet: false, multi: Some(m.clone()) }
             }
             Mode::Plain => {
                 eprintln!("{id}: {action}");
-                Item { id: id.into(), bar: None, quiet: false }
+                Item { id: id.into(), bar: None, quiet: false, multi: None }
             }
-            Mode::Quiet => Item { id: id.into(), bar: None, quiet: true },
+            Mode::Quiet => Item { id: id.into(), bar: None, quiet: true, multi: None },
         }
     }
 }
@@ -77,6 +77,9 @@ pub struct Item {
     id: String,
     bar: Option<ProgressBar>,
     quiet: bool,
+    /// The bars' container: a finished bar becomes a plain line above the running ones, so
+    /// it neither vanishes when dropped nor ends up below later status lines.
+    multi: Option<Arc<MultiProgress>>,
 }
 
 impl Item {
@@ -89,7 +92,13 @@ impl Item {
     /// Finishes the item with a final word (`Pull complete`, `Already exists`, `Pushed`...).
     pub fn done(&self, word: &str) {
         match &self.bar {
-            Some(b) => b.finish_with_message(word.to_string()),
+            Some(b) => match &self.multi {
+                Some(m) => {
+                    b.finish_and_clear();
+                    let _ = m.println(format!("{}: {word}", self.id));
+                }
+                None => b.finish_with_message(word.to_string()),
+            },
             None if !self.quiet => eprintln!("{}: {word}", self.id),
             None => {}
         }

@@ -474,3 +474,29 @@ fn basic_auth_with_login_and_logout() {
     let (good, out) = run(&c, &["pull", &name]);
     assert!(!good && out.contains("unauthorized"), "{out}");
 }
+
+#[test]
+fn pull_by_digest_and_platform_of_a_single_manifest() {
+    let reg = DistributionRegistry::start();
+    let a = Berth::new();
+    let name = format!("{}/bydigest/app:1", reg.host());
+    let built = store_busybox(a.root(), &name, "digest");
+    ok(&a, &["push", "-q", &name]);
+
+    let pinned = format!("{}/bydigest/app@{}", reg.host(), built.manifest);
+    let b = Berth::new();
+    let out = ok(&b, &["pull", &pinned]);
+    assert!(!out.contains("Using default tag"), "{out}");
+    assert_eq!(ref_of(b.root(), &pinned).unwrap().0, built.manifest.to_string());
+    assert_store_consistent(b.root());
+
+    // --platform on a single-platform image checks its config.
+    let c = Berth::new();
+    let (good, out) = run(&c, &["pull", "--platform", "linux/arm64", &name]);
+    assert!(!good);
+    assert!(out.contains("does not match the specified platform: wanted linux/arm64, actual: linux/amd64"), "{out}");
+    assert!(ref_of(c.root(), &name).is_none());
+    ok(&c, &["pull", "--platform", "linux/amd64", &name]);
+    let (good, out) = run(&c, &["pull", "--platform", "linux//", &name]);
+    assert!(!good && out.contains("invalid platform"), "{out}");
+}

@@ -7,7 +7,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::Response;
 use berth_engine::progress::Progress;
 use berth_engine::pull::PullOptions;
@@ -304,7 +304,7 @@ impl Srv {
         }
         if self.slow.load(Ordering::SeqCst) && !is_config {
             let total = bytes.len();
-            let chunks: Vec<Bytes> = bytes.chunks(64 << 10).map(|c| Bytes::copy_from_slice(c)).collect();
+            let chunks: Vec<Bytes> = bytes.chunks(64 << 10).map(Bytes::copy_from_slice).collect();
             let srv = self.clone();
             let stream = futures::stream::unfold(chunks.into_iter(), move |mut it| {
                 let srv = srv.clone();
