@@ -358,16 +358,32 @@ impl Engine {
 
     /// `berth rmi`: by name, removes that name (and reports the image deleted when it was its
     /// last); by id, removes every entry of the image — refusing, unless `force`, when its
-    /// names span several repositories (as Docker does).
+    /// names span several repositories or a container uses it (as Docker does). A forced
+    /// removal of an image a container uses keeps it as a dangling `<none>` image, so the
+    /// container's image stays whole until the container goes.
     pub fn remove_image(&self, s: &str, force: bool) -> Result<Vec<RemoveEvent>> {
         let img = self.resolve_image(s)?;
         let by_name = Reference::parse(s).ok().map(|r| r.to_string()).filter(|full| img.names.contains(full));
+        let users = self.containers_using(&img.id)?;
         let mut events = Vec::new();
         if let Some(full) = by_name {
-            self.store().remove_ref(&full)?;
+            let others =
+                self.list_images()?.iter().filter(|i| i.id == img.id).map(|i| i.names.len()).sum::<usize>() > 1;
+            if !others && !users.is_empty() && !force {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to remove repository reference {:?} (must force) - container {} is using its referenced image {}",
+                    s,
+                    &users[0][..12.min(users[0].len())],
+                    img.id.short()
+                )));
+            }
+            let desc = self.store().remove_ref(&full)?;
             events.push(RemoveEvent::Untagged(familiar(&full)));
             if !self.image_id_in_index(&img.id)? {
-                events.push(RemoveEvent::Deleted(img.id.clone()));
+                match (users.is_empty(), desc) {
+                    (false, Some(d)) => self.add_dangling(&d)?,
+                    _ => events.push(RemoveEvent::Deleted(img.id.clone())),
+                }
             }
             return Ok(events);
         }
@@ -381,10 +397,10 @@ impl Engine {
                 img.id.short()
             )));
         }
-        if let Some(c) = self.containers_using(&img.id)?.first() {
+        if let Some(c) = users.first() {
             if !force {
                 return Err(Error::Conflict(format!(
-                    "conflict: unable to delete {} (must be forced) - image is being used by container {}",
+                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
                     img.id.short(),
                     &c[..12.min(c.len())]
                 )));
@@ -396,7 +412,11 @@ impl Engine {
             Ok(())
         })?;
         events.extend(names.iter().map(|n| RemoveEvent::Untagged(familiar(n))));
-        events.push(RemoveEvent::Deleted(img.id.clone()));
+        if users.is_empty() {
+            events.push(RemoveEvent::Deleted(img.id.clone()));
+        } else {
+            self.add_dangling(&img.manifest_desc)?;
+        }
         Ok(events)
     }
 
@@ -409,7 +429,7 @@ impl Engine {
         Ok(self
             .container_records()
             .into_iter()
-            .filter(|(_, v)| v["image"].as_str() == Some(id.as_str()))
+            .filter(|(_, v)| record_field(v, "Image").as_str() == Some(id.as_str()))
             .map(|(c, _)| c)
             .collect())
     }
@@ -455,7 +475,7 @@ impl Engine {
         let mut report = PruneReport::default();
         let containers = self.container_records();
         let in_use: HashSet<String> =
-            containers.iter().filter_map(|(_, v)| v["image"].as_str().map(String::from)).collect();
+            containers.iter().filter_map(|(_, v)| record_field(v, "Image").as_str().map(String::from)).collect();
         let images = self.list_images()?;
         let mut drop_manifests: HashSet<String> = HashSet::new();
         let mut dropped_ids: Vec<Digest> = Vec::new();
@@ -488,7 +508,7 @@ impl Engine {
         }
         let mut keep_layers: HashSet<PathBuf> = diff_ids.iter().map(|d| store.layer_dir(d)).collect();
         for (_, v) in &containers {
-            for l in v["layers"].as_array().into_iter().flatten() {
+            for l in record_field(v, "Layers").as_array().into_iter().flatten() {
                 if let Some(p) = l.as_str() {
                     keep_layers.insert(PathBuf::from(p));
                 }
@@ -503,6 +523,14 @@ impl Engine {
         store.sweep_layer_records()?;
         sweep_stale_tmp(store);
         Ok(report)
+    }
+}
+
+/// A field of a container record (`Image`, as the container code writes it; lowercase too).
+fn record_field<'a>(v: &'a Value, name: &str) -> &'a Value {
+    match v.get(name) {
+        Some(x) => x,
+        None => &v[name.to_ascii_lowercase()],
     }
 }
 

@@ -280,3 +280,30 @@ fn umoci_and_skopeo_read_the_store_directly() {
     let cfg: Value = serde_json::from_slice(&std::fs::read(dest.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["process"]["args"], serde_json::json!(["sh"]));
 }
+
+#[test]
+fn images_used_by_containers_are_kept() {
+    let b = Berth::new();
+    let id = import(&b, &["FILE", "busybox"]);
+    let engine = berth_engine::Engine::open(b.root()).unwrap();
+    let img = engine.resolve_image("busybox").unwrap();
+    let dirs = engine.image_layers(&img).unwrap();
+    // A container record as the container code writes it (only Image and Layers matter here).
+    let cdir = b.root().join("containers").join("c0ffee".repeat(10) + "abcd");
+    std::fs::create_dir_all(&cdir).unwrap();
+    let rec = serde_json::json!({"Id": "x", "Image": id, "Layers": dirs});
+    std::fs::write(cdir.join("config.v2.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+
+    let e = b.fails(&["rmi", "busybox"]);
+    assert!(e.contains("must force") && e.contains("c0ffeec0ffee"), "{e}");
+    assert!(b.fails(&["rmi", &id]).contains("being used by stopped container"));
+    assert_eq!(b.ok(&["rmi", "-f", "busybox"]), "Untagged: busybox:latest\n");
+    // Still there, as a dangling image, and prune keeps it and its unpacked layer.
+    assert!(b.ok(&["images"]).contains("<none>"));
+    b.ok(&["image", "prune", "-a"]);
+    assert_eq!((b.blob_count(), layer_dirs(&b)), (3, 1));
+    std::fs::remove_dir_all(b.root().join("containers")).unwrap();
+    let out = b.ok(&["image", "prune"]);
+    assert!(out.contains(&format!("deleted: {id}")), "{out}");
+    assert_eq!((b.blob_count(), layer_dirs(&b)), (0, 0));
+}
