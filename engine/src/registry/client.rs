@@ -131,6 +131,25 @@ impl RegistryClient {
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(300))
             .tcp_nodelay(true)
+            // Proxies from the environment as usual, but never for loopback registries.
+            .no_proxy()
+            .proxy(
+                reqwest::Proxy::custom(|url| {
+                    let host = url.host_str()?;
+                    if is_loopback_domain(host) {
+                        return None;
+                    }
+                    let var = |n: &str| {
+                        std::env::var(n)
+                            .ok()
+                            .or_else(|| std::env::var(n.to_ascii_uppercase()).ok())
+                            .filter(|v| !v.is_empty())
+                    };
+                    let p = if url.scheme() == "https" { var("https_proxy") } else { var("http_proxy") };
+                    p.or_else(|| var("all_proxy")).and_then(|p| Url::parse(&p).ok())
+                })
+                .no_proxy(reqwest::NoProxy::from_env()),
+            )
             .build()
             .map_err(|e| Error::Other(format!("building the HTTP client: {e}")))?;
         Ok(RegistryClient {
