@@ -241,3 +241,66 @@ fn broken_archives_are_refused_and_name_nothing() {
     assert_eq!(b.ok(&["images", "-q"]), "");
     assert_blobs_verified(&b);
 }
+
+#[test]
+fn save_to_stdout_and_platform_indexes() {
+    let a = Berth::new();
+    a.import_busybox("busybox");
+    a.ok(&["import", "--platform", "linux/s390x", berth_tests::busybox_tar().to_str().unwrap(), "other"]);
+    let host = berth_engine::platform::Platform::host();
+
+    // `berth save` with no -o writes the archive to stdout (a pipe here).
+    let o = a.cmd().args(["save", "--format", "oci", "busybox", "other"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in tar::Archive::new(&o.stdout[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut d = Vec::new();
+        e.read_to_end(&mut d).unwrap();
+        entries.push((e.path().unwrap().to_string_lossy().into_owned(), d));
+    }
+    // Rewrite index.json into a multi-platform image: one index entry pointing at a nested
+    // index of both manifests, as registries and buildx lay them out.
+    let index: Value = serde_json::from_slice(&entries.iter().find(|(n, _)| n == "index.json").unwrap().1).unwrap();
+    let m = index["manifests"].as_array().unwrap();
+    let arch = |i: usize| if i == 0 { host.architecture.clone() } else { "s390x".to_string() };
+    let nested = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": (0..2).map(|i| serde_json::json!({
+            "mediaType": m[i]["mediaType"], "digest": m[i]["digest"], "size": m[i]["size"],
+            "platform": {"os": "linux", "architecture": arch(i)},
+        })).collect::<Vec<_>>(),
+    });
+    // Put the other platform first: berth must pick by platform, not by position.
+    let mut nested = nested;
+    nested["manifests"].as_array_mut().unwrap().reverse();
+    let nb = serde_json::to_vec(&nested).unwrap();
+    let nd = format!("sha256:{}", hex::encode(Sha256::digest(&nb)));
+    let top = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": nd, "size": nb.len(),
+        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"},
+    }]});
+    let mut out = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, d: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        out.append_data(&mut h, name, d).unwrap();
+    };
+    for (n, d) in &entries {
+        if n != "index.json" && !n.ends_with('/') {
+            add(n, d);
+        }
+    }
+    add(&format!("blobs/sha256/{}", &nd[7..]), &nb);
+    add("index.json", &serde_json::to_vec(&top).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("multi.tar");
+    std::fs::write(&p, out.into_inner().unwrap()).unwrap();
+
+    let b = Berth::new();
+    assert_eq!(b.ok(&["load", "-i", p.to_str().unwrap()]), "Loaded image: multi:1\n");
+    assert_eq!(b.ok(&["image", "inspect", "-f", "{{.Architecture}}", "multi:1"]).trim(), host.architecture);
+    assert_eq!(image_id(&b, "multi:1"), image_id(&a, "busybox"));
+}
