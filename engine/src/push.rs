@@ -65,7 +65,7 @@ impl Engine {
         let bytes = store.read_blob(&digest)?;
         let media_type = stored_media_type(&desc, &bytes);
 
-        if p.client.head_manifest(&p.repo, &tag).await?.as_ref() == Some(&digest) {
+        if p.client.head_manifest(&p.repo, &tag, true).await?.as_ref() == Some(&digest) {
             // The tag already names this very manifest, so the registry has all it refers to.
             p.report_present(&media_type, &bytes, reference)?;
         } else if media::is_index(&media_type) {
@@ -100,7 +100,7 @@ impl Pusher {
         if media::is_index(&mt) {
             return Err(Error::Unsupported(format!("{reference}: nested index {d} cannot be pushed")));
         }
-        if self.client.head_manifest(&self.repo, d.as_str()).await?.is_some() {
+        if self.client.head_manifest(&self.repo, d.as_str(), true).await?.is_some() {
             return self.report_present(&mt, &bytes, reference);
         }
         self.push_blobs(&bytes, &d, reference).await?;

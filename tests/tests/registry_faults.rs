@@ -469,6 +469,20 @@ fn bearer_token_flow_caches_the_token_until_it_expires() {
 }
 
 #[test]
+fn a_push_through_the_token_flow_asks_for_one_token() {
+    let h = Hostile::start();
+    *h.srv.bearer.lock().unwrap() = Some(BearerCfg { expires_in: 60, basic: None });
+    let b = Berth::new();
+    let name = format!("{}/tokpush/app:1", h.host());
+    let (md, _) = store_image(b.root(), &name);
+    let o = b.run(&["push", &name]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(h.srv.manifests.lock().unwrap().contains_key(&format!("tokpush/app:{md}")));
+    assert_eq!(h.srv.token_hits.load(Ordering::SeqCst), 1, "{:?}", h.srv.token_queries.lock().unwrap());
+    assert!(h.srv.token_queries.lock().unwrap()[0].contains("scope=repository%3Atokpush%2Fapp%3Apull%2Cpush"));
+}
+
+#[test]
 fn bearer_token_endpoint_gets_the_logged_in_credentials() {
     let h = Hostile::start();
     h.image("priv/app", "1", 10_000);

@@ -114,6 +114,9 @@ struct Inner {
     /// The challenge each registry answered with, so later requests authenticate up front.
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), Token>>,
+    /// Token fetches go one at a time, so concurrent transfers that all miss the cache
+    /// share one token instead of each asking for their own.
+    token_fetch: tokio::sync::Mutex<()>,
     token_requests: AtomicU64,
 }
 
@@ -155,11 +158,12 @@ impl RegistryClient {
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 http,
-                insecure: insecure_registries.iter().map(|s| super::auth::normalize_server(s)).collect(),
+                insecure: insecure_registries.iter().map(|s| normalize_insecure(s)).collect(),
                 docker_config_dir: None,
                 creds: Mutex::new(HashMap::new()),
                 challenges: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                token_fetch: tokio::sync::Mutex::new(()),
                 token_requests: AtomicU64::new(0),
             }),
         })
@@ -245,11 +249,19 @@ impl RegistryClient {
             })),
             Some(Challenge::Bearer { realm, service }) => {
                 let key = (domain.to_string(), scopes.join(" "));
+                let cached = || {
+                    let tokens = self.inner.tokens.lock().unwrap();
+                    tokens.get(&key).filter(|t| Instant::now() < t.expires).map(|t| format!("Bearer {}", t.value))
+                };
                 if !fresh {
-                    if let Some(t) = self.inner.tokens.lock().unwrap().get(&key) {
-                        if Instant::now() < t.expires {
-                            return Ok(Some(format!("Bearer {}", t.value)));
-                        }
+                    if let Some(t) = cached() {
+                        return Ok(Some(t));
+                    }
+                }
+                let _one_at_a_time = self.inner.token_fetch.lock().await;
+                if !fresh {
+                    if let Some(t) = cached() {
+                        return Ok(Some(t));
                     }
                 }
                 let (value, ttl) = self.fetch_token(domain, &realm, service.as_deref(), scopes).await?;
@@ -365,7 +377,7 @@ impl RegistryClient {
             let mut scopes = scopes.to_vec();
             if let Some(s) = challenge_scope {
                 for s in s.split(' ').filter(|s| !s.is_empty()) {
-                    if !scopes.iter().any(|x| x == s) {
+                    if !scope_covered(s, &scopes) {
                         scopes.push(s.to_string());
                     }
                 }
@@ -446,11 +458,12 @@ impl RegistryClient {
         Ok(FetchedManifest { bytes: bytes.to_vec(), media_type, digest })
     }
 
-    /// `HEAD` a manifest: its digest if the repository has it, None if it does not.
-    pub async fn head_manifest(&self, repo: &Repo, reference: &str) -> Result<Option<Digest>> {
+    /// `HEAD` a manifest: its digest if the repository has it, None if it does not. `push`
+    /// asks for push access up front (one token for the whole push).
+    pub async fn head_manifest(&self, repo: &Repo, reference: &str, push: bool) -> Result<Option<Digest>> {
         let url = self.url(repo, &format!("manifests/{reference}"))?;
         let what = manifest_what(repo, reference);
-        let scopes = [repo.pull_scope()];
+        let scopes = [if push { repo.push_scope() } else { repo.pull_scope() }];
         let resp = self
             .send(&repo.domain, &scopes, &what, |c| Ok(c.head(url.clone()).header(ACCEPT, media::MANIFEST_ACCEPT)))
             .await?;
@@ -696,6 +709,16 @@ fn is_loopback_domain(domain: &str) -> bool {
         || host.parse::<std::net::Ipv4Addr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
+/// `http://host:port/` -> `host:port`, but a CIDR (`10.0.0.0/8`) stays one.
+fn normalize_insecure(s: &str) -> String {
+    let t = s.trim();
+    let t = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://")).unwrap_or(t);
+    match t.split_once('/') {
+        Some((net, bits)) if !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) => format!("{net}/{bits}"),
+        _ => super::auth::normalize_server(t),
+    }
+}
+
 fn insecure_entry_matches(entry: &str, domain: &str) -> bool {
     let domain = domain.to_ascii_lowercase();
     if entry == domain {
@@ -739,6 +762,20 @@ fn parse_challenge(h: &HeaderMap) -> Option<(Challenge, Option<String>)> {
         }
     }
     basic
+}
+
+/// Whether scope `s` (`repository:name:pull`) is granted by one of `ours` (same resource,
+/// a superset of its actions): then the challenge asks for nothing new, and the token stays
+/// cached under our own scope key.
+fn scope_covered(s: &str, ours: &[String]) -> bool {
+    let split = |x: &str| {
+        x.rsplit_once(':').map(|(res, acts)| (res.to_string(), acts.split(',').map(str::to_string).collect::<Vec<_>>()))
+    };
+    let Some((res, acts)) = split(s) else { return ours.iter().any(|o| o == s) };
+    ours.iter().any(|o| match split(o) {
+        Some((r, a)) => r == res && acts.iter().all(|x| a.contains(x) || a.iter().any(|y| y == "*")),
+        None => false,
+    })
 }
 
 /// `key="quoted, with commas",key2=token` -> map (keys lower-cased).
@@ -940,6 +977,32 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(WWW_AUTHENTICATE, r#"Basic realm="x""#.parse().unwrap());
         assert_eq!(parse_challenge(&h).unwrap().0, Challenge::Basic);
+    }
+
+    #[test]
+    fn insecure_registries_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = RegistryClient::for_root(dir.path(), &["flag.example".into()]).unwrap();
+        assert!(c.is_insecure("flag.example:5000") && !c.is_insecure("file.example"));
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"insecure-registries": ["file.example", "192.168.0.0/16"]}"#,
+        )
+        .unwrap();
+        let c = RegistryClient::for_root(dir.path(), &[]).unwrap();
+        assert!(c.is_insecure("file.example") && c.is_insecure("192.168.7.1:5000"));
+        assert_eq!(c.base_url("file.example").unwrap().scheme(), "http");
+        std::fs::write(dir.path().join("config.json"), "{oops").unwrap();
+        assert!(RegistryClient::for_root(dir.path(), &[]).is_err());
+    }
+
+    #[test]
+    fn scopes_cover() {
+        let ours = vec!["repository:a/b:pull,push".to_string()];
+        assert!(scope_covered("repository:a/b:pull", &ours));
+        assert!(scope_covered("repository:a/b:push,pull", &ours));
+        assert!(!scope_covered("repository:a/c:pull", &ours));
+        assert!(!scope_covered("registry:catalog:*", &ours));
     }
 
     #[test]
