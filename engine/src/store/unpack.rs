@@ -180,10 +180,39 @@ impl Store {
     fn unpack_into(&self, blob: &Digest, expected: Option<&Digest>, dest: &Path) -> Result<(Digest, u64, Whiteouts)> {
         let file = self.open_blob(blob)?;
         let what = format!("layer {blob}");
-        let reader = decompress(io::BufReader::with_capacity(1 << 20, file)).map_err(|e| Error::malformed(&what, e))?;
-        let mut hashing = crate::digest::HashingReader::new(reader);
-        let whiteouts = extract(&mut hashing, dest, &what, ExtractOptions::default())?;
-        let (diff_id, size) = hashing.finish();
+        // Decompression and hashing run on their own thread, feeding the extractor through a
+        // small bounded queue: the CPU-bound half overlaps the syscall-bound half.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+        let producer = std::thread::spawn(move || -> Option<(Digest, u64)> {
+            let reader = match decompress(io::BufReader::with_capacity(1 << 20, file)) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return None;
+                }
+            };
+            let mut hashing = crate::digest::HashingReader::new(reader);
+            loop {
+                let mut buf = vec![0u8; 1 << 18];
+                match read_full(&mut hashing, &mut buf) {
+                    Ok(0) => return Some(hashing.finish()),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.send(Ok(buf)).is_err() {
+                            return None; // the extractor gave up
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return None;
+                    }
+                }
+            }
+        });
+        let extracted = extract(ChannelReader { rx, cur: Vec::new(), pos: 0 }, dest, &what, ExtractOptions::default());
+        let digest = producer.join().map_err(|_| Error::Other(format!("{what}: decompressor thread panicked")))?;
+        let whiteouts = extracted?;
+        let (diff_id, size) = digest.ok_or_else(|| Error::malformed(&what, "decompression failed"))?;
         if let Some(exp) = expected {
             if exp != &diff_id {
                 return Err(Error::DigestMismatch {
@@ -233,6 +262,46 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Fills `buf` as far as the stream allows (fewer bytes only at its end).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The consuming end of the decompressor thread's queue.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
