@@ -80,6 +80,7 @@ fn hostile_layers_are_refused_and_leave_nothing() {
         assert!(err.contains(why), "{what}: {err}");
         assert!(err.contains("unsafe archive entry"), "{what}: {err}");
         assert_eq!(count(&store.layers_dir().join("sha256")), 0, "{what}: nothing in layers/");
+        assert_eq!(count(&store.layers_dir().join("locks")), 0, "{what}: no lock left");
         assert_eq!(count(store.tmp_dir()), 0, "{what}: temp dir removed");
     }
     assert!(!outside.exists());

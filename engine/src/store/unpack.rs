@@ -163,6 +163,9 @@ impl Store {
             }
             Err(e) => {
                 let _ = remove_tree(&tmp);
+                // A refused layer leaves nothing under layers/, not even its lock (a waiter
+                // holding the old file would at worst unpack in parallel; the rename decides).
+                let _ = fs::remove_file(&lock_path);
                 Err(e)
             }
         }
