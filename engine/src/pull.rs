@@ -47,7 +47,7 @@ impl Engine {
     pub async fn pull(&self, reference: &Reference, opts: &PullOptions, progress: &Progress) -> Result<Image> {
         let store = self.store().clone();
         let _lock = store.lock_shared()?;
-        sweep_dead_temp_files(&store);
+        store.sweep_tmp();
         let client = match &opts.client {
             Some(c) => c.clone(),
             None => self.registry_client(&opts.insecure_registries)?,
@@ -216,30 +216,6 @@ where
         }
     }
     Ok(())
-}
-
-/// Removes temp files in the store's scratch space whose writing process is gone (a pull or
-/// load killed mid-blob). Names are `<what>-<pid>-<random>`, as `Store::tmp_path` makes them.
-pub fn sweep_dead_temp_files(store: &Store) {
-    let Ok(entries) = std::fs::read_dir(store.tmp_dir()) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let mut parts = name.rsplitn(3, '-');
-        let (Some(_rand), Some(pid)) = (parts.next(), parts.next()) else { continue };
-        let Ok(pid) = pid.parse::<i32>() else { continue };
-        if pid <= 0 || pid == std::process::id() as i32 || process_alive(pid) {
-            continue;
-        }
-        if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
-fn process_alive(pid: i32) -> bool {
-    // kill(pid, 0) checks existence; EPERM means it exists but is not ours.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Docker's short form of a reference: `busybox:latest`, `127.0.0.1:5000/x:1`.

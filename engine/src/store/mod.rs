@@ -53,6 +53,7 @@ impl Store {
         for d in [s.content.join("blobs/sha256"), s.tmp.clone(), s.layers.join("sha256")] {
             fs::create_dir_all(&d).at(&d)?;
         }
+        s.sweep_tmp();
         let layout = s.content.join("oci-layout");
         if !layout.exists() {
             s.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -65,6 +66,24 @@ impl Store {
             }
         }
         Ok(s)
+    }
+
+    /// Removes scratch files of writers that died (their names carry the writer's pid), so an
+    /// interrupted pull, load or import leaves nothing behind once berth runs again.
+    pub fn sweep_tmp(&self) {
+        let Ok(entries) = fs::read_dir(&self.tmp) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            // `<what>-<pid>-<random>`, as tmp_path makes them.
+            let Some(pid) = name.to_str().and_then(|n| n.rsplitn(3, '-').nth(1)).and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let p = e.path();
+                let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            }
+        }
     }
 
     /// The OCI image layout directory.
