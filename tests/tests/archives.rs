@@ -78,6 +78,18 @@ fn docker_format_round_trip_keeps_the_image_id() {
     let repos: Value = serde_json::from_slice(&get("repositories")).unwrap();
     assert!(repos["busybox"]["latest"].is_string());
 
+    // Both kinds of reader take it: skopeo's docker-archive (manifest.json) and oci-archive
+    // (index.json) transports.
+    for (transport, suffix) in [("docker-archive", ""), ("oci-archive", ":latest")] {
+        let o = Command::new("skopeo")
+            .args(["inspect", &format!("{transport}:{}{suffix}", file.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo {transport}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["Layers"][0], layer_path.replace("blobs/sha256/", "sha256:"), "{transport}");
+    }
+
     let b = Berth::new();
     let out = b.ok(&["load", "-i", file.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: busybox:latest\nLoaded image: example.com/bb:2\n");
