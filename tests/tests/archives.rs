@@ -316,3 +316,15 @@ fn save_to_stdout_and_platform_indexes() {
     assert_eq!(b.ok(&["image", "inspect", "-f", "{{.Architecture}}", "multi:1"]).trim(), host.architecture);
     assert_eq!(image_id(&b, "multi:1"), image_id(&a, "busybox"));
 }
+
+#[test]
+fn save_refuses_a_terminal() {
+    let a = Berth::new();
+    a.import_busybox("busybox");
+    // util-linux's `script` gives the command a pseudo-terminal as stdout.
+    let cmd = format!("{} --root {} save busybox", berth_tests::berth_bin().display(), a.root().display());
+    let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).stdin(Stdio::null()).output().expect("script");
+    assert!(!o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("cowardly refusing to save to a terminal"), "{out}");
+}
