@@ -53,6 +53,14 @@ enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Cmd),
+    /// Run a command in a running container.
+    Exec(commands::exec::Args),
+    /// Copy files between a container and the local filesystem.
+    Cp(commands::cp::Args),
+    /// Display the running processes of a container.
+    Top(commands::top::Args),
+    /// Display a live stream of container resource usage statistics.
+    Stats(commands::stats::Args),
     /// Import a rootfs tarball as a one-layer image.
     Import(commands::import::Args),
     /// Save images to a tar archive (Docker's format, or an OCI layout with --format oci).
@@ -114,6 +122,10 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Container(c) => commands::container::run(&ctx, c),
         Command::Volume(c) => commands::volume::run(&ctx, c),
+        Command::Exec(a) => commands::exec::run(&ctx, a),
+        Command::Cp(a) => commands::cp::run(&ctx, a),
+        Command::Top(a) => commands::top::run(&ctx, a),
+        Command::Stats(a) => commands::stats::run(&ctx, a),
         Command::Import(a) => commands::import::run(&ctx, a),
         Command::Save(a) => commands::save::run(&ctx, a),
         Command::Load(a) => commands::load::run(&ctx, a),

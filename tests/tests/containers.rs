@@ -5,14 +5,39 @@
 use berth_tests::{is_root, Berth};
 use std::process::Output;
 
-fn setup() -> Option<Berth> {
+/// A test's berth root; on drop (even after a failed assertion) every container in it is
+/// force-removed, so a failing test leaves no container, mount or shim behind.
+struct Env {
+    b: Berth,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Berth;
+    fn deref(&self) -> &Berth {
+        &self.b
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.b.run(&["ps", "-aq", "--no-trunc"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(String::from).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.b.run(&args);
+        }
+    }
+}
+
+fn setup() -> Option<Env> {
     if !is_root() {
         eprintln!("skipping: containers need root");
         return None;
     }
     let b = Berth::new();
     b.import_busybox("busybox");
-    Some(b)
+    Some(Env { b })
 }
 
 fn code(o: &Output) -> i32 {

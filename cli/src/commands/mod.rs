@@ -26,6 +26,10 @@ pub mod stop;
 pub mod tag;
 pub mod volume;
 pub mod wait;
+pub mod cp;
+pub mod exec;
+pub mod stats;
+pub mod top;
 
 use berth_engine::Engine;
 use std::path::PathBuf;

@@ -10,12 +10,15 @@
 //! free knows the shim died and reconciles: kills what is left, unmounts, marks it exited.
 
 pub mod attach;
+pub mod cp;
+pub mod exec;
 pub mod logs;
 pub mod names;
 pub mod runtime;
 pub mod shim;
 pub mod snapshot;
 pub mod spec;
+pub mod stats;
 pub mod volume;
 
 use crate::error::IoContext;

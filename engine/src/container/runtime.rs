@@ -272,3 +272,44 @@ pub fn oom_killed(c: &Container) -> bool {
     }
     false
 }
+
+/// Runs one more process in the running container (`process` is an OCI `Process`), with this
+/// process's stdio; returns its exit status (`None` when detached).
+pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
+    let tmp = c.dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
+    let log = c.dir.join(format!("exec-{:016x}.log", rand::random::<u64>()));
+    std::fs::write(&tmp, serde_json::to_vec(process).unwrap_or_default()).map_err(|e| Error::io(&tmp, e))?;
+    let mut cmd = Command::new(program(c)?);
+    cmd.args(base_args(c));
+    cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
+    cmd.arg("exec").arg("--process").arg(&tmp);
+    if detach {
+        cmd.arg("--detach");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    cmd.arg(&c.id);
+    if runtime_name(c) == "crun" {
+        hide_unified_cgroup(&mut cmd);
+    }
+    let st = cmd.status();
+    let _ = std::fs::remove_file(&tmp);
+    let err = runtime_error(&log);
+    let _ = std::fs::remove_file(&log);
+    let st = st.map_err(|e| Error::Other(format!("running the OCI runtime: {e}")))?;
+    if detach {
+        return match (st.success(), err) {
+            (true, _) => Ok(None),
+            (false, m) => {
+                let msg = m.unwrap_or_else(|| format!("exec failed ({st})"));
+                Err(Error::StartFailed { code: super::attach::start_error_code(&msg), message: msg })
+            }
+        };
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+    // The runtime's own failure to start the process (as opposed to the process's status).
+    if let Some(m) = err.filter(|m| m.contains("exec failed") || m.contains("unable to start")) {
+        return Err(Error::StartFailed { code: super::attach::start_error_code(&m), message: m });
+    }
+    Ok(Some(code))
+}

@@ -28,8 +28,9 @@ const ATTACH_FD: RawFd = 3;
 /// Spawns the shim of `c` and returns the CLI's end of its attach stream.
 pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
     let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
-    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("finding the berth binary: {e}")))?;
-    let mut cmd = std::process::Command::new(exe);
+    // /proc/self/exe, not the path: it works even if the binary was replaced meanwhile.
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
     cmd.arg("shim").arg(root).arg(&c.id);
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let fd = theirs.as_raw_fd();
@@ -352,12 +353,56 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &OwnedFd) -> Result<(
         s.started_at = started.clone();
     })?;
     client.send(attach::STARTED, &pid.to_be_bytes());
+    trim_footprint();
     let mut log = LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?;
     let status = pump(pid, output.expect("set above"), client, sigfd, &mut log);
     log.flush();
     let oom = runtime::oom_killed(c);
-    let _ = runtime::delete(c);
+    runtime::cleanup_after(c);
     Ok((status, oom))
+}
+
+/// Gives back what starting the container paged in: the shim then idles in a poll loop
+/// that touches a few pages. Clean, read-only file mappings (code, read-only data; never
+/// the relocated, dirty ones) are dropped from the page tables and later faulted back from
+/// the page cache on demand, without read-around; the heap is trimmed.
+fn trim_footprint() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    let mut cur: Option<(usize, usize, bool)> = None;
+    let apply = |m: Option<(usize, usize, bool)>, anon_kb: u64| {
+        if let Some((start, end, eligible)) = m {
+            if eligible && anon_kb == 0 {
+                // SAFETY: the range is a whole read-only, unmodified file mapping of ours;
+                // dropping its pages only makes later accesses fault them back in.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    };
+    let mut anon = 0u64;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit())) {
+            apply(cur.take(), anon);
+            anon = 0;
+            let perms = f.next().unwrap_or("");
+            let path = line.split_whitespace().nth(5).unwrap_or("");
+            let eligible = perms.starts_with('r') && perms.as_bytes().get(1) == Some(&b'-') && path.starts_with('/');
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                cur = Some((a, b, eligible));
+            }
+        } else if first == "Anonymous:" {
+            anon = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+        }
+    }
+    apply(cur.take(), anon);
+    // SAFETY: glibc's malloc_trim only returns free heap memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn recv_pty(l: &std::os::unix::net::UnixListener) -> Option<OwnedFd> {

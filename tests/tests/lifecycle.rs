@@ -1,0 +1,368 @@
+//! Container lifecycle without a daemon: stop/kill/start/restart/wait, restart policies,
+//! cgroup limits and OOM, crash reconciliation (SIGKILLed shim, SIGKILLed CLI) and leaks.
+//!
+//! Privileged tier (root). The tests of this file take one lock: the leak test counts
+//! machine-wide mounts, cgroups and shims, which concurrent containers would disturb.
+
+use berth_tests::{is_root, Berth, ChildGuard};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A test's berth root; on drop (even after a failed assertion) every container in it is
+/// force-removed, so a failing test leaves no container, mount or shim behind.
+struct Env {
+    b: Berth,
+    /// Released only after the clean-up above: the next test measures a quiet machine.
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Berth;
+    fn deref(&self) -> &Berth {
+        &self.b
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.b.run(&["ps", "-aq", "--no-trunc"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(String::from).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.b.run(&args);
+        }
+    }
+}
+
+fn setup() -> Option<Env> {
+    if !is_root() {
+        eprintln!("skipping: containers need root");
+        return None;
+    }
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    Some(Env { b, _serial: g })
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn inspect(b: &Berth, name: &str, fmt: &str) -> String {
+    b.ok(&["inspect", "-f", fmt, name]).trim().to_string()
+}
+
+/// The raw state file (includes the shim's pid, which `inspect` does not show).
+fn state_file(b: &Berth, name: &str) -> serde_json::Value {
+    let id = inspect(b, name, "{{.Id}}");
+    let p = b.root().join("containers").join(id).join("state.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists() && {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        !s.contains(") Z ")
+    }
+}
+
+/// Mount table lines, berth cgroup directories, and berth shim processes.
+fn footprint() -> (usize, usize, usize) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let mut cgroups = 0;
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if let Ok(rd) = std::fs::read_dir(h.path().join("berth")) {
+            cgroups += rd.flatten().filter(|e| e.path().is_dir()).count();
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup/berth") {
+        cgroups += rd.flatten().filter(|e| e.path().is_dir()).count();
+    }
+    let mut shims = 0;
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(p.path().join("cmdline")) {
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            if args.len() > 1 && args[1] == b"shim" {
+                shims += 1;
+            }
+        }
+    }
+    (mounts, cgroups, shims)
+}
+
+#[test]
+fn stop_uses_the_stop_signal_then_sigkill() {
+    let Some(b) = setup() else { return };
+    // A process that exits on SIGTERM stops at once with its own status.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while true; do sleep 0.05; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    assert_eq!(b.ok(&["stop", "polite"]).trim(), "polite");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(inspect(&b, "polite", "{{.State.Status}} {{.State.ExitCode}}"), "exited 7");
+    assert!(b.ok(&["ps", "-a"]).contains("Exited (7)"));
+    // pid 1 ignoring SIGTERM: killed after the timeout, 137.
+    b.ok(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "100"]);
+    let t = Instant::now();
+    b.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(inspect(&b, "stubborn", "{{.State.ExitCode}}"), "137");
+    // --stop-signal is honoured.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; while true; do sleep 0.05; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    b.ok(&["stop", "usr1"]);
+    assert_eq!(inspect(&b, "usr1", "{{.State.ExitCode}}"), "9");
+    // Stopping a stopped container is fine; killing one is an error.
+    b.ok(&["stop", "usr1"]);
+    let o = b.run(&["kill", "usr1"]);
+    assert_ne!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not running"));
+    b.ok(&["rm", "polite", "stubborn", "usr1"]);
+}
+
+#[test]
+fn kill_start_restart_wait() {
+    let Some(b) = setup() else { return };
+    b.ok(&["run", "-d", "--name", "kk", "busybox", "sh", "-c", "trap 'exit 3' HUP; while true; do sleep 0.05; done"]);
+    std::thread::sleep(Duration::from_millis(200));
+    b.ok(&["kill", "-s", "HUP", "kk"]);
+    assert_eq!(b.ok(&["wait", "kk"]).trim(), "3");
+    // start again; output accumulates in the log.
+    b.ok(&["start", "kk"]);
+    assert_eq!(inspect(&b, "kk", "{{.State.Running}}"), "true");
+    let pid1 = inspect(&b, "kk", "{{.State.Pid}}");
+    b.ok(&["restart", "-t", "0", "kk"]);
+    assert_eq!(inspect(&b, "kk", "{{.State.Running}}"), "true");
+    assert_ne!(inspect(&b, "kk", "{{.State.Pid}}"), pid1);
+    b.ok(&["kill", "kk"]);
+    assert_eq!(b.ok(&["wait", "kk"]).trim(), "137");
+    // rm refuses a running container without -f.
+    b.ok(&["start", "kk"]);
+    let o = b.run(&["rm", "kk"]);
+    assert_ne!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("container is running"));
+    b.ok(&["rm", "-f", "kk"]);
+    // start -a attaches and returns the exit code.
+    b.ok(&["create", "--name", "att", "busybox", "sh", "-c", "echo attached; exit 4"]);
+    let o = b.run(&["start", "-a", "att"]);
+    assert_eq!(code(&o), 4);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "attached\n");
+    b.ok(&["rm", "att"]);
+}
+
+#[test]
+fn restart_policies() {
+    let Some(b) = setup() else { return };
+    // on-failure:2 restarts twice, then stays exited.
+    b.ok(&["run", "-d", "--name", "of", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
+    wait_until("on-failure to give up", Duration::from_secs(10), || {
+        inspect(&b, "of", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+            && !state_file(&b, "of")["ShimPid"].as_i64().is_some_and(|p| p > 0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inspect(&b, "of", "{{.RestartCount}} {{.State.ExitCode}}"), "2 1");
+    // always comes back after the process crashes (killed from outside, not by berth).
+    b.ok(&["run", "-d", "--name", "al", "--restart", "always", "busybox", "sleep", "100"]);
+    let pid: i64 = inspect(&b, "al", "{{.State.Pid}}").parse().unwrap();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait_until("always to restart", Duration::from_secs(10), || {
+        inspect(&b, "al", "{{.State.Running}} {{.RestartCount}}") == "true 1"
+    });
+    assert_ne!(inspect(&b, "al", "{{.State.Pid}}"), pid.to_string());
+    // ... but stays down after berth stop.
+    b.ok(&["stop", "-t", "1", "al"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inspect(&b, "al", "{{.State.Running}}"), "false");
+    // Growing back-off: a crash loop restarts a few times in a second, not hundreds.
+    b.ok(&["run", "-d", "--name", "loop", "--restart", "unless-stopped", "busybox", "false"]);
+    std::thread::sleep(Duration::from_millis(1600));
+    let n: i64 = inspect(&b, "loop", "{{.RestartCount}}").parse().unwrap();
+    assert!((2..=6).contains(&n), "restart count after 1.6s: {n}");
+    b.ok(&["stop", "loop"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let n2: i64 = inspect(&b, "loop", "{{.RestartCount}}").parse().unwrap();
+    assert_eq!(inspect(&b, "loop", "{{.State.Status}}"), "exited");
+    assert!(n2 <= n + 1, "unless-stopped stays down after stop");
+    // start clears the manual stop.
+    b.ok(&["start", "loop"]);
+    b.ok(&["rm", "-f", "of", "al", "loop"]);
+}
+
+#[test]
+fn cgroup_limits_and_oom() {
+    let Some(b) = setup() else { return };
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let script = if v2 {
+        "cat /sys/fs/cgroup/memory.max; cut -d' ' -f1 /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/pids.max"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max"
+    };
+    let out =
+        b.ok(&["run", "--rm", "--memory", "32m", "--cpus", "0.5", "--pids-limit", "10", "busybox", "sh", "-c", script]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["33554432", "50000", "10"]);
+    // The pids limit is enforced.
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "4",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do sleep 1 & done; wait",
+    ]);
+    assert_ne!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("can't fork"), "{}", String::from_utf8_lossy(&o.stderr));
+    // Outgrowing --memory: OOM-killed, and inspect says so.
+    let o = b.run(&["run", "--name", "hog", "--memory", "16m", "busybox", "sh", "-c", "tail /dev/zero"]);
+    assert_eq!(code(&o), 137);
+    assert_eq!(inspect(&b, "hog", "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
+    b.ok(&["rm", "hog"]);
+    let o = b.run(&["run", "--name", "fine", "--memory", "16m", "busybox", "true"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(inspect(&b, "fine", "{{.State.OOMKilled}}"), "false");
+    b.ok(&["rm", "fine"]);
+}
+
+#[test]
+fn sigkill_of_a_shim_is_reconciled() {
+    let Some(b) = setup() else { return };
+    let before = footprint();
+    b.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "100"]);
+    let st = state_file(&b, "orphan");
+    let shim = st["ShimPid"].as_i64().unwrap();
+    let pid = st["Pid"].as_i64().unwrap();
+    assert!(alive(shim) && alive(pid));
+    unsafe { libc::kill(shim as i32, libc::SIGKILL) };
+    wait_until("the shim to die", Duration::from_secs(5), || !alive(shim));
+    // The next berth command notices, kills the orphaned container and marks it exited.
+    let ps = b.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    assert_eq!(b.ok(&["ps", "-q"]), "");
+    wait_until("the container to be gone", Duration::from_secs(5), || !alive(pid));
+    assert_eq!(inspect(&b, "orphan", "{{.State.Running}}"), "false");
+    b.ok(&["rm", "orphan"]);
+    assert_eq!(footprint(), before, "mounts, cgroups, shims");
+    // An --rm container whose shim dies is removed by the reconciliation.
+    b.ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100"]);
+    let shim = state_file(&b, "gone")["ShimPid"].as_i64().unwrap();
+    unsafe { libc::kill(shim as i32, libc::SIGKILL) };
+    wait_until("the shim to die", Duration::from_secs(5), || !alive(shim));
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    assert_eq!(footprint(), before, "mounts, cgroups, shims");
+}
+
+#[test]
+fn sigkill_of_the_cli_leaves_the_container_to_its_shim() {
+    let Some(b) = setup() else { return };
+    let before = footprint();
+    let mut cli = b.cmd();
+    cli.args(["run", "--name", "fg", "busybox", "sh", "-c", "echo up; exec sleep 100"]);
+    cli.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut guard = ChildGuard(cli.spawn().unwrap());
+    wait_until("the container to run", Duration::from_secs(10), || b.ok(&["ps", "-q"]).trim().len() == 12);
+    unsafe { libc::kill(guard.0.id() as i32, libc::SIGKILL) };
+    let _ = guard.0.wait();
+    // Docker's semantics: the container keeps running; its output is in the log.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(inspect(&b, "fg", "{{.State.Running}}"), "true");
+    assert_eq!(b.ok(&["logs", "fg"]), "up\n");
+    b.ok(&["stop", "-t", "0", "fg"]);
+    b.ok(&["rm", "fg"]);
+    // Killed during an --rm run: the shim still removes the container when it exits.
+    let mut cli = b.cmd();
+    cli.args(["run", "--rm", "--name", "fg2", "busybox", "sleep", "1"]);
+    cli.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut guard = ChildGuard(cli.spawn().unwrap());
+    wait_until("the container to run", Duration::from_secs(10), || b.ok(&["ps", "-q"]).trim().len() == 12);
+    unsafe { libc::kill(guard.0.id() as i32, libc::SIGKILL) };
+    let _ = guard.0.wait();
+    wait_until("auto-removal", Duration::from_secs(10), || b.ok(&["ps", "-aq"]).is_empty());
+    wait_until("the shim to exit", Duration::from_secs(5), || footprint() == before);
+}
+
+#[test]
+fn nothing_leaks_across_a_batch_of_runs_and_removals() {
+    let Some(b) = setup() else { return };
+    // Warm up: the first container creates the shared parent cgroups.
+    b.ok(&["run", "--rm", "--memory", "32m", "busybox", "true"]);
+    let before = footprint();
+    for i in 0..4 {
+        b.ok(&["run", "--rm", "--memory", "32m", "--pids-limit", "20", "busybox", "sh", "-c", &format!("echo {i}")]);
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(b.ok(&["run", "-d", "-v", "anon:/data", "busybox", "sleep", "100"]).trim().to_string());
+    }
+    let o = b.run(&["run", "--rm", "busybox", "not-there"]);
+    assert_eq!(code(&o), 127);
+    let c = b.ok(&["create", "busybox", "sh", "-c", "exit 5"]).trim().to_string();
+    assert_eq!(code(&b.run(&["start", "-a", &c])), 5);
+    let mut args = vec!["rm", "-f", "-v"];
+    args.extend(ids.iter().map(String::as_str));
+    args.push(&c);
+    b.ok(&args);
+    b.ok(&["volume", "rm", "anon"]);
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    let t = Instant::now();
+    while footprint().2 != before.2 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(footprint(), before, "(mountinfo lines, berth cgroup dirs, shim processes)");
+    assert!(std::fs::read_dir(b.root().join("containers")).unwrap().next().is_none());
+}
+
+#[test]
+fn idle_shim_is_small() {
+    let Some(b) = setup() else { return };
+    b.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "100"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let shim = state_file(&b, "idle")["ShimPid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{shim}/status")).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let threads = status.lines().find(|l| l.starts_with("Threads:")).unwrap().to_string();
+    eprintln!("idle shim: {rss_kb} KiB RSS, {threads}");
+    assert!(threads.ends_with("\t1"), "single-threaded: {threads}");
+    assert!(rss_kb <= 4096, "idle shim RSS {rss_kb} KiB");
+    b.ok(&["rm", "-f", "idle"]);
+}
