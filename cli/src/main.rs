@@ -53,6 +53,11 @@ enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Cmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(commands::network::Cmd),
+    /// List port mappings or a specific mapping for the container.
+    Port(commands::port::Args),
     /// Run a command in a running container.
     Exec(commands::exec::Args),
     /// Copy files between a container and the local filesystem.
@@ -89,6 +94,12 @@ enum Command {
     /// Run the embedded OCI registry.
     #[command(subcommand)]
     Registry(commands::registry::Cmd),
+    /// berth's OCI runtime (runc-compatible verbs; what the engine runs containers with).
+    #[command(hide = true, disable_help_flag = true)]
+    Runtime {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,6 +108,10 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
         return ExitCode::from(berth_engine::container::shim::main(&args) as u8);
+    }
+    // berth's OCI runtime: dispatched first too, so a container start parses only its own flags.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "runtime") {
+        return commands::runtime::main(std::env::args_os().skip(1));
     }
     // Docker exits 125 on a bad flag or flag value (clap's default would be 2).
     let cli = Cli::try_parse().unwrap_or_else(|e| {
@@ -122,6 +137,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Container(c) => commands::container::run(&ctx, c),
         Command::Volume(c) => commands::volume::run(&ctx, c),
+        Command::Network(c) => commands::network::run(&ctx, c),
+        Command::Port(a) => commands::port::run(&ctx, a),
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Cp(a) => commands::cp::run(&ctx, a),
         Command::Top(a) => commands::top::run(&ctx, a),
@@ -139,6 +156,7 @@ fn main() -> ExitCode {
         Command::Login(a) => commands::login::run(&ctx, a),
         Command::Logout(a) => commands::logout::run(&ctx, a),
         Command::Registry(c) => commands::registry::run(&ctx, c),
+        Command::Runtime { args } => return commands::runtime::main(std::iter::once("runtime".into()).chain(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

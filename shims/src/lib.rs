@@ -2,3 +2,34 @@
 //!
 //! This crate knows OCI runtime bundles (a `config.json` and a rootfs) and nothing of images,
 //! registries or networks: the engine prepares a bundle, this crate runs it.
+//!
+//! The Linux runtime ([`runtime::Linux`], behind the [`runtime::Runtime`] trait) is berth's
+//! equivalent of runc/crun, reached from the command line as the hidden `berth runtime`
+//! command group (`create`, `start`, `run`, `kill`, `delete`, `state`, `exec`). Its parts:
+//!
+//! * [`runtime`]: the lifecycle verbs and the state directory;
+//! * [`init`]: what the container's init does between fork and exec;
+//! * [`rootfs`] and [`mounts`]: mounts, /dev, pivot_root, masked and read-only paths;
+//! * [`cgroups`]: cgroup v1 (and hybrid) and v2 limits, OOM detection, cleanup;
+//! * [`container_process`], [`seccomp`], [`console`]: user, capabilities, rlimits, the
+//!   seccomp filter and the terminal of the container's process;
+//! * [`syscall`]: every system call the setup makes, behind a trait with a recording double,
+//!   so the setup logic is unit-tested without root; [`process`]: fork/exec/wait plumbing.
+//!
+//! This crate is the only place in berth with `unsafe` code: system calls and `fork`.
+
+pub mod cgroups;
+pub mod console;
+pub mod container_process;
+pub mod error;
+pub mod init;
+pub mod mounts;
+pub mod process;
+pub mod rootfs;
+pub mod runtime;
+pub mod seccomp;
+pub mod syscall;
+
+pub use error::{Error, Result};
+pub use process::ExitStatus;
+pub use runtime::{CreateOptions, ExecOptions, Linux, RunOptions, Runtime, State, Status};

@@ -1,7 +1,9 @@
 //! One module per command; each parses its flags and calls the engine.
 
 pub mod container;
+pub mod cp;
 pub mod create;
+pub mod exec;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -12,6 +14,8 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -20,16 +24,15 @@ pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod runtime;
 pub mod save;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod tag;
+pub mod top;
 pub mod volume;
 pub mod wait;
-pub mod cp;
-pub mod exec;
-pub mod stats;
-pub mod top;
 
 use berth_engine::Engine;
 use std::path::PathBuf;

@@ -1,0 +1,29 @@
+//! The `run` verb: create + start + wait + delete in one process, on a fast path: the init
+//! execs as soon as it is set up (no fifo, no second invocation), the runtime forwards the
+//! signals it receives to it, reaps it, reads the OOM verdict and cleans up. With `keep` the
+//! stopped container stays (state.json then has `exitStatus` and `oomKilled`) until `delete`.
+
+use super::{Linux, RunOptions};
+use crate::error::Result;
+use crate::process::{self, ExitStatus};
+use crate::syscall::Syscall;
+use std::path::Path;
+
+impl<S: Syscall> Linux<S> {
+    pub(crate) fn run_impl(&self, id: &str, bundle: &Path, opts: &RunOptions) -> Result<Option<ExitStatus>> {
+        let mut c = self.spawn(id, bundle, &opts.create, false)?;
+        if opts.detach {
+            return Ok(None);
+        }
+        process::forward_signals_to(c.state.pid);
+        let status = process::wait_child(c.state.pid)?;
+        c.check_oom(&self.sys);
+        if opts.keep {
+            c.state.exit_status = Some(status.code() as i32);
+            c.save()?;
+        } else {
+            self.remove(&c)?;
+        }
+        Ok(Some(status))
+    }
+}

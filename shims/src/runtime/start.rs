@@ -1,0 +1,51 @@
+//! The `start` verb: open the container's `exec.fifo`, which releases its init (blocked opening
+//! the other end), read the byte it writes, and remove the fifo (its absence is what makes the
+//! status `running`).
+
+use super::state::{Container, Status};
+use super::Linux;
+use crate::error::{Error, Result};
+use crate::syscall::Syscall;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+impl<S: Syscall> Linux<S> {
+    pub(crate) fn start_impl(&self, id: &str) -> Result<()> {
+        let mut c = Container::load(&self.root, id)?;
+        c.refresh(&self.sys);
+        if c.state.status != Status::Created {
+            return Err(Error::InvalidState {
+                id: id.to_string(),
+                status: c.state.status.to_string(),
+                reason: "only a created container can be started".into(),
+            });
+        }
+        let path = c.fifo();
+        // Non-blocking, so a dead init (that will never open its end) cannot hang us.
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        loop {
+            let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if rc > 0 {
+                let mut b = [0u8; 1];
+                match f.read(&mut b) {
+                    Ok(1) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
+            }
+            if !c.alive() {
+                let _ = std::fs::remove_file(&path);
+                return Err(Error::Init(format!("container {id:?}: the init process exited before it was started")));
+            }
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))
+    }
+}
