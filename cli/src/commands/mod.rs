@@ -14,8 +14,6 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
-pub mod network;
-pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
