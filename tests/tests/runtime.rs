@@ -456,6 +456,17 @@ fn probe_output_is_identical_to_runc() {
     );
     assert!(berth.contains("NoNewPrivs:\t1"), "{berth}");
     assert_same(&berth, &runc);
+
+    // `runc spec`'s own capabilities: ambient ones without inheritable ones cannot be raised,
+    // and runc carries on without them.
+    let mut cfg = config(&["/probe.sh"]);
+    let spec_caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    cfg["process"]["capabilities"] =
+        json!({"bounding": spec_caps, "effective": spec_caps, "permitted": spec_caps, "ambient": spec_caps});
+    cfg["process"]["noNewPrivileges"] = json!(true);
+    let (berth, runc) = probe_both(&cfg);
+    assert!(berth.contains("CapAmb:\t0000000000000000"), "{berth}");
+    assert_same(&berth, &runc);
 }
 
 #[test]

@@ -203,8 +203,11 @@ impl Syscall for LinuxSyscall {
         caps::set(None, CapSet::Inheritable, &sets.inheritable).map_err(|e| caps_err("set inheritable caps", e))?;
         caps::set(None, CapSet::Effective, &sets.effective).map_err(|e| caps_err("set effective caps", e))?;
         caps::set(None, CapSet::Permitted, &sets.permitted).map_err(|e| caps_err("set permitted caps", e))?;
-        if !sets.ambient.is_empty() {
-            caps::set(None, CapSet::Ambient, &sets.ambient).map_err(|e| caps_err("set ambient caps", e))?;
+        // A capability can only be ambient if it is also permitted and inheritable; like runc,
+        // berth raises what it can and skips the rest (runc's own `runc spec` asks for ambient
+        // capabilities without inheritable ones).
+        for cap in &sets.ambient {
+            let _ = caps::raise(None, CapSet::Ambient, *cap);
         }
         Ok(())
     }
