@@ -103,6 +103,11 @@ impl RootfsPlan {
 /// Steps 1-3: propagation, the rootfs bind, config mounts, /dev.
 pub fn prepare(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
     sys.mount(None, Path::new("/"), None, plan.propagation, None)?;
+    if plan.propagation.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a new root whose parent mount is shared: make that one mount
+        // private (the rest of the tree keeps the requested propagation).
+        make_parent_private(sys, &plan.rootfs)?;
+    }
     sys.mount(Some(&plan.rootfs), &plan.rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
     for m in &plan.mounts {
         mount_one(sys, plan, m)?;
@@ -115,6 +120,18 @@ pub fn prepare(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
         sys.mkdir_all(&cwd, 0o755)?;
     }
     Ok(())
+}
+
+fn make_parent_private(sys: &dyn Syscall, rootfs: &Path) -> Result<()> {
+    let info = sys.read_file(Path::new("/proc/self/mountinfo"))?;
+    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+    let mountpoint = crate::cgroups::parse_mountinfo(&info)
+        .into_iter()
+        .map(|m| PathBuf::from(m.mountpoint))
+        .filter(|mp| parent.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    sys.mount(None, &mountpoint, None, MsFlags::MS_PRIVATE, None)
 }
 
 fn mount_one(sys: &dyn Syscall, plan: &RootfsPlan, m: &Mount) -> Result<()> {
@@ -466,6 +483,22 @@ mod tests {
                 "mount none -> / type=none flags=RDONLY|NOSUID|REMOUNT|BIND|RELATIME data=",
             ]
         );
+    }
+
+    #[test]
+    fn shared_propagation_makes_the_rootfs_parent_private() {
+        let sys = RecordingSyscall::new();
+        sys.add_file(
+            "/proc/self/mountinfo",
+            "22 1 8:1 / / rw shared:1 - ext4 /dev/vda rw\n40 22 0:40 / /b rw shared:5 - tmpfs tmpfs rw\n",
+        );
+        let mut p = plan();
+        p.mounts.clear();
+        p.propagation = MsFlags::MS_SHARED | MsFlags::MS_REC;
+        prepare(&sys, &p).unwrap();
+        let mounts = sys.matching("mount");
+        assert_eq!(mounts[0], "mount none -> / type=none flags=REC|SHARED data=");
+        assert_eq!(mounts[1], "mount none -> /b type=none flags=PRIVATE data=");
     }
 
     #[test]

@@ -341,6 +341,17 @@ fn create_start_exec_kill_delete() {
     let o = rt.exec(&["exec", &id, "cat", "/proc/self/cgroup"]);
     assert!(text(&o.stdout).contains(&format!("pids:{cgroup}")), "{}", text(&o.stdout));
 
+    // pause/resume freeze and thaw the container.
+    let o = rt.exec(&["pause", &id]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(rt.state(&id).unwrap()["status"], "paused");
+    let frozen = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(frozen.contains("State:\tD") || frozen.contains("State:\tS"), "{frozen}");
+    assert_eq!(code(&rt.exec(&["pause", &id])), 125, "already paused");
+    let o = rt.exec(&["resume", &id]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(rt.state(&id).unwrap()["status"], "running");
+
     let o = rt.exec(&["delete", &id]);
     assert_eq!(code(&o), 125, "a running container is not deleted without --force");
     let o = rt.exec(&["kill", &id, "KILL"]);

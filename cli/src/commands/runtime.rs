@@ -1,5 +1,5 @@
 //! `berth runtime`: berth's OCI runtime on the command line, with runc's verbs and flags
-//! (`create`, `start`, `run`, `kill`, `delete`, `state`, `exec`, `list`). Hidden from `--help`:
+//! (`create`, `start`, `run`, `kill`, `delete`, `state`, `pause`, `resume`, `exec`, `list`). Hidden from `--help`:
 //! the engine re-execs it for every container, which keeps the fork out of its multi-threaded
 //! tokio process. `main` dispatches it before the rest of the CLI is parsed, so this path
 //! builds no tokio runtime and parses only its own flags.
@@ -89,6 +89,10 @@ enum Verb {
     },
     /// Print the container's state as JSON.
     State { id: String },
+    /// Freeze every process of the container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
     /// Wait for the container's init to exit; exits with its status when known.
     #[command(hide = true)]
     Wait { id: String },
@@ -180,6 +184,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Verb::Kill { all, id, signal } => rt.kill(&id, berth_shims::process::parse_signal(&signal)?, all)?,
         Verb::Delete { force, id } => rt.delete(&id, force)?,
+        Verb::Pause { id } => rt.pause(&id)?,
+        Verb::Resume { id } => rt.resume(&id)?,
         Verb::State { id } => {
             let state = rt.state(&id)?;
             println!("{}", serde_json::to_string_pretty(&state)?);

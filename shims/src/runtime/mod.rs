@@ -5,8 +5,9 @@
 //! (namespaces, cgroup, mounts, user, capabilities, seccomp) and leaves its init blocked on
 //! `exec.fifo`; `start` opens the fifo, which lets the init exec the configured process; `kill`
 //! signals it; `wait` waits for it; `delete` removes the cgroup and the state; `state` reports
-//! the OCI state; `exec` runs one more process in a running container; `run` is create + start +
-//! wait + delete, with a fast path that skips the fifo altogether.
+//! the OCI state; `pause`/`resume` freeze and thaw it; `exec` runs one more process in a running
+//! container; `run` is create + start + wait + delete, with a fast path that skips the fifo
+//! altogether.
 //!
 //! State lives under a root directory (runc's `--root`, default [`DEFAULT_STATE_ROOT`]):
 //! `<root>/<id>/state.json` and `<root>/<id>/exec.fifo`.
@@ -22,6 +23,7 @@ mod create;
 mod delete;
 mod exec;
 mod kill;
+mod pause;
 mod run;
 mod start;
 pub mod state;
@@ -87,6 +89,10 @@ pub trait Runtime {
     fn delete(&self, id: &str, force: bool) -> Result<()>;
     /// The container's current state.
     fn state(&self, id: &str) -> Result<State>;
+    /// Freezes every process of the container.
+    fn pause(&self, id: &str) -> Result<()>;
+    /// Thaws a paused container.
+    fn resume(&self, id: &str) -> Result<()>;
     /// Starts `process` in the running container; returns its status unless `detach`.
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<Option<ExitStatus>>;
     /// create + start + wait (+ delete unless `keep`); the container's exit status, or None
@@ -168,6 +174,12 @@ impl<S: Syscall> Runtime for Linux<S> {
     }
     fn state(&self, id: &str) -> Result<State> {
         self.state_impl(id)
+    }
+    fn pause(&self, id: &str) -> Result<()> {
+        self.freeze(id, true)
+    }
+    fn resume(&self, id: &str) -> Result<()> {
+        self.freeze(id, false)
     }
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<Option<ExitStatus>> {
         self.exec_impl(id, process, opts)
