@@ -85,3 +85,62 @@ pub fn setup(sys: &dyn Syscall, socket: RawFd, size: Option<(u16, u16)>, console
     }
     Ok(())
 }
+
+/// Relays between the caller's stdin/stdout and a pty master until the container side closes;
+/// stdin is put in raw mode (and restored) when it is a terminal, whose size the pty takes.
+pub fn relay(master: OwnedFd) -> Result<()> {
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    use std::io::{Read, Write};
+    // stdin is read with read(2), not through std's buffered Stdin, which poll(2) cannot see into.
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(stdin.as_fd()).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCGWINSZ fills the winsize the pointer refers to.
+        if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
+            let _ = set_size(master.as_raw_fd(), ws.ws_row, ws.ws_col);
+        }
+    }
+    let mut m = std::fs::File::from(master);
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    let result = loop {
+        let mut fds = [
+            libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two valid pollfds.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            if nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                continue;
+            }
+            break Err(Error::sys("poll the terminal", nix::errno::Errno::last()));
+        }
+        if fds[0].revents != 0 {
+            match m.read(&mut buf) {
+                // EIO: every slave descriptor is closed, the container is done with the terminal.
+                Ok(0) | Err(_) => break Ok(()),
+                Ok(n) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            match nix::unistd::read(0, &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    let _ = m.write_all(&buf[..n]);
+                }
+            }
+        }
+    };
+    if let Some(t) = &saved {
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
+    }
+    result
+}

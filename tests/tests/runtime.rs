@@ -639,6 +639,31 @@ fn terminal_goes_to_the_console_socket() {
     assert_eq!(text(&out), "/dev/pts/0\r\ndone\r\n");
 }
 
+#[test]
+fn foreground_run_relays_the_terminal() {
+    let Some(_g) = serial() else { return };
+    use std::io::Write;
+    let rt = Rt::new();
+    let mut cfg = config(&["sh", "-c", "read x; echo got $x; tty"]);
+    cfg["process"]["terminal"] = json!(true);
+    let b = Bundle::new(&cfg);
+    let mut child = rt
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(unique("fg-tty"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("got hello\r\n/dev/pts/0\r\n"), "{out:?}");
+}
+
 fn mount_lines() -> usize {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
 }

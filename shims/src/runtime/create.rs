@@ -23,6 +23,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux as LinuxSpec, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, Spec};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 /// Namespaces as config.json asks for them.
@@ -165,17 +166,28 @@ struct Prepared {
     state: State,
     /// Descriptors the child inherits; kept open until after the fork.
     _fds: Vec<OwnedFd>,
-    console: Option<std::os::unix::net::UnixStream>,
+    console: Option<UnixStream>,
+    /// Our end of the console socket pair when the caller relays the terminal itself.
+    console_local: Option<UnixStream>,
     fifo: Option<OwnedFd>,
 }
 
 impl<S: Syscall> Linux<S> {
     pub(crate) fn create_impl(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<State> {
-        Ok(self.spawn(id, bundle, opts, true)?.state)
+        Ok(self.spawn(id, bundle, opts, true, false)?.0.state)
     }
 
     /// Creates the container; with `fifo` the init waits for `start`, without it execs at once.
-    pub(crate) fn spawn(&self, id: &str, bundle: &Path, opts: &CreateOptions, fifo: bool) -> Result<Container> {
+    /// With `own_tty` and no console socket, a terminal's master comes back to the caller over
+    /// the returned socket (a foreground `run` relays it to its own stdio).
+    pub(crate) fn spawn(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: &CreateOptions,
+        fifo: bool,
+        own_tty: bool,
+    ) -> Result<(Container, Option<UnixStream>)> {
         validate_id(id)?;
         process::ensure_single_threaded()?;
         let bundle = std::fs::canonicalize(bundle).at(bundle)?;
@@ -189,7 +201,7 @@ impl<S: Syscall> Linux<S> {
         }
         let mut cgroup: Option<Cgroup> = None;
         let mut child: Option<i32> = None;
-        let result = self.spawn_in(id, &bundle, &spec, &dir, opts, fifo, &mut cgroup, &mut child);
+        let result = self.spawn_in(id, &bundle, &spec, &dir, opts, (fifo, own_tty), &mut cgroup, &mut child);
         if result.is_err() {
             if let Some(pid) = child {
                 let _ = process::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -211,12 +223,12 @@ impl<S: Syscall> Linux<S> {
         spec: &Spec,
         dir: &Path,
         opts: &CreateOptions,
-        fifo: bool,
+        (fifo, own_tty): (bool, bool),
         cgroup_out: &mut Option<Cgroup>,
         child_out: &mut Option<i32>,
-    ) -> Result<Container> {
-        let p = self.prepare(id, bundle, spec, dir, opts, fifo, cgroup_out)?;
-        let Prepared { plan, ns, state, _fds, console, fifo: fifo_fd } = p;
+    ) -> Result<(Container, Option<UnixStream>)> {
+        let p = self.prepare(id, bundle, spec, dir, opts, (fifo, own_tty), cgroup_out)?;
+        let Prepared { plan, ns, state, _fds, console, console_local, fifo: fifo_fd } = p;
 
         // Only the children of this process land in these PID namespaces.
         if ns.new_pid {
@@ -272,7 +284,7 @@ impl<S: Syscall> Linux<S> {
                     std::fs::write(pf, pid.to_string()).at(pf)?;
                 }
                 drop(fifo_fd);
-                Ok(c)
+                Ok((c, console_local))
             }
         }
     }
@@ -285,7 +297,7 @@ impl<S: Syscall> Linux<S> {
         spec: &Spec,
         dir: &Path,
         opts: &CreateOptions,
-        fifo: bool,
+        (fifo, own_tty): (bool, bool),
         cgroup_out: &mut Option<Cgroup>,
     ) -> Result<Prepared> {
         let default_linux = LinuxSpec::default();
@@ -322,11 +334,17 @@ impl<S: Syscall> Linux<S> {
             join.push((*flag, f.as_raw_fd()));
             fds.push(f.into());
         }
+        let mut console_local = None;
         let console = match (&opts.console_socket, process.terminal) {
             (Some(path), true) => Some(
-                std::os::unix::net::UnixStream::connect(path)
+                UnixStream::connect(path)
                     .map_err(|e| Error::Init(format!("connect to the console socket {}: {e}", path.display())))?,
             ),
+            (None, true) if own_tty => {
+                let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Init(format!("socketpair: {e}")))?;
+                console_local = Some(ours);
+                Some(theirs)
+            }
             (None, true) => {
                 return Err(Error::Spec(
                     "process.terminal is true: a console socket (--console-socket) is required".into(),
@@ -392,7 +410,7 @@ impl<S: Syscall> Linux<S> {
             pid_start_time: 0,
             cgroup: Some(cg),
         };
-        Ok(Prepared { plan, ns, state, _fds: fds, console, fifo: fifo_fd })
+        Ok(Prepared { plan, ns, state, _fds: fds, console, console_local, fifo: fifo_fd })
     }
 }
 
