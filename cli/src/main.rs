@@ -53,6 +53,11 @@ enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Cmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(commands::network::Cmd),
+    /// List port mappings or a specific mapping for the container.
+    Port(commands::port::Args),
     /// Run a command in a running container.
     Exec(commands::exec::Args),
     /// Copy files between a container and the local filesystem.
@@ -132,6 +137,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Container(c) => commands::container::run(&ctx, c),
         Command::Volume(c) => commands::volume::run(&ctx, c),
+        Command::Network(c) => commands::network::run(&ctx, c),
+        Command::Port(a) => commands::port::run(&ctx, a),
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Cp(a) => commands::cp::run(&ctx, a),
         Command::Top(a) => commands::top::run(&ctx, a),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod image;
 pub mod layer;
 pub mod media;
+pub mod network;
 pub mod platform;
 pub mod progress;
 pub mod pull;

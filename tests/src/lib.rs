@@ -58,6 +58,17 @@ impl Default for Berth {
     }
 }
 
+impl Drop for Berth {
+    /// A root's networks are kernel objects (bridges, firewall tables) that would outlive the
+    /// temporary directory: remove them with it.
+    fn drop(&mut self) {
+        if self.root().join("network").exists() {
+            let _ =
+                self.cmd().args(["network", "reset", "--force"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
 impl Berth {
     pub fn new() -> Berth {
         Berth { dir: tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir") }

@@ -59,9 +59,11 @@ pub struct ContainerFlags {
     /// Run an init inside the container that forwards signals and reaps processes.
     #[arg(long)]
     pub init: bool,
-    /// Connect the container to a network (none or host).
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect the container to a network (bridge, none, host, NAME, container:NAME).
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    #[command(flatten)]
+    pub net: super::network::NetworkFlags,
     /// Signal to stop the container.
     #[arg(long = "stop-signal", value_parser = parse_signal_name)]
     pub stop_signal: Option<String>,
@@ -156,9 +158,6 @@ impl ContainerFlags {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             labels.insert(k.to_string(), v.to_string());
         }
-        if self.network != "none" && self.network != "host" {
-            anyhow::bail!("network {} not found (berth supports --network none and host for now)", self.network);
-        }
         if let Some(r) = &self.runtime {
             if !matches!(r.as_str(), "berth" | "runc" | "crun") {
                 anyhow::bail!("unknown or invalid runtime name: {r}");
@@ -183,6 +182,7 @@ impl ContainerFlags {
             read_only: self.read_only,
             init: self.init,
             network: self.network.clone(),
+            net: self.net.config()?,
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             labels,

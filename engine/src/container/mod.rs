@@ -250,6 +250,9 @@ pub struct Container {
     pub process: ProcessInfo,
     /// Network namespace to join (a path), when a network provides one; `None` = a fresh one.
     pub netns_path: Option<String>,
+    /// Ports, DNS and aliases asked for at create (see `network::container`).
+    #[serde(default)]
+    pub net: crate::network::container::NetConfig,
     #[serde(skip)]
     pub state: State,
     #[serde(skip)]
@@ -309,7 +312,7 @@ impl Container {
                 o.remove(k);
             }
         }
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "Id": self.id,
             "Created": self.created,
             "Path": self.path,
@@ -337,11 +340,9 @@ impl Container {
             },
             "Mounts": self.mounts,
             "Config": self.config,
-            "NetworkSettings": {
-                "Networks": { self.host_config.network_mode.clone(): {} },
-                "SandboxKey": self.netns_path.clone().unwrap_or_default(),
-            },
-        })
+        });
+        crate::network::container::inspect(self, &self.net, &mut doc); // NetworkSettings, ports
+        doc
     }
 
     /// Docker's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
@@ -428,6 +429,8 @@ pub struct CreateOptions {
     pub runtime: Option<String>,
     /// Attach flags (recorded, as Docker does).
     pub attach: bool,
+    /// `-p`, `-P`, `--expose`, `--dns`, `--add-host`, `--ip`, `--network-alias`.
+    pub net: crate::network::container::NetConfig,
 }
 
 // ---- on-disk helpers ----------------------------------------------------------------------
@@ -700,6 +703,9 @@ impl Engine {
             ..Default::default()
         };
         spec::resolve_config(&mut c, &img_cfg, opts)?;
+        let (net, netns) =
+            crate::network::container::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
+        (c.net, c.netns_path) = (net, netns);
         // The rootfs is needed to resolve user names and to seed new volumes from the image.
         snapshot::prepare(&c)?;
         let rootfs = c.rootfs();
@@ -734,6 +740,7 @@ impl Engine {
         tracing::warn!("container {}: its shim died; cleaning up", c.short_id());
         let killed = runtime::kill_leftovers(c);
         runtime::cleanup_after(c);
+        crate::network::container::teardown(c);
         let _ = snapshot::unmount(&c.rootfs());
         let mut st = c.state.clone();
         st.status = "exited".into();
@@ -913,6 +920,7 @@ impl Engine {
     /// Unmounts and deletes everything of a stopped container.
     pub(crate) fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
         runtime::cleanup_after(c);
+        crate::network::container::teardown(c);
         snapshot::unmount(&c.rootfs())?;
         self.release_name(&c.name, &c.id);
         // Rename first so a concurrent lookup never sees a half-deleted container.

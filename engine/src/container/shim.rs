@@ -211,6 +211,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
             }
         }
     }
+    crate::network::container::teardown(&c);
     if c.host_config.auto_remove {
         let root = runtime::state_root(&c);
         if let Ok(e) = crate::Engine::open(&root) {
@@ -277,6 +278,8 @@ enum Output {
 /// Runs the container once: create, start, pump output until it exits. Returns its exit
 /// code (128+signal when killed) and whether it was OOM-killed.
 fn run_once(c: &mut Container, client: &mut Client, sigfd: &OwnedFd) -> Result<(i32, bool)> {
+    // The network namespace the runtime joins (idempotent across restarts).
+    crate::network::container::setup(c, &c.net)?;
     snapshot::prepare(c)?;
     let cwd = super::spec::secure_join(&c.rootfs(), &c.process.cwd);
     if !cwd.exists() {

@@ -144,10 +144,8 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
     if !matches!(runtime.as_str(), "berth" | "runc" | "crun") {
         return Err(Error::Other(format!("unknown or invalid runtime name: {runtime}")));
     }
-    let network = if o.network.is_empty() { "none".to_string() } else { o.network.clone() };
-    if !matches!(network.as_str(), "none" | "host" | "default" | "bridge") {
-        return Err(Error::NotFound(format!("network {network} not found")));
-    }
+    // Checked against the root's networks by `network::container::resolve` right after.
+    let network = crate::network::container::normalize_mode(&o.network);
     let memory_swap = if o.memory > 0 && swap_accounting() { o.memory * 2 } else { 0 };
     if o.memory > 0 && o.memory < 6 * 1024 * 1024 {
         return Err(Error::Other("Minimum memory limit allowed is 6MB".into()));
