@@ -56,6 +56,9 @@ enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(commands::network::Cmd),
+    /// WebAssembly: package a .wasm file as an image.
+    #[command(subcommand)]
+    Wasm(commands::wasm::Cmd),
     /// List port mappings or a specific mapping for the container.
     Port(commands::port::Args),
     /// Run a command in a running container.
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         Command::Container(c) => commands::container::run(&ctx, c),
         Command::Volume(c) => commands::volume::run(&ctx, c),
         Command::Network(c) => commands::network::run(&ctx, c),
+        Command::Wasm(c) => commands::wasm::run(&ctx, c),
         Command::Port(a) => commands::port::run(&ctx, a),
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Cp(a) => commands::cp::run(&ctx, a),

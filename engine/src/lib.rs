@@ -20,6 +20,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod wasm;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -29,7 +29,9 @@ pub mod rootfs;
 pub mod runtime;
 pub mod seccomp;
 pub mod syscall;
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use process::ExitStatus;
+pub use wasm::Wasm;
 pub use runtime::{CreateOptions, ExecOptions, Linux, RunOptions, Runtime, State, Status};

@@ -33,6 +33,7 @@ pub mod tag;
 pub mod top;
 pub mod volume;
 pub mod wait;
+pub mod wasm;
 
 use berth_engine::Engine;
 use std::path::PathBuf;

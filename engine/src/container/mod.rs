@@ -238,7 +238,7 @@ pub struct Container {
     pub image: String,
     /// The name without Docker's leading slash.
     pub name: String,
-    /// Which of berth's runtimes runs it: `linux` (or `wasm`, later).
+    /// Which of berth's runtimes runs it: `linux` or `wasm` (decided at create, see `crate::wasm`).
     pub runtime: String,
     pub config: Config,
     pub host_config: HostConfig,
@@ -326,7 +326,7 @@ impl Container {
             "Name": format!("/{}", self.name),
             "RestartCount": self.state.restart_count,
             "Driver": if self.snapshotter == "copy" { "vfs" } else { "overlay2" },
-            "Platform": "linux",
+            "Platform": if self.runtime == crate::wasm::RUNTIME_WASM { "wasi" } else { "linux" },
             "Runtime": self.runtime,
             "HostConfig": self.host_config,
             "GraphDriver": {
@@ -642,10 +642,11 @@ impl Engine {
     /// the files bind-mounted into the container. Nothing is mounted or started.
     pub fn create_container(&self, opts: &CreateOptions) -> Result<Container> {
         let image = self.resolve_image(&opts.image)?;
-        if image.is_wasm() {
-            return Err(Error::Unsupported(format!("{}: WebAssembly images are not supported yet", opts.image)));
-        }
-        let layers = self.container_layers(&image)?;
+        let layers = if image.is_wasm() || crate::wasm::has_wasm_layers(&image) {
+            self.wasm_image_layers(&image)?
+        } else {
+            self.container_layers(&image)?
+        };
         let id = new_id();
         let name = match &opts.name {
             Some(n) => {
@@ -690,7 +691,7 @@ impl Engine {
         opts: &CreateOptions,
     ) -> Result<Container> {
         fs::create_dir_all(dir).at(dir)?;
-        let img_cfg = image.config_json.get("config").cloned().unwrap_or_default();
+        let img_cfg = crate::wasm::image_config(image);
         let mut c = Container {
             id: id.to_string(),
             created: now_rfc3339(),
@@ -711,13 +712,17 @@ impl Engine {
         let rootfs = c.rootfs();
         let res = (|| {
             spec::resolve_user(&mut c, &rootfs)?;
+            c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, &rootfs)?.into();
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             spec::write_etc_files(&c)?;
             Ok::<(), Error>(())
         })();
         snapshot::release(&c)?;
         res?;
-        let spec = spec::generate(&c)?;
+        let mut spec = spec::generate(&c)?;
+        if c.runtime == crate::wasm::RUNTIME_WASM {
+            crate::wasm::annotate_spec(self, &mut spec);
+        }
         write_json_atomic(&dir.join("config.json"), &spec)?;
         write_json_atomic(&dir.join("config.v2.json"), &c)?;
         write_json_atomic(&dir.join("state.json"), &State::default())?;

@@ -70,6 +70,9 @@ pub enum Io {
 
 /// Creates the container (namespaces set up, process waiting to exec); returns its pid.
 pub fn create(c: &Container, io: Io) -> Result<i32> {
+    if c.runtime == crate::wasm::RUNTIME_WASM {
+        return crate::wasm::runtime_create(c, io);
+    }
     let rroot = runtime_root(c);
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
     let pid_file = c.dir.join("init.pid");
@@ -137,6 +140,9 @@ fn hide_unified_cgroup(cmd: &mut Command) {
 
 /// Lets the created container exec its process.
 pub fn start(c: &Container) -> Result<()> {
+    if c.runtime == crate::wasm::RUNTIME_WASM {
+        return crate::wasm::runtime_start(c);
+    }
     let log = c.dir.join("runtime.log");
     let mut cmd = Command::new(program(c)?);
     cmd.args(base_args(c));
@@ -155,6 +161,9 @@ pub fn start(c: &Container) -> Result<()> {
 
 /// Removes the runtime's record of the container (and its cgroup), killing what is left.
 pub fn delete(c: &Container) -> Result<()> {
+    if c.runtime == crate::wasm::RUNTIME_WASM {
+        return crate::wasm::runtime_delete(c);
+    }
     let Ok(p) = program(c) else { return Ok(()) };
     let mut cmd = Command::new(p);
     cmd.args(base_args(c));
@@ -257,6 +266,9 @@ pub fn cleanup_after(c: &Container) {
 
 /// Whether the container's memory cgroup recorded an OOM kill (read before `delete`).
 pub fn oom_killed(c: &Container) -> bool {
+    if c.runtime == crate::wasm::RUNTIME_WASM {
+        return crate::wasm::oom_killed(c);
+    }
     for d in cgroup_dirs(c) {
         for f in ["memory.events", "memory.oom_control"] {
             if let Ok(s) = std::fs::read_to_string(d.join(f)) {
@@ -276,6 +288,12 @@ pub fn oom_killed(c: &Container) -> bool {
 /// Runs one more process in the running container (`process` is an OCI `Process`), with this
 /// process's stdio; returns its exit status (`None` when detached).
 pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
+    if c.runtime == crate::wasm::RUNTIME_WASM {
+        return Err(Error::Unsupported(format!(
+            "container {} runs WebAssembly: it has no processes to exec into",
+            c.id
+        )));
+    }
     let tmp = c.dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
     let log = c.dir.join(format!("exec-{:016x}.log", rand::random::<u64>()));
     std::fs::write(&tmp, serde_json::to_vec(process).unwrap_or_default()).map_err(|e| Error::io(&tmp, e))?;

@@ -1,0 +1,317 @@
+//! WebAssembly images and containers: which runtime runs a container, the layers and config a
+//! wasm image gives it, and `berth wasm package` (a `.wasm` file to the CNCF artifact layout).
+//!
+//! The decision is made once, at create, and recorded as the container's `runtime` (`linux` or
+//! `wasm`), in the order runwasi and crun use: the image config's platform architecture `wasm`;
+//! then layers of a wasm media type; then the entrypoint file's first bytes (`\0asm` means
+//! wasm, ELF or `#!` means Linux). Layers of a wasm media type are raw binaries, not tars: each
+//! is materialised once as a one-file directory under `<root>/wasm-cache/layers/<hex>/`, which
+//! then serves as a lower layer of the container's rootfs like any unpacked tar layer, so every
+//! image form reaches the runtime as the same OCI bundle. An image with such layers and no
+//! entrypoint runs its first wasm layer. The bundle of a wasm container carries crun's
+//! `run.oci.handler: wasm` annotation and the compiled-code cache directory
+//! (`<root>/wasm-cache/compiled`, see `berth_shims::wasm::cache`).
+
+use crate::container::runtime::Io;
+use crate::container::Container;
+use crate::image::Image;
+use crate::store::{desc_digest, descriptor};
+use crate::{media, Digest, Engine, Error, Reference, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// The container record's `runtime` for a wasm container.
+pub const RUNTIME_WASM: &str = "wasm";
+/// The container record's `runtime` for a native container.
+pub const RUNTIME_LINUX: &str = "linux";
+
+/// Where a wasm layer is materialised and what its file is called in the rootfs.
+fn layer_file_name(desc: &oci_spec::image::Descriptor, index: usize) -> String {
+    let title = desc
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get("org.opencontainers.image.title"))
+        .map(|t| t.rsplit('/').next().unwrap_or(t).to_string())
+        .filter(|t| !t.is_empty() && t != "." && t != "..");
+    title.unwrap_or_else(|| if index == 0 { "app.wasm".into() } else { format!("layer{index}.wasm") })
+}
+
+/// Whether any layer of the image is a raw wasm binary.
+pub fn has_wasm_layers(image: &Image) -> bool {
+    image.manifest.layers().iter().any(|l| media::is_wasm_layer(l.media_type().as_ref()))
+}
+
+impl Engine {
+    /// The directory holding materialised wasm layers and compiled code.
+    pub fn wasm_cache_dir(&self) -> PathBuf {
+        self.root().join("wasm-cache")
+    }
+
+    /// The lower layers of a wasm image's containers: tar layers unpacked as usual, wasm
+    /// layers as one-file directories. A wasm-typed layer that is not wasm is refused.
+    pub fn wasm_image_layers(&self, image: &Image) -> Result<Vec<PathBuf>> {
+        let diff_ids = image.diff_ids();
+        let mut out = Vec::new();
+        for (i, l) in image.manifest.layers().iter().enumerate() {
+            let blob = desc_digest(l)?;
+            let mt = l.media_type().to_string();
+            if !media::is_wasm_layer(&mt) {
+                out.push(self.store().unpack_layer(&blob, diff_ids.get(i))?.path);
+                continue;
+            }
+            out.push(self.materialise_wasm_layer(&blob, &mt, &layer_file_name(l, i))?);
+        }
+        Ok(out)
+    }
+
+    fn materialise_wasm_layer(&self, blob: &Digest, mt: &str, name: &str) -> Result<PathBuf> {
+        let dir = self.wasm_cache_dir().join("layers").join(format!("{}-{}", blob.hex(), name));
+        if dir.join(name).is_file() {
+            return Ok(dir);
+        }
+        let src = self.store().blob_path(blob);
+        let mut head = [0u8; 4];
+        {
+            use std::io::Read;
+            let mut f = self.store().open_blob(blob)?;
+            let n = f.read(&mut head).map_err(|e| Error::io(&src, e))?;
+            if n < 4 || !berth_shims::wasm::is_wasm(&head) {
+                return Err(Error::Other(format!(
+                    "layer {blob} ({mt}) is not a WebAssembly module or component (no \\0asm header)"
+                )));
+            }
+        }
+        let parent = self.wasm_cache_dir().join("layers");
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let tmp = parent.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let r = (|| {
+            // A hard link shares the (immutable) blob; a copy when the store is elsewhere.
+            if std::fs::hard_link(&src, tmp.join(name)).is_err() {
+                std::fs::copy(&src, tmp.join(name)).map_err(|e| Error::io(&src, e))?;
+            }
+            match std::fs::rename(&tmp, &dir) {
+                Ok(()) => Ok(()),
+                Err(_) if dir.join(name).is_file() => Ok(()), // a concurrent create won
+                Err(e) => Err(Error::io(&dir, e)),
+            }
+        })();
+        let _ = std::fs::remove_dir_all(&tmp);
+        r.map(|()| dir)
+    }
+
+    /// `berth wasm package FILE -t NAME`: stores `file` as a CNCF wasm artifact (config
+    /// `application/vnd.wasm.config.v0+json`, one `application/wasm` layer) named `name`.
+    /// Returns the manifest digest.
+    pub fn wasm_package(&self, file: &Path, name: &str, author: Option<&str>) -> Result<Digest> {
+        let r = Reference::parse(name)?;
+        let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+        if !berth_shims::wasm::is_wasm(&bytes) {
+            return Err(Error::Other(format!(
+                "{}: not a WebAssembly module or component (no \\0asm header)",
+                file.display()
+            )));
+        }
+        let component = berth_shims::wasm::is_component(&bytes);
+        let (layer, size) = self.store().put_blob(&bytes, None)?;
+        let mut ldesc = descriptor(media::WASM_LAYER, &layer, size);
+        if let Some(t) = file.file_name().and_then(|n| n.to_str()) {
+            ldesc.set_annotations(Some([("org.opencontainers.image.title".to_string(), t.to_string())].into()));
+        }
+        let config = json!({
+            "created": crate::container::now_rfc3339(),
+            "author": author.unwrap_or(""),
+            "architecture": "wasm",
+            "os": if component { "wasip2" } else { "wasip1" },
+            "layerDigests": [layer.to_string()],
+            "component": if component { json!({}) } else { Value::Null },
+        });
+        let cdesc = self.store().put_json(media::WASM_CONFIG_V0, &config)?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "artifactType": if component { "application/vnd.wasm.component.v1+wasm" } else { "application/vnd.wasm.module.v1+wasm" },
+            "config": cdesc,
+            "layers": [ldesc],
+        });
+        let mdesc = self.store().put_json(media::OCI_MANIFEST, &manifest)?;
+        let digest = desc_digest(&mdesc)?;
+        self.name_image(&r.to_string(), &mdesc)?;
+        Ok(digest)
+    }
+}
+
+/// The container config part of a wasm image's config, with the first wasm layer as the
+/// entrypoint when the image names none (CNCF artifacts carry no process config at all).
+pub fn image_config(image: &Image) -> Value {
+    let mut cfg = image.config_json.get("config").cloned().filter(|c| c.is_object()).unwrap_or_else(|| json!({}));
+    let named = |k: &str| cfg[k].as_array().is_some_and(|a| !a.is_empty());
+    if !named("Entrypoint") && !named("Cmd") {
+        if let Some((i, l)) =
+            image.manifest.layers().iter().enumerate().find(|(_, l)| media::is_wasm_layer(l.media_type().as_ref()))
+        {
+            cfg["Entrypoint"] = json!([format!("/{}", layer_file_name(l, i))]);
+        }
+    }
+    cfg
+}
+
+/// Which runtime runs a container of `image` whose process is `args` (resolved against `env`'s
+/// PATH in `rootfs`, which must be mounted).
+pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> Result<&'static str> {
+    if image.config_json.get("architecture").and_then(|a| a.as_str()) == Some("wasm") || has_wasm_layers(image) {
+        return Ok(RUNTIME_WASM);
+    }
+    let Some(arg0) = args.first() else { return Ok(RUNTIME_LINUX) };
+    let arg0 = arg0.split('#').next().unwrap_or_default();
+    let candidates: Vec<String> = if arg0.contains('/') {
+        vec![arg0.to_string()]
+    } else {
+        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(crate::container::spec::DEFAULT_PATH);
+        path.split(':').map(|d| format!("{d}/{arg0}")).collect()
+    };
+    for c in candidates {
+        let Some(p) = resolve_in(rootfs, &c) else { continue };
+        let mut head = [0u8; 4];
+        let Ok(mut f) = std::fs::File::open(&p) else { continue };
+        if !p.is_file() {
+            continue;
+        }
+        let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
+        return Ok(if n == 4 && berth_shims::wasm::is_wasm(&head) { RUNTIME_WASM } else { RUNTIME_LINUX });
+    }
+    Ok(RUNTIME_LINUX)
+}
+
+/// `path` inside `root` with symlinks followed and kept inside `root`.
+fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = path.split('/').rev().map(String::from).collect();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                parts.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let host = root.join(parts.iter().chain(std::iter::once(&c)).collect::<PathBuf>());
+        match std::fs::read_link(&host) {
+            Ok(target) => {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                let t = target.to_string_lossy().into_owned();
+                if t.starts_with('/') {
+                    parts.clear();
+                }
+                todo.extend(t.split('/').rev().map(String::from));
+            }
+            Err(_) => parts.push(c),
+        }
+    }
+    Some(root.join(parts.iter().collect::<PathBuf>()))
+}
+
+/// Marks a wasm container's spec for the wasm runtime and points it at the compiled-code cache.
+pub fn annotate_spec(engine: &Engine, spec: &mut oci_spec::runtime::Spec) {
+    let mut ann = spec.annotations().clone().unwrap_or_default();
+    ann.insert(berth_shims::wasm::HANDLER_ANNOTATION.into(), "wasm".into());
+    ann.insert(
+        berth_shims::wasm::CACHE_ANNOTATION.into(),
+        engine.wasm_cache_dir().join("compiled").display().to_string(),
+    );
+    spec.set_annotations(Some(ann));
+}
+
+/// The wasm runtime's state directory (`<root>/runtime/wasm`).
+fn runtime_root(c: &Container) -> PathBuf {
+    crate::container::runtime::state_root(c).join("runtime").join("wasm")
+}
+
+fn start_failed(e: berth_shims::Error) -> Error {
+    Error::StartFailed { code: e.exit_code(), message: e.to_string() }
+}
+
+/// Creates a wasm container through `berth_shims::Wasm` (forking the guest process from this
+/// single-threaded shim, with `io` as its stdio); returns the guest process's pid.
+pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
+    use berth_shims::Runtime;
+    use std::os::fd::AsRawFd;
+    let rroot = runtime_root(c);
+    std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
+    let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
+    let rt = berth_shims::Wasm::new(rroot);
+    let _ = rt.delete(&c.id, true); // a stale record of an earlier run
+    let r = match &io {
+        Io::Fds(i, o, e) => with_stdio([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()], || {
+            rt.create(&c.id, &c.dir, &berth_shims::CreateOptions::default())
+        }),
+        Io::Console(sock) => rt.create(
+            &c.id,
+            &c.dir,
+            &berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() },
+        ),
+    };
+    drop(io);
+    r.map(|st| st.pid).map_err(start_failed)
+}
+
+/// Lets a created wasm container's guest run.
+pub fn runtime_start(c: &Container) -> Result<()> {
+    use berth_shims::Runtime;
+    berth_shims::Wasm::new(runtime_root(c)).start(&c.id).map_err(start_failed)
+}
+
+/// Removes the wasm runtime's record of the container, killing the guest if it still runs.
+pub fn runtime_delete(c: &Container) -> Result<()> {
+    use berth_shims::Runtime;
+    let _ = berth_shims::Wasm::new(runtime_root(c)).delete(&c.id, true);
+    Ok(())
+}
+
+/// Whether the guest ran out of its memory limit (the runtime's marker in the bundle).
+pub fn oom_killed(c: &Container) -> bool {
+    c.dir.join(berth_shims::wasm::OOM_MARKER).exists()
+}
+
+/// Puts `fds` on 0, 1, 2 while `f` runs (the guest process is forked from this one and
+/// inherits its stdio), then restores the originals.
+fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
+    let mut saved = [-1; 3];
+    for (i, s) in saved.iter_mut().enumerate() {
+        // SAFETY: duplicating and replacing our own descriptors.
+        unsafe {
+            *s = libc::fcntl(i as i32, libc::F_DUPFD_CLOEXEC, 10);
+            libc::dup2(fds[i], i as i32);
+        }
+    }
+    let r = f();
+    for (i, s) in saved.iter().enumerate() {
+        if *s >= 0 {
+            // SAFETY: restoring and closing the duplicates made above.
+            unsafe {
+                libc::dup2(*s, i as i32);
+                libc::close(*s);
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_in_stays_inside() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("bin")).unwrap();
+        std::fs::write(t.path().join("bin/app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::os::unix::fs::symlink("../../../bin/app.wasm", t.path().join("bin/x")).unwrap();
+        assert_eq!(resolve_in(t.path(), "/bin/x").unwrap(), t.path().join("bin/app.wasm"));
+    }
+}

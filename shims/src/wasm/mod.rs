@@ -1,0 +1,218 @@
+//! The WebAssembly runtime ([`Wasm`]): the same [`Runtime`] verbs as the Linux one, for bundles
+//! whose process is a WASI preview 1 module or a WASI preview 2 (`wasi:cli/command`) component,
+//! run on wasmtime instead of in Linux namespaces.
+//!
+//! A wasm container is still one host process, the shim's child, so everything the shim does
+//! with a native container's init (waitpid, signals, start time, logs through its stdio) holds
+//! unchanged. `create` forks that process; it joins the bundle's network namespace first (so
+//! every socket the guest opens through `wasi:sockets` lives there, as a native container's
+//! would), loads the module (from the compiled-code cache when it can, see [`cache`]), links it
+//! against WASI — which is where a corrupt module or a missing import is reported, as a failed
+//! create with Docker's 126 — and then blocks on `exec.fifo` exactly like the Linux init, until
+//! `start`. Stop signals are caught on a thread that bumps wasmtime's epoch, so a spinning guest
+//! is interrupted at its next loop back-edge and the process exits with 128+signal.
+//!
+//! What the guest sees comes from the OCI spec: `process.args`/`env`/`cwd`; the rootfs preopened
+//! at `/` (read-only when `root.readonly`) and every directory bind mount preopened at its
+//! destination (`ro` honoured); `linux.resources.memory.limit` caps the guest's linear memories
+//! (a [`wasmtime::ResourceLimiter`]: growth beyond fails inside the guest, and a guest that then
+//! traps is reported out of memory with 137 and a `wasm-oom` marker in the bundle).
+
+pub mod cache;
+mod guest;
+
+use crate::error::{Error, Result};
+use crate::process::{self, ExitStatus, Forked, Reply};
+use crate::runtime::state::{rfc3339, Container, State, Status};
+use crate::runtime::{load_spec, validate_id, CreateOptions, ExecOptions, Runtime, OCI_VERSION};
+use crate::syscall::LinuxSyscall;
+use nix::sys::signal::Signal;
+use oci_spec::runtime::Process;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub use guest::{is_component, is_wasm, GuestConfig};
+
+/// The annotation the engine sets on a bundle that this runtime must run (crun's name for it).
+pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
+/// The annotation naming the directory of the compiled-code cache.
+pub const CACHE_ANNOTATION: &str = "io.berth.wasm.cache";
+/// The file a guest that ran out of its memory limit leaves in its bundle.
+pub const OOM_MARKER: &str = "wasm-oom";
+
+/// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`].
+#[derive(Debug)]
+pub struct Wasm {
+    root: PathBuf,
+}
+
+impl Wasm {
+    pub fn new(root: impl Into<PathBuf>) -> Wasm {
+        Wasm { root: root.into() }
+    }
+
+    fn load(&self, id: &str) -> Result<Container> {
+        let mut c = Container::load(&self.root, id)?;
+        c.refresh(&LinuxSyscall);
+        Ok(c)
+    }
+}
+
+impl Runtime for Wasm {
+    fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<State> {
+        validate_id(id)?;
+        let spec = load_spec(bundle)?;
+        let cfg = GuestConfig::from_spec(&spec, bundle)?;
+        process::ensure_single_threaded()?;
+        let dir = self.root.join(id);
+        if dir.join("state.json").exists() {
+            return Err(Error::Exists(id.to_string()));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let fifo = dir.join("exec.fifo");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        let (r, w) = process::pipe()?;
+        match process::fork()? {
+            Forked::Child => {
+                drop(r);
+                let code = guest::child_main(&cfg, w, &fifo, opts.console_socket.as_deref());
+                process::exit_child(code)
+            }
+            Forked::Parent(pid) => {
+                drop(w);
+                let fail = |code: u8, msg: String| {
+                    let _ = process::wait_child(pid);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    Err(Error::Exec { code, message: msg })
+                };
+                match process::read_reply(r)? {
+                    Reply::Ready => {}
+                    Reply::Failed(code, msg) => return fail(code, msg),
+                    Reply::Eof => {
+                        return fail(125, format!("wasm container {id:?}: the guest process died during setup"))
+                    }
+                }
+                let state = State {
+                    oci_version: OCI_VERSION.into(),
+                    id: id.to_string(),
+                    status: Status::Created,
+                    pid,
+                    bundle: bundle.to_path_buf(),
+                    annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+                    rootfs: cfg.rootfs.clone(),
+                    created: rfc3339(std::time::SystemTime::now()),
+                    oom_killed: false,
+                    exit_status: None,
+                    pid_start_time: process::start_time_and_state(pid).map(|s| s.0).unwrap_or(0),
+                    cgroup: None,
+                };
+                let c = Container { dir, state };
+                c.save()?;
+                if let Some(p) = &opts.pid_file {
+                    std::fs::write(p, pid.to_string()).map_err(|e| Error::io(p, e))?;
+                }
+                Ok(c.state)
+            }
+        }
+    }
+
+    fn start(&self, id: &str) -> Result<()> {
+        let c = self.load(id)?;
+        if c.state.status != Status::Created {
+            return Err(Error::InvalidState {
+                id: id.to_string(),
+                status: c.state.status.to_string(),
+                reason: "only a created container can be started".into(),
+            });
+        }
+        let path = c.fifo();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        loop {
+            let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if rc > 0 {
+                let mut b = [0u8; 1];
+                match f.read(&mut b) {
+                    Ok(1) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
+            }
+            if !c.alive() {
+                let _ = std::fs::remove_file(&path);
+                return Err(Error::Init(format!("wasm container {id:?} exited before it was started")));
+            }
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))
+    }
+
+    fn kill(&self, id: &str, signal: Signal, _all: bool) -> Result<()> {
+        let c = self.load(id)?;
+        if !c.alive() {
+            return Err(Error::InvalidState {
+                id: id.into(),
+                status: c.state.status.to_string(),
+                reason: "the container is not running".into(),
+            });
+        }
+        process::kill(c.state.pid, signal)
+    }
+
+    fn wait(&self, id: &str) -> Result<Option<ExitStatus>> {
+        let c = Container::load(&self.root, id)?;
+        match process::wait_child(c.state.pid) {
+            Ok(s) => Ok(Some(s)),
+            Err(_) => {
+                process::wait_any(c.state.pid)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let c = self.load(id)?;
+        if c.alive() {
+            if !force {
+                return Err(Error::InvalidState {
+                    id: id.into(),
+                    status: c.state.status.to_string(),
+                    reason: "stop it first or use --force".into(),
+                });
+            }
+            let _ = process::kill(c.state.pid, Signal::SIGKILL);
+            let _ = process::wait_any(c.state.pid);
+        }
+        std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
+    }
+
+    fn state(&self, id: &str) -> Result<State> {
+        Ok(self.load(id)?.state)
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.kill(id, Signal::SIGSTOP, false)
+    }
+
+    fn resume(&self, id: &str) -> Result<()> {
+        self.kill(id, Signal::SIGCONT, false)
+    }
+
+    fn exec(&self, id: &str, _process: &Process, _opts: &ExecOptions) -> Result<Option<ExitStatus>> {
+        Err(Error::InvalidState {
+            id: id.into(),
+            status: "running".into(),
+            reason: "a WebAssembly container has no processes to exec into".into(),
+        })
+    }
+}

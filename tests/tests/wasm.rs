@@ -1,0 +1,478 @@
+//! WebAssembly containers: every wasm image form through a registry and `berth run`, the probe
+//! guest's view (args, env, preopens, exit code, stdout/stderr), the lifecycle through the same
+//! shim as native containers, the compiled-code cache, and every bad input the issue names.
+//!
+//! Guests are WAT compiled with the `wat` crate; images are built straight into a store with
+//! the engine's own `Store` (or with `berth wasm package`), pushed, and pulled into a fresh root.
+
+use berth_engine::store::Store;
+use berth_engine::{media, Digest};
+use berth_tests::{Berth, BerthRegistry, DistributionRegistry};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A WASI preview 1 guest that prints `arg:<a>` per argument and `env:<kv>` per variable on
+/// stdout, `to stderr` on stderr, writes `out.txt` in the directory preopened at `/data`, and
+/// exits 7 (6: no `/data` preopen; 5: `/data/out.txt` could not be created).
+const PROBE: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $fd_prestat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_dir_name" (func $fd_prestat_dir_name (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 16) "arg:env:\n")
+  (data (i32.const 32) "/data")
+  (data (i32.const 40) "out.txt")
+  (data (i32.const 48) "written by wasm\n")
+  (data (i32.const 64) "to stderr\n")
+  (func $print (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func $strlen (param $p i32) (result i32) (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $n))
+  (func $list (param $prefix i32) (param $count i32) (param $ptrs i32) (local $i i32) (local $s i32)
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+      (local.set $s (i32.load (i32.add (local.get $ptrs) (i32.mul (local.get $i) (i32.const 4)))))
+      (call $print (i32.const 1) (local.get $prefix) (i32.const 4))
+      (call $print (i32.const 1) (local.get $s) (call $strlen (local.get $s)))
+      (call $print (i32.const 1) (i32.const 24) (i32.const 1))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l))))
+  (func (export "_start") (local $fd i32) (local $found i32)
+    (drop (call $args_sizes_get (i32.const 300) (i32.const 304)))
+    (drop (call $args_get (i32.const 1024) (i32.const 8192)))
+    (call $list (i32.const 16) (i32.load (i32.const 300)) (i32.const 1024))
+    (drop (call $environ_sizes_get (i32.const 300) (i32.const 304)))
+    (drop (call $environ_get (i32.const 32768) (i32.const 40960)))
+    (call $list (i32.const 20) (i32.load (i32.const 300)) (i32.const 32768))
+    (call $print (i32.const 2) (i32.const 64) (i32.const 10))
+    (local.set $fd (i32.const 3))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $fd) (i32.const 16)))
+      (if (i32.eqz (call $fd_prestat_get (local.get $fd) (i32.const 100)))
+        (then
+          (if (i32.eq (i32.load (i32.const 104)) (i32.const 5))
+            (then
+              (drop (call $fd_prestat_dir_name (local.get $fd) (i32.const 112) (i32.const 5)))
+              (if (i32.and (i32.eq (i32.load (i32.const 112)) (i32.load (i32.const 32)))
+                           (i32.eq (i32.load8_u (i32.const 116)) (i32.load8_u (i32.const 36))))
+                (then (local.set $found (local.get $fd)) (br $done)))))))
+      (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
+      (br $l)))
+    (if (i32.eqz (local.get $found)) (then (call $proc_exit (i32.const 6))))
+    (if (call $path_open (local.get $found) (i32.const 0) (i32.const 40) (i32.const 7) (i32.const 9)
+                         (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 200))
+      (then (call $proc_exit (i32.const 5))))
+    (call $print (i32.load (i32.const 200)) (i32.const 48) (i32.const 16))
+    (call $proc_exit (i32.const 7)))
+)
+"#;
+
+/// Prints `tick` once, then spins forever (stop must interrupt it).
+const SPIN: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "tick\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 5))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop $l (br $l))))
+"#;
+
+/// Prints `hello`, exits 3.
+const HELLO3: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 3))))
+"#;
+
+/// Grows its memory one page at a time until growth fails, then traps (like an allocator
+/// aborting).
+const GROW: &str = r#"
+(module
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $l
+      (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+    unreachable))
+"#;
+
+const TRAP: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+
+const MISSING_IMPORT: &str = r#"
+(module
+  (import "env" "host_magic" (func $m))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $m)))
+"#;
+
+fn wasm(wat_text: &str) -> Vec<u8> {
+    wat::parse_str(wat_text).expect("valid wat")
+}
+
+fn tar_gz(files: &[(&str, &[u8], u32)]) -> (Vec<u8>, Digest) {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, content, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(0);
+        h.set_cksum();
+        tar.append_data(&mut h, name, *content).unwrap();
+    }
+    let raw = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    (gz.finish().unwrap(), Digest::of(&raw))
+}
+
+/// Stores an image: `layers` are (blob, media type, diff id, title).
+fn store_image(
+    root: &Path,
+    name: &str,
+    config_type: &str,
+    config: Value,
+    layers: &[(Vec<u8>, &str, Option<Digest>, &str)],
+) {
+    let store = Store::open(root).unwrap();
+    let mut descs = Vec::new();
+    let mut config = config;
+    let mut diff_ids = Vec::new();
+    for (blob, mt, diff, title) in layers {
+        let (d, size) = store.put_blob(blob, None).unwrap();
+        let mut desc = json!({"mediaType": mt, "digest": d.as_str(), "size": size});
+        if !title.is_empty() {
+            desc["annotations"] = json!({"org.opencontainers.image.title": title});
+        }
+        descs.push(desc);
+        if let Some(id) = diff {
+            diff_ids.push(id.to_string());
+        }
+    }
+    if !diff_ids.is_empty() {
+        config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    }
+    let cdesc = store.put_json(config_type, &config).unwrap();
+    let manifest = json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": cdesc, "layers": descs});
+    let mdesc = store.put_json(media::OCI_MANIFEST, &manifest).unwrap();
+    store.set_ref(name, &mdesc).unwrap();
+}
+
+fn out(o: &std::process::Output) -> (String, String, i32) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.code().unwrap_or(-1),
+    )
+}
+
+/// Pushes `name` from `a`, pulls it into a fresh root and returns that root.
+fn through_registry(a: &Berth, name: &str) -> Berth {
+    a.ok(&["push", name]);
+    let b = Berth::new();
+    b.ok(&["pull", name]);
+    b
+}
+
+/// Runs the probe with args, -e, --env-file, a bind mount and -w; checks what it saw.
+fn check_probe(b: &Berth, image: &str, image_env: Option<&str>) {
+    let data = tempfile::tempdir().unwrap();
+    let envfile = data.path().join("env.list");
+    std::fs::write(&envfile, "FROM_FILE=yes\n").unwrap();
+    let vol = format!("{}:/data", data.path().display());
+    let o = b.run(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi there",
+        "--env-file",
+        envfile.to_str().unwrap(),
+        "-v",
+        &vol,
+        "-w",
+        "/data",
+        image,
+        "one",
+        "two words",
+    ]);
+    let (stdout, stderr, code) = out(&o);
+    assert_eq!(code, 7, "stdout: {stdout}\nstderr: {stderr}");
+    let args: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("arg:")).collect();
+    assert_eq!(&args[1..], ["one", "two words"], "{stdout}");
+    assert!(stdout.lines().any(|l| l == "env:GREETING=hi there"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "env:FROM_FILE=yes"), "{stdout}");
+    if let Some(e) = image_env {
+        assert!(stdout.lines().any(|l| l == format!("env:{e}")), "{stdout}");
+    }
+    assert!(!stdout.contains("to stderr"), "{stdout}");
+    assert!(stderr.contains("to stderr"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(data.path().join("out.txt")).unwrap(), "written by wasm\n");
+
+    // :ro is honoured: the guest cannot create the file.
+    std::fs::remove_file(data.path().join("out.txt")).unwrap();
+    let ro = format!("{}:/data:ro", data.path().display());
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "-v", &ro, image]));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(!data.path().join("out.txt").exists());
+    // Without the mount there is no /data.
+    let (_, _, code) = out(&b.run(&["run", "--rm", image]));
+    assert_eq!(code, 6);
+}
+
+#[test]
+fn cncf_artifact_packaged_pushed_pulled_and_run() {
+    let reg = DistributionRegistry::start();
+    let a = Berth::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.wasm");
+    std::fs::write(&file, wasm(PROBE)).unwrap();
+    let name = format!("{}/wasm/probe:cncf", reg.host());
+    a.ok(&["wasm", "package", file.to_str().unwrap(), "-t", &name]);
+    let b = through_registry(&a, &name);
+    let inspect: Value = serde_json::from_str(&b.ok(&["image", "inspect", &name])).unwrap();
+    let _ = inspect;
+    // The manifest is the CNCF layout.
+    let store = Store::open(b.root()).unwrap();
+    let desc = store.get_ref(&name).unwrap().unwrap();
+    let m: Value =
+        serde_json::from_slice(&store.read_blob(&desc.digest().to_string().parse().unwrap()).unwrap()).unwrap();
+    assert_eq!(m["config"]["mediaType"], media::WASM_CONFIG_V0);
+    assert_eq!(m["layers"][0]["mediaType"], media::WASM_LAYER);
+    let cfg: Value =
+        serde_json::from_slice(&store.read_blob(&m["config"]["digest"].as_str().unwrap().parse().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(cfg["architecture"], "wasm");
+    assert_eq!(cfg["os"], "wasip1");
+    assert_eq!(cfg["layerDigests"][0], m["layers"][0]["digest"]);
+    check_probe(&b, &name, None);
+
+    // The decision is recorded and shown.
+    let id = b.ok(&["create", &name]).trim().to_string();
+    let i: Value = serde_json::from_str(&b.ok(&["inspect", &id])).unwrap();
+    assert_eq!(i[0]["Runtime"], "wasm", "{i}");
+    assert_eq!(i[0]["Platform"], "wasi", "{i}");
+    b.ok(&["rm", &id]);
+}
+
+#[test]
+fn oci_image_with_wasm_architecture_and_wasm_layers() {
+    let reg = BerthRegistry::start();
+    let a = Berth::new();
+    let name = format!("{}/wasm/probe:oci", reg.host());
+    let config = json!({"architecture": "wasm", "os": "wasip1", "config": {"Env": ["IMAGE_ENV=from-image"], "Entrypoint": ["/probe.wasm"]}});
+    store_image(
+        a.root(),
+        &name,
+        media::OCI_CONFIG,
+        config,
+        &[(wasm(PROBE), media::WASM_COMPONENT_LAYER, None, "probe.wasm")],
+    );
+    let b = through_registry(&a, &name);
+    check_probe(&b, &name, Some("IMAGE_ENV=from-image"));
+}
+
+#[test]
+fn wasi_wasm_image_with_tar_layers_and_a_wasm_entrypoint() {
+    let reg = DistributionRegistry::start();
+    let a = Berth::new();
+    let name = format!("{}/wasm/probe:wasi", reg.host());
+    let (blob, diff) = tar_gz(&[("app/probe.wasm", &wasm(PROBE), 0o755)]);
+    let config = json!({"architecture": "wasm", "os": "wasi", "config": {"Entrypoint": ["/app/probe.wasm"], "Env": ["IMAGE_ENV=tar"]}});
+    store_image(a.root(), &name, media::OCI_CONFIG, config, &[(blob, media::OCI_LAYER_GZIP, Some(diff), "")]);
+    let b = through_registry(&a, &name);
+    check_probe(&b, &name, Some("IMAGE_ENV=tar"));
+}
+
+#[test]
+fn linux_rootfs_image_whose_entrypoint_is_wasm() {
+    let reg = DistributionRegistry::start();
+    let a = Berth::new();
+    let name = format!("{}/wasm/probe:rootfs", reg.host());
+    // No extension, found through PATH: only the magic bytes say wasm.
+    let (blob, diff) = tar_gz(&[("usr/bin/probe", &wasm(PROBE), 0o755)]);
+    let config =
+        json!({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["probe"], "Env": ["PATH=/usr/bin"]}});
+    store_image(a.root(), &name, media::OCI_CONFIG, config, &[(blob, media::OCI_LAYER_GZIP, Some(diff), "")]);
+    let b = through_registry(&a, &name);
+    check_probe(&b, &name, Some("PATH=/usr/bin"));
+    let id = b.ok(&["create", &name]).trim().to_string();
+    let i: Value = serde_json::from_str(&b.ok(&["inspect", &id])).unwrap();
+    assert_eq!(i[0]["Runtime"], "wasm", "{i}");
+    b.ok(&["rm", &id]);
+}
+
+/// Packages a guest as `name` in `b`.
+fn package(b: &Berth, name: &str, wat_text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.wasm");
+    std::fs::write(&file, wasm(wat_text)).unwrap();
+    b.ok(&["wasm", "package", file.to_str().unwrap(), "-t", name]);
+}
+
+fn inspect(b: &Berth, c: &str) -> Value {
+    serde_json::from_str::<Value>(&b.ok(&["inspect", c])).unwrap()[0].clone()
+}
+
+#[test]
+fn lifecycle_detach_logs_stop_wait_restart_rm() {
+    let b = Berth::new();
+    package(&b, "spin", SPIN);
+    package(&b, "hello3", HELLO3);
+
+    // -d, logs, stop of a spinning guest (epoch interruption, well within the timeout).
+    let id = b.ok(&["run", "-d", "--name", "spinner", "spin"]).trim().to_string();
+    let t = Instant::now();
+    while !b.ok(&["logs", "spinner"]).contains("tick") {
+        assert!(t.elapsed() < Duration::from_secs(10), "no output");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(b.ok(&["ps"]).contains("spinner"));
+    let t = Instant::now();
+    b.ok(&["stop", "-t", "20", "spinner"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "stop took {:?}", t.elapsed());
+    let i = inspect(&b, &id);
+    assert_eq!(i["State"]["ExitCode"], 143, "{i}");
+    assert_eq!(i["State"]["Running"], false);
+    b.ok(&["rm", "spinner"]);
+
+    // kill
+    b.ok(&["run", "-d", "--name", "killme", "spin"]);
+    b.ok(&["kill", "killme"]);
+    assert_eq!(b.ok(&["wait", "killme"]).trim(), "137");
+    b.ok(&["rm", "killme"]);
+
+    // wait gives the guest's exit code; logs keep its output.
+    b.ok(&["run", "-d", "--name", "hi3", "hello3"]);
+    assert_eq!(b.ok(&["wait", "hi3"]).trim(), "3");
+    assert_eq!(b.ok(&["logs", "hi3"]), "hello\n");
+    b.ok(&["rm", "hi3"]);
+
+    // Restart policy: on-failure:2 restarts the failing guest twice.
+    b.ok(&["run", "-d", "--name", "restarter", "--restart", "on-failure:2", "hello3"]);
+    let t = Instant::now();
+    loop {
+        let i = inspect(&b, "restarter");
+        if i["RestartCount"] == 2 && i["State"]["Running"] == false && i["State"]["Restarting"] == false {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{i}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.ok(&["logs", "restarter"]).matches("hello").count(), 3);
+    b.ok(&["rm", "-f", "restarter"]);
+
+    // Foreground: exit code and output straight through.
+    let (stdout, _, code) = out(&b.run(&["run", "--rm", "hello3"]));
+    assert_eq!((stdout.as_str(), code), ("hello\n", 3));
+}
+
+#[test]
+fn compiled_code_is_cached_per_module() {
+    let b = Berth::new();
+    package(&b, "hello3", HELLO3);
+    let cache = b.root().join("wasm-cache/compiled");
+    let (_, _, code) = out(&b.run(&["run", "--rm", "hello3"]));
+    assert_eq!(code, 3);
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mtime = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    let (_, _, code) = out(&b.run(&["run", "--rm", "hello3"]));
+    assert_eq!(code, 3);
+    assert_eq!(std::fs::metadata(&entries[0]).unwrap().modified().unwrap(), mtime, "recompiled");
+    // A damaged entry is not trusted: it is recompiled and replaced.
+    std::fs::write(&entries[0], b"garbage").unwrap();
+    let (stdout, _, code) = out(&b.run(&["run", "--rm", "hello3"]));
+    assert_eq!((stdout.as_str(), code), ("hello\n", 3));
+    assert!(std::fs::metadata(&entries[0]).unwrap().len() > 100);
+}
+
+#[test]
+fn memory_limit_caps_guest_memory() {
+    let b = Berth::new();
+    package(&b, "grow", GROW);
+    let (_, stderr, code) = out(&b.run(&["run", "--name", "grower", "--memory", "16m", "grow"]));
+    assert_eq!(code, 137, "{stderr}");
+    assert!(stderr.contains("out of memory"), "{stderr}");
+    let i = inspect(&b, "grower");
+    assert_eq!(i["State"]["OOMKilled"], true, "{i}");
+    b.ok(&["rm", "grower"]);
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_leave_the_store_alone() {
+    let b = Berth::new();
+    // A guest trap: 134, like the wasmtime CLI.
+    package(&b, "trap", TRAP);
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "trap"]));
+    assert_eq!(code, 134, "{stderr}");
+    assert!(stderr.contains("trap"), "{stderr}");
+
+    // A module importing what the host lacks: refused at start (126), naming the import.
+    package(&b, "missing", MISSING_IMPORT);
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "missing"]));
+    assert_eq!(code, 126, "{stderr}");
+    assert!(stderr.contains("host_magic"), "{stderr}");
+
+    // A corrupt module behind a wasm entrypoint (magic right, body garbage).
+    let mut corrupt = b"\0asm\x01\0\0\0".to_vec();
+    corrupt.extend_from_slice(&[0xff; 64]);
+    let (blob, diff) = tar_gz(&[("app.wasm", &corrupt, 0o755)]);
+    store_image(
+        b.root(),
+        "docker.io/library/corrupt:latest",
+        media::OCI_CONFIG,
+        json!({"architecture": "wasm", "os": "wasi", "config": {"Entrypoint": ["/app.wasm"]}}),
+        &[(blob, media::OCI_LAYER_GZIP, Some(diff), "")],
+    );
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "corrupt"]));
+    assert_eq!(code, 126, "{stderr}");
+    assert!(stderr.contains("invalid WebAssembly"), "{stderr}");
+
+    // A non-wasm file in a wasm-typed layer: refused at create (125), the blob untouched.
+    let text = b"#!/bin/sh\necho not wasm\n".to_vec();
+    store_image(
+        b.root(),
+        "docker.io/library/notwasm:latest",
+        media::OCI_CONFIG,
+        json!({"architecture": "wasm", "os": "wasip1"}),
+        &[(text.clone(), media::WASM_LAYER, None, "app.wasm")],
+    );
+    let blobs = b.blob_count();
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "notwasm"]));
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("not a WebAssembly module"), "{stderr}");
+    assert_eq!(b.blob_count(), blobs);
+    let d = Digest::of(&text);
+    assert_eq!(std::fs::read(Store::open(b.root()).unwrap().blob_path(&d)).unwrap(), text);
+    assert!(b.ok(&["ps", "-a", "-q"]).trim().is_empty(), "no container left behind");
+
+    // Packaging a non-wasm file is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.wasm");
+    std::fs::write(&f, b"hello").unwrap();
+    let err = b.fails(&["wasm", "package", f.to_str().unwrap(), "-t", "x"]);
+    assert!(err.contains("not a WebAssembly"), "{err}");
+}
