@@ -11,8 +11,8 @@
 //!
 //! Every file write goes through [`Syscall`], so the mapping from `linux.resources` to files is
 //! unit-tested with the recording double. Device rules are written to the v1 `devices`
-//! controller; on pure v2 they would need an eBPF program, which berth does not load yet (a
-//! warning is logged and the rules are skipped).
+//! controller, and compiled to an eBPF program ([`crate::device_filter`]) attached to the
+//! cgroup2 directory: the only mechanism on pure v2, a second guard in the hybrid layout.
 
 use crate::error::{Error, Result};
 use crate::syscall::Syscall;
@@ -433,10 +433,18 @@ impl Cgroup {
             }
         }
         if let Some(devices) = r.devices() {
+            let rules: Vec<LinuxDeviceCgroup> = devices.iter().cloned().chain(default_device_rules()).collect();
             if let Some(dir) = self.dir_for("devices").map(|d| d.path.clone()) {
-                for rule in devices.iter().chain(default_device_rules().iter()) {
+                for rule in &rules {
                     let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
                     write(sys, &dir, file, &device_rule(rule))?;
+                }
+            }
+            // The hybrid layout's cgroup2 tree gets the same rules as an eBPF filter: a second,
+            // independent guard (and the code path pure v2 relies on), best effort here.
+            if let Some(unified) = self.dirs.iter().find(|d| d.v2) {
+                if let Err(e) = sys.attach_device_filter(&unified.path, &crate::device_filter::program(&rules)) {
+                    tracing::warn!("device filter on {}: {e}", unified.path.display());
                 }
             }
         }
@@ -548,8 +556,10 @@ impl Cgroup {
                 write(sys, p, k, &u[k])?;
             }
         }
-        if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            tracing::warn!("device cgroup rules need an eBPF program on cgroup v2, which berth does not load yet");
+        if let Some(devices) = r.devices() {
+            let rules: Vec<LinuxDeviceCgroup> = devices.iter().cloned().chain(default_device_rules()).collect();
+            sys.attach_device_filter(p, &crate::device_filter::program(&rules))
+                .map_err(|e| Error::Cgroup(format!("device rules: {e}")))?;
         }
         Ok(())
     }
@@ -726,6 +736,8 @@ mod tests {
         ];
         assert_eq!(&calls[..expected.len()], &expected);
         assert!(calls.contains(&"write /sys/fs/cgroup/devices/berth/c1/devices.allow c 136:* rwm".to_string()));
+        // The same rules guard the hybrid's cgroup2 directory as an eBPF program.
+        assert!(calls.iter().any(|c| c.starts_with("device_filter /sys/fs/cgroup/unified/berth/c1 len=")), "{calls:?}");
     }
 
     #[test]
@@ -773,7 +785,8 @@ mod tests {
         assert!(cg.is_v2());
         let sys = RecordingSyscall::new();
         let r = resources(
-            r#"{"memory":{"limit":67108864,"swap":134217728},"cpu":{"quota":50000,"period":100000,"shares":1024},"pids":{"limit":0}}"#,
+            r#"{"memory":{"limit":67108864,"swap":134217728},"cpu":{"quota":50000,"period":100000,"shares":1024},"pids":{"limit":0},
+                "devices":[{"allow":false,"access":"rwm"}]}"#,
         );
         cg.apply(&sys, &r).unwrap();
         let calls = sys.calls();
@@ -789,6 +802,7 @@ mod tests {
         ] {
             assert!(calls.contains(&want.to_string()), "missing {want}: {calls:?}");
         }
+        assert!(calls.iter().any(|c| c.starts_with("device_filter /sys/fs/cgroup/berth/c1 len=")), "{calls:?}");
     }
 
     #[test]

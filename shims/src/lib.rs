@@ -10,7 +10,8 @@
 //! * [`runtime`]: the lifecycle verbs and the state directory;
 //! * [`init`]: what the container's init does between fork and exec;
 //! * [`rootfs`] and [`mounts`]: mounts, /dev, pivot_root, masked and read-only paths;
-//! * [`cgroups`]: cgroup v1 (and hybrid) and v2 limits, OOM detection, cleanup;
+//! * [`cgroups`] and [`device_filter`]: cgroup v1 (and hybrid) and v2 limits, device rules
+//!   (v1 files or a v2 eBPF program), OOM detection, cleanup;
 //! * [`container_process`], [`seccomp`], [`console`]: user, capabilities, rlimits, the
 //!   seccomp filter and the terminal of the container's process;
 //! * [`syscall`]: every system call the setup makes, behind a trait with a recording double,
@@ -21,6 +22,7 @@
 pub mod cgroups;
 pub mod console;
 pub mod container_process;
+pub mod device_filter;
 pub mod error;
 pub mod init;
 pub mod mounts;

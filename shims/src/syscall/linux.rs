@@ -273,6 +273,90 @@ impl Syscall for LinuxSyscall {
         Errno::result(rc).map(drop).map_err(|e| Error::sys("seccomp(SECCOMP_SET_MODE_FILTER)", e))
     }
 
+    fn attach_device_filter(&self, cgroup_dir: &Path, program: &[crate::device_filter::Insn]) -> Result<()> {
+        const BPF_PROG_LOAD: libc::c_long = 5;
+        const BPF_PROG_ATTACH: libc::c_long = 8;
+        const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+        const BPF_CGROUP_DEVICE: u32 = 6;
+        const BPF_F_ALLOW_MULTI: u32 = 2;
+        #[repr(C)]
+        #[derive(Default)]
+        struct ProgLoad {
+            prog_type: u32,
+            insn_cnt: u32,
+            insns: u64,
+            license: u64,
+            log_level: u32,
+            log_size: u32,
+            log_buf: u64,
+            kern_version: u32,
+            prog_flags: u32,
+            prog_name: [u8; 16],
+            prog_ifindex: u32,
+            expected_attach_type: u32,
+        }
+        #[repr(C)]
+        struct ProgAttach {
+            target_fd: u32,
+            attach_bpf_fd: u32,
+            attach_type: u32,
+            attach_flags: u32,
+            replace_bpf_fd: u32,
+        }
+        let bytes: Vec<u8> = program.iter().flat_map(|i| i.encode()).collect();
+        let license = b"Apache\0";
+        let mut log = vec![0u8; 0];
+        let load = |log: &mut Vec<u8>| {
+            let mut attr = ProgLoad {
+                prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+                insn_cnt: program.len() as u32,
+                insns: bytes.as_ptr() as u64,
+                license: license.as_ptr() as u64,
+                ..Default::default()
+            };
+            attr.prog_name[..5].copy_from_slice(b"berth");
+            if !log.is_empty() {
+                attr.log_level = 1;
+                attr.log_size = log.len() as u32;
+                attr.log_buf = log.as_mut_ptr() as u64;
+            }
+            // SAFETY: `attr` and the buffers it points to outlive the call; the kernel copies
+            // the program in and writes at most log_size bytes of log.
+            unsafe {
+                libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>())
+            }
+        };
+        let fd = load(&mut log);
+        if fd < 0 {
+            let errno = Errno::last();
+            log = vec![0u8; 65536];
+            let _ = load(&mut log);
+            let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).into_owned();
+            return Err(Error::Sys {
+                what: format!("load the device filter for {}", cgroup_dir.display()),
+                source: std::io::Error::other(format!("{}: {}", errno.desc(), text.trim())),
+            });
+        }
+        // SAFETY: the kernel just returned this descriptor to us.
+        let prog = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) };
+        let dir = std::fs::File::open(cgroup_dir).map_err(|e| Error::io(cgroup_dir, e))?;
+        let attr = ProgAttach {
+            target_fd: std::os::fd::AsRawFd::as_raw_fd(&dir) as u32,
+            attach_bpf_fd: std::os::fd::AsRawFd::as_raw_fd(&prog) as u32,
+            attach_type: BPF_CGROUP_DEVICE,
+            attach_flags: BPF_F_ALLOW_MULTI,
+            replace_bpf_fd: 0,
+        };
+        // SAFETY: `attr` outlives the call; both descriptors are open.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const ProgAttach, std::mem::size_of::<ProgAttach>())
+        };
+        // The attachment keeps the program alive; our descriptor can go.
+        Errno::result(rc)
+            .map(drop)
+            .map_err(|e| Error::sys(format!("attach the device filter to {}", cgroup_dir.display()), e))
+    }
+
     fn umask(&self, mask: u32) {
         nix::sys::stat::umask(Mode::from_bits_truncate(mask));
     }

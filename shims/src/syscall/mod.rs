@@ -95,6 +95,8 @@ pub trait Syscall {
     fn setrlimit(&self, resource: u32, soft: u64, hard: u64) -> Result<()>;
     /// Installs one seccomp BPF filter (without setting no_new_privs: that is the caller's call).
     fn seccomp(&self, program: &[seccompiler::sock_filter], flags: u32) -> Result<()>;
+    /// Attaches an eBPF device filter (see [`crate::device_filter`]) to a cgroup v2 directory.
+    fn attach_device_filter(&self, cgroup_dir: &Path, program: &[crate::device_filter::Insn]) -> Result<()>;
     fn umask(&self, mask: u32);
     fn setsid(&self) -> Result<()>;
 }

@@ -270,6 +270,10 @@ impl Syscall for RecordingSyscall {
         self.record(format!("seccomp len={} flags={flags}", program.len()))
     }
 
+    fn attach_device_filter(&self, cgroup_dir: &Path, program: &[crate::device_filter::Insn]) -> Result<()> {
+        self.record(format!("device_filter {} len={}", cgroup_dir.display(), program.len()))
+    }
+
     fn umask(&self, mask: u32) {
         let _ = self.record(format!("umask {mask:o}"));
     }
