@@ -69,6 +69,8 @@ enum Command {
     Top(commands::top::Args),
     /// Display a live stream of container resource usage statistics.
     Stats(commands::stats::Args),
+    /// Build an image from a Dockerfile.
+    Build(commands::build::Args),
     /// Import a rootfs tarball as a one-layer image.
     Import(commands::import::Args),
     /// Save images to a tar archive (Docker's format, or an OCI layout with --format oci).
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         Command::Cp(a) => commands::cp::run(&ctx, a),
         Command::Top(a) => commands::top::run(&ctx, a),
         Command::Stats(a) => commands::stats::run(&ctx, a),
+        Command::Build(a) => commands::build::run(&ctx, a),
         Command::Import(a) => commands::import::run(&ctx, a),
         Command::Save(a) => commands::save::run(&ctx, a),
         Command::Load(a) => commands::load::run(&ctx, a),

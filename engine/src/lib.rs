@@ -6,6 +6,7 @@
 //! runs containers itself: that is the job of `berth-shims`, which never imports this crate.
 
 pub mod archive;
+pub mod build;
 pub mod container;
 pub mod digest;
 pub mod error;

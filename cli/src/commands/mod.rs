@@ -1,5 +1,6 @@
 //! One module per command; each parses its flags and calls the engine.
 
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod create;

@@ -1,0 +1,1648 @@
+//! Executing a build: stages in dependency order, each step against the cache, then the
+//! image written and named.
+//!
+//! A stage's state is an image in the making: its container config (Docker's field names),
+//! its layers (blobs in the store) and its history. RUN runs in a container made by the same
+//! machinery as `berth run` (the container record, snapshot, spec and berth's own runtime),
+//! over an overlay of the stage's layers; the overlay's upper directory, minus the mount
+//! points the runtime had to create, is the step's layer. COPY and ADD assemble their files
+//! in a staging directory that becomes the layer. Everything else edits the config. The
+//! image is named only once every stage succeeded, so a failed build tags nothing.
+
+use super::cache::{self, Cache, CachedLayer, Entry};
+use super::context::{self, Context, Ignore};
+use super::instructions::{Command, CopyArgs, Health, Instr, Step};
+use super::parser::{self, expand, expand_words, Heredoc};
+use super::plan::{self, Plan};
+use crate::container::{spec, Config, Container, HostConfig, MountPoint, ProcessInfo};
+use crate::error::IoContext;
+use crate::image::Image;
+use crate::layer::{self, LayerBlob};
+use crate::media::{self, Compression};
+use crate::platform::Platform;
+use crate::store::{descriptor, unpack};
+use crate::{Digest, Engine, Error, Result};
+use oci_spec::image::{ImageManifestBuilder, MediaType};
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io::{BufRead, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What `berth build` was asked.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// The context directory.
+    pub context: PathBuf,
+    /// `-f`: the Dockerfile's path (default `<context>/Dockerfile`).
+    pub dockerfile: Option<PathBuf>,
+    /// `-f -`: the Dockerfile's text.
+    pub dockerfile_text: Option<String>,
+    /// `-t`, full or familiar references.
+    pub tags: Vec<String>,
+    /// `--build-arg K=V` (a bare `K` takes the value from the environment, in the CLI).
+    pub build_args: Vec<(String, String)>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// `--pull`: fetch FROM images even when present.
+    pub pull: bool,
+    /// `--label`, added to the final image.
+    pub labels: Vec<(String, String)>,
+    /// `--platform` (the host's by default; `wasi/wasm` builds a wasm image).
+    pub platform: Option<String>,
+    /// `--secret id=ID,src=PATH`.
+    pub secrets: Vec<(String, PathBuf)>,
+    /// `--progress quiet` / `-q`: print nothing while building.
+    pub quiet: bool,
+}
+
+/// The result of a build.
+#[derive(Clone, Debug)]
+pub struct BuildOutput {
+    pub image: Image,
+    /// Steps executed and steps answered by the cache.
+    pub executed: usize,
+    pub cached: usize,
+}
+
+/// Fetches an image a FROM or `--from` names that the store lacks (or `--pull` asks).
+pub type Puller<'a> = &'a dyn Fn(&str, &Platform) -> Result<Image>;
+
+/// The in-progress image of one stage.
+#[derive(Clone, Debug, Default)]
+struct StageState {
+    config: Map<String, Value>,
+    author: Option<String>,
+    layers: Vec<CachedLayer>,
+    history: Vec<Value>,
+    key: Option<Digest>,
+    /// ARGs declared in this stage, with their values (None: declared without one).
+    args: BTreeMap<String, Option<String>>,
+    cmd_set: bool,
+    /// Created time of the newest step, so a fully cached rebuild gives the same image.
+    created: String,
+    /// The stage's layers unpacked (filled lazily).
+    dirs: Option<Vec<PathBuf>>,
+}
+
+impl StageState {
+    fn key(&self) -> Digest {
+        self.key.clone().unwrap_or_else(|| Digest::of(b""))
+    }
+
+    fn env(&self) -> Vec<String> {
+        self.config
+            .get("Env")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    fn env_get(&self, name: &str) -> Option<String> {
+        self.env().iter().find_map(|e| e.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    fn set_env(&mut self, k: &str, v: &str) {
+        let mut env = self.env();
+        let kv = format!("{k}={v}");
+        match env.iter_mut().find(|e| e.split_once('=').map(|x| x.0) == Some(k)) {
+            Some(e) => *e = kv,
+            None => env.push(kv),
+        }
+        self.config.insert("Env".into(), json!(env));
+    }
+
+    /// The lookup for variable expansion: ENV wins over ARG, as in Docker.
+    fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        move |n: &str| self.env_get(n).or_else(|| self.args.get(n).cloned().flatten())
+    }
+
+    fn workdir(&self) -> String {
+        match self.config.get("WorkingDir").and_then(|v| v.as_str()) {
+            Some(w) if !w.is_empty() => w.to_string(),
+            _ => "/".into(),
+        }
+    }
+
+    fn shell(&self) -> Vec<String> {
+        self.config
+            .get("Shell")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    fn user(&self) -> String {
+        self.config.get("User").and_then(|v| v.as_str()).unwrap_or("").to_string()
+    }
+
+    fn add_history(&mut self, created_by: String, empty: bool) {
+        let mut h = json!({"created": self.created, "created_by": created_by, "comment": "buildkit.dockerfile.v0"});
+        if empty {
+            h["empty_layer"] = json!(true);
+        }
+        self.history.push(h);
+    }
+}
+
+/// BuildKit-style progress lines (`#N ...`) to a writer, or nothing when quiet.
+struct Out<'a> {
+    w: &'a mut dyn Write,
+    n: usize,
+    quiet: bool,
+}
+
+impl Out<'_> {
+    fn vertex(&mut self, name: &str) -> usize {
+        self.n += 1;
+        self.say(&format!("#{} {name}", self.n));
+        self.n
+    }
+    fn say(&mut self, line: &str) {
+        if !self.quiet {
+            let _ = writeln!(self.w, "{line}");
+            let _ = self.w.flush();
+        }
+    }
+    fn done(&mut self, n: usize, t: Instant) {
+        self.say(&format!("#{n} DONE {:.1}s", t.elapsed().as_secs_f64()));
+        self.say("");
+    }
+    fn cached(&mut self, n: usize) {
+        self.say(&format!("#{n} CACHED"));
+        self.say("");
+    }
+}
+
+/// What a build run carries across stages.
+struct Run<'a> {
+    engine: &'a Engine,
+    opts: &'a BuildOptions,
+    pull: Puller<'a>,
+    ctx: Context,
+    cache: Cache,
+    plan: Plan,
+    platform: Platform,
+    escape: char,
+    build_args: HashMap<String, String>,
+    used_args: HashSet<String>,
+    global: BTreeMap<String, Option<String>>,
+    done: HashMap<usize, StageState>,
+    bases: Vec<String>,
+    executed: usize,
+    cached: usize,
+    epoch: Option<i64>,
+    /// Materialized root filesystems of stages and images used by `COPY --from`.
+    rootfs: HashMap<String, PathBuf>,
+    tmp: PathBuf,
+}
+
+/// Proxy build args Docker passes to RUN without an ARG line.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn epoch_time(e: i64) -> String {
+    chrono::DateTime::from_timestamp(e, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Engine {
+    /// Builds an image from a Dockerfile and a context; names it after every `-t` when the
+    /// whole build succeeded. Progress goes to `w` (BuildKit's plain format).
+    pub fn build(&self, opts: &BuildOptions, pull: Puller<'_>, w: &mut dyn Write) -> Result<BuildOutput> {
+        let mut out = Out { w, n: 0, quiet: opts.quiet };
+        let t = Instant::now();
+        let df_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
+        let file_label =
+            if opts.dockerfile_text.is_some() { "Dockerfile".to_string() } else { df_path.display().to_string() };
+        let v = out.vertex("[internal] load build definition from Dockerfile");
+        let text = match &opts.dockerfile_text {
+            Some(t) => t.clone(),
+            None => fs::read_to_string(&df_path)
+                .map_err(|e| Error::Other(format!("failed to read dockerfile: open {}: {e}", df_path.display())))?,
+        };
+        out.done(v, t);
+        let (df, steps) =
+            super::instructions::parse_steps(&text, &file_label).map_err(|e| Error::Other(e.to_string()))?;
+        let plan = plan::split(&df, steps).map_err(|e| Error::Other(e.to_string()))?;
+        // Tags are checked before any work, so a bad -t never costs a build.
+        for tag in &opts.tags {
+            crate::Reference::parse(tag)?;
+        }
+        let t = Instant::now();
+        let v = out.vertex("[internal] load .dockerignore");
+        let ctx = Context::open(&opts.context, opts.dockerfile_text.is_none().then_some(df_path.as_path()))?;
+        out.done(v, t);
+        let platform = match &opts.platform {
+            Some(p) => Platform::parse(p)?,
+            None => Platform::host(),
+        };
+        let store = self.store();
+        let _shared = store.lock_shared()?;
+        let tmp = self
+            .root()
+            .join("build-tmp")
+            .join(&Digest::of(format!("{}{:?}", std::process::id(), Instant::now()).as_bytes()).hex()[..16]);
+        fs::create_dir_all(&tmp).at(&tmp)?;
+        let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok());
+        let mut run = Run {
+            engine: self,
+            opts,
+            pull,
+            ctx,
+            cache: Cache::open(self.root())?,
+            plan,
+            platform,
+            escape: df.escape,
+            build_args: opts.build_args.iter().cloned().collect(),
+            used_args: HashSet::new(),
+            global: BTreeMap::new(),
+            done: HashMap::new(),
+            bases: Vec::new(),
+            executed: 0,
+            cached: 0,
+            epoch,
+            rootfs: HashMap::new(),
+            tmp: tmp.clone(),
+        };
+        let r = run.go(&df, &mut out);
+        let _ = unpack::remove_tree(&tmp);
+        r
+    }
+}
+
+impl Run<'_> {
+    fn predefined(&self) -> BTreeMap<String, String> {
+        let p = &self.platform;
+        let h = Platform::host();
+        let fmt = |p: &Platform| match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        };
+        let mut m = BTreeMap::new();
+        m.insert("TARGETPLATFORM".into(), fmt(p));
+        m.insert("TARGETOS".into(), p.os.clone());
+        m.insert("TARGETARCH".into(), p.architecture.clone());
+        m.insert("TARGETVARIANT".into(), p.variant.clone().unwrap_or_default());
+        m.insert("BUILDPLATFORM".into(), fmt(&h));
+        m.insert("BUILDOS".into(), h.os.clone());
+        m.insert("BUILDARCH".into(), h.architecture.clone());
+        m.insert("BUILDVARIANT".into(), h.variant.clone().unwrap_or_default());
+        m
+    }
+
+    fn is_wasm(&self) -> bool {
+        self.platform.architecture == "wasm"
+    }
+
+    fn go(&mut self, df: &parser::Dockerfile, out: &mut Out) -> Result<BuildOutput> {
+        // Global ARGs: visible to FROM lines (and to stages that re-declare them).
+        let predefined = self.predefined();
+        for (k, v) in &predefined {
+            self.global.insert(k.clone(), Some(v.clone()));
+        }
+        for s in self.plan.global_args.clone() {
+            let Instr::Arg { args } = &s.instr else { continue };
+            let g = self.global.clone();
+            let look = |n: &str| g.get(n).cloned().flatten();
+            for word in expand_words(args, self.escape, &look).map_err(|e| at(df, &s, e))? {
+                let (name, default) = match word.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (word.clone(), None),
+                };
+                let v = match self.build_args.get(&name) {
+                    Some(v) => {
+                        self.used_args.insert(name.clone());
+                        Some(v.clone())
+                    }
+                    None => default,
+                };
+                self.global.insert(name, v);
+            }
+        }
+        let g = self.global.clone();
+        let look = |n: &str| g.get(n).cloned().flatten();
+        self.bases = self
+            .plan
+            .stages
+            .iter()
+            .map(|st| {
+                expand(&st.base, self.escape, &look).map_err(|e| Error::Other(df.error(st.from_line, 1, e).to_string()))
+            })
+            .collect::<Result<_>>()?;
+        let order =
+            self.plan.order(df, self.opts.target.as_deref(), &self.bases).map_err(|e| Error::Other(e.to_string()))?;
+        let multi = self.plan.stages.len() > 1;
+        for &i in &order {
+            let st = self.stage(df, i, multi, out)?;
+            self.done.insert(i, st);
+        }
+        let last = *order.last().expect("a target stage");
+        let unused: Vec<&String> = self
+            .build_args
+            .keys()
+            .filter(|k| {
+                !self.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !predefined.contains_key(*k)
+            })
+            .collect();
+        if !unused.is_empty() {
+            let mut u: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            u.sort();
+            out.say(&format!("[Warning] One or more build-args [{}] were not consumed", u.join(" ")));
+        }
+        let st = self.done.remove(&last).expect("built");
+        self.export(st, out)
+    }
+
+    /// The directories of a state's layers, unpacked.
+    fn dirs(&self, st: &mut StageState) -> Result<Vec<PathBuf>> {
+        if let Some(d) = &st.dirs {
+            return Ok(d.clone());
+        }
+        let mut v = Vec::new();
+        for l in &st.layers {
+            v.push(self.engine.store().unpack_layer(&l.blob, Some(&l.diff_id))?.path);
+        }
+        st.dirs = Some(v.clone());
+        Ok(v)
+    }
+
+    fn image_state(&self, img: &Image) -> Result<StageState> {
+        let mut st = StageState::default();
+        if let Some(c) = img.config_json.get("config").and_then(|c| c.as_object()) {
+            st.config = c.clone();
+        }
+        let diff_ids = img.diff_ids();
+        for (i, l) in img.manifest.layers().iter().enumerate() {
+            let mt = l.media_type().to_string();
+            if !media::is_tar_layer(&mt) {
+                return Err(Error::Unsupported(format!(
+                    "image {} has a {mt} layer: not a base for a build",
+                    img.id.short()
+                )));
+            }
+            let blob = crate::store::desc_digest(l)?;
+            let diff_id = diff_ids
+                .get(i)
+                .cloned()
+                .ok_or_else(|| Error::malformed(format!("config {}", img.id), "fewer diff_ids than layers"))?;
+            st.layers.push(CachedLayer { blob, size: l.size(), media_type: mt, diff_id, diff_size: 0 });
+        }
+        st.history = img.config_json.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+        st.author = img.config_json.get("author").and_then(|a| a.as_str()).map(String::from);
+        st.created = img.config_json.get("created").and_then(|c| c.as_str()).unwrap_or("").to_string();
+        st.key = Some(cache::key(&Digest::of(b""), &["FROM", img.id.as_str()]));
+        Ok(st)
+    }
+
+    /// Finds (or pulls) an image by name.
+    fn image(&self, name: &str) -> Result<Image> {
+        if !self.opts.pull {
+            match self.engine.resolve_image(name) {
+                Ok(i) => return Ok(i),
+                Err(Error::ImageNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        (self.pull)(name, &self.platform)
+    }
+
+    fn stage(&mut self, df: &parser::Dockerfile, i: usize, multi: bool, out: &mut Out) -> Result<StageState> {
+        let stage = self.plan.stages[i].clone();
+        let base = self.bases[i].clone();
+        let total = 1 + stage
+            .steps
+            .iter()
+            .filter(|s| matches!(s.instr, Instr::Run { .. } | Instr::Copy(_) | Instr::Workdir { .. }))
+            .count();
+        let label = |k: usize| {
+            if multi || stage.name.is_some() {
+                format!("[{} {k}/{total}]", stage.label())
+            } else {
+                format!("[{k}/{total}]")
+            }
+        };
+        let t = Instant::now();
+        let mut st = if base.eq_ignore_ascii_case("scratch") {
+            let v = out.vertex(&format!("{} FROM scratch", label(1)));
+            out.done(v, t);
+            let mut st =
+                StageState { key: Some(cache::key(&Digest::of(b""), &["FROM", "scratch"])), ..Default::default() };
+            if !self.is_wasm() {
+                st.set_env("PATH", spec::DEFAULT_PATH);
+            }
+            st
+        } else if let Some(j) = self.plan.find(&base).filter(|j| *j != i && base.parse::<usize>().is_err()) {
+            let v = out.vertex(&format!("{} FROM {}", label(1), self.plan.stages[j].label()));
+            out.done(v, t);
+            let mut s =
+                self.done.get(&j).cloned().ok_or_else(|| Error::Other(format!("stage {base} was not built")))?;
+            s.args.clear();
+            s.cmd_set = false;
+            s
+        } else {
+            let v = out.vertex(&format!("{} FROM {base}", label(1)));
+            let img = self
+                .image(&base)
+                .map_err(|e| Error::Other(format!("{}:{}: FROM {base}: {e}", df.file, stage.from_line)))?;
+            out.say(&format!("#{v} resolve {} done", img.id));
+            out.done(v, t);
+            self.image_state(&img)?
+        };
+        // ONBUILD triggers of the base run first, then leave the config.
+        let triggers: Vec<String> = st
+            .config
+            .remove("OnBuild")
+            .and_then(|v| v.as_array().cloned())
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let mut steps: Vec<Step> = Vec::new();
+        for trig in &triggers {
+            let (tdf, ts) =
+                super::instructions::parse_steps(trig, "ONBUILD").map_err(|e| Error::Other(e.to_string()))?;
+            let _ = tdf;
+            steps.extend(ts);
+        }
+        steps.extend(stage.steps.iter().cloned());
+        let mut k = 1;
+        for s in &steps {
+            if matches!(s.instr, Instr::Run { .. } | Instr::Copy(_) | Instr::Workdir { .. }) {
+                k += 1;
+            }
+            let name = format!("{} {}", label(k.min(total)), s.original);
+            self.step(df, &mut st, s, &name, out).map_err(|e| position(df, s, e))?;
+        }
+        Ok(st)
+    }
+
+    fn step(
+        &mut self,
+        df: &parser::Dockerfile,
+        st: &mut StageState,
+        s: &Step,
+        name: &str,
+        out: &mut Out,
+    ) -> Result<()> {
+        let esc = self.escape;
+        let ex = |st: &StageState, raw: &str| expand(raw, esc, &st.lookup()).map_err(|e| at(df, s, e));
+        let exw = |st: &StageState, raw: &str| expand_words(raw, esc, &st.lookup()).map_err(|e| at(df, s, e));
+        match &s.instr {
+            Instr::From { .. } => unreachable!("FROM starts a stage"),
+            Instr::Arg { args } => {
+                for word in exw(st, args)? {
+                    let (n, default) = match word.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (word.clone(), None),
+                    };
+                    let v = match self.build_args.get(&n) {
+                        Some(v) => {
+                            self.used_args.insert(n.clone());
+                            Some(v.clone())
+                        }
+                        None => default.or_else(|| self.global.get(&n).cloned().flatten()),
+                    };
+                    st.key = Some(cache::key(&st.key(), &["ARG", &n, v.as_deref().unwrap_or("\0")]));
+                    st.args.insert(n, v);
+                }
+            }
+            Instr::Env { args } => {
+                let pairs = key_values(args, esc, &st.lookup()).map_err(|e| at(df, s, e))?;
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    st.set_env(&k, &v);
+                    shown.push(format!("{k}={v}"));
+                }
+                st.key = Some(cache::key(&st.key(), &["ENV", &shown.join("\0")]));
+                st.add_history(format!("ENV {}", shown.join(" ")), true);
+            }
+            Instr::Label { args } => {
+                let pairs = key_values(args, esc, &st.lookup()).map_err(|e| at(df, s, e))?;
+                let mut labels = st.config.get("Labels").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+                let mut shown = Vec::new();
+                for (k, v) in pairs {
+                    shown.push(format!("{k}={v}"));
+                    labels.insert(k, json!(v));
+                }
+                st.config.insert("Labels".into(), Value::Object(labels));
+                st.key = Some(cache::key(&st.key(), &["LABEL", &shown.join("\0")]));
+                st.add_history(format!("LABEL {}", shown.join(" ")), true);
+            }
+            Instr::Expose { args } => {
+                let mut ports = st.config.get("ExposedPorts").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+                let words = exw(st, args)?;
+                for w in &words {
+                    for p in expand_ports(w).map_err(|e| at(df, s, e))? {
+                        ports.insert(p, json!({}));
+                    }
+                }
+                st.config.insert("ExposedPorts".into(), Value::Object(ports));
+                st.key = Some(cache::key(&st.key(), &["EXPOSE", &words.join(" ")]));
+                st.add_history(
+                    format!("EXPOSE map[{}]", words.iter().map(|w| format!("{w}:{{}}")).collect::<Vec<_>>().join(" ")),
+                    true,
+                );
+            }
+            Instr::Volume { paths, json } => {
+                let mut vols = st.config.get("Volumes").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+                let list: Vec<String> = if *json {
+                    paths.iter().map(|p| ex(st, p)).collect::<Result<_>>()?
+                } else {
+                    exw(st, &paths.join(" "))?
+                };
+                for p in &list {
+                    if p.trim().is_empty() {
+                        return Err(at(df, s, "VOLUME specified can not be an empty string".into()));
+                    }
+                    vols.insert(p.clone(), json!({}));
+                }
+                st.config.insert("Volumes".into(), Value::Object(vols));
+                st.key = Some(cache::key(&st.key(), &["VOLUME", &list.join("\0")]));
+                st.add_history(format!("VOLUME {}", serde_json::to_string(&list).unwrap_or_default()), true);
+            }
+            Instr::User { user } => {
+                let u = ex(st, user)?;
+                st.config.insert("User".into(), json!(u));
+                st.key = Some(cache::key(&st.key(), &["USER", &u]));
+                st.add_history(format!("USER {u}"), true);
+            }
+            Instr::Stopsignal { signal } => {
+                let sig = ex(st, signal)?;
+                crate::container::parse_signal(&sig).map_err(|e| at(df, s, e.to_string()))?;
+                st.config.insert("StopSignal".into(), json!(sig));
+                st.key = Some(cache::key(&st.key(), &["STOPSIGNAL", &sig]));
+                st.add_history(format!("STOPSIGNAL {sig}"), true);
+            }
+            Instr::Maintainer { name: m } => {
+                st.author = Some(m.clone());
+                st.key = Some(cache::key(&st.key(), &["MAINTAINER", m]));
+                st.add_history(format!("MAINTAINER {m}"), true);
+            }
+            Instr::Onbuild { trigger } => {
+                let mut list = st.config.get("OnBuild").and_then(|l| l.as_array().cloned()).unwrap_or_default();
+                let t = match trigger.split_once(char::is_whitespace) {
+                    Some((kw, rest)) => format!("{} {}", kw.to_ascii_uppercase(), rest.trim_start()),
+                    None => trigger.to_ascii_uppercase(),
+                };
+                list.push(json!(t));
+                st.config.insert("OnBuild".into(), Value::Array(list));
+                st.key = Some(cache::key(&st.key(), &["ONBUILD", &t]));
+                st.add_history(format!("ONBUILD {t}"), true);
+            }
+            Instr::Shell { shell } => {
+                st.config.insert("Shell".into(), json!(shell));
+                st.key = Some(cache::key(&st.key(), &["SHELL", &shell.join("\0")]));
+                st.add_history(format!("SHELL {}", serde_json::to_string(shell).unwrap_or_default()), true);
+            }
+            Instr::Cmd { command } | Instr::Entrypoint { command } => {
+                let is_cmd = matches!(s.instr, Instr::Cmd { .. });
+                let argv = match command {
+                    Command::Exec(v) => v.clone(),
+                    Command::Shell(c) => {
+                        let mut v = st.shell();
+                        v.push(c.clone());
+                        v
+                    }
+                };
+                let field = if is_cmd { "Cmd" } else { "Entrypoint" };
+                st.config.insert(field.into(), json!(argv));
+                if is_cmd {
+                    st.cmd_set = true;
+                } else if !st.cmd_set {
+                    st.config.insert("Cmd".into(), Value::Null);
+                }
+                let kw = if is_cmd { "CMD" } else { "ENTRYPOINT" };
+                let shown = serde_json::to_string(&argv).unwrap_or_default();
+                st.key = Some(cache::key(&st.key(), &[kw, &shown]));
+                st.add_history(format!("{kw} {shown}"), true);
+            }
+            Instr::Healthcheck(h) => {
+                let v = healthcheck(h, &st.shell()).map_err(|e| at(df, s, e))?;
+                st.key = Some(cache::key(&st.key(), &["HEALTHCHECK", &v.to_string()]));
+                st.config.insert("Healthcheck".into(), v);
+                st.add_history(
+                    format!("HEALTHCHECK {}", s.original.split_once(char::is_whitespace).map(|x| x.1).unwrap_or("")),
+                    true,
+                );
+            }
+            Instr::Workdir { path } => {
+                let p = ex(st, path)?;
+                let full = if p.starts_with('/') { p.clone() } else { format!("{}/{p}", st.workdir()) };
+                let full = format!("/{}", context::clean(&full));
+                st.config.insert("WorkingDir".into(), json!(full));
+                let key = cache::key(&st.key(), &["WORKDIR", &full]);
+                let t = Instant::now();
+                let v = out.vertex(name);
+                let dirs = self.dirs(st)?;
+                let exists = lookup(&dirs, &full).is_some_and(|m| m.is_dir());
+                if exists || self.is_wasm() {
+                    st.key = Some(key);
+                    out.done(v, t);
+                    st.add_history(format!("WORKDIR {full}"), true);
+                    return Ok(());
+                }
+                self.layer_step(st, key, v, t, format!("WORKDIR {full}"), out, |run, st, staging| {
+                    let dirs = run.dirs(st)?;
+                    make_parents(&dirs, staging, &full, true)?;
+                    Ok(())
+                })?;
+            }
+            Instr::Run { command, mounts, network, heredocs } => {
+                if self.is_wasm() {
+                    return Err(at(df, s, "RUN is not supported when building a wasm image".into()));
+                }
+                let argv = run_argv(command, heredocs, &st.shell());
+                let mut env = st.env();
+                if !env.iter().any(|e| e.starts_with("PATH=")) {
+                    env.insert(0, format!("PATH={}", spec::DEFAULT_PATH));
+                }
+                for (k, v) in &st.args {
+                    if let Some(v) = v {
+                        if !env.iter().any(|e| e.split_once('=').map(|x| x.0) == Some(k.as_str())) {
+                            env.push(format!("{k}={v}"));
+                        }
+                    }
+                }
+                for p in PROXY_ARGS {
+                    if let Some(v) = self.build_args.get(*p) {
+                        self.used_args.insert(p.to_string());
+                        env.push(format!("{p}={v}"));
+                    }
+                }
+                let net = network.clone().unwrap_or_else(|| "default".into());
+                if !matches!(net.as_str(), "default" | "host" | "none") {
+                    return Err(at(df, s, format!("unsupported network mode {net:?} (default, host or none)")));
+                }
+                let mut mounts_spec = Vec::new();
+                for m in mounts {
+                    mounts_spec.push(self.run_mount(st, &ex(st, m)?).map_err(|e| at(df, s, e.to_string()))?);
+                }
+                let mkey: Vec<String> = mounts_spec.iter().map(|m| m.key.clone()).collect();
+                let key = cache::key(
+                    &st.key(),
+                    &["RUN", &argv.join("\0"), &env.join("\0"), &st.workdir(), &st.user(), &net, &mkey.join("\0")],
+                );
+                let created_by = format!("RUN {} # buildkit", shown_command(&argv));
+                let t = Instant::now();
+                let v = out.vertex(name);
+                self.layer_step(st, key, v, t, created_by, out, |run, st, upper_out| {
+                    run.run_container(st, &argv, env.clone(), &mounts_spec, &net, name, v, upper_out)
+                })?;
+            }
+            Instr::Copy(c) => {
+                let t = Instant::now();
+                let v = out.vertex(name);
+                let plan = self.copy_plan(st, c).map_err(|e| at(df, s, e.to_string()))?;
+                let key = cache::key(&st.key(), &["COPY", &plan.key]);
+                let kw = if c.add { "ADD" } else { "COPY" };
+                let created_by = format!(
+                    "{kw} {} # buildkit",
+                    s.original.split_once(char::is_whitespace).map(|x| x.1).unwrap_or("")
+                );
+                self.layer_step(st, key, v, t, created_by, out, |run, st, staging| run.do_copy(st, &plan, staging))
+                    .map_err(|e| at(df, s, e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A step that may add a layer: answered by the cache, or run (`f` fills a directory
+    /// that becomes the layer) and recorded.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_step(
+        &mut self,
+        st: &mut StageState,
+        key: Digest,
+        v: usize,
+        t: Instant,
+        created_by: String,
+        out: &mut Out,
+        f: impl FnOnce(&mut Self, &mut StageState, &Path) -> Result<()>,
+    ) -> Result<()> {
+        let store = self.engine.store().clone();
+        let hit = if self.opts.no_cache { None } else { self.cache.get(&store, &key) };
+        let (layer, created) = match hit {
+            Some(e) => {
+                out.cached(v);
+                self.cached += 1;
+                (e.layer, e.created)
+            }
+            None => {
+                let dir = self.tmp.join(format!("step-{}", key.hex()));
+                fs::create_dir_all(&dir).at(&dir)?;
+                let r = f(self, st, &dir);
+                let layer = r.and_then(|_| {
+                    if fs::read_dir(&dir).at(&dir)?.next().is_none() {
+                        return Ok(None);
+                    }
+                    if let Some(e) = self.epoch {
+                        clamp_mtimes(&dir, e);
+                    }
+                    Ok(Some(layer::layer_from_dir(&store, &dir, Compression::Gzip)?))
+                });
+                let _ = unpack::remove_tree(&dir);
+                let layer: Option<LayerBlob> = layer?;
+                let created = match self.epoch {
+                    Some(e) => epoch_time(e),
+                    None => now(),
+                };
+                let entry = Entry { layer: layer.as_ref().map(CachedLayer::from), created: created.clone() };
+                self.cache.put(&key, &entry)?;
+                self.executed += 1;
+                out.done(v, t);
+                (entry.layer, created)
+            }
+        };
+        st.key = Some(key);
+        st.created = created;
+        let empty = layer.is_none();
+        if let Some(l) = layer {
+            st.layers.push(l);
+            st.dirs = None;
+        }
+        st.add_history(created_by, empty);
+        Ok(())
+    }
+
+    /// A `RUN --mount=...` spec resolved to a mount point (and its part of the cache key).
+    fn run_mount(&mut self, st: &mut StageState, spec_s: &str) -> Result<RunMount> {
+        let mut kv: BTreeMap<String, String> = BTreeMap::new();
+        for part in spec_s.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+            kv.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+        let kind = kv.get("type").cloned().unwrap_or_else(|| "bind".into());
+        let target = kv.get("target").or_else(|| kv.get("dst")).or_else(|| kv.get("destination")).cloned();
+        let rw = kv.get("rw").or_else(|| kv.get("readwrite")).is_some_and(|v| v == "true")
+            || kv.get("ro").or_else(|| kv.get("readonly")).is_some_and(|v| v == "false");
+        let mp = |kind: &str, source: String, target: String, rw: bool| MountPoint {
+            kind: kind.into(),
+            source,
+            destination: target,
+            rw,
+            mode: String::new(),
+            ..Default::default()
+        };
+        match kind.as_str() {
+            "cache" => {
+                let target = target.ok_or_else(|| Error::Other("cache mount needs a target".into()))?;
+                let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
+                let dir = self.cache.mount_dir(&id)?;
+                if let Some(m) = kv.get("mode").and_then(|m| u32::from_str_radix(m, 8).ok()) {
+                    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(m));
+                }
+                Ok(RunMount {
+                    mount: mp("bind", dir.display().to_string(), target.clone(), true),
+                    key: format!("cache:{id}:{target}"),
+                })
+            }
+            "tmpfs" => {
+                let target = target.ok_or_else(|| Error::Other("tmpfs mount needs a target".into()))?;
+                Ok(RunMount {
+                    mount: mp("tmpfs", "tmpfs".into(), target.clone(), true),
+                    key: format!("tmpfs:{target}"),
+                })
+            }
+            "secret" => {
+                let id = kv
+                    .get("id")
+                    .cloned()
+                    .or_else(|| {
+                        target.as_ref().and_then(|t| Path::new(t).file_name().map(|f| f.to_string_lossy().into_owned()))
+                    })
+                    .ok_or_else(|| Error::Other("secret mount needs an id".into()))?;
+                let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+                let src = self.opts.secrets.iter().find(|(i, _)| *i == id).map(|(_, p)| p.clone());
+                match src {
+                    Some(p) => Ok(RunMount {
+                        // The secret's content is not part of the key, as in BuildKit.
+                        mount: mp("bind", p.display().to_string(), target.clone(), false),
+                        key: format!("secret:{id}:{target}"),
+                    }),
+                    None if kv.get("required").is_some_and(|v| v == "true") => {
+                        Err(Error::NotFound(format!("secret {id} not found")))
+                    }
+                    None => Ok(RunMount {
+                        mount: mp("tmpfs", "tmpfs".into(), target.clone(), false),
+                        key: format!("nosecret:{id}"),
+                    }),
+                }
+            }
+            "bind" => {
+                let target = target.ok_or_else(|| Error::Other("bind mount needs a target".into()))?;
+                let source = kv.get("source").or_else(|| kv.get("src")).cloned().unwrap_or_default();
+                let (root, identity) = match kv.get("from") {
+                    Some(f) => {
+                        let (root, id) = self.stage_root(f)?;
+                        (root, id)
+                    }
+                    None => (self.ctx.root.clone(), "context".to_string()),
+                };
+                let rel = context::resolve_in(&root, &source, None)?.remove(0);
+                let mut h = Sha256::new();
+                h.update(identity.as_bytes());
+                if !kv.contains_key("from") {
+                    for r in context::walk(&root, &rel, Some(&self.ctx.ignore))? {
+                        context::hash_entry(&mut h, &root, &r, true)?;
+                    }
+                }
+                let _ = st;
+                Ok(RunMount {
+                    mount: mp("bind", root.join(&rel).display().to_string(), target.clone(), rw),
+                    key: format!("bind:{}:{target}:{rw}", Digest::from_hasher(h)),
+                })
+            }
+            other => Err(Error::Other(format!("unsupported mount type {other:?}"))),
+        }
+    }
+
+    /// The root filesystem a `--from` names (a stage or an image), materialized once per
+    /// build; and an identity for cache keys.
+    fn stage_root(&mut self, from: &str) -> Result<(PathBuf, String)> {
+        let (dirs, identity) = match self.plan.find(from) {
+            Some(j) => {
+                let mut st =
+                    self.done.get(&j).cloned().ok_or_else(|| Error::Other(format!("stage {from} was not built")))?;
+                let d = self.dirs(&mut st)?;
+                let id = st.key().to_string();
+                self.done.insert(j, st);
+                (d, id)
+            }
+            None => {
+                let img = self.image(from).map_err(|e| match e {
+                    Error::ImageNotFound(_) | Error::Registry { .. } | Error::Unauthorized(_) => {
+                        Error::NotFound(format!("--from={from}: no build stage named {from:?} and no such image ({e})"))
+                    }
+                    e => e,
+                })?;
+                let mut st = self.image_state(&img)?;
+                (self.dirs(&mut st)?, img.id.to_string())
+            }
+        };
+        if let Some(p) = self.rootfs.get(&identity) {
+            return Ok((p.clone(), identity));
+        }
+        let dest = self.tmp.join(format!("rootfs-{}", self.rootfs.len()));
+        fs::create_dir_all(&dest).at(&dest)?;
+        unpack::apply_layer_dirs_copy(&dirs, &dest)?;
+        self.rootfs.insert(identity.clone(), dest.clone());
+        Ok((dest, identity))
+    }
+
+    /// Resolves a COPY/ADD: sources, destination, ownership, and the content hash.
+    fn copy_plan(&mut self, st: &mut StageState, c: &CopyArgs) -> Result<CopyPlan> {
+        let esc = self.escape;
+        let look = st.lookup();
+        let mut words: Vec<String> = if c.json {
+            c.sources.iter().chain([&c.dest]).map(|w| expand(w, esc, &look)).collect::<std::result::Result<_, _>>()
+        } else {
+            let mut all = c.sources.clone();
+            all.push(c.dest.clone());
+            expand_words(&all.join(" "), esc, &look)
+        }
+        .map_err(Error::Other)?;
+        let dest_raw = words.pop().unwrap_or_default();
+        let chown = c.chown.as_deref().map(|x| expand(x, esc, &look)).transpose().map_err(Error::Other)?;
+        let chmod =
+            match c.chmod.as_deref() {
+                Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
+                    Error::Other(format!("invalid chmod {m:?}: an octal mode like 0755 is expected"))
+                })?),
+                None => None,
+            };
+        drop(look);
+        let from = c.from.as_deref().map(|f| expand(f, esc, &st.lookup())).transpose().map_err(Error::Other)?;
+        let wd = st.workdir();
+        let dest = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            format!("{}/{dest_raw}", wd.trim_end_matches('/'))
+        };
+        let dest_dir = dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == "." || words.len() > 1;
+        let (root, identity, ignore) = match &from {
+            Some(f) => {
+                let (r, id) = self.stage_root(f)?;
+                (r, id, None)
+            }
+            None => (self.ctx.root.clone(), "context".to_string(), Some(self.ctx.ignore.clone())),
+        };
+        let mut h = Sha256::new();
+        h.update(identity.as_bytes());
+        let mut sources = Vec::new();
+        let mut excl = Ignore::parse(&c.exclude.join("\n"));
+        let _ = &mut excl;
+        for w in &words {
+            if let Some(hd) =
+                w.strip_prefix("<<").map(|n| n.trim_start_matches('-').trim_matches(|c| c == '"' || c == '\''))
+            {
+                if let Some(doc) = c.heredocs.iter().find(|d| d.name == hd) {
+                    h.update(format!("heredoc:{}:{}", doc.name, doc.content).as_bytes());
+                    sources.push(Source::Heredoc(doc.clone()));
+                    continue;
+                }
+            }
+            if w.starts_with("http://") || w.starts_with("https://") || w.starts_with("git@") {
+                if !c.add {
+                    return Err(Error::Other(format!("COPY does not support URLs: {w} (use ADD)")));
+                }
+                return Err(Error::Unsupported(format!("ADD {w}: fetching URLs is not supported yet")));
+            }
+            for rel in context::resolve_in(&root, w, ignore.as_ref())? {
+                let mut files = context::walk(&root, &rel, ignore.as_ref())?;
+                if !c.exclude.is_empty() {
+                    files.retain(|f| f == &rel || !excl.excluded(f.strip_prefix(&format!("{rel}/")).unwrap_or(f)));
+                }
+                for f in &files {
+                    context::hash_entry(&mut h, &root, f, true)?;
+                }
+                sources.push(Source::Path { rel, files });
+            }
+        }
+        let key = format!(
+            "{}\0{}\0{}\0{:?}\0{:?}\0{}\0{}",
+            Digest::from_hasher(h),
+            words.join("\0"),
+            dest,
+            chown,
+            chmod,
+            c.add,
+            dest_dir
+        );
+        Ok(CopyPlan { root, from_context: from.is_none(), sources, dest, dest_dir, chown, chmod, add: c.add, key })
+    }
+
+    fn do_copy(&mut self, st: &mut StageState, p: &CopyPlan, staging: &Path) -> Result<()> {
+        let dirs = self.dirs(st)?;
+        let owner = match &p.chown {
+            Some(c) => Some(resolve_chown(&dirs, c)?),
+            None if p.from_context => Some((0, 0)),
+            None => None,
+        };
+        let dest_exists_dir = lookup(&dirs, &p.dest).is_some_and(|m| m.is_dir());
+        let into_dir = p.dest_dir || dest_exists_dir;
+        let dest_dir_path = if into_dir { p.dest.clone() } else { parent_of(&p.dest) };
+        make_parents(&dirs, staging, &dest_dir_path, true)?;
+        let target_root = staging.join(context::clean(&dest_dir_path));
+        if into_dir {
+            if let Some((u, g)) = owner.filter(|_| !dest_exists_dir) {
+                let _ = std::os::unix::fs::lchown(&target_root, Some(u), Some(g));
+            }
+        }
+        for s in &p.sources {
+            match s {
+                Source::Heredoc(h) => {
+                    let t = if into_dir { target_root.join(&h.name) } else { staging.join(context::clean(&p.dest)) };
+                    fs::write(&t, h.content.as_bytes()).at(&t)?;
+                    fs::set_permissions(&t, fs::Permissions::from_mode(p.chmod.unwrap_or(0o644))).at(&t)?;
+                    if let Some((u, g)) = owner {
+                        std::os::unix::fs::lchown(&t, Some(u), Some(g)).at(&t)?;
+                    }
+                }
+                Source::Path { rel, files } => {
+                    let src = p.root.join(rel);
+                    let m = fs::symlink_metadata(&src).at(&src)?;
+                    if m.is_dir() {
+                        // A directory's contents land in the destination directory.
+                        let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&p.dest)) };
+                        fs::create_dir_all(&t).at(&t)?;
+                        for f in files {
+                            let sub = if f == rel { "" } else { f.strip_prefix(&format!("{rel}/")).unwrap_or(f) };
+                            if sub.is_empty() {
+                                continue;
+                            }
+                            copy_entry(&p.root.join(f), &t.join(sub), owner, p.chmod)?;
+                        }
+                        continue;
+                    }
+                    if p.add && m.is_file() && is_tar(&src) {
+                        let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&p.dest)) };
+                        fs::create_dir_all(&t).at(&t)?;
+                        let f = fs::File::open(&src).at(&src)?;
+                        let r = unpack::decompress(f).at(&src)?;
+                        let mut a = tar::Archive::new(r);
+                        a.set_preserve_permissions(true);
+                        a.set_preserve_ownerships(true);
+                        a.set_unpack_xattrs(false);
+                        a.unpack(&t).map_err(|e| Error::Other(format!("ADD {rel}: extracting: {e}")))?;
+                        continue;
+                    }
+                    let name = Path::new(rel).file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                    let t = if into_dir { target_root.join(name) } else { staging.join(context::clean(&p.dest)) };
+                    copy_entry(&src, &t, owner, p.chmod)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one RUN step in a container over the stage's layers; fills `layer_out` with the
+    /// files it changed.
+    #[allow(clippy::too_many_arguments)]
+    fn run_container(
+        &mut self,
+        st: &mut StageState,
+        argv: &[String],
+        env: Vec<String>,
+        mounts: &[RunMount],
+        net: &str,
+        name: &str,
+        v: usize,
+        layer_out: &Path,
+    ) -> Result<()> {
+        let dirs = self.dirs(st)?;
+        let root = self.engine.root().to_path_buf();
+        let id =
+            Digest::of(format!("{}-{:?}-{}", std::process::id(), Instant::now(), name).as_bytes()).hex().to_string();
+        let dir = root.join("build-run").join(&id);
+        fs::create_dir_all(&dir).at(&dir)?;
+        if !crate::container::snapshot::overlay_supported() {
+            return Err(Error::Unsupported("RUN needs overlayfs (BERTH_SNAPSHOTTER=copy cannot build)".into()));
+        }
+        let mut c = Container {
+            id: id.clone(),
+            created: now(),
+            name: format!("build-{}", &id[..12]),
+            runtime: "linux".into(),
+            layers: dirs,
+            snapshotter: "overlay".into(),
+            dir: dir.clone(),
+            config: Config {
+                hostname: "buildkitsandbox".into(),
+                user: st.user(),
+                env: env.clone(),
+                working_dir: st.workdir(),
+                ..Default::default()
+            },
+            host_config: HostConfig {
+                network_mode: if net == "none" { "none".into() } else { "host".into() },
+                ..Default::default()
+            },
+            process: ProcessInfo { args: argv.to_vec(), env, cwd: st.workdir(), ..Default::default() },
+            mounts: mounts.iter().map(|m| m.mount.clone()).collect(),
+            ..Default::default()
+        };
+        let guard = RunGuard { c: c.clone() };
+        crate::container::snapshot::prepare(&c)?;
+        let rootfs = c.rootfs();
+        // Mount points the runtime will create: removed from the layer unless they were there.
+        let mut points: Vec<String> = vec!["/etc/hosts".into(), "/etc/hostname".into(), "/etc/resolv.conf".into()];
+        points.extend(c.mounts.iter().map(|m| m.destination.clone()));
+        let pre: Vec<(String, bool)> =
+            points.iter().map(|p| (p.clone(), fs::symlink_metadata(rootfs.join(context::clean(p))).is_ok())).collect();
+        let cwd = rootfs.join(context::clean(&c.process.cwd));
+        let cwd_existed = cwd.exists();
+        if !cwd_existed {
+            fs::create_dir_all(&cwd).at(&cwd)?;
+        }
+        spec::resolve_user(&mut c, &rootfs)?;
+        c.process.env = c.config.env.clone();
+        c.process.args = argv.to_vec();
+        c.process.cwd = st.workdir();
+        spec::write_etc_files(&c)?;
+        let spec_v = spec::generate(&c)?;
+        let spec_path = dir.join("config.json");
+        fs::write(&spec_path, serde_json::to_vec(&spec_v).map_err(|e| Error::Other(e.to_string()))?).at(&spec_path)?;
+        let (reader, writer) = std::io::pipe().at(&dir)?;
+        let writer2 = writer.try_clone().at(&dir)?;
+        let rt_root = root.join("runtime").join("berth");
+        let mut child = std::process::Command::new("/proc/self/exe")
+            .arg("runtime")
+            .arg("--root")
+            .arg(&rt_root)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&dir)
+            .arg(&id)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(writer2)
+            .spawn()
+            .map_err(|e| Error::Other(format!("starting the build container: {e}")))?;
+        let t0 = Instant::now();
+        let mut output = String::new();
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            self_say(v, t0, &line, &mut output, self.opts.quiet);
+        }
+        let status = child.wait().map_err(|e| Error::Other(format!("waiting for the build container: {e}")))?;
+        crate::container::snapshot::release(&c)?;
+        if !status.success() {
+            let code = status.code().unwrap_or(128);
+            drop(guard);
+            return Err(Error::Other(format!(
+                "process \"{}\" did not complete successfully: exit code: {code}\n------\n > {name}:\n{output}------",
+                argv.join(" ")
+            )));
+        }
+        let upper = dir.join("upper");
+        for (p, existed) in pre {
+            if existed {
+                continue;
+            }
+            let q = upper.join(context::clean(&p));
+            if let Ok(m) = fs::symlink_metadata(&q) {
+                if m.is_dir() {
+                    let _ = fs::remove_dir(&q);
+                } else if m.len() == 0 {
+                    let _ = fs::remove_file(&q);
+                }
+                // Parents made only to hold the mount point go too.
+                let mut parent = q.parent().map(Path::to_path_buf);
+                while let Some(pp) = parent {
+                    if pp == upper || fs::remove_dir(&pp).is_err() {
+                        break;
+                    }
+                    parent = pp.parent().map(Path::to_path_buf);
+                }
+            }
+        }
+        // The upper directory is the layer: move its entries into the step's directory.
+        for e in fs::read_dir(&upper).at(&upper)? {
+            let e = e.at(&upper)?;
+            fs::rename(e.path(), layer_out.join(e.file_name())).at(e.path())?;
+        }
+        drop(guard);
+        Ok(())
+    }
+
+    fn export(&mut self, st: StageState, out: &mut Out) -> Result<BuildOutput> {
+        let t = Instant::now();
+        let v = out.vertex("exporting to image");
+        let store = self.engine.store();
+        let mut cfg = st.config.clone();
+        if !self.opts.labels.is_empty() {
+            let mut labels = cfg.get("Labels").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+            for (k, val) in &self.opts.labels {
+                labels.insert(k.clone(), json!(val));
+            }
+            cfg.insert("Labels".into(), Value::Object(labels));
+        }
+        let wasm = self.is_wasm()
+            || (st.layers.iter().all(|_| true)
+                && cfg
+                    .get("Entrypoint")
+                    .or_else(|| cfg.get("Cmd"))
+                    .and_then(|e| e.get(0))
+                    .and_then(|e| e.as_str())
+                    .is_some_and(|e| e.ends_with(".wasm"))
+                && !cfg.get("Env").is_some_and(|_| false)
+                && self.plan.stages.iter().any(|s| s.base.eq_ignore_ascii_case("scratch")));
+        let created = match self.epoch {
+            Some(e) => epoch_time(e),
+            None if st.created.is_empty() => now(),
+            None => st.created.clone(),
+        };
+        let (os, arch, variant) = if wasm {
+            ("wasip1".to_string(), "wasm".to_string(), None)
+        } else {
+            (self.platform.os.clone(), self.platform.architecture.clone(), self.platform.variant.clone())
+        };
+        let mut config = json!({
+            "architecture": arch,
+            "os": os,
+            "created": created,
+            "config": Value::Object(cfg),
+            "history": st.history,
+            "rootfs": {"type": "layers", "diff_ids": st.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
+        });
+        if let Some(a) = &st.author {
+            config["author"] = json!(a);
+        }
+        if let Some(vr) = variant {
+            config["variant"] = json!(vr);
+        }
+        out.say(&format!("#{v} exporting layers done"));
+        let config_desc = store.put_json(media::OCI_CONFIG, &config)?;
+        let layers: Vec<_> = st.layers.iter().map(|l| descriptor(&l.media_type, &l.blob, l.size)).collect();
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config_desc.clone())
+            .layers(layers)
+            .build()
+            .map_err(|e| Error::Other(format!("building manifest: {e}")))?;
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Other(e.to_string()))?;
+        let (digest, size) = store.put_blob(&bytes, None)?;
+        let desc = descriptor(media::OCI_MANIFEST, &digest, size);
+        out.say(&format!("#{v} writing image {} done", config_desc.digest()));
+        let mut names = Vec::new();
+        for tag in &self.opts.tags {
+            let r = crate::Reference::parse(tag)?;
+            self.engine.name_image(&r.to_string(), &desc)?;
+            out.say(&format!("#{v} naming to {r} done"));
+            names.push(r.to_string());
+        }
+        if names.is_empty() {
+            self.engine.add_dangling(&desc)?;
+        }
+        out.done(v, t);
+        let image = Image::load(store, &desc, names)?;
+        Ok(BuildOutput { image, executed: self.executed, cached: self.cached })
+    }
+}
+
+fn self_say(v: usize, t0: Instant, line: &str, output: &mut String, quiet: bool) {
+    output.push_str(line);
+    output.push('\n');
+    if !quiet {
+        eprintln!("#{v} {:.3} {line}", t0.elapsed().as_secs_f64());
+    }
+}
+
+/// Removes a build container's runtime record, mount and directory, whatever happened.
+struct RunGuard {
+    c: Container,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let _ = crate::container::snapshot::unmount(&self.c.rootfs());
+        let _ = crate::container::runtime::delete(&self.c);
+        let _ = unpack::remove_tree(&self.c.dir);
+    }
+}
+
+struct RunMount {
+    mount: MountPoint,
+    key: String,
+}
+
+enum Source {
+    Heredoc(Heredoc),
+    Path { rel: String, files: Vec<String> },
+}
+
+struct CopyPlan {
+    root: PathBuf,
+    from_context: bool,
+    sources: Vec<Source>,
+    dest: String,
+    dest_dir: bool,
+    chown: Option<String>,
+    chmod: Option<u32>,
+    add: bool,
+    key: String,
+}
+
+/// A step's error, unpositioned (the stage positions it).
+fn at(_df: &parser::Dockerfile, _s: &Step, msg: String) -> Error {
+    Error::Other(msg)
+}
+
+/// Positions a step's error as BuildKit does: the file and line, the line shown, the message.
+fn position(df: &parser::Dockerfile, s: &Step, e: Error) -> Error {
+    let text = df.lines.get(s.line.wrapping_sub(1)).cloned().unwrap_or_else(|| s.original.clone());
+    Error::Other(format!(
+        "{}:{}\n--------------------\n{:>4} | >>> {text}\n--------------------\n{e}",
+        df.file, s.line, s.line
+    ))
+}
+
+/// `k=v k2="v 2"` (or the legacy `k v w`) for ENV and LABEL, expanded.
+fn key_values(args: &str, esc: char, look: &dyn parser::Lookup) -> std::result::Result<Vec<(String, String)>, String> {
+    let first = args.split_whitespace().next().unwrap_or("");
+    if !first.contains('=') {
+        let (k, rest) = args.trim().split_once(char::is_whitespace).ok_or("must have two arguments")?;
+        return Ok(vec![(expand(k, esc, look)?, expand(rest.trim(), esc, look)?)]);
+    }
+    let mut out = Vec::new();
+    for w in expand_words(args, esc, look)? {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("syntax error - can't find = in {w:?}. Must be of the form: name=value"))?;
+        if k.is_empty() {
+            return Err(format!("{w:?}: a key is required"));
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// EXPOSE words: `80`, `80/udp`, `8000-8002/tcp`.
+fn expand_ports(w: &str) -> std::result::Result<Vec<String>, String> {
+    let (ports, proto) = match w.split_once('/') {
+        Some((p, pr)) => (p, pr.to_ascii_lowercase()),
+        None => (w, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let bad = || format!("invalid containerPort: {ports}");
+    let (a, b) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        None => {
+            let a = ports.parse::<u16>().map_err(|_| bad())?;
+            (a, a)
+        }
+    };
+    if b < a {
+        return Err(bad());
+    }
+    Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// Go duration strings (`30s`, `1m30s`, `500ms`) in nanoseconds.
+fn duration_ns(s: &str) -> std::result::Result<i64, String> {
+    let mut total: f64 = 0.0;
+    let mut num = String::new();
+    let b: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() || b[i] == '.' {
+            num.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let mut unit = String::new();
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            unit.push(b[i]);
+            i += 1;
+        }
+        let n: f64 = num.parse().map_err(|_| format!("time: invalid duration {s:?}"))?;
+        let mult = match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
+        };
+        total += n * mult;
+        num.clear();
+    }
+    if !num.is_empty() && num != "0" {
+        return Err(format!("time: missing unit in duration {s:?}"));
+    }
+    Ok(total as i64)
+}
+
+fn healthcheck(h: &Health, shell: &[String]) -> std::result::Result<Value, String> {
+    let _ = shell;
+    if h.none {
+        return Ok(json!({"Test": ["NONE"]}));
+    }
+    let test = match &h.test {
+        Some(Command::Exec(v)) => {
+            let mut t = vec!["CMD".to_string()];
+            t.extend(v.iter().cloned());
+            t
+        }
+        Some(Command::Shell(s)) => vec!["CMD-SHELL".into(), s.clone()],
+        None => return Err("HEALTHCHECK needs CMD".into()),
+    };
+    let mut v = json!({"Test": test});
+    for (field, val) in [
+        ("Interval", &h.interval),
+        ("Timeout", &h.timeout),
+        ("StartPeriod", &h.start_period),
+        ("StartInterval", &h.start_interval),
+    ] {
+        if let Some(x) = val {
+            v[field] = json!(duration_ns(x)?);
+        }
+    }
+    if let Some(r) = &h.retries {
+        v["Retries"] = json!(r.parse::<i64>().map_err(|_| format!("invalid retries {r:?}"))?);
+    }
+    Ok(v)
+}
+
+/// RUN's argv: exec form as is; shell form through the SHELL; a heredoc-only RUN runs the
+/// heredoc as the script; other heredocs go to the shell as written.
+fn run_argv(command: &Command, heredocs: &[Heredoc], shell: &[String]) -> Vec<String> {
+    match command {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => {
+            let mut argv = shell.to_vec();
+            let markers = parser::heredoc_markers(s);
+            let only_heredoc = heredocs.len() == 1 && markers.len() == 1 && {
+                let t = s.trim();
+                t.starts_with("<<") && !t.contains(char::is_whitespace)
+            };
+            if only_heredoc {
+                argv.push(heredocs[0].content.clone());
+            } else if heredocs.is_empty() {
+                argv.push(s.clone());
+            } else {
+                let mut script = s.clone();
+                for h in heredocs {
+                    script.push('\n');
+                    script.push_str(&h.content);
+                    script.push_str(&h.name);
+                }
+                argv.push(script);
+            }
+            argv
+        }
+    }
+}
+
+fn shown_command(argv: &[String]) -> String {
+    argv.join(" ")
+}
+
+/// The metadata of `path` in a stack of unpacked layers (top wins; a whiteout hides).
+fn lookup(dirs: &[PathBuf], path: &str) -> Option<fs::Metadata> {
+    let rel = context::clean(path);
+    if rel.is_empty() {
+        return dirs.last().and_then(|d| fs::metadata(d).ok());
+    }
+    for d in dirs.iter().rev() {
+        if let Ok(m) = fs::symlink_metadata(d.join(&rel)) {
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                return None;
+            }
+            return Some(m);
+        }
+        let name = Path::new(&rel).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let wh = d.join(parent_of(&rel).trim_start_matches('/')).join(format!("{}{name}", unpack::WHITEOUT_PREFIX));
+        if wh.exists() {
+            return None;
+        }
+    }
+    None
+}
+
+fn parent_of(p: &str) -> String {
+    match Path::new(p).parent() {
+        Some(x) => x.display().to_string(),
+        None => "/".into(),
+    }
+}
+
+/// Creates `dir` (and its parents) in `staging` with the metadata they have in the stage
+/// (or 0755 root:root when new), so the layer does not change them.
+fn make_parents(dirs: &[PathBuf], staging: &Path, dir: &str, include_self: bool) -> Result<()> {
+    let rel = context::clean(dir);
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    let n = if include_self { parts.len() } else { parts.len() - 1 };
+    let mut cur = String::new();
+    for p in &parts[..n] {
+        cur = if cur.is_empty() { p.to_string() } else { format!("{cur}/{p}") };
+        let t = staging.join(&cur);
+        if t.exists() {
+            continue;
+        }
+        fs::create_dir(&t).at(&t)?;
+        match lookup(dirs, &cur).filter(|m| m.is_dir()) {
+            Some(m) => {
+                fs::set_permissions(&t, fs::Permissions::from_mode(m.mode() & 0o7777)).at(&t)?;
+                let _ = std::os::unix::fs::lchown(&t, Some(m.uid()), Some(m.gid()));
+                set_mtime(&t, m.mtime());
+            }
+            None => fs::set_permissions(&t, fs::Permissions::from_mode(0o755)).at(&t)?,
+        }
+    }
+    Ok(())
+}
+
+fn set_mtime(p: &Path, secs: i64) {
+    let ts = [libc::timespec { tv_sec: secs, tv_nsec: 0 }, libc::timespec { tv_sec: secs, tv_nsec: 0 }];
+    if let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) {
+        // SAFETY: a valid C string and two timespecs.
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    }
+}
+
+/// Copies one file, link, directory (itself, not its contents) or device.
+fn copy_entry(src: &Path, dst: &Path, owner: Option<(u32, u32)>, chmod: Option<u32>) -> Result<()> {
+    let m = fs::symlink_metadata(src).at(src)?;
+    if let Some(p) = dst.parent() {
+        if !p.exists() {
+            fs::create_dir_all(p).at(p)?;
+        }
+    }
+    let ft = m.file_type();
+    if let Ok(old) = fs::symlink_metadata(dst) {
+        if !(old.is_dir() && ft.is_dir()) {
+            let _ = if old.is_dir() { fs::remove_dir_all(dst) } else { fs::remove_file(dst) };
+        }
+    }
+    if ft.is_dir() {
+        if !dst.exists() {
+            fs::create_dir(dst).at(dst)?;
+        }
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src).at(src)?, dst).at(dst)?;
+    } else if ft.is_file() {
+        fs::copy(src, dst).map_err(|e| Error::Other(format!("error from sender: {}: {e}", src.display())))?;
+    } else {
+        let c = std::ffi::CString::new(dst.as_os_str().as_encoded_bytes()).map_err(|e| Error::Other(e.to_string()))?;
+        // SAFETY: a valid path; mode and device from the source's metadata.
+        if unsafe { libc::mknod(c.as_ptr(), m.mode(), m.rdev()) } != 0 {
+            return Err(Error::io(dst, std::io::Error::last_os_error()));
+        }
+    }
+    let (u, g) = owner.unwrap_or((m.uid(), m.gid()));
+    std::os::unix::fs::lchown(dst, Some(u), Some(g)).at(dst)?;
+    if !ft.is_symlink() {
+        let mode = chmod.unwrap_or(m.mode() & 0o7777);
+        fs::set_permissions(dst, fs::Permissions::from_mode(mode)).at(dst)?;
+    }
+    set_mtime(dst, m.mtime());
+    Ok(())
+}
+
+fn is_tar(p: &Path) -> bool {
+    let Ok(f) = fs::File::open(p) else { return false };
+    let Ok(mut r) = unpack::decompress(f) else { return false };
+    let mut head = vec![0u8; 512];
+    let mut got = 0;
+    while got < 512 {
+        match std::io::Read::read(&mut r, &mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got == 512 && &head[257..262] == b"ustar"
+}
+
+/// `--chown=user[:group]`: numbers, or names looked up in the stage's /etc/passwd and
+/// /etc/group. A user alone gives the same number as the group, as Docker does.
+fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
+    let (u, g) = match spec_s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec_s, None),
+    };
+    let read = |f: &str| -> String {
+        for d in dirs.iter().rev() {
+            if let Ok(s) = fs::read_to_string(d.join(f)) {
+                return s;
+            }
+        }
+        String::new()
+    };
+    let find = |file: &str, name: &str| -> Option<u32> {
+        read(file).lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name)).then(|| f.get(2)?.parse().ok()).flatten()
+        })
+    };
+    let uid = match u.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => find("etc/passwd", u)
+            .ok_or_else(|| Error::Other(format!("unable to find user {u}: no matching entries in passwd file")))?,
+    };
+    let gid = match g {
+        None => uid,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => find("etc/group", g)
+                .ok_or_else(|| Error::Other(format!("unable to find group {g}: no matching entries in group file")))?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// SOURCE_DATE_EPOCH: no file in a new layer is newer than the epoch.
+fn clamp_mtimes(dir: &Path, epoch: i64) {
+    for e in walkdir::WalkDir::new(dir).min_depth(1).into_iter().flatten() {
+        if let Ok(m) = e.path().symlink_metadata() {
+            if m.mtime() > epoch {
+                set_mtime(e.path(), epoch);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_and_durations() {
+        assert_eq!(expand_ports("80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(expand_ports("53/UDP").unwrap(), vec!["53/udp"]);
+        assert_eq!(expand_ports("8000-8001").unwrap(), vec!["8000/tcp", "8001/tcp"]);
+        assert!(expand_ports("x").is_err());
+        assert_eq!(duration_ns("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(duration_ns("500ms").unwrap(), 500_000_000);
+    }
+
+    #[test]
+    fn heredoc_run_forms() {
+        let sh = vec!["/bin/sh".to_string(), "-c".to_string()];
+        let h = vec![Heredoc { name: "EOF".into(), content: "echo hi\n".into(), expand: true, chomp: false }];
+        assert_eq!(run_argv(&Command::Shell("<<EOF".into()), &h, &sh)[2], "echo hi\n");
+        assert_eq!(run_argv(&Command::Shell("cat <<EOF".into()), &h, &sh)[2], "cat <<EOF\necho hi\nEOF");
+    }
+}
