@@ -129,6 +129,16 @@ const MISSING_IMPORT: &str = r#"
   (func (export "_start") (call $m)))
 "#;
 
+/// A `wasi:cli/command` component (no imports) whose `run` returns ok (`DISC` 0) or err (1).
+const COMPONENT: &str = r#"
+(component
+  (core module $m (func (export "run") (result i32) i32.const DISC))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $runi (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $runi)))
+"#;
+
 fn wasm(wat_text: &str) -> Vec<u8> {
     wat::parse_str(wat_text).expect("valid wat")
 }
@@ -475,4 +485,50 @@ fn bad_inputs_fail_clearly_and_leave_the_store_alone() {
     std::fs::write(&f, b"hello").unwrap();
     let err = b.fails(&["wasm", "package", f.to_str().unwrap(), "-t", "x"]);
     assert!(err.contains("not a WebAssembly"), "{err}");
+}
+
+#[test]
+fn preview2_component_runs_as_a_command() {
+    let b = Berth::new();
+    let dir = tempfile::tempdir().unwrap();
+    for (disc, name) in [("0", "comp-ok"), ("1", "comp-err")] {
+        let bytes = wasm(&COMPONENT.replace("DISC", disc));
+        assert_eq!(&bytes[4..8], b"\x0d\0\x01\0", "a component");
+        let f = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&f, bytes).unwrap();
+        b.ok(&["wasm", "package", f.to_str().unwrap(), "-t", name]);
+    }
+    let store = Store::open(b.root()).unwrap();
+    let desc = store.get_ref("docker.io/library/comp-ok:latest").unwrap().unwrap();
+    let m: Value =
+        serde_json::from_slice(&store.read_blob(&desc.digest().to_string().parse().unwrap()).unwrap()).unwrap();
+    let cfg: Value =
+        serde_json::from_slice(&store.read_blob(&m["config"]["digest"].as_str().unwrap().parse().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(cfg["os"], "wasip2");
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "comp-ok"]));
+    assert_eq!(code, 0, "{stderr}");
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "comp-err"]));
+    assert_eq!(code, 1, "{stderr}");
+}
+
+#[test]
+fn cpus_puts_the_guest_in_a_cpu_limited_cgroup() {
+    let b = Berth::new();
+    package(&b, "spin", SPIN);
+    let id = b.ok(&["run", "-d", "--cpus", "0.5", "spin"]).trim().to_string();
+    let pid = inspect(&b, &id)["State"]["Pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let line = cg.lines().find(|l| l.contains(&format!("berth/{id}"))).unwrap_or_else(|| panic!("{cg}"));
+    let rel = line.splitn(3, ':').nth(2).unwrap().trim_start_matches('/');
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let quota = if v2 {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{rel}/cpu.max")).unwrap()
+    } else {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/cpu,cpuacct/{rel}/cpu.cfs_quota_us"))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/{rel}/cpu.cfs_quota_us")))
+            .unwrap()
+    };
+    assert!(quota.starts_with("50000"), "{quota}");
+    b.ok(&["rm", "-f", &id]);
 }

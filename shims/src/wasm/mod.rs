@@ -21,6 +21,7 @@
 pub mod cache;
 mod guest;
 
+use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Error, Result};
 use crate::process::{self, ExitStatus, Forked, Reply};
 use crate::runtime::state::{rfc3339, Container, State, Status};
@@ -42,6 +43,28 @@ pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
 pub const CACHE_ANNOTATION: &str = "io.berth.wasm.cache";
 /// The file a guest that ran out of its memory limit leaves in its bundle.
 pub const OOM_MARKER: &str = "wasm-oom";
+
+/// `--cpus` and friends: the guest process in a cgroup with only the spec's CPU limits (its
+/// memory is capped inside wasmtime instead, where exceeding it fails cleanly in the guest).
+fn cpu_cgroup(spec: &oci_spec::runtime::Spec, id: &str, pid: i32) -> Result<Option<Cgroup>> {
+    let Some(linux) = spec.linux() else { return Ok(None) };
+    let Some(cpu) = linux.resources().as_ref().and_then(|r| r.cpu().clone()) else { return Ok(None) };
+    if cpu.quota().is_none() && cpu.shares().is_none() && cpu.cpus().is_none() {
+        return Ok(None);
+    }
+    let default = PathBuf::from(format!("/berth/{id}"));
+    let cg = Layout::detect()?.cgroup(linux.cgroups_path().as_deref().unwrap_or(&default))?;
+    cg.create(&LinuxSyscall)?;
+    let r = oci_spec::runtime::LinuxResourcesBuilder::default()
+        .cpu(cpu)
+        .build()
+        .map_err(|e| Error::Spec(format!("linux.resources.cpu: {e}")))?;
+    cg.apply(&LinuxSyscall, &r)?;
+    for f in cg.procs_files() {
+        std::fs::write(&f, pid.to_string()).map_err(|e| Error::io(&f, e))?;
+    }
+    Ok(Some(cg))
+}
 
 /// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`].
 #[derive(Debug)]
@@ -97,6 +120,15 @@ impl Runtime for Wasm {
                         return fail(125, format!("wasm container {id:?}: the guest process died during setup"))
                     }
                 }
+                let cgroup = match cpu_cgroup(&spec, id, pid) {
+                    Ok(cg) => cg,
+                    Err(e) => {
+                        let _ = process::kill(pid, Signal::SIGKILL);
+                        let _ = process::wait_child(pid);
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(e);
+                    }
+                };
                 let state = State {
                     oci_version: OCI_VERSION.into(),
                     id: id.to_string(),
@@ -109,7 +141,7 @@ impl Runtime for Wasm {
                     oom_killed: false,
                     exit_status: None,
                     pid_start_time: process::start_time_and_state(pid).map(|s| s.0).unwrap_or(0),
-                    cgroup: None,
+                    cgroup,
                 };
                 let c = Container { dir, state };
                 c.save()?;
@@ -192,6 +224,9 @@ impl Runtime for Wasm {
             }
             let _ = process::kill(c.state.pid, Signal::SIGKILL);
             let _ = process::wait_any(c.state.pid);
+        }
+        if let Some(cg) = &c.state.cgroup {
+            let _ = cg.destroy(&LinuxSyscall);
         }
         std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
     }
