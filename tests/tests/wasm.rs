@@ -532,3 +532,30 @@ fn cpus_puts_the_guest_in_a_cpu_limited_cgroup() {
     assert!(quota.starts_with("50000"), "{quota}");
     b.ok(&["rm", "-f", &id]);
 }
+
+/// The inode of a namespace file (what `/proc/<pid>/ns/net` links to).
+fn ns_inode(p: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+#[test]
+fn guest_lives_in_the_network_namespace_the_network_code_made() {
+    let b = Berth::new();
+    package(&b, "spin", SPIN);
+    let id = b.ok(&["run", "-d", "spin"]).trim().to_string();
+    let i = inspect(&b, &id);
+    let pid = i["State"]["Pid"].as_i64().unwrap();
+    let key = i["NetworkSettings"]["SandboxKey"].as_str().unwrap().to_string();
+    assert!(!key.is_empty(), "{i}");
+    let guest = ns_inode(&format!("/proc/{pid}/ns/net"));
+    assert_eq!(guest, ns_inode(&key), "the guest joined the container's netns");
+    assert_ne!(guest, ns_inode("/proc/self/ns/net"));
+    b.ok(&["rm", "-f", &id]);
+
+    // --network none: a namespace of its own, not the host's.
+    let id = b.ok(&["run", "-d", "--network", "none", "spin"]).trim().to_string();
+    let pid = inspect(&b, &id)["State"]["Pid"].as_i64().unwrap();
+    assert_ne!(ns_inode(&format!("/proc/{pid}/ns/net")), ns_inode("/proc/self/ns/net"));
+    b.ok(&["rm", "-f", &id]);
+}
