@@ -354,7 +354,11 @@ fn build_ctx(cfg: &GuestConfig) -> std::result::Result<WasiCtxBuilder, String> {
     for (host, guest, ro) in &cfg.preopens {
         b.preopened_dir(host, guest, perms(*ro)).map_err(|e| format!("preopen {guest}: {e}"))?;
     }
+    // The guest's network is its namespace's: what it may reach is decided there (a bridge
+    // network, `-p`, or nothing but loopback with `--network none`), as for a native container.
     b.inherit_network();
+    b.allow_tcp(true);
+    b.allow_udp(true);
     b.allow_ip_name_lookup(true);
     Ok(b)
 }
