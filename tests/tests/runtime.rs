@@ -691,7 +691,11 @@ fn processes() -> (usize, usize) {
             continue;
         }
         all += 1;
-        if std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.contains(&prefix)) {
+        // Zombies are not processes any more: orphaned inits (after create/start, when the
+        // runtime has exited) wait for PID 1 to reap them, which it does in its own time.
+        let zombie = std::fs::read_to_string(e.path().join("stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')));
+        if !zombie && std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.contains(&prefix)) {
             ours += 1;
         }
     }

@@ -92,6 +92,37 @@ pub(crate) fn namespaces(linux: &LinuxSpec) -> Result<Namespaces> {
     Ok(ns)
 }
 
+/// Refuses sysctls that would change the host: only those of a namespace the container has
+/// its own of (or joined) are allowed, as runc does.
+pub(crate) fn check_sysctls(sysctl: &[(String, String)], ns: &Namespaces) -> Result<()> {
+    let has = |f: CloneFlags| ns.unshare.contains(f) || ns.join.iter().any(|(j, _)| *j == f);
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    for (key, _) in sysctl {
+        let (needed, what) = if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+            (CloneFlags::CLONE_NEWIPC, "an IPC")
+        } else if key.starts_with("net.") {
+            (CloneFlags::CLONE_NEWNET, "a network")
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            (CloneFlags::CLONE_NEWUTS, "a UTS")
+        } else {
+            return Err(Error::Spec(format!("sysctl {key:?} is not namespaced: it would change the host")));
+        };
+        if !has(needed) {
+            return Err(Error::Spec(format!("sysctl {key:?} needs the container to have {what} namespace")));
+        }
+    }
+    Ok(())
+}
+
 fn devices(linux: &LinuxSpec) -> Result<Vec<DeviceNode>> {
     let mut out = default_devices();
     for d in linux.devices().iter().flatten() {
@@ -309,6 +340,9 @@ impl<S: Syscall> Linux<S> {
         let process_spec = spec.process().as_ref().ok_or_else(|| Error::Spec("process is missing".into()))?;
         let process = ProcessPlan::new(process_spec, linux.seccomp().as_ref())?;
         let ns = namespaces(linux)?;
+        if spec.hooks().is_some() {
+            tracing::warn!("config.json has hooks: berth's runtime does not run OCI hooks, they are ignored");
+        }
         if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !ns.uts {
             return Err(Error::Spec("unable to set the hostname without a UTS namespace".into()));
         }
@@ -375,6 +409,7 @@ impl<S: Syscall> Linux<S> {
         let mut sysctl: Vec<(String, String)> =
             linux.sysctl().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
         sysctl.sort();
+        check_sysctls(&sysctl, &ns)?;
         let rootfs_plan = RootfsPlan {
             rootfs: rootfs.clone(),
             readonly: root.readonly().unwrap_or(false),
@@ -433,6 +468,21 @@ mod tests {
         assert!(namespaces(&linux).unwrap_err().to_string().contains("mount namespace"));
         let linux: LinuxSpec = serde_json::from_str(r#"{"namespaces":[{"type":"mount"},{"type":"user"}]}"#).unwrap();
         assert!(namespaces(&linux).unwrap_err().to_string().contains("user namespaces"));
+    }
+
+    #[test]
+    fn only_namespaced_sysctls() {
+        let linux: LinuxSpec = serde_json::from_str(r#"{"namespaces":[{"type":"mount"},{"type":"ipc"}]}"#).unwrap();
+        let ns = namespaces(&linux).unwrap();
+        let one = |k: &str| vec![(k.to_string(), "1".to_string())];
+        check_sysctls(&one("kernel.shmmax"), &ns).unwrap();
+        check_sysctls(&one("fs.mqueue.msg_max"), &ns).unwrap();
+        assert!(check_sysctls(&one("net.ipv4.ip_forward"), &ns).unwrap_err().to_string().contains("network namespace"));
+        assert!(check_sysctls(&one("vm.swappiness"), &ns).unwrap_err().to_string().contains("not namespaced"));
+        let linux: LinuxSpec =
+            serde_json::from_str(r#"{"namespaces":[{"type":"mount"},{"type":"network","path":"/run/netns/x"}]}"#)
+                .unwrap();
+        check_sysctls(&one("net.ipv4.ip_forward"), &namespaces(&linux).unwrap()).unwrap();
     }
 
     #[test]
