@@ -35,5 +35,5 @@ pub mod wasm;
 
 pub use error::{Error, Result};
 pub use process::ExitStatus;
-pub use wasm::Wasm;
 pub use runtime::{CreateOptions, ExecOptions, Linux, RunOptions, Runtime, State, Status};
+pub use wasm::Wasm;
