@@ -1032,13 +1032,24 @@ impl Run<'_> {
                     if p.add && m.is_file() && is_tar(&src) {
                         let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&p.dest)) };
                         fs::create_dir_all(&t).at(&t)?;
+                        // Extracted apart (with the store's checks against escaping entries),
+                        // then merged over what the destination already holds.
+                        let x = staging.with_extension("add");
+                        let _ = unpack::remove_tree(&x);
+                        fs::create_dir_all(&x).at(&x)?;
                         let f = fs::File::open(&src).at(&src)?;
                         let r = unpack::decompress(f).at(&src)?;
-                        let mut a = tar::Archive::new(r);
-                        a.set_preserve_permissions(true);
-                        a.set_preserve_ownerships(true);
-                        a.set_unpack_xattrs(false);
-                        a.unpack(&t).map_err(|e| Error::Other(format!("ADD {rel}: extracting: {e}")))?;
+                        let what = format!("ADD {rel}");
+                        let res = unpack::extract(r, &x, &what, unpack::ExtractOptions::default()).and_then(|_| {
+                            for e in walkdir::WalkDir::new(&x).min_depth(1).sort_by_file_name() {
+                                let e = e.map_err(|e| Error::Other(format!("{what}: {e}")))?;
+                                let sub = e.path().strip_prefix(&x).unwrap_or(e.path());
+                                copy_entry(e.path(), &t.join(sub), None, None)?;
+                            }
+                            Ok(())
+                        });
+                        let _ = unpack::remove_tree(&x);
+                        res?;
                         continue;
                     }
                     let name = Path::new(rel).file_name().map(|n| n.to_os_string()).unwrap_or_default();

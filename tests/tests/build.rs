@@ -1,0 +1,498 @@
+//! `berth build` end to end on the busybox fixture: the image config a Docker user expects,
+//! the files each step adds, the cache step by step, multi-stage builds, `.dockerignore`,
+//! ARG scoping, reproducibility, wasm images, and every kind of bad input (each failing
+//! build must tag nothing).
+
+use berth_tests::{busybox_tar, is_root, Berth};
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A context directory with the given files.
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::Builder::new().prefix("berth-build-ctx-").tempdir().unwrap();
+    for (p, body) in files {
+        let path = d.path().join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+    }
+    d
+}
+
+fn berth() -> Option<Berth> {
+    if !is_root() || !busybox_tar().exists() {
+        eprintln!("skipping: needs root and the busybox fixture");
+        return None;
+    }
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    Some(b)
+}
+
+/// Builds; returns (stdout, stderr, success).
+fn build(b: &Berth, ctx: &Path, extra: &[&str]) -> (String, String, bool) {
+    let mut args: Vec<&str> = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    let c = ctx.to_str().unwrap();
+    args.push(c);
+    let o = b.run(&args);
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.success(),
+    )
+}
+
+fn build_ok(b: &Berth, ctx: &Path, extra: &[&str]) -> String {
+    let (out, err, ok) = build(b, ctx, extra);
+    assert!(ok, "build failed:\nstdout: {out}\nstderr: {err}");
+    err
+}
+
+fn inspect(b: &Berth, name: &str) -> Value {
+    let v: Value = serde_json::from_str(&b.ok(&["image", "inspect", name])).unwrap();
+    v[0].clone()
+}
+
+/// Runs `script` in a RUN step of a build FROM `image` (as root) and returns what it printed:
+/// the files an image holds, seen through berth's own build containers.
+fn probe(b: &Berth, image: &str, script: &str) -> String {
+    let ctx = context(&[("Dockerfile", &format!("FROM {image}\nUSER 0\nRUN {script}\n"))]);
+    let err = build_ok(b, ctx.path(), &["--no-cache"]);
+    let mut out = String::new();
+    for l in err.lines() {
+        let mut parts = l.splitn(3, ' ');
+        let (Some(n), Some(t)) = (parts.next(), parts.next()) else { continue };
+        if n.starts_with('#') && t.contains('.') && t.parse::<f64>().is_ok() {
+            out.push_str(parts.next().unwrap_or(""));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn id_of(b: &Berth, name: &str) -> String {
+    inspect(b, name)["Id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn config_and_files_as_docker_makes_them() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            r#"FROM busybox
+ARG VERSION=1.0
+ENV APP=/app GREETING="hello world" VERSION=$VERSION
+WORKDIR $APP
+COPY src/ ./src/
+COPY --chown=1000:1001 --chmod=0600 secret.txt /etc/secret.txt
+RUN echo "$GREETING $VERSION" > out.txt && rm /bin/true
+EXPOSE 80 53/udp 8000-8001
+VOLUME ["/data"]
+LABEL org.example.name="demo app" plain=yes
+USER 1000:1000
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --timeout=5s --retries=2 CMD wget -q -O- http://localhost/ || exit 1
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo onbuild-$((2+3))
+MAINTAINER someone@example.com
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat out.txt"]
+"#,
+        ),
+        ("src/a.txt", "a\n"),
+        ("src/sub/b.txt", "b\n"),
+        ("secret.txt", "s3cret\n"),
+    ]);
+    build_ok(&b, ctx.path(), &["-t", "demo:1", "--label", "extra=1", "--build-arg", "VERSION=2.5"]);
+    let img = inspect(&b, "demo:1");
+    let c = &img["Config"];
+    let env: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(
+        env.contains(&"APP=/app") && env.contains(&"GREETING=hello world") && env.contains(&"VERSION=2.5"),
+        "{env:?}"
+    );
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["cat out.txt"]));
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo onbuild-$((2+3))"]));
+    let ports: Vec<&String> = c["ExposedPorts"].as_object().unwrap().keys().collect();
+    assert_eq!(ports, vec!["53/udp", "80/tcp", "8000/tcp", "8001/tcp"]);
+    assert!(c["Volumes"].as_object().unwrap().contains_key("/data"));
+    assert_eq!(c["Labels"]["org.example.name"], "demo app");
+    assert_eq!(c["Labels"]["plain"], "yes");
+    assert_eq!(c["Labels"]["extra"], "1");
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "wget -q -O- http://localhost/ || exit 1"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 30_000_000_000i64);
+    assert_eq!(c["Healthcheck"]["Retries"], 2);
+    assert_eq!(img["Author"], "someone@example.com");
+    // The files: run the image (as root, to read everything).
+    let out = probe(&b, "demo:1",
+        "cat /app/out.txt /app/src/a.txt /app/src/sub/b.txt; stat -c '%u:%g %a' /etc/secret.txt; test -e /bin/true || echo true-deleted; true");
+    assert!(out.contains("hello world 2.5\n"), "{out}");
+    assert!(out.contains("a\nb\n"), "{out}");
+    assert!(out.contains("1000:1001 600"), "{out}");
+    assert!(out.contains("true-deleted"), "a deletion in RUN is a whiteout: {out}");
+    // History: one entry per instruction, buildkit's comment.
+    let hist = b.ok(&["history", "--no-trunc", "demo:1"]);
+    assert!(hist.contains("RUN /bin/sh -c echo \"$GREETING $VERSION\" > out.txt && rm /bin/true # buildkit"), "{hist}");
+    assert!(hist.contains("buildkit.dockerfile.v0"));
+
+    // ONBUILD triggers run in a build FROM this image, and do not stay in its config.
+    let child = context(&[("Dockerfile", "FROM demo:1\nRUN true\n")]);
+    let err = build_ok(&b, child.path(), &["--no-cache", "-t", "child"]);
+    assert!(err.contains("onbuild-5"), "{err}");
+    assert!(inspect(&b, "child")["Config"]["OnBuild"].is_null());
+}
+
+#[test]
+fn cache_step_by_step() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nENV A=1\nWORKDIR /app\nCOPY src/ ./\nRUN cat *.txt > all && echo ran-the-$((40+2))\nCMD [\"cat\", \"all\"]\n"),
+        ("src/one.txt", "1\n"),
+        ("src/two.txt", "2\n"),
+    ]);
+    let cold = build_ok(&b, ctx.path(), &["-t", "c:1"]);
+    assert!(cold.contains("ran-the-42"), "{cold}");
+    assert!(!cold.contains("CACHED"), "{cold}");
+    let id1 = id_of(&b, "c:1");
+
+    // No change: nothing executes, every step says CACHED, the same image comes out.
+    let warm = build_ok(&b, ctx.path(), &["-t", "c:1"]);
+    assert!(!warm.contains("ran-the-42"), "{warm}");
+    assert_eq!(warm.matches("CACHED").count(), 3, "WORKDIR, COPY and RUN: {warm}");
+    assert_eq!(id_of(&b, "c:1"), id1);
+
+    // Touching a file (mtime only) changes nothing.
+    let p = ctx.path().join("src/one.txt");
+    let f = fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(100)).unwrap();
+    let touched = build_ok(&b, ctx.path(), &["-t", "c:1"]);
+    assert_eq!(touched.matches("CACHED").count(), 3, "{touched}");
+
+    // Changing one copied file re-runs from that COPY on, not before.
+    fs::write(&p, "1 changed\n").unwrap();
+    let changed = build_ok(&b, ctx.path(), &["-t", "c:1"]);
+    assert_eq!(changed.matches("CACHED").count(), 1, "only WORKDIR is cached: {changed}");
+    assert!(changed.contains("ran-the-42"), "{changed}");
+    assert_eq!(probe(&b, "c:1", "cat /app/all"), "1 changed\n2\n");
+    assert_ne!(id_of(&b, "c:1"), id1);
+
+    // A mode change is a change too.
+    fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let chmodded = build_ok(&b, ctx.path(), &["-t", "c:1"]);
+    assert!(chmodded.contains("ran-the-42"), "{chmodded}");
+
+    // An ENV change above invalidates everything after it.
+    fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nENV A=2\nWORKDIR /app\nCOPY src/ ./\nRUN cat *.txt > all && echo ran-the-$((40+2))\nCMD [\"cat\", \"all\"]\n").unwrap();
+    let env_changed = build_ok(&b, ctx.path(), &["-t", "c:1"]);
+    assert_eq!(env_changed.matches("CACHED").count(), 0, "{env_changed}");
+
+    // --no-cache executes everything.
+    let nocache = build_ok(&b, ctx.path(), &["--no-cache", "-t", "c:1"]);
+    assert!(nocache.contains("ran-the-42") && !nocache.contains("CACHED"), "{nocache}");
+
+    // The cache persists in the root and survives another process: a build with a build-arg
+    // not used anywhere is still cached (and warned about).
+    let warned = build_ok(&b, ctx.path(), &["--build-arg", "UNUSED=1", "-t", "c:1"]);
+    assert!(warned.contains("[Warning] One or more build-args [UNUSED] were not consumed"), "{warned}");
+    assert_eq!(warned.matches("CACHED").count(), 3, "{warned}");
+}
+
+#[test]
+fn multi_stage_target_and_unused_stages() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[(
+        "Dockerfile",
+        r#"ARG BASE=busybox
+FROM ${BASE} AS builder
+RUN mkdir /out && echo built > /out/artifact && echo builder-$((1+1))
+
+FROM busybox AS broken
+RUN echo broken-$((1+1)) && exit 7
+
+FROM builder AS tester
+RUN cat /out/artifact
+
+FROM busybox
+COPY --from=builder /out/artifact /artifact
+COPY --from=0 /out /copied-dir
+CMD ["cat", "/artifact"]
+"#,
+    )]);
+    let err = build_ok(&b, ctx.path(), &["-t", "ms"]);
+    assert!(err.contains("builder-2"), "{err}");
+    assert!(!err.contains("broken-2"), "an unused stage is not built: {err}");
+    assert!(!err.contains("[tester"), "{err}");
+    assert!(err.contains("[builder 2/2]"), "{err}");
+    assert_eq!(probe(&b, "ms", "cat /artifact /copied-dir/artifact"), "built\nbuilt\n");
+    // --target builds up to that stage only.
+    let err = build_ok(&b, ctx.path(), &["--target", "tester", "-t", "ms-test"]);
+    assert!(err.contains("built"), "{err}");
+    assert!(!err.contains("broken-2"), "{err}");
+    assert_eq!(inspect(&b, "ms-test")["Config"]["Cmd"], serde_json::json!(["sh"]), "the builder's base config");
+    // A target that does not exist.
+    let (_, err, ok) = build(&b, ctx.path(), &["--target", "nope"]);
+    assert!(!ok && err.contains("nope"), "{err}");
+}
+
+#[test]
+fn dockerignore_and_copy_rules() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY . /ctx/\nCOPY *.md /docs/\nCOPY single.txt /renamed.txt\nCOPY single.txt /into/\nADD archive.tar /unpacked/\nCOPY <<EOF /inline.txt\ninline $HOME\nEOF\n"),
+        (".dockerignore", "# comments are ignored\n*.log\n**/secret*\n!keep.log\nbuild/\n"),
+        ("a.log", "no"),
+        ("keep.log", "yes"),
+        ("sub/secret.key", "no"),
+        ("sub/ok.txt", "ok"),
+        ("build/out", "no"),
+        ("README.md", "readme"),
+        ("single.txt", "single"),
+    ]);
+    // A small tar archive for ADD to unpack.
+    {
+        let f = fs::File::create(ctx.path().join("archive.tar")).unwrap();
+        let mut t = tar::Builder::new(f);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o755);
+        t.append_data(&mut h, "bin/tool", &b"abc"[..]).unwrap();
+        t.finish().unwrap();
+    }
+    build_ok(&b, ctx.path(), &["-t", "ign"]);
+    let out = probe(&b, "ign", "cd /ctx && find . -type f | sort; cat /renamed.txt /into/single.txt /docs/README.md /unpacked/bin/tool /inline.txt");
+    assert!(out.contains("./keep.log") && out.contains("./sub/ok.txt") && out.contains("./single.txt"), "{out}");
+    assert!(!out.contains("a.log") && !out.contains("secret") && !out.contains("build/out"), "{out}");
+    assert!(out.contains("singlesinglereadmeabc"), "{out}");
+    assert!(out.contains("inline $HOME"), "{out}");
+
+    // <Dockerfile>.dockerignore next to a -f Dockerfile wins over .dockerignore.
+    fs::write(ctx.path().join("Other.Dockerfile"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
+    fs::write(ctx.path().join("Other.Dockerfile.dockerignore"), "*.txt\nsub\n").unwrap();
+    let f = ctx.path().join("Other.Dockerfile");
+    build_ok(&b, ctx.path(), &["-f", f.to_str().unwrap(), "-t", "ign2"]);
+    let out = probe(&b, "ign2", "cd /ctx && find . -type f | sort");
+    assert!(out.contains("./a.log") && !out.contains("single.txt") && !out.contains("sub/"), "{out}");
+}
+
+#[test]
+fn args_scoping_and_predefined() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[(
+        "Dockerfile",
+        r#"ARG GLOBAL=g1
+ARG IMG=busybox
+FROM $IMG
+RUN echo "global-unseen:[$GLOBAL]"
+ARG GLOBAL
+ARG LOCAL=l1
+ARG TARGETARCH
+RUN echo "global-seen:[$GLOBAL] local:[$LOCAL] arch:[$TARGETARCH]"
+ENV LOCAL=from-env
+RUN echo "env-wins:[$LOCAL]"
+"#,
+    )]);
+    let err = build_ok(&b, ctx.path(), &["--build-arg", "LOCAL=l2", "-t", "args"]);
+    assert!(err.contains("global-unseen:[]"), "{err}");
+    assert!(err.contains("global-seen:[g1] local:[l2] arch:["), "{err}");
+    assert!(!err.contains("arch:[]"), "{err}");
+    assert!(err.contains("env-wins:[from-env]"), "{err}");
+    // ARG values are not in the image config; ENV values are.
+    let env = inspect(&b, "args")["Config"]["Env"].to_string();
+    assert!(!env.contains("GLOBAL") && env.contains("LOCAL=from-env"), "{env}");
+}
+
+#[test]
+fn quiet_iidfile_stdin_and_reproducible() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY f /f\nRUN date > /built-at\n"), ("f", "x")]);
+    let iid = ctx.path().join("iid");
+    let o = b.run(&["build", "-q", "--iidfile", iid.to_str().unwrap(), "-t", "q", ctx.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(stdout.starts_with("sha256:") && stdout.len() == 71, "{stdout}");
+    assert!(o.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read_to_string(&iid).unwrap(), stdout);
+    assert_eq!(id_of(&b, "q"), stdout);
+
+    // -f - reads the Dockerfile from stdin.
+    let mut c = b.cmd();
+    c.args(["build", "-q", "-f", "-", "-t", "fromstdin", ctx.path().to_str().unwrap()]);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"FROM busybox\nLABEL via=stdin\n").unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_eq!(inspect(&b, "fromstdin")["Config"]["Labels"]["via"], "stdin");
+
+    // SOURCE_DATE_EPOCH: two uncached builds give the same digest.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let o = b
+            .cmd()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "-q", "--no-cache", "-f", "-", ctx.path().to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut ch| {
+                std::io::Write::write_all(
+                    ch.stdin.as_mut().unwrap(),
+                    b"FROM busybox\nCOPY f /f\nRUN echo fixed > /fixed && mkdir -p /d\n",
+                )?;
+                drop(ch.stdin.take());
+                ch.wait_with_output()
+            })
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        ids.push(String::from_utf8_lossy(&o.stdout).trim().to_string());
+    }
+    assert_eq!(ids[0], ids[1], "reproducible with SOURCE_DATE_EPOCH");
+}
+
+#[test]
+fn run_mounts_and_secrets() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,target=/cache sh -c 'echo $$ >> /cache/runs; wc -l < /cache/runs'\nRUN --mount=type=secret,id=tok cat /run/secrets/tok && test ! -e /out-of-secret\nRUN --mount=type=tmpfs,target=/scratch touch /scratch/x\nRUN --mount=type=bind,source=data,target=/data cat /data/d.txt\nRUN test ! -e /scratch/x && test ! -e /cache/runs && test ! -e /run/secrets/tok && echo cl''ean\n",
+        ),
+        ("data/d.txt", "bound"),
+        ("tok.txt", "TOKEN-VALUE"),
+    ]);
+    let tok = ctx.path().join("tok.txt");
+    let secret = format!("id=tok,src={}", tok.display());
+    let err = build_ok(&b, ctx.path(), &["--secret", &secret, "-t", "mounts"]);
+    assert!(err.contains("TOKEN-VALUE") && err.contains("bound") && err.contains("clean"), "{err}");
+    // The cache mount persists across builds.
+    let err = build_ok(&b, ctx.path(), &["--no-cache", "--secret", &secret, "-t", "mounts"]);
+    assert!(err.contains(" 2\n"), "second run sees the first run's line: {err}");
+    let hist = b.ok(&["history", "--no-trunc", "mounts"]);
+    assert!(!hist.contains("TOKEN-VALUE"));
+}
+
+#[test]
+fn wasm_image_from_scratch() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[
+        ("Dockerfile", "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n"),
+        ("app.wasm", "\0asm\x01\0\0\0"),
+    ]);
+    build_ok(&b, ctx.path(), &["--platform", "wasi/wasm", "-t", "wasm-app"]);
+    let img = inspect(&b, "wasm-app");
+    assert_eq!(img["Architecture"], "wasm");
+    assert_eq!(img["Os"], "wasip1");
+    // RUN cannot run for a wasm target.
+    let ctx2 = context(&[("Dockerfile", "FROM scratch\nRUN true\n")]);
+    let (_, err, ok) = build(&b, ctx2.path(), &["--platform", "wasi/wasm"]);
+    assert!(!ok && err.contains("not supported"), "{err}");
+}
+
+// ---- bad input: each fails with a clear message, exits non-zero and tags nothing ----------
+
+fn fails_tagging_nothing(b: &Berth, files: &[(&str, &str)], extra: &[&str], wants: &[&str]) -> String {
+    let ctx = context(files);
+    let mut args = vec!["-t", "never:tagged"];
+    args.extend_from_slice(extra);
+    let (_, err, ok) = build(b, ctx.path(), &args);
+    assert!(!ok, "the build should fail: {err}");
+    for w in wants {
+        assert!(err.contains(w), "missing {w:?} in:\n{err}");
+    }
+    let o = b.run(&["image", "inspect", "never:tagged"]);
+    assert!(!o.status.success(), "a failed build tagged its image");
+    err
+}
+
+#[test]
+fn bad_input() {
+    let Some(b) = berth() else { return };
+    // Syntax: position and the line shown.
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nRUN echo ok\n  FORM x\n")],
+        &[],
+        &["Dockerfile:3:3", "unknown instruction: FORM", ">>>   FORM x"],
+    );
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nCOPY one\n")],
+        &[],
+        &[":2:1", "COPY requires at least two arguments"],
+    );
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nENV A=\"unterminated\n")],
+        &[],
+        &["Dockerfile:2", "double-quote"],
+    );
+    // An undefined stage (and no such image) in --from.
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nCOPY --from=nosuchstage /x /x\n")],
+        &[],
+        &["Dockerfile:2", "nosuchstage"],
+    );
+    // COPY sources missing or outside the context.
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nCOPY missing.txt /x\n")],
+        &[],
+        &["Dockerfile:2", "\"/missing.txt\": not found"],
+    );
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nCOPY ../outside /x\n")],
+        &[],
+        &["outside the build context"],
+    );
+    fails_tagging_nothing(&b, &[("Dockerfile", "FROM busybox\nCOPY *.nomatch /x\n")], &[], &["no source files"]);
+    // A failing RUN: its exit code and its whole output.
+    let err = fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nRUN echo line-one && echo line-two >&2 && exit 3\n")],
+        &["-q"],
+        &["Dockerfile:2", "did not complete successfully: exit code: 3", "line-one", "line-two"],
+    );
+    assert!(err.contains("ERROR"), "{err}");
+    let o = b.run(&["build", "-q", context(&[("Dockerfile", "FROM busybox\nRUN exit 3\n")]).path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "docker build exits 1 on a failed step");
+    // A cycle between stages.
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n")],
+        &["--target", "a"],
+        &["circular dependency detected on stage"],
+    );
+    // No Dockerfile at all.
+    fails_tagging_nothing(&b, &[("other", "x")], &[], &["failed to read dockerfile"]);
+    // A FROM image that does not exist anywhere (no registry on localhost:1).
+    fails_tagging_nothing(&b, &[("Dockerfile", "FROM localhost:1/nope:1\n")], &[], &["FROM localhost:1/nope:1"]);
+    // An unreadable file in the context (root reads through chmod 000, so the file is a bind
+    // mount of /proc/<pid>/mem of a process that has exited: opening or reading it fails).
+    let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"), ("unreadable", "")]);
+    let target = ctx.path().join("unreadable");
+    let st = std::process::Command::new("mount").arg("--bind").arg("/proc/self/mem").arg(&target).status().unwrap();
+    assert!(st.success());
+    let _unmount = Unmount(target.clone());
+    let (_, err, ok) = build(&b, ctx.path(), &["-t", "never:tagged"]);
+    assert!(!ok && err.contains("unreadable"), "{err}");
+    assert!(!b.run(&["image", "inspect", "never:tagged"]).status.success());
+}
+
+/// Unmounts a test's bind mount when the test ends, passed or not.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
