@@ -321,6 +321,16 @@ fn quiet_iidfile_stdin_and_reproducible() {
     assert_eq!(fs::read_to_string(&iid).unwrap(), stdout);
     assert_eq!(id_of(&b, "q"), stdout);
 
+    // --output writes the image as an archive too (OCI layout or Docker's format).
+    let oci = ctx.path().join("out.tar");
+    let dest = format!("type=oci,dest={}", oci.display());
+    b.ok(&["build", "-q", "--output", &dest, ctx.path().to_str().unwrap()]);
+    let mut names = Vec::new();
+    for e in tar::Archive::new(fs::File::open(&oci).unwrap()).entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(names.contains(&"oci-layout".to_string()) && names.contains(&"index.json".to_string()), "{names:?}");
+
     // -f - reads the Dockerfile from stdin.
     let mut c = b.cmd();
     c.args(["build", "-q", "-f", "-", "-t", "fromstdin", ctx.path().to_str().unwrap()]);
