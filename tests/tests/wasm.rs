@@ -559,3 +559,14 @@ fn guest_lives_in_the_network_namespace_the_network_code_made() {
     assert_ne!(ns_inode(&format!("/proc/{pid}/ns/net")), ns_inode("/proc/self/ns/net"));
     b.ok(&["rm", "-f", &id]);
 }
+
+#[test]
+fn wasm_container_writes_a_volume_a_native_container_reads() {
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    package(&b, "probe", PROBE);
+    let (stdout, stderr, code) = out(&b.run(&["run", "--rm", "-v", "shared:/data", "probe"]));
+    assert_eq!(code, 7, "{stdout}{stderr}");
+    let read = b.ok(&["run", "--rm", "--network", "none", "-v", "shared:/data", "busybox", "cat", "/data/out.txt"]);
+    assert_eq!(read, "written by wasm\n");
+}
