@@ -42,22 +42,53 @@ fn program(c: &Container) -> Result<PathBuf> {
             }
             Err(Error::Other(format!("runtime {name:?} is not installed")))
         }
-        // Until berth's own runtime is wired in, its bundles run under runc.
-        _ => {
-            for d in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-                let p = Path::new(d).join("runc");
-                if p.exists() {
-                    return Ok(p);
-                }
-            }
-            Err(Error::Other("no OCI runtime available".into()))
-        }
+        // berth's own runtime behind runc's command line (`berth runtime`); the shim and
+        // `exec` call the library directly instead, this serves only `delete` from a
+        // multi-threaded caller.
+        _ => Ok(PathBuf::from("/proc/self/exe")),
     }
 }
 
 fn base_args(c: &Container) -> Vec<String> {
     let root = runtime_root(c).display().to_string();
-    vec!["--root".into(), root]
+    match runtime_name(c) {
+        "runc" | "crun" => vec!["--root".into(), root],
+        _ => vec!["runtime".into(), "--root".into(), root],
+    }
+}
+
+fn is_builtin(c: &Container) -> bool {
+    !matches!(runtime_name(c), "runc" | "crun")
+}
+
+fn builtin(c: &Container) -> berth_shims::Linux {
+    berth_shims::Linux::new(runtime_root(c))
+}
+
+fn start_failed(e: berth_shims::Error) -> Error {
+    Error::StartFailed { code: e.exit_code(), message: e.to_string() }
+}
+
+/// Puts `fds` on 0, 1, 2 for the duration of `f` (the built-in runtime forks from this
+/// process, and the container inherits its stdio), then restores the originals.
+fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
+    let mut saved = [-1; 3];
+    for (i, s) in saved.iter_mut().enumerate() {
+        // SAFETY: duplicating our own descriptors, close-on-exec.
+        *s = unsafe { libc::fcntl(i as i32, libc::F_DUPFD_CLOEXEC, 10) };
+        unsafe { libc::dup2(fds[i], i as i32) };
+    }
+    let r = f();
+    for (i, s) in saved.iter().enumerate() {
+        if *s >= 0 {
+            // SAFETY: restoring and closing the duplicates made above.
+            unsafe {
+                libc::dup2(*s, i as i32);
+                libc::close(*s);
+            }
+        }
+    }
+    r
 }
 
 /// The container's stdio as the runtime should pass it on.
@@ -75,6 +106,73 @@ pub fn create(c: &Container, io: Io) -> Result<i32> {
     }
     let rroot = runtime_root(c);
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
+    if is_builtin(c) {
+        use berth_shims::Runtime;
+        use std::os::fd::AsRawFd;
+        let rt = builtin(c);
+        let _ = rt.delete(&c.id, true); // a stale record of an earlier run
+        let (opts, fds) = match &io {
+            Io::Fds(i, o, e) => {
+                (berth_shims::CreateOptions::default(), Some([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]))
+            }
+            Io::Console(sock) => {
+                (berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() }, None)
+            }
+        };
+        // The built-in runtime unshares the PID namespace in the calling process, which a
+        // process can do once: each create runs in a freshly forked helper (a restart is a
+        // second create), whose container init is reparented to us (the subreaper) when the
+        // helper exits. The helper reports the pid, or the error, over a pipe.
+        let (rd, wr) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")))?;
+        // SAFETY: the shim is single-threaded; the child only runs the runtime and _exits.
+        let child = unsafe { libc::fork() };
+        if child < 0 {
+            return Err(Error::Other(format!("fork: {}", std::io::Error::last_os_error())));
+        }
+        if child == 0 {
+            drop(rd);
+            let r = match fds {
+                Some(fds) => with_stdio(fds, || rt.create(&c.id, &c.dir, &opts)),
+                None => rt.create(&c.id, &c.dir, &opts),
+            };
+            let msg = match r {
+                Ok(st) => format!("O{}", st.pid),
+                Err(e) => format!("E{:03}{}", e.exit_code(), e),
+            };
+            let mut f = std::fs::File::from(wr);
+            let _ = std::io::Write::write_all(&mut f, msg.as_bytes());
+            drop(f);
+            // SAFETY: leaving the forked helper without running the parent's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        drop(wr);
+        drop(io);
+        // Wait for the helper first, then take its message: reading to end-of-file would
+        // never end, as the container's init holds the pipe until it execs (after start).
+        let mut st = 0;
+        // SAFETY: reaping the helper we forked.
+        unsafe { libc::waitpid(child, &mut st, 0) };
+        let mut msg = String::new();
+        let mut buf = [0u8; 4096];
+        // SAFETY: a non-blocking read into our buffer; the message is smaller than a pipe's
+        // atomic write, so it is all there once the helper has exited.
+        let n = unsafe {
+            libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+            libc::read(rd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+        };
+        if n > 0 {
+            msg = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
+        }
+        drop(rd);
+        return match msg.split_at_checked(1) {
+            Some(("O", pid)) => pid.parse().map_err(|_| Error::Other("the runtime reported no pid".into())),
+            Some(("E", rest)) if rest.len() >= 3 => {
+                Err(Error::StartFailed { code: rest[..3].parse().unwrap_or(125), message: rest[3..].to_string() })
+            }
+            _ => Err(Error::Other("the runtime's helper died while creating the container".into())),
+        };
+    }
     let pid_file = c.dir.join("init.pid");
     let log = c.dir.join("runtime.log");
     let _ = std::fs::remove_file(&pid_file);
@@ -143,6 +241,10 @@ pub fn start(c: &Container) -> Result<()> {
     if c.runtime == crate::wasm::RUNTIME_WASM {
         return crate::wasm::runtime_start(c);
     }
+    if is_builtin(c) {
+        use berth_shims::Runtime;
+        return builtin(c).start(&c.id).map_err(start_failed);
+    }
     let log = c.dir.join("runtime.log");
     let mut cmd = Command::new(program(c)?);
     cmd.args(base_args(c));
@@ -163,6 +265,12 @@ pub fn start(c: &Container) -> Result<()> {
 pub fn delete(c: &Container) -> Result<()> {
     if c.runtime == crate::wasm::RUNTIME_WASM {
         return crate::wasm::runtime_delete(c);
+    }
+    if is_builtin(c) {
+        use berth_shims::Runtime;
+        // Forks nothing: safe from any process.
+        let _ = builtin(c).delete(&c.id, true);
+        return Ok(());
     }
     let Ok(p) = program(c) else { return Ok(()) };
     let mut cmd = Command::new(p);
@@ -294,6 +402,9 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
             c.id
         )));
     }
+    if is_builtin(c) {
+        return exec_builtin(c, process, detach);
+    }
     let tmp = c.dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
     let log = c.dir.join(format!("exec-{:016x}.log", rand::random::<u64>()));
     std::fs::write(&tmp, serde_json::to_vec(process).unwrap_or_default()).map_err(|e| Error::io(&tmp, e))?;
@@ -330,4 +441,110 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
         return Err(Error::StartFailed { code: super::attach::start_error_code(&m), message: m });
     }
     Ok(Some(code))
+}
+
+/// `exec` through the built-in runtime, from this (single-threaded) process. With a terminal
+/// the process is started detached with a console socket, and this process relays between
+/// its own stdio and the pty master (window size included) until the process exits.
+fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
+    use berth_shims::Runtime;
+    let p: oci_spec::runtime::Process =
+        serde_json::from_value(process.clone()).map_err(|e| Error::Other(format!("exec process: {e}")))?;
+    let rt = builtin(c);
+    let tty = process["terminal"].as_bool().unwrap_or(false);
+    if !tty {
+        let r = if detach {
+            let null = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(|e| Error::io("/dev/null", e))?;
+            use std::os::fd::AsRawFd;
+            let fd = null.as_raw_fd();
+            with_stdio([fd, fd, fd], || rt.exec(&c.id, &p, &berth_shims::ExecOptions { detach, ..Default::default() }))
+        } else {
+            rt.exec(&c.id, &p, &berth_shims::ExecOptions::default())
+        };
+        return r.map(|st| st.map(|s| s.code() as i32)).map_err(start_failed);
+    }
+    let sock =
+        std::env::temp_dir().join(format!("berth-exec-{}-{:08x}.sock", std::process::id(), rand::random::<u32>()));
+    let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| Error::io(&sock, e))?;
+    let pid_file = c.dir.join(format!("exec-{:08x}.pid", rand::random::<u32>()));
+    let opts = berth_shims::ExecOptions {
+        console_socket: Some(sock.clone()),
+        pid_file: Some(pid_file.clone()),
+        detach: true,
+        ..Default::default()
+    };
+    let r = rt.exec(&c.id, &p, &opts);
+    let _ = std::fs::remove_file(&sock);
+    let pid: i32 = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let _ = std::fs::remove_file(&pid_file);
+    r.map_err(start_failed)?;
+    listener.set_nonblocking(true).ok();
+    let (conn, _) = listener.accept().map_err(|e| Error::Other(format!("console socket: {e}")))?;
+    let (master, _) = berth_shims::console::recv_fd(std::os::fd::AsRawFd::as_raw_fd(&conn))
+        .map_err(|e| Error::Other(format!("receiving the terminal: {e}")))?;
+    if detach {
+        return Ok(None);
+    }
+    relay_pty(&master);
+    let mut st = 0;
+    // SAFETY: waitpid on the exec'd process (our child when the runtime forked it from us).
+    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+    let code = if r == pid && libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else if r == pid && libc::WIFSIGNALED(st) {
+        128 + libc::WTERMSIG(st)
+    } else {
+        0
+    };
+    Ok(Some(code))
+}
+
+/// Copies stdin to the pty master and the master to stdout until the pty closes.
+fn relay_pty(master: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let m = master.as_raw_fd();
+    let mut buf = [0u8; 8192];
+    let mut stdin_open = true;
+    let mut last = (0u16, 0u16);
+    loop {
+        if let Some(sz) = super::attach::terminal_size() {
+            if sz != last {
+                last = sz;
+                let _ = berth_shims::console::set_size(m, sz.0, sz.1);
+            }
+        }
+        let mut fds = [
+            libc::pollfd { fd: m, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: polling two valid pollfd entries.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 200) };
+        if n < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            // SAFETY: reading into our buffer.
+            let r = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+            if r <= 0 {
+                return;
+            }
+            let mut out = std::io::stdout();
+            let _ = std::io::Write::write_all(&mut out, &buf[..r as usize]);
+            let _ = std::io::Write::flush(&mut out);
+        }
+        if fds[1].revents != 0 {
+            // SAFETY: reading into our buffer.
+            let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if r <= 0 {
+                stdin_open = false;
+            } else {
+                // SAFETY: writing our buffer to the master.
+                unsafe { libc::write(m, buf.as_ptr().cast(), r as usize) };
+            }
+        }
+    }
 }

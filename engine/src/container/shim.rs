@@ -308,18 +308,19 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &OwnedFd) -> Result<(
             None,
         )
     };
-    // The runtime connects to the console socket during create; accept on a helper thread
-    // would cost a thread, so accept in a non-blocking loop interleaved with create instead:
-    // create blocks until the pty was sent, hence the listener must be served concurrently.
+    // The runtime connects to the console socket and sends the pty master during create;
+    // the connection waits in the listener's backlog, so it is accepted afterwards (no
+    // thread: the built-in runtime forks from this process and refuses to if threaded).
     let pid = match &console {
-        Some((listener, _)) => {
-            let l = listener.try_clone().map_err(|e| Error::Other(format!("console socket: {e}")))?;
-            let h = std::thread::spawn(move || recv_pty(&l));
+        Some((listener, sock)) => {
             let r = runtime::create(c, io);
-            let pty = h.join().ok().flatten();
-            if let Some((_, sock)) = &console {
-                let _ = std::fs::remove_file(sock);
-            }
+            let pty = if r.is_ok() {
+                listener.set_nonblocking(true).ok();
+                recv_pty(listener)
+            } else {
+                None
+            };
+            let _ = std::fs::remove_file(sock);
             let pid = r?;
             match pty {
                 Some(p) => output = Some(Output::Pty(p)),
