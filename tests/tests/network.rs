@@ -421,11 +421,6 @@ fn lock_held(p: &Path) -> bool {
     }
 }
 
-#[allow(dead_code)]
-fn unused(_: PathBuf, _: &Berth) {
-    let _ = busybox_tar;
-}
-
 /// Times the network work of a container start and removal (not a pass/fail test).
 #[test]
 #[ignore]
@@ -449,4 +444,310 @@ fn timing_attach_detach() {
         }
         eprintln!("{mode}: attach {:?}  detach {:?}", ta / n, td / n);
     }
+}
+
+// ---- berth run ----------------------------------------------------------------------------
+
+/// A root with the busybox fixture imported (`busybox`, and `web` exposing 80 and 81); on
+/// drop every container is force-removed before the root's networks go.
+struct Env {
+    b: Berth,
+}
+
+impl Env {
+    fn new() -> Env {
+        let b = Berth::new();
+        b.import_busybox("busybox");
+        let tar = busybox_tar();
+        b.ok(&["import", "--change", "EXPOSE 80 81", "--change", "CMD [\"sh\"]", tar.to_str().unwrap(), "web"]);
+        Env { b }
+    }
+    fn engine(&self) -> Engine {
+        Engine::open(self.b.root()).unwrap()
+    }
+    /// A busybox httpd container serving "hello from berth", detached.
+    fn httpd(&self, extra: &[&str]) -> String {
+        let site = self.b.root().join("www");
+        std::fs::create_dir_all(&site).unwrap();
+        std::fs::write(site.join("index.html"), "hello from berth\n").unwrap();
+        let vol = format!("{}:/www:ro", site.display());
+        let mut args = vec!["run", "-d", "-v", &vol];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "httpd", "-f", "-p", "80", "-h", "/www"]);
+        self.b.ok(&args).trim().to_string()
+    }
+}
+
+impl std::ops::Deref for Env {
+    type Target = Berth;
+    fn deref(&self) -> &Berth {
+        &self.b
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let ids = self.b.run(&["ps", "-aq", "--no-trunc"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(String::from).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.b.run(&args);
+        }
+    }
+}
+
+fn out(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn run_containers_reach_each_other_by_name_on_a_user_network() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    env.ok(&["network", "create", "app"]);
+    env.httpd(&["--name", "srv", "--network", "app", "--network-alias", "www"]);
+    // By name and by alias, with busybox's wget and nc; names resolve through 127.0.0.11.
+    let script = "cat /etc/resolv.conf; \
+        for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://srv/ && break; sleep 0.2; done; \
+        wget -q -O - http://www/; \
+        printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc srv 80 | tail -1; \
+        nslookup srv.app 127.0.0.11 | grep '^Address: '";
+    let o = env.run(&["run", "--rm", "--network", "app", "busybox", "sh", "-c", script]);
+    let s = out(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(s.starts_with("nameserver 127.0.0.11\n"), "{s}");
+    assert_eq!(s.matches("hello from berth").count(), 3, "{s}");
+    let ip = env.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "srv"]);
+    assert!(s.contains(&format!("Address: {}", ip.trim())), "{s}\n(srv is {ip})");
+    // Not from the default bridge: names are scoped to the network.
+    let o = env.run(&["run", "--rm", "busybox", "sh", "-c", "nslookup srv 127.0.0.11 || wget -q -O - http://srv/"]);
+    assert!(!o.status.success(), "{}", out(&o));
+    // connect/disconnect a running container.
+    let id = env.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "60"]);
+    env.ok(&["network", "connect", "--alias", "later", "app", "late"]);
+    let o = env.run(&["exec", "late", "wget", "-q", "-O", "-", "http://srv/"]);
+    assert!(out(&o).contains("hello from berth"), "{}", out(&o));
+    let net = env.ok(&["network", "inspect", "-f", "{{json .Containers}}", "app"]);
+    assert!(net.contains(id.trim()), "{net}");
+    env.ok(&["network", "disconnect", "app", "late"]);
+    let err = env.fails(&["network", "rm", "app"]);
+    assert!(err.contains("has active endpoints"), "{err}");
+    env.ok(&["rm", "-f", "srv", "late"]);
+    env.ok(&["network", "rm", "app"]);
+}
+
+#[test]
+fn run_publish_answers_on_loopback_and_bridge_and_p_uppercase_picks_free_ports() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    let port = free_port();
+    env.httpd(&["--name", "pub", "-p", &format!("127.0.0.1:{port}:80")]);
+    assert!(http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).contains("hello from berth"));
+    let ip: Ipv4Addr = env.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "pub"]).trim().parse().unwrap();
+    assert!(http_get(SocketAddr::from((ip, 80))).contains("hello from berth"));
+    assert_eq!(env.ok(&["port", "pub"]), format!("80/tcp -> 127.0.0.1:{port}\n"));
+    assert_eq!(env.ok(&["port", "pub", "80"]), format!("127.0.0.1:{port}\n"));
+    assert!(env.fails(&["port", "pub", "81"]).contains("No public port '81/tcp' published for pub"));
+
+    // -P: every EXPOSEd port (the image's 80 and 81, and --expose 82) on a free host port.
+    let site = env.root().join("www");
+    let vol = format!("{}:/www:ro", site.display());
+    env.ok(&[
+        "run", "-d", "--name", "all", "-P", "--expose", "82", "-v", &vol, "web", "httpd", "-f", "-p", "80", "-h",
+        "/www",
+    ]);
+    let ports = env.ok(&["port", "all"]);
+    let lines: Vec<&str> = ports.lines().collect();
+    assert_eq!(lines.len(), 3, "{ports}");
+    for (l, want) in lines.iter().zip(["80/tcp -> 0.0.0.0:", "81/tcp -> 0.0.0.0:", "82/tcp -> 0.0.0.0:"]) {
+        assert!(l.starts_with(want), "{ports}");
+    }
+    let p80: u16 = lines[0].rsplit(':').next().unwrap().parse().unwrap();
+    assert!(p80 >= 1024, "{ports}");
+    assert!(http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, p80))).contains("hello from berth"));
+    let doc = env.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "all"]);
+    assert!(doc.contains(&format!("\"HostPort\":\"{p80}\"")), "{doc}");
+}
+
+#[test]
+fn run_udp_published_port() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    let port = free_port();
+    env.ok(&["run", "-d", "--name", "udp", "-p", &format!("127.0.0.1:{port}:7/udp"), "busybox", "sleep", "60"]);
+    assert_eq!(env.ok(&["port", "udp"]), format!("7/udp -> 127.0.0.1:{port}\n"));
+    // busybox's nc has no UDP: the echo server runs in the container's namespace, on a
+    // thread of this test that joined it (the namespace is the container's SandboxKey).
+    let key = env.ok(&["inspect", "-f", "{{.NetworkSettings.SandboxKey}}", "udp"]);
+    let ns = netns::open(Path::new(key.trim())).unwrap();
+    let sock = netns::run_in(&ns, || UdpSocket::bind("0.0.0.0:7").unwrap()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let srv = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    });
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.send_to(b"ping-berth", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = c.recv_from(&mut buf).expect("the echo through the published UDP port");
+    assert_eq!(&buf[..n], b"ping-berth");
+    let _ = srv.join();
+}
+
+#[test]
+fn run_network_none_host_and_container_modes() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    let s = env.ok(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]);
+    assert_eq!(s.lines().count(), 1, "{s}");
+    assert!(s.contains("lo:") && s.contains("UP"), "{s}");
+    let s = env.ok(&["run", "--rm", "busybox", "ip", "-o", "-4", "addr"]);
+    assert!(s.contains("eth0") && s.contains("inet 1"), "{s}");
+    // --network container:NAME shares the other's namespace (its loopback too).
+    env.httpd(&["--name", "base"]);
+    let o = env.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:base",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://127.0.0.1/ && exit 0; sleep 0.2; done; exit 1",
+    ]);
+    assert!(out(&o).contains("hello from berth"), "{}", out(&o));
+    // --add-host and --dns are written where the container reads them.
+    let s = env.ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "db.local:10.9.8.7",
+        "--add-host",
+        "gw:host-gateway",
+        "--dns",
+        "192.0.2.53",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+    ]);
+    assert!(s.contains("10.9.8.7\tdb.local\n"), "{s}");
+    assert!(s.contains("nameserver 192.0.2.53\n"), "{s}");
+    let gw = env.engine().find_network("bridge").unwrap().gateway;
+    assert!(s.contains(&format!("{gw}\tgw\n")), "{s}");
+}
+
+#[test]
+fn run_embedded_dns_forwards_other_names() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    // A fake upstream resolver on loopback: every A query gets 198.51.100.7.
+    let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    up.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let srv = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = up.recv_from(&mut buf) else { continue };
+            let q = &buf[..n];
+            let mut r = q.to_vec();
+            r[2] = 0x81;
+            r[3] = 0x80;
+            let qtype = u16::from_be_bytes([q[n - 4], q[n - 3]]);
+            if qtype == 1 {
+                r[7] = 1;
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7]);
+            }
+            let _ = up.send_to(&r, from);
+        }
+    });
+    env.ok(&["network", "create", "fwd"]);
+    let o = env
+        .cmd()
+        .env("BERTH_DNS_UPSTREAM", format!("127.0.0.1:{up_port}"))
+        .args(["run", "--rm", "--network", "fwd", "busybox", "nslookup", "example.invalid"])
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = srv.join();
+    assert!(out(&o).contains("198.51.100.7"), "{}", out(&o));
+}
+
+#[test]
+fn run_bad_input_fails_cleanly() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    let e = env.engine();
+    // A host port in use: the container does not start and nothing is left configured.
+    let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let links0 = link_count();
+    let o = env.run(&["run", "--name", "busy", "-p", &format!("{port}:80"), "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", out(&o));
+    assert!(out(&o).contains(&format!("0.0.0.0:{port}: bind: address already in use")), "{}", out(&o));
+    let st = env.ok(&["inspect", "-f", "{{.State.Status}}", "busy"]);
+    assert_eq!(st.trim(), "created");
+    assert!(e.sandboxes().unwrap().is_empty());
+    assert_eq!(e.lease_count(), 0);
+    assert!(links_settle(links0 + 1) <= links0 + 1); // the default bridge, made on first use
+    drop(l);
+    // Unknown network.
+    let err = env.fails(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
+    assert!(err.contains("network nosuch not found"), "{err}");
+    // Overlapping subnets, and a network in use.
+    env.ok(&["network", "create", "--subnet", "10.232.0.0/16", "a"]);
+    let err = env.fails(&["network", "create", "--subnet", "10.232.5.0/24", "b"]);
+    assert!(err.contains("Pool overlaps with other one on this address space"), "{err}");
+    env.ok(&["run", "-d", "--name", "user", "--network", "a", "busybox", "sleep", "60"]);
+    let err = env.fails(&["network", "rm", "a"]);
+    assert!(err.contains("has active endpoints"), "{err}");
+    let err = env.fails(&["network", "rm", "bridge"]);
+    assert!(err.contains("pre-defined network"), "{err}");
+    let err = env.fails(&["run", "--rm", "--ip", "10.232.0.9", "busybox", "true"]);
+    assert!(err.contains("user defined networks only"), "{err}");
+    let err = env.fails(&["run", "--rm", "-p", "x:80", "busybox", "true"]);
+    assert!(err.contains("invalid port specification"), "{err}");
+}
+
+#[test]
+fn run_batch_leaves_links_rules_and_leases_as_they_were() {
+    let Some(_serial) = serial() else { return };
+    let env = Env::new();
+    let e = env.engine();
+    env.ok(&["network", "create", "batch"]);
+    // Warm up: the default bridge exists from here on, as docker0 does.
+    env.ok(&["run", "--rm", "busybox", "true"]);
+    let links0 = link_count();
+    let rules0 = nft_table(&e);
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let mut args = vec!["run", "-d"];
+        let p = format!("127.0.0.1::{}", 80 + i);
+        if i % 2 == 0 {
+            args.extend_from_slice(&["--network", "batch"]);
+        }
+        args.extend_from_slice(&["-p", &p, "busybox", "sleep", "60"]);
+        ids.push(env.ok(&args).trim().to_string());
+    }
+    env.ok(&["run", "--rm", "-p", "80", "busybox", "true"]);
+    assert_eq!(e.lease_count(), 6);
+    assert!(link_count() >= links0 + 6);
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    env.ok(&args);
+    assert_eq!(e.lease_count(), 0);
+    assert!(e.sandboxes().unwrap().is_empty());
+    assert_eq!(links_settle(links0), links0, "links left behind");
+    assert_eq!(nft_table(&e), rules0, "rules left behind");
+    let t0 = Instant::now();
+    while dns::running(e.root()) && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!dns::running(e.root()), "the DNS server outlived its last container");
 }

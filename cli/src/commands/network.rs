@@ -342,14 +342,14 @@ fn connect(ctx: &Ctx, a: ConnectArgs) -> anyhow::Result<()> {
         None => None,
     };
     let o = NetworkOpts { network: net.name.clone(), aliases: a.alias, ip, ..Default::default() };
-    engine.attach_network(&c.id, &o)?;
+    berth_engine::network::container::connect(&engine, &c, &o)?;
     Ok(())
 }
 
 fn disconnect(ctx: &Ctx, a: DisconnectArgs) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let c = engine.find_container(&a.container)?;
-    match engine.detach_network(&c.id, &a.network) {
+    match berth_engine::network::container::disconnect(&engine, &c, &a.network) {
         Err(berth_engine::Error::Conflict(_)) if a.force => Ok(()),
         r => Ok(r?),
     }

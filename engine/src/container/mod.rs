@@ -785,6 +785,7 @@ impl Engine {
         st.error.clear();
         write_json_atomic(&c.state_path(), &st)?;
         drop(_g);
+        crate::network::container::before_start(self, c)?;
         let mut s = shim::spawn(self.root(), c)?;
         let started = s.wait_started()?;
         if let attach::Started::Failed { code, message } = started {

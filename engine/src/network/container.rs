@@ -212,6 +212,16 @@ pub fn setup(c: &Container, net: &NetConfig) -> Result<()> {
     Ok(())
 }
 
+/// In the CLI, before a container's supervisor is spawned: on a user-defined network, makes
+/// sure the embedded DNS server runs (see [`super::dns::ensure_running`]).
+pub fn before_start(engine: &Engine, c: &Container) -> Result<()> {
+    let mode = normalize_mode(&c.host_config.network_mode);
+    if matches!(mode.as_str(), "bridge" | "none" | "host") || mode.starts_with("container:") {
+        return Ok(());
+    }
+    super::dns::ensure_running(engine)
+}
+
 /// After the container stopped for good (or its supervisor died): removes its veth, lease,
 /// ports, DNS names and namespace. Idempotent; errors are logged, not returned.
 pub fn teardown(c: &Container) {
@@ -222,6 +232,28 @@ pub fn teardown(c: &Container) {
     match Engine::open(root_of(c)).and_then(|e| e.detach(&c.id)) {
         Ok(()) => {}
         Err(e) => tracing::warn!("container {}: removing its network: {e}", c.short_id()),
+    }
+}
+
+/// `network connect` of a running container: the new endpoint, and the container's
+/// `hosts`/`resolv.conf` rewritten in place (they are bind-mounted, so it sees the change:
+/// joining its first user-defined network switches it to the embedded DNS server).
+pub fn connect(engine: &Engine, c: &Container, o: &NetworkOpts) -> Result<super::Endpoint> {
+    let ep = engine.attach_network(&c.id, o)?;
+    rewrite_etc(engine, c);
+    Ok(ep)
+}
+
+/// `network disconnect` of a running container (see [`connect`]).
+pub fn disconnect(engine: &Engine, c: &Container, network: &str) -> Result<()> {
+    engine.detach_network(&c.id, network)?;
+    rewrite_etc(engine, c);
+    Ok(())
+}
+
+fn rewrite_etc(engine: &Engine, c: &Container) {
+    if let Ok(Some(sb)) = engine.sandbox(&c.id) {
+        let _ = std::fs::write(c.dir.join("resolv.conf"), super::resolv_file(&sb));
     }
 }
 

@@ -106,6 +106,17 @@ pub fn sync(e: &Engine) -> Result<()> {
     }
 }
 
+/// Starts the root's DNS server if it is not running, without waiting for it. Called by the
+/// CLI before it spawns a container's supervisor: a server started from the supervisor would
+/// become its child (the supervisor is a subreaper) and share its process bookkeeping.
+pub fn ensure_running(e: &Engine) -> Result<()> {
+    if running(e.root()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(e.network_dir()).map_err(|err| Error::io(e.network_dir(), err))?;
+    spawn(e.root())
+}
+
 /// Asks the root's DNS server to exit (when resetting a root).
 pub fn stop(e: &Engine) {
     let _ = request(e.root(), "stop");
@@ -146,8 +157,8 @@ fn spawn(root: &Path) -> Result<()> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| Error::Other(format!("starting the DNS server: {e}")))?;
-    let _ = child.wait();
+    super::firewall::spawn_in_own_pid_ns(cmd, |mut child| child.wait())
+        .map_err(|e| Error::Other(format!("starting the DNS server: {e}")))?;
     Ok(())
 }
 
@@ -324,7 +335,7 @@ pub fn serve(root: &Path) -> Result<()> {
     let mut last_scan = Instant::now();
     loop {
         if let Some(t) = idle_since {
-            if t.elapsed() > Duration::from_secs(2) {
+            if t.elapsed() > Duration::from_secs(10) {
                 break;
             }
         }

@@ -301,17 +301,16 @@ fn nft_element(p: &PublishedPort, with_value: bool) -> String {
 
 /// Runs a firewall program with `input` on stdin; its stderr becomes the error.
 fn run(prog: &str, args: &[&str], input: &str) -> Result<()> {
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Other(format!("running {prog}: {e}")))?;
-    if let Some(mut si) = child.stdin.take() {
-        let _ = si.write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(|e| Error::Other(format!("running {prog}: {e}")))?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let input = input.to_string();
+    let out = spawn_in_own_pid_ns(cmd, move |mut child| {
+        if let Some(mut si) = child.stdin.take() {
+            let _ = si.write_all(input.as_bytes());
+        }
+        child.wait_with_output()
+    })
+    .map_err(|e| Error::Other(format!("running {prog}: {e}")))?;
     if !out.status.success() {
         return Err(Error::Other(format!(
             "{prog} {}: {}",
@@ -320,6 +319,41 @@ fn run(prog: &str, args: &[&str], input: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Spawns `cmd` from a helper thread whose children go to the process's own PID namespace.
+///
+/// A container's supervisor may have unshared a PID namespace for the container's init; once
+/// that init has exited, every fork into the namespace fails with ENOMEM — yet the supervisor
+/// must still run `nft` to unpublish the container's ports. The thread resets its own
+/// `pid_for_children` (setns to the process's active namespace is always allowed) and leaves
+/// the supervisor's untouched.
+pub(crate) fn spawn_in_own_pid_ns<T: Send>(
+    mut cmd: Command,
+    then: impl FnOnce(std::process::Child) -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let same = match (
+                std::fs::read_link("/proc/thread-self/ns/pid"),
+                std::fs::read_link("/proc/thread-self/ns/pid_for_children"),
+            ) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => true,
+            };
+            if !same {
+                let f = std::fs::File::open("/proc/self/ns/pid")?;
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns on this helper thread only, to its own active PID namespace.
+                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            then(cmd.spawn()?)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("spawning thread panicked")))
+    })
 }
 
 /// Writes a sysctl under /proc/sys (`net/ipv4/ip_forward`).
