@@ -275,7 +275,7 @@ fn cgroup_limits_and_oom() {
 fn sigkill_of_a_shim_is_reconciled() {
     let Some(b) = setup() else { return };
     let before = footprint(&b);
-    b.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "100"]);
+    let orphan = b.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "100"]).trim().to_string();
     let st = state_file(&b, "orphan");
     let shim = st["ShimPid"].as_i64().unwrap();
     let pid = st["Pid"].as_i64().unwrap();
@@ -289,14 +289,14 @@ fn sigkill_of_a_shim_is_reconciled() {
     wait_until("the container to be gone", Duration::from_secs(5), || !alive(pid));
     assert_eq!(inspect(&b, "orphan", "{{.State.Running}}"), "false");
     b.ok(&["rm", "orphan"]);
-    assert_eq!(footprint(&b), before, "mounts, cgroups, shims");
+    assert_eq!(footprint_of(b.root(), &[orphan.clone()]), before, "mounts, cgroups, shims");
     // An --rm container whose shim dies is removed by the reconciliation.
-    b.ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100"]);
+    let gone = b.ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100"]).trim().to_string();
     let shim = state_file(&b, "gone")["ShimPid"].as_i64().unwrap();
     unsafe { libc::kill(shim as i32, libc::SIGKILL) };
     wait_until("the shim to die", Duration::from_secs(5), || !alive(shim));
     assert_eq!(b.ok(&["ps", "-aq"]), "");
-    assert_eq!(footprint(&b), before, "mounts, cgroups, shims");
+    assert_eq!(footprint_of(b.root(), &[orphan, gone]), before, "mounts, cgroups, shims");
 }
 
 #[test]
