@@ -32,17 +32,23 @@ impl Drop for Root {
     }
 }
 
-fn link_count() -> usize {
-    let o = Command::new("ip").args(["-o", "link"]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).lines().count()
+/// The links of one root: its bridges (their alias names the root) and every port on them.
+/// Other tests run at the same time, so the host's whole link count proves nothing.
+fn root_links(root: &Path) -> usize {
+    let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let suffix = format!(" {}", canon.display());
+    let links = berth_engine::network::netlink::Netlink::open().unwrap().links().unwrap();
+    let bridges: Vec<u32> =
+        links.iter().filter(|l| l.alias.as_deref().is_some_and(|a| a.ends_with(&suffix))).map(|l| l.index).collect();
+    bridges.len() + links.iter().filter(|l| l.master.is_some_and(|m| bridges.contains(&m))).count()
 }
 
-/// The link count once the kernel has finished destroying released namespaces (their veths
-/// go with them, asynchronously): polls until it reaches `want` or 10 s pass.
-fn links_settle(want: usize) -> usize {
+/// The root's link count once the kernel has finished destroying released namespaces (their
+/// veths go with them, asynchronously): polls until it reaches `want` or 10 s pass.
+fn links_settle(root: &Path, want: usize) -> usize {
     let t0 = Instant::now();
     loop {
-        let n = link_count();
+        let n = root_links(root);
         if n == want || t0.elapsed() > Duration::from_secs(10) {
             return n;
         }
@@ -159,7 +165,7 @@ fn lib_user_network_names_routes_and_cleanup() {
     let r = Root::new();
     let e = &r.engine;
     e.network_create("front", &NetworkCreate::default()).unwrap();
-    let links0 = link_count();
+    let links0 = root_links(e.root());
     let rules0 = nft_table(e);
     let mut web_opts = on("front");
     web_opts.aliases = vec!["www".into()];
@@ -204,7 +210,7 @@ fn lib_user_network_names_routes_and_cleanup() {
     e.detach(&cid('a')).unwrap();
     e.detach(&cid('b')).unwrap();
     assert_eq!(e.lease_count(), 0);
-    assert_eq!(links_settle(links0), links0, "links left behind");
+    assert_eq!(links_settle(e.root(), links0), links0, "links left behind");
     assert_eq!(nft_table(e), rules0, "rules left behind");
     assert!(!ns_a.exists() && !ns_b.exists(), "namespaces left behind");
 }
@@ -214,7 +220,7 @@ fn lib_publish_on_loopback_bridge_and_hairpin() {
     let Some(_serial) = serial() else { return };
     let r = Root::new();
     let e = &r.engine;
-    let links0 = link_count();
+    let links0 = root_links(e.root());
     let port = free_port();
     let mut o = on("bridge");
     o.publish = PortSpec::parse(&format!("{port}:80")).unwrap();
@@ -256,7 +262,7 @@ fn lib_publish_on_loopback_bridge_and_hairpin() {
     e.detach(&cid('d')).unwrap();
     assert_eq!(e.lease_count(), 0);
     // The default bridge stays (as docker0 does); only it is new.
-    assert_eq!(links_settle(links0 + 1), links0 + 1);
+    assert_eq!(links_settle(e.root(), links0 + 1), links0 + 1);
     assert!(!nft_table(e).contains(&format!(". {port} :")), "port left published");
 }
 
@@ -267,7 +273,7 @@ fn lib_host_port_in_use_is_a_clean_error() {
     let e = &r.engine;
     let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let links0 = link_count();
+    let links0 = root_links(e.root());
     let mut o = on("bridge");
     o.publish = PortSpec::parse(&format!("{port}:80")).unwrap();
     let err = attach(e, &cid('f'), "busy", o).unwrap_err().to_string();
@@ -276,7 +282,7 @@ fn lib_host_port_in_use_is_a_clean_error() {
     assert_eq!(e.lease_count(), 0);
     assert!(!e.netns_path(&cid('f')).exists());
     // The failed attach made the default bridge at most.
-    assert!(link_count() <= links0 + 1);
+    assert!(root_links(e.root()) <= links0 + 1);
 }
 
 #[test]
@@ -370,7 +376,7 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     let r = Root::new();
     let e = &r.engine;
     e.network_create("rec", &NetworkCreate::default()).unwrap();
-    let links0 = link_count();
+    let links0 = root_links(e.root());
     let rules0 = nft_table(e);
     // The owner: a lock file held by a child process that is then SIGKILLed.
     let lock = r._dir.path().join("owner.lock");
@@ -403,7 +409,7 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     e.network_reconcile().unwrap();
     assert!(e.sandbox(&cid('6')).unwrap().is_none());
     assert_eq!(e.lease_count(), 0);
-    assert_eq!(links_settle(links0), links0);
+    assert_eq!(links_settle(e.root(), links0), links0);
     assert_eq!(nft_table(e), rules0);
     assert!(!e.netns_path(&cid('6')).exists());
 }
@@ -687,7 +693,7 @@ fn run_bad_input_fails_cleanly() {
     // A host port in use: the container does not start and nothing is left configured.
     let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let links0 = link_count();
+    let links0 = root_links(e.root());
     let o = env.run(&["run", "--name", "busy", "-p", &format!("{port}:80"), "busybox", "true"]);
     assert_eq!(o.status.code(), Some(125), "{}", out(&o));
     assert!(out(&o).contains(&format!("0.0.0.0:{port}: bind: address already in use")), "{}", out(&o));
@@ -695,7 +701,7 @@ fn run_bad_input_fails_cleanly() {
     assert_eq!(st.trim(), "created");
     assert!(e.sandboxes().unwrap().is_empty());
     assert_eq!(e.lease_count(), 0);
-    assert!(links_settle(links0 + 1) <= links0 + 1); // the default bridge, made on first use
+    assert!(links_settle(e.root(), links0 + 1) <= links0 + 1); // the default bridge, made on first use
     drop(l);
     // Unknown network.
     let err = env.fails(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
@@ -723,7 +729,7 @@ fn run_batch_leaves_links_rules_and_leases_as_they_were() {
     env.ok(&["network", "create", "batch"]);
     // Warm up: the default bridge exists from here on, as docker0 does.
     env.ok(&["run", "--rm", "busybox", "true"]);
-    let links0 = link_count();
+    let links0 = root_links(e.root());
     let rules0 = nft_table(&e);
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -737,13 +743,13 @@ fn run_batch_leaves_links_rules_and_leases_as_they_were() {
     }
     env.ok(&["run", "--rm", "-p", "80", "busybox", "true"]);
     assert_eq!(e.lease_count(), 6);
-    assert!(link_count() >= links0 + 6);
+    assert!(root_links(e.root()) >= links0 + 6);
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
     env.ok(&args);
     assert_eq!(e.lease_count(), 0);
     assert!(e.sandboxes().unwrap().is_empty());
-    assert_eq!(links_settle(links0), links0, "links left behind");
+    assert_eq!(links_settle(e.root(), links0), links0, "links left behind");
     assert_eq!(nft_table(&e), rules0, "rules left behind");
     let t0 = Instant::now();
     while dns::running(e.root()) && t0.elapsed() < Duration::from_secs(20) {
