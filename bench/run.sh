@@ -41,6 +41,9 @@ import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["root"] = {"path": "rootfs", "readonly": False}
 spec["linux"]["cgroupsPath"] = "/berth-bench/peer"
+# A fresh network namespace (loopback only) made by the runtime itself, not berth's.
+for ns in spec["linux"]["namespaces"]:
+    ns.pop("path", None)
 # The /etc files berth bind-mounts come from its container directory; the peers do without.
 spec["mounts"] = [m for m in spec["mounts"] if not m["destination"].startswith("/etc/")]
 json.dump(spec, open(sys.argv[2], "w"))
