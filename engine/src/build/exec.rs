@@ -734,6 +734,7 @@ impl Run<'_> {
         out: &mut Out,
         f: impl FnOnce(&mut Self, &mut StageState, &Path) -> Result<()>,
     ) -> Result<()> {
+        let seed = !created_by.starts_with("RUN ");
         let store = self.engine.store().clone();
         let hit = if self.opts.no_cache { None } else { self.cache.get(&store, &key) };
         let (layer, created) = match hit {
@@ -753,7 +754,21 @@ impl Run<'_> {
                     if let Some(e) = self.epoch {
                         clamp_mtimes(&dir, e);
                     }
-                    Ok(Some(layer::layer_from_dir(&store, &dir, Compression::Gzip)?))
+                    let l = layer::layer_from_dir(&store, &dir, Compression::Gzip)?;
+                    // A COPY/WORKDIR staging directory is exactly what unpacking its layer
+                    // would give (no whiteouts, no hardlinks): it becomes the unpacked layer,
+                    // so the next step does not decompress what was just compressed. A RUN's
+                    // upper directory (whiteouts, opaque markers) is unpacked the usual way.
+                    if seed {
+                        let dest = store.layer_dir(&l.diff_id);
+                        if !dest.exists() {
+                            if let Some(parent) = dest.parent() {
+                                let _ = fs::create_dir_all(parent);
+                            }
+                            let _ = fs::rename(&dir, &dest);
+                        }
+                    }
+                    Ok(Some(l))
                 });
                 let _ = unpack::remove_tree(&dir);
                 let layer: Option<LayerBlob> = layer?;
