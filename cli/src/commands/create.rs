@@ -88,11 +88,28 @@ pub struct ContainerFlags {
     /// Platform if the server is multi-platform capable.
     #[arg(long)]
     pub platform: Option<String>,
-    /// Image to run.
-    pub image: String,
-    /// Command and arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image, then the command and its arguments. Option parsing stops at the image, as
+    /// Docker's does: `berth run ruby -e 'puts 1'` passes `-e` to the container.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND [ARG...]]"
+    )]
+    pub argv: Vec<String>,
+}
+
+impl ContainerFlags {
+    /// The image to run.
+    pub fn image(&self) -> &str {
+        &self.argv[0]
+    }
+
+    /// The command line given after the image.
+    pub fn command(&self) -> Vec<String> {
+        self.argv[1..].to_vec()
+    }
 }
 
 fn parse_mount(s: &str) -> Result<MountSpec, String> {
@@ -165,8 +182,8 @@ impl ContainerFlags {
         }
         Ok(CreateOptions {
             name: self.name.clone(),
-            image: self.image.clone(),
-            cmd: self.command.clone(),
+            image: self.image().to_string(),
+            cmd: self.command(),
             entrypoint: self.entrypoint.clone(),
             env,
             binds: self.volumes.clone(),
@@ -208,7 +225,7 @@ pub fn create_pulling(
     }
     match engine.create_container(opts) {
         Err(Error::ImageNotFound(_)) if flags.pull != "never" => {
-            eprintln!("Unable to find image '{}' locally", display_ref(&flags.image));
+            eprintln!("Unable to find image '{}' locally", display_ref(flags.image()));
             pull(ctx, engine, flags)?;
             Ok(engine.create_container(opts)?)
         }
@@ -230,7 +247,7 @@ fn display_ref(s: &str) -> String {
 }
 
 fn pull(ctx: &Ctx, engine: &Engine, flags: &ContainerFlags) -> anyhow::Result<()> {
-    let reference = Reference::parse(&flags.image)?;
+    let reference = Reference::parse(flags.image())?;
     let platform =
         flags.platform.as_deref().filter(|p| !p.is_empty()).map(berth_engine::platform::Platform::parse).transpose()?;
     let opts = PullOptions { platform, insecure_registries: ctx.insecure_registries.clone(), client: None };
