@@ -3,7 +3,10 @@
 #   1. import a busybox image (rootfs from Debian's busybox-static package),
 #   2. push it to berth's own embedded registry,
 #   3. pull it into a fresh state root and inspect it,
-#   4. run native containers from the pulled image (env, volume, detached, logs).
+#   4. run native containers from the pulled image (env, volume, detached, logs),
+#   5. build an image from a Dockerfile and reach its published port with curl,
+#   6. let two containers talk by name on a user network,
+#   7. build, push, pull and run a wasm image with -e and -v.
 # Everything it starts it stops; it leaves its state under a temporary directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +27,10 @@ cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
   # containers the demo started (none survive a successful run; this covers a failed one)
   for r in "$work/root-a" "$work/root-b"; do
-    [ -d "$r" ] && "$berth_bin" --root "$r" rm -f $("$berth_bin" --root "$r" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    [ -d "$r" ] || continue
+    ids=$("$berth_bin" --root "$r" ps -aq 2>/dev/null || true)
+    [ -n "$ids" ] && "$berth_bin" --root "$r" rm -f $ids >/dev/null 2>&1
+    "$berth_bin" --root "$r" network reset --force >/dev/null 2>&1 || true
   done
   rm -rf "$work"
 }
@@ -49,19 +55,41 @@ berth_a push "$ref"
 step "3. pulling into a fresh state root and inspecting"
 berth_b pull "$ref"
 berth_b images
-berth_b image inspect "$ref" | head -40
+berth_b image inspect "$ref" > "$work/inspect.json"; head -30 "$work/inspect.json"; echo "  ..."
 
-if "$berth_bin" --help | grep -q '^  run '; then
-  step "4. running native containers from the pulled image"
-  mkdir -p "$work/data"
-  echo "hello from the host" > "$work/data/greeting"
-  berth_b run --rm -e WHO=berth -v "$work/data:/data" "$ref" sh -c 'echo "hi $WHO"; cat /data/greeting; echo written-in-container > /data/out'
-  echo "host sees: $(cat "$work/data/out")"
-  id=$(berth_b run -d --name demo-web -e MODE=detached "$ref" sh -c 'echo "started in $MODE mode"; sleep 30')
-  sleep 0.5
-  berth_b ps
-  berth_b logs demo-web
-  berth_b rm -f "$id" >/dev/null
-fi
+step "4. running native containers from the pulled image (env, volume, detached, logs)"
+mkdir -p "$work/data"
+echo "hello from the host" > "$work/data/greeting"
+berth_b run --rm -e WHO=berth -v "$work/data:/data" "$ref" sh -c 'echo "hi $WHO"; cat /data/greeting; echo written-in-container > /data/out'
+echo "host sees: $(cat "$work/data/out")"
+berth_b run -d --name demo-bg -e MODE=detached "$ref" sh -c 'echo "started in $MODE mode"; sleep 30' >/dev/null
+sleep 0.5
+berth_b ps
+berth_b logs demo-bg
+berth_b rm -f demo-bg >/dev/null
+
+step "5. building an image from a Dockerfile and publishing its port"
+berth_a build -t demo/web:1.0 examples/web
+berth_b_pull_from_a() { berth_a tag "$1" "127.0.0.1:$port/$1" && berth_a push -q "127.0.0.1:$port/$1" >/dev/null && berth_b pull -q "127.0.0.1:$port/$1" >/dev/null; }
+berth_b_pull_from_a demo/web:1.0
+web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+berth_b run -d --name demo-web -p "127.0.0.1:$web_port:80" "127.0.0.1:$port/demo/web:1.0" >/dev/null
+berth_b port demo-web
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$web_port/" 2>/dev/null && break; sleep 0.1; done
+echo "+ curl http://127.0.0.1:$web_port/ (above)"
+
+step "6. two containers on a user network, by name"
+berth_b network create demo-net >/dev/null
+berth_b run -d --name demo-api --network demo-net "127.0.0.1:$port/demo/web:1.0" >/dev/null
+berth_b run --rm --network demo-net "$ref" sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://demo-api/ && exit 0; sleep 0.2; done; exit 1'
+berth_b rm -f demo-web demo-api >/dev/null
+berth_b network rm demo-net >/dev/null
+
+step "7. a wasm image: built FROM scratch, pushed, pulled, run with -e and -v"
+python3 examples/wasm/hello-wat/build.py "$work/hello.wasm"
+mkdir -p "$work/wasm-ctx" && cp examples/wasm-hello/Dockerfile "$work/hello.wasm" "$work/wasm-ctx/"
+berth_a build -t demo/hello-wasm:1.0 "$work/wasm-ctx"
+berth_b_pull_from_a demo/hello-wasm:1.0
+berth_b run --rm -e WHO=wasm -v "$work/data:/data" "127.0.0.1:$port/demo/hello-wasm:1.0"
 
 step "done"

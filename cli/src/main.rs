@@ -127,6 +127,24 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_default())
         .init();
+    // Commands that only print end quietly when their reader goes away (`berth images | head`);
+    // servers, relays and supervisors keep Rust's default of seeing EPIPE as an error.
+    if matches!(
+        cli.command,
+        Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Inspect(_)
+            | Command::Images(_)
+            | Command::Image(_)
+            | Command::History(_)
+            | Command::Top(_)
+            | Command::Stats(_)
+            | Command::Port(_)
+            | Command::Volume(_)
+            | Command::Save(_)
+    ) {
+        berth_shims::restore_default_sigpipe();
+    }
     let ctx = commands::Ctx { root: cli.root, insecure_registries: cli.insecure_registries };
     let result = match cli.command {
         Command::Run(a) => commands::run::run(&ctx, a),

@@ -37,3 +37,13 @@ pub use error::{Error, Result};
 pub use process::ExitStatus;
 pub use runtime::{CreateOptions, ExecOptions, Linux, RunOptions, Runtime, State, Status};
 pub use wasm::Wasm;
+
+/// Restores the default SIGPIPE disposition, which Rust's runtime sets to "ignore", so a
+/// printing command whose reader went away (`berth images | head`) ends quietly, as other
+/// command-line tools do, instead of failing on EPIPE.
+pub fn restore_default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler code; it only changes this process's disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
