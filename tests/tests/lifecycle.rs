@@ -204,7 +204,7 @@ fn restart_policies() {
     b.ok(&["run", "-d", "--name", "of", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
     wait_until("on-failure to give up", Duration::from_secs(10), || {
         inspect(&b, "of", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
-            && !state_file(&b, "of")["ShimPid"].as_i64().is_some_and(|p| p > 0)
+            && state_file(&b, "of")["ShimPid"].as_i64().is_none_or(|p| p <= 0)
     });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(inspect(&b, "of", "{{.RestartCount}} {{.State.ExitCode}}"), "2 1");
@@ -289,7 +289,7 @@ fn sigkill_of_a_shim_is_reconciled() {
     wait_until("the container to be gone", Duration::from_secs(5), || !alive(pid));
     assert_eq!(inspect(&b, "orphan", "{{.State.Running}}"), "false");
     b.ok(&["rm", "orphan"]);
-    assert_eq!(footprint_of(b.root(), &[orphan.clone()]), before, "mounts, cgroups, shims");
+    assert_eq!(footprint_of(b.root(), std::slice::from_ref(&orphan)), before, "mounts, cgroups, shims");
     // An --rm container whose shim dies is removed by the reconciliation.
     let gone = b.ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100"]).trim().to_string();
     let shim = state_file(&b, "gone")["ShimPid"].as_i64().unwrap();

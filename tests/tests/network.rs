@@ -8,7 +8,7 @@ use berth_engine::Engine;
 use berth_tests::{busybox_tar, free_port, is_root, Berth, ChildGuard};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

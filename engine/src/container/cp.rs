@@ -24,10 +24,9 @@ fn host_path(c: &Container, path: &str) -> PathBuf {
             continue;
         }
         let d = m.destination.trim_end_matches('/');
-        if p == d || p.starts_with(&format!("{d}/")) {
-            if best.is_none_or(|b| b.destination.len() < m.destination.len()) {
-                best = Some(m);
-            }
+        if (p == d || p.starts_with(&format!("{d}/"))) && best.is_none_or(|b| b.destination.len() < m.destination.len())
+        {
+            best = Some(m);
         }
     }
     match best {

@@ -75,8 +75,7 @@ impl Store {
         for e in entries.flatten() {
             let name = e.file_name();
             // `<what>-<pid>-<random>`, as tmp_path makes them.
-            let Some(pid) = name.to_str().and_then(|n| n.rsplitn(3, '-').nth(1)).and_then(|p| p.parse::<u32>().ok())
-            else {
+            let Some(pid) = name.to_str().and_then(|n| n.rsplit('-').nth(1)).and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
             if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
