@@ -171,7 +171,7 @@ pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> 
         path.split(':').map(|d| format!("{d}/{arg0}")).collect()
     };
     for c in candidates {
-        let Some(p) = resolve_in(rootfs, &c) else { continue };
+        let Some(p) = berth_shims::wasm::resolve_in(rootfs, &c) else { continue };
         let mut head = [0u8; 4];
         let Ok(mut f) = std::fs::File::open(&p) else { continue };
         if !p.is_file() {
@@ -181,39 +181,6 @@ pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> 
         return Ok(if n == 4 && berth_shims::wasm::is_wasm(&head) { RUNTIME_WASM } else { RUNTIME_LINUX });
     }
     Ok(RUNTIME_LINUX)
-}
-
-/// `path` inside `root` with symlinks followed and kept inside `root`.
-fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut todo: Vec<String> = path.split('/').rev().map(String::from).collect();
-    let mut hops = 0;
-    while let Some(c) = todo.pop() {
-        match c.as_str() {
-            "" | "." => continue,
-            ".." => {
-                parts.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let host = root.join(parts.iter().chain(std::iter::once(&c)).collect::<PathBuf>());
-        match std::fs::read_link(&host) {
-            Ok(target) => {
-                hops += 1;
-                if hops > 40 {
-                    return None;
-                }
-                let t = target.to_string_lossy().into_owned();
-                if t.starts_with('/') {
-                    parts.clear();
-                }
-                todo.extend(t.split('/').rev().map(String::from));
-            }
-            Err(_) => parts.push(c),
-        }
-    }
-    Some(root.join(parts.iter().collect::<PathBuf>()))
 }
 
 /// Marks a wasm container's spec for the wasm runtime and points it at the compiled-code cache.
@@ -300,18 +267,4 @@ fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
         }
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolve_in_stays_inside() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(t.path().join("bin")).unwrap();
-        std::fs::write(t.path().join("bin/app.wasm"), b"\0asm\x01\0\0\0").unwrap();
-        std::os::unix::fs::symlink("../../../bin/app.wasm", t.path().join("bin/x")).unwrap();
-        assert_eq!(resolve_in(t.path(), "/bin/x").unwrap(), t.path().join("bin/app.wasm"));
-    }
 }

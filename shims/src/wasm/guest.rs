@@ -137,8 +137,9 @@ impl GuestConfig {
     }
 }
 
-/// `path` inside `root`, symlinks followed and kept inside `root`.
-fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
+/// `path` inside `root`, symlinks followed and kept inside `root` (the engine's dispatch
+/// rule resolves entrypoints the same way).
+pub fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
     let mut parts: Vec<String> = Vec::new();
     let mut todo: Vec<String> = path.split('/').rev().map(String::from).collect();
     let mut hops = 0;
@@ -461,6 +462,8 @@ mod tests {
         std::fs::write(t.path().join("app/x.wasm"), b"\0asm").unwrap();
         std::os::unix::fs::symlink("/app/x.wasm", t.path().join("link")).unwrap();
         assert_eq!(resolve_in(t.path(), "/link").unwrap(), t.path().join("app/x.wasm"));
+        std::os::unix::fs::symlink("../../../app/x.wasm", t.path().join("app/up")).unwrap();
+        assert_eq!(resolve_in(t.path(), "/app/up").unwrap(), t.path().join("app/x.wasm"));
         assert_eq!(resolve_in(t.path(), "/../../app/x.wasm").unwrap(), t.path().join("app/x.wasm"));
     }
 }

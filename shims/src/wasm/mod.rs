@@ -35,7 +35,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-pub use guest::{is_component, is_wasm, GuestConfig};
+pub use guest::{is_component, is_wasm, resolve_in, GuestConfig};
 
 /// The annotation the engine sets on a bundle that this runtime must run (crun's name for it).
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
