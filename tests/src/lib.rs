@@ -59,9 +59,18 @@ impl Default for Berth {
 }
 
 impl Drop for Berth {
-    /// A root's networks are kernel objects (bridges, firewall tables) that would outlive the
-    /// temporary directory: remove them with it.
+    /// Containers (their shims, mounts, cgroups) and networks (bridges, firewall tables) would
+    /// outlive the temporary directory: remove them with it, even after a failed assertion.
     fn drop(&mut self) {
+        if self.root().join("containers").exists() {
+            let ids = self.run(&["ps", "-aq", "--no-trunc"]);
+            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(String::from).collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(ids.iter().map(String::as_str));
+                let _ = self.run(&args);
+            }
+        }
         if self.root().join("network").exists() {
             let _ =
                 self.cmd().args(["network", "reset", "--force"]).stdout(Stdio::null()).stderr(Stdio::null()).status();

@@ -18,18 +18,6 @@ impl std::ops::Deref for Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let ids = self.b.run(&["ps", "-aq", "--no-trunc"]);
-        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(String::from).collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = self.b.run(&args);
-        }
-    }
-}
-
 fn setup() -> Option<Env> {
     if !is_root() {
         eprintln!("skipping: containers need root");
