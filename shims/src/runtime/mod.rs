@@ -25,7 +25,7 @@ mod exec;
 mod kill;
 mod pause;
 mod run;
-mod start;
+pub(crate) mod start;
 pub mod state;
 mod wait;
 

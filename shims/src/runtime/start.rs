@@ -22,30 +22,38 @@ impl<S: Syscall> Linux<S> {
             });
         }
         let path = c.fifo();
-        // Non-blocking, so a dead init (that will never open its end) cannot hang us.
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        loop {
-            let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd for the duration of the call.
-            let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
-            if rc > 0 {
-                let mut b = [0u8; 1];
-                match f.read(&mut b) {
-                    Ok(1) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(Error::io(&path, e)),
-                }
-            }
-            if !c.alive() {
-                let _ = std::fs::remove_file(&path);
-                return Err(Error::Init(format!("container {id:?}: the init process exited before it was started")));
+        release_init(&path, || c.alive(), &format!("container {id:?}"))
+    }
+}
+
+/// Releases a created container's init by reading its end of `exec.fifo` (the init blocks
+/// opening the other end until then), then removes the fifo. Shared by every runtime whose
+/// `create` parks its process on the fifo. `alive` is polled so that an init which died
+/// before it could open its end fails the start instead of hanging it.
+pub(crate) fn release_init(path: &std::path::Path, alive: impl Fn() -> bool, what: &str) -> Result<()> {
+    // Non-blocking, so a dead init (that will never open its end) cannot hang us.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    loop {
+        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if rc > 0 {
+            let mut b = [0u8; 1];
+            match f.read(&mut b) {
+                Ok(1) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::io(path, e)),
             }
         }
-        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))
+        if !alive() {
+            let _ = std::fs::remove_file(path);
+            return Err(Error::Init(format!("{what}: the init process exited before it was started")));
+        }
     }
+    std::fs::remove_file(path).map_err(|e| Error::io(path, e))
 }

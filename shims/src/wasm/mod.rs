@@ -30,9 +30,6 @@ use crate::syscall::LinuxSyscall;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use guest::{is_component, is_wasm, resolve_in, GuestConfig};
@@ -162,31 +159,7 @@ impl Runtime for Wasm {
                 reason: "only a created container can be started".into(),
             });
         }
-        let path = c.fifo();
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        loop {
-            let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd for the duration of the call.
-            let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
-            if rc > 0 {
-                let mut b = [0u8; 1];
-                match f.read(&mut b) {
-                    Ok(1) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(Error::io(&path, e)),
-                }
-            }
-            if !c.alive() {
-                let _ = std::fs::remove_file(&path);
-                return Err(Error::Init(format!("wasm container {id:?} exited before it was started")));
-            }
-        }
-        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))
+        crate::runtime::start::release_init(&c.fifo(), || c.alive(), &format!("wasm container {id:?}"))
     }
 
     fn kill(&self, id: &str, signal: Signal, _all: bool) -> Result<()> {
