@@ -47,6 +47,18 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A fresh root holding the busybox fixture as `busybox`, for tests that run containers;
+/// `None` (the test skips) when not root. Its containers go with it when it drops.
+pub fn busybox_root() -> Option<Berth> {
+    if !is_root() {
+        eprintln!("skipping: containers need root");
+        return None;
+    }
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    Some(b)
+}
+
 /// A temporary berth state root and a way to run berth against it.
 pub struct Berth {
     pub dir: tempfile::TempDir,

@@ -3,33 +3,14 @@
 //!
 //! Privileged tier (root).
 
-use berth_tests::{have, is_root, Berth};
+use berth_tests::{have, Berth};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A test's berth root; on drop (even after a failed assertion) every container in it is
-/// force-removed, so a failing test leaves no container, mount or shim behind.
-struct Env {
-    b: Berth,
-}
-
-impl std::ops::Deref for Env {
-    type Target = Berth;
-    fn deref(&self) -> &Berth {
-        &self.b
-    }
-}
-
-fn setup() -> Option<Env> {
-    if !is_root() {
-        eprintln!("skipping: containers need root");
-        return None;
-    }
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    Some(Env { b })
+fn setup() -> Option<Berth> {
+    berth_tests::busybox_root()
 }
 
 fn code(o: &Output) -> i32 {
