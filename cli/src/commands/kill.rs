@@ -14,18 +14,8 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let sig = berth_engine::container::parse_signal(&args.signal)?;
     let engine = ctx.engine()?;
-    let mut failed = false;
-    for name in &args.containers {
-        match engine.find_container(name).and_then(|mut c| engine.kill_container(&mut c, sig)) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(super::Exit(1).into());
-    }
-    Ok(())
+    super::each_container(&args.containers, |name| {
+        let mut c = engine.find_container(name)?;
+        engine.kill_container(&mut c, sig).map(|()| name.to_string())
+    })
 }

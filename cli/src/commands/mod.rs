@@ -63,6 +63,29 @@ impl Ctx {
     }
 }
 
+/// Runs `op` on each named container as Docker's multi-container commands do: print what
+/// `op` returns (the name, an exit code...) for each success, report each failure and go on,
+/// and exit 1 if any failed.
+pub fn each_container<T: std::fmt::Display>(
+    names: &[String],
+    mut op: impl FnMut(&str) -> berth_engine::Result<T>,
+) -> anyhow::Result<()> {
+    let mut failed = false;
+    for name in names {
+        match op(name) {
+            Ok(out) => println!("{out}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
 /// An error that carries a process exit code (the container's, or Docker's 125/126/127).
 #[derive(Debug)]
 pub struct Exit(pub u8);

@@ -2,42 +2,20 @@
 
 use super::Ctx;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Seconds to wait before killing the container.
-    #[arg(short = 't', long = "time", alias = "timeout", allow_hyphen_values = true)]
-    pub time: Option<i64>,
-    /// Signal to send to the container.
-    #[arg(short = 's', long)]
-    pub signal: Option<String>,
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
+/// `docker restart` takes `docker stop`'s flags.
+pub use super::stop::Args;
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
-    let mut failed = false;
-    for name in &args.containers {
-        let r = engine.find_container(name).and_then(|mut c| {
-            let mut stop = c.clone();
-            if let Some(s) = &args.signal {
-                berth_engine::container::parse_signal(s)?;
-                stop.config.stop_signal = Some(s.clone());
-            }
-            engine.stop_container(&mut stop, args.time)?;
-            c.reload_state()?;
-            engine.start_container(&mut c, false).map(|_| ())
-        });
-        match r {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
+    super::each_container(&args.containers, |name| {
+        let mut c = engine.find_container(name)?;
+        let mut stop = c.clone();
+        if let Some(s) = &args.signal {
+            berth_engine::container::parse_signal(s)?;
+            stop.config.stop_signal = Some(s.clone());
         }
-    }
-    if failed {
-        return Err(super::Exit(1).into());
-    }
-    Ok(())
+        engine.stop_container(&mut stop, args.time)?;
+        c.reload_state()?;
+        engine.start_container(&mut c, false).map(|_| name.to_string())
+    })
 }

@@ -16,18 +16,8 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
-    let mut failed = false;
-    for name in &args.containers {
-        match engine.find_container(name).and_then(|mut c| engine.remove_container(&mut c, args.force, args.volumes)) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(super::Exit(1).into());
-    }
-    Ok(())
+    super::each_container(&args.containers, |name| {
+        let mut c = engine.find_container(name)?;
+        engine.remove_container(&mut c, args.force, args.volumes).map(|()| name.to_string())
+    })
 }

@@ -16,25 +16,12 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
-    let mut failed = false;
-    for name in &args.containers {
-        let r = engine.find_container(name).and_then(|mut c| {
-            if let Some(s) = &args.signal {
-                berth_engine::container::parse_signal(s)?;
-                c.config.stop_signal = Some(s.clone());
-            }
-            engine.stop_container(&mut c, args.time)
-        });
-        match r {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
+    super::each_container(&args.containers, |name| {
+        let mut c = engine.find_container(name)?;
+        if let Some(s) = &args.signal {
+            berth_engine::container::parse_signal(s)?;
+            c.config.stop_signal = Some(s.clone());
         }
-    }
-    if failed {
-        return Err(super::Exit(1).into());
-    }
-    Ok(())
+        engine.stop_container(&mut c, args.time).map(|()| name.to_string())
+    })
 }
