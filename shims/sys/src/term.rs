@@ -1,0 +1,1 @@
+//! Terminal control: window sizes and raw mode for `-it` sessions.
