@@ -2,8 +2,9 @@
 //!
 //! The CLI is a thin layer over [`Engine`]; tests drive the same methods. The engine owns the
 //! state root (`--root`, default `/var/lib/berth`): an OCI image layout that is the content
-//! store, the unpacked-layer cache, and (later) containers, networks and volumes. Nothing here
-//! runs containers itself: that is the job of `berth-shims`, which never imports this crate.
+//! store, the unpacked-layer cache, containers, networks, volumes and the build and wasm
+//! caches. Nothing here runs a container's process itself: that is the job of `berth-shims`,
+//! which never imports this crate.
 
 pub mod archive;
 pub mod build;
