@@ -231,23 +231,7 @@ fn verify_layer(store: &Store, blob: &Digest, diff_id: &Digest) -> Result<Compre
         }
         return Ok(c);
     }
-    if let Some((d, _)) = store.known_diff_id(blob) {
-        if &d == diff_id {
-            return Ok(c);
-        }
-    }
-    let r = crate::store::unpack::decompress(io::BufReader::with_capacity(1 << 20, store.open_blob(blob)?))
-        .map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
-    let mut h = crate::digest::HashingReader::new(r);
-    io::copy(&mut h, &mut io::sink()).map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
-    let (d, s) = h.finish();
-    if &d != diff_id {
-        return Err(Error::DigestMismatch {
-            expected: diff_id.to_string(),
-            actual: format!("{d} (uncompressed {blob})"),
-        });
-    }
-    let _ = store.record_diff_id(blob, &d, s);
+    super::checked_diff_size(store, blob, diff_id)?;
     Ok(c)
 }
 

@@ -170,24 +170,7 @@ fn write_plain_layer<W: Write>(
     } else {
         // The tar header needs the size first: from the record an earlier unpack or import
         // left, or from a first decompression pass (which also checks the diff-id).
-        let size = match store.known_diff_id(blob) {
-            Some((d, s)) if &d == diff_id => s,
-            _ => {
-                let r = crate::store::unpack::decompress(io::BufReader::new(store.open_blob(blob)?))
-                    .map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
-                let mut h = crate::digest::HashingReader::new(r);
-                io::copy(&mut h, &mut io::sink()).map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
-                let (d, s) = h.finish();
-                if &d != diff_id {
-                    return Err(Error::DigestMismatch {
-                        expected: diff_id.to_string(),
-                        actual: format!("{d} (uncompressed {blob})"),
-                    });
-                }
-                let _ = store.record_diff_id(blob, &d, s);
-                s
-            }
-        };
+        let size = super::checked_diff_size(store, blob, diff_id)?;
         let r = crate::store::unpack::decompress(io::BufReader::new(store.open_blob(blob)?))
             .map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
         put_reader(b, &name, size, r)?;
