@@ -242,6 +242,42 @@ CMD ["cat", "/artifact"]
 }
 
 #[test]
+fn independent_stages_build_in_parallel() {
+    let Some(b) = berth() else { return };
+    // Each stage records when its RUN started and ended (/proc/uptime: one clock for all
+    // containers); a third stage the target does not use would take 5 s.
+    let ctx = context(&[(
+        "Dockerfile",
+        r#"FROM busybox AS a
+RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end
+
+FROM busybox AS b
+RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end
+
+FROM busybox AS unused
+RUN sleep 5 && echo never-$((1+1))
+
+FROM busybox
+COPY --from=a /start /a.start
+COPY --from=a /end /a.end
+COPY --from=b /start /b.start
+COPY --from=b /end /b.end
+"#,
+    )]);
+    let t = std::time::Instant::now();
+    let err = build_ok(&b, ctx.path(), &["-t", "par"]);
+    let took = t.elapsed();
+    assert!(!err.contains("never-2") && !err.contains("[unused"), "the unused stage is not built: {err}");
+    assert!(err.contains("[a 2/2]") && err.contains("[b 2/2]"), "{err}");
+    let times: Vec<f64> =
+        probe(&b, "par", "cat /a.start /a.end /b.start /b.end").lines().map(|l| l.trim().parse().unwrap()).collect();
+    let (a0, a1, b0, b1) = (times[0], times[1], times[2], times[3]);
+    assert!(a1 - a0 >= 0.9 && b1 - b0 >= 0.9, "{times:?}");
+    assert!(a0 < b1 && b0 < a1, "the two RUN steps overlap in time: a {a0}..{a1}, b {b0}..{b1}");
+    assert!(took < std::time::Duration::from_secs(5), "two 1 s stages side by side, no 5 s stage: {took:?}");
+}
+
+#[test]
 fn dockerignore_and_copy_rules() {
     let Some(b) = berth() else { return };
     let ctx = context(&[

@@ -87,7 +87,8 @@ impl Cache {
     /// Records an entry (atomically: a reader sees the old entry or the new, never half).
     pub fn put(&self, k: &Digest, e: &Entry) -> Result<()> {
         let p = self.path(k);
-        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        // Stages built in parallel may record the same key at once: each writes its own file.
+        let tmp = p.with_extension(format!("tmp{}-{:016x}", std::process::id(), rand::random::<u64>()));
         let bytes = serde_json::to_vec(e).map_err(|e| crate::Error::Other(e.to_string()))?;
         std::fs::write(&tmp, bytes).at(&tmp)?;
         std::fs::rename(&tmp, &p).at(&p)

@@ -30,6 +30,8 @@ use std::fs;
 use std::io::{BufRead, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// What `berth build` was asked.
@@ -69,7 +71,8 @@ pub struct BuildOutput {
 }
 
 /// Fetches an image a FROM or `--from` names that the store lacks (or `--pull` asks).
-pub type Puller<'a> = &'a dyn Fn(&str, &Platform) -> Result<Image>;
+/// Shared by the threads that build independent stages in parallel, hence `Sync`.
+pub type Puller<'a> = &'a (dyn Fn(&str, &Platform) -> Result<Image> + Sync);
 
 /// The in-progress image of one stage.
 #[derive(Clone, Debug, Default)]
@@ -148,23 +151,52 @@ impl StageState {
     }
 }
 
-/// BuildKit-style progress lines (`#N ...`) to a writer, or nothing when quiet.
+/// BuildKit-style progress lines (`#N ...`) to a writer, or nothing when quiet. Stages built
+/// on other threads send their lines to the thread that owns the writer; vertex numbers are
+/// shared, so lines of parallel stages interleave as BuildKit's plain output does.
 struct Out<'a> {
-    w: &'a mut dyn Write,
-    n: usize,
+    sink: Sink<'a>,
+    n: Arc<AtomicUsize>,
     quiet: bool,
+}
+
+enum Sink<'a> {
+    Writer(&'a mut (dyn Write + Send)),
+    Thread(mpsc::Sender<Msg>),
+}
+
+/// What a stage's thread tells the thread that owns the output.
+enum Msg {
+    Line(String),
+    Done(usize, Box<Result<(StageState, Stats)>>),
+}
+
+/// What a stage's thread did, merged into the build's totals when it ends.
+struct Stats {
+    used_args: HashSet<String>,
+    executed: usize,
+    cached: usize,
+    rootfs: HashMap<String, PathBuf>,
 }
 
 impl Out<'_> {
     fn vertex(&mut self, name: &str) -> usize {
-        self.n += 1;
-        self.say(&format!("#{} {name}", self.n));
-        self.n
+        let n = self.n.fetch_add(1, Ordering::SeqCst) + 1;
+        self.say(&format!("#{n} {name}"));
+        n
     }
     fn say(&mut self, line: &str) {
-        if !self.quiet {
-            let _ = writeln!(self.w, "{line}");
-            let _ = self.w.flush();
+        if self.quiet {
+            return;
+        }
+        match &mut self.sink {
+            Sink::Writer(w) => {
+                let _ = writeln!(w, "{line}");
+                let _ = w.flush();
+            }
+            Sink::Thread(tx) => {
+                let _ = tx.send(Msg::Line(line.to_string()));
+            }
         }
     }
     fn done(&mut self, n: usize, t: Instant) {
@@ -198,6 +230,8 @@ struct Run<'a> {
     /// Materialized root filesystems of stages and images used by `COPY --from`.
     rootfs: HashMap<String, PathBuf>,
     tmp: PathBuf,
+    /// Names this run's scratch directories apart from those of stages built beside it.
+    slot: String,
 }
 
 /// Proxy build args Docker passes to RUN without an ARG line.
@@ -225,8 +259,8 @@ fn epoch_time(e: i64) -> String {
 impl Engine {
     /// Builds an image from a Dockerfile and a context; names it after every `-t` when the
     /// whole build succeeded. Progress goes to `w` (BuildKit's plain format).
-    pub fn build(&self, opts: &BuildOptions, pull: Puller<'_>, w: &mut dyn Write) -> Result<BuildOutput> {
-        let mut out = Out { w, n: 0, quiet: opts.quiet };
+    pub fn build(&self, opts: &BuildOptions, pull: Puller<'_>, w: &mut (dyn Write + Send)) -> Result<BuildOutput> {
+        let mut out = Out { sink: Sink::Writer(w), n: Arc::new(AtomicUsize::new(0)), quiet: opts.quiet };
         let t = Instant::now();
         let df_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
         let file_label =
@@ -280,6 +314,7 @@ impl Engine {
             epoch,
             rootfs: HashMap::new(),
             tmp: tmp.clone(),
+            slot: "main".into(),
         };
         let r = run.go(&df, &mut out);
         let _ = unpack::remove_tree(&tmp);
@@ -348,11 +383,7 @@ impl Run<'_> {
             .collect::<Result<_>>()?;
         let order =
             self.plan.order(df, self.opts.target.as_deref(), &self.bases).map_err(|e| Error::Other(e.to_string()))?;
-        let multi = self.plan.stages.len() > 1;
-        for &i in &order {
-            let st = self.stage(df, i, multi, out)?;
-            self.done.insert(i, st);
-        }
+        self.build_stages(df, &order, out)?;
         let last = *order.last().expect("a target stage");
         let unused: Vec<&String> = self
             .build_args
@@ -368,6 +399,99 @@ impl Run<'_> {
         }
         let st = self.done.remove(&last).expect("built");
         self.export(st, out)
+    }
+
+    /// Builds the stages in `order`, each on its own thread as soon as the stages it uses are
+    /// built, so independent stages build in parallel (BuildKit's concurrent dependency
+    /// resolution). After a failure no new stage starts; the first error is the build's.
+    fn build_stages(&mut self, df: &parser::Dockerfile, order: &[usize], out: &mut Out) -> Result<()> {
+        let multi = self.plan.stages.len() > 1;
+        let deps: HashMap<usize, Vec<usize>> = order
+            .iter()
+            .map(|&i| (i, self.plan.deps(i, &self.bases[i]).into_iter().map(|(j, _)| j).filter(|j| *j != i).collect()))
+            .collect();
+        let mut pending: Vec<usize> = order.to_vec();
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let mut running = 0usize;
+        let mut failed: Option<Error> = None;
+        std::thread::scope(|scope| loop {
+            if failed.is_none() {
+                let ready: Vec<usize> =
+                    pending.iter().copied().filter(|i| deps[i].iter().all(|j| self.done.contains_key(j))).collect();
+                pending.retain(|i| !ready.contains(i));
+                for i in ready {
+                    let mut w = self.worker(i);
+                    let mut wout = Out { sink: Sink::Thread(tx.clone()), n: out.n.clone(), quiet: out.quiet };
+                    let tx = tx.clone();
+                    running += 1;
+                    scope.spawn(move || {
+                        let r = w.stage(df, i, multi, &mut wout).map(|st| {
+                            let stats = Stats {
+                                used_args: w.used_args,
+                                executed: w.executed,
+                                cached: w.cached,
+                                rootfs: w.rootfs,
+                            };
+                            (st, stats)
+                        });
+                        let _ = tx.send(Msg::Done(i, Box::new(r)));
+                    });
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            match rx.recv() {
+                Ok(Msg::Line(l)) => out.say(&l),
+                Ok(Msg::Done(i, r)) => {
+                    running -= 1;
+                    match *r {
+                        Ok((st, stats)) => {
+                            self.used_args.extend(stats.used_args);
+                            self.executed += stats.executed;
+                            self.cached += stats.cached;
+                            self.rootfs.extend(stats.rootfs);
+                            self.done.insert(i, st);
+                        }
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None if !pending.is_empty() => Err(Error::Other("build stages left unbuilt".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// A run for stage `i` on its own thread: the build's state so far, its own counters and
+    /// scratch names.
+    fn worker(&self, i: usize) -> Self {
+        Run {
+            engine: self.engine,
+            opts: self.opts,
+            pull: self.pull,
+            ctx: self.ctx.clone(),
+            cache: self.cache.clone(),
+            plan: self.plan.clone(),
+            platform: self.platform.clone(),
+            escape: self.escape,
+            build_args: self.build_args.clone(),
+            used_args: HashSet::new(),
+            global: self.global.clone(),
+            done: self.done.clone(),
+            bases: self.bases.clone(),
+            executed: 0,
+            cached: 0,
+            epoch: self.epoch,
+            rootfs: self.rootfs.clone(),
+            tmp: self.tmp.clone(),
+            slot: format!("s{i}"),
+        }
     }
 
     /// The directories of a state's layers, unpacked.
@@ -744,7 +868,7 @@ impl Run<'_> {
                 (e.layer, e.created)
             }
             None => {
-                let dir = self.tmp.join(format!("step-{}", key.hex()));
+                let dir = self.tmp.join(format!("step-{}-{}", self.slot, key.hex()));
                 fs::create_dir_all(&dir).at(&dir)?;
                 let r = f(self, st, &dir);
                 let layer = r.and_then(|_| {
@@ -912,7 +1036,7 @@ impl Run<'_> {
         if let Some(p) = self.rootfs.get(&identity) {
             return Ok((p.clone(), identity));
         }
-        let dest = self.tmp.join(format!("rootfs-{}", self.rootfs.len()));
+        let dest = self.tmp.join(format!("rootfs-{}-{}", self.slot, self.rootfs.len()));
         fs::create_dir_all(&dest).at(&dest)?;
         unpack::apply_layer_dirs_copy(&dirs, &dest)?;
         self.rootfs.insert(identity.clone(), dest.clone());
