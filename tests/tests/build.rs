@@ -542,3 +542,163 @@ impl Drop for Unmount {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// A small HTTP server on 127.0.0.1 for `ADD <url>`: serves `body` at `/files/hello.txt`
+/// (with a Last-Modified), 404 elsewhere, and counts the requests it answered.
+struct Http {
+    port: u16,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+const LAST_MODIFIED_SECS: &str = "1445412480";
+
+impl Http {
+    fn start(body: &'static str) -> Http {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = hits.clone();
+        // The thread ends with the test process; it holds no resource outside it.
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let resp = if first.starts_with("GET /files/hello.txt ") {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: {LAST_MODIFIED}\r\nConnection: close\r\n\r\n{body}", body.len())
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                };
+                let _ = c.write_all(resp.as_bytes());
+            }
+        });
+        Http { port, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn add_url_with_checksum() {
+    let Some(b) = berth() else { return };
+    let body = "hello over http\n";
+    let http = Http::start(body);
+    let good = format!("sha256:{}", sha256_hex(body.as_bytes()));
+    let url = http.url("/files/hello.txt");
+    let df = format!(
+        "FROM busybox\nADD --checksum={good} {url} /downloads/\nADD {url} /named.txt\nADD --chmod=644 {url} /dir/\nRUN stat -c '%n %a %u:%g %Y' /downloads/hello.txt /named.txt /dir/hello.txt && cat /named.txt\n"
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    let err = build_ok(&b, ctx.path(), &["-t", "fetched"]);
+    // Downloads are 0600 root:root (unless --chmod), dated by Last-Modified, named after the URL.
+    assert!(err.contains(&format!("/downloads/hello.txt 600 0:0 {LAST_MODIFIED_SECS}")), "{err}");
+    assert!(err.contains(&format!("/named.txt 600 0:0 {LAST_MODIFIED_SECS}")), "{err}");
+    assert!(err.contains("/dir/hello.txt 644 0:0"), "{err}");
+    assert!(err.contains("hello over http"), "{err}");
+    assert_eq!(http.hits(), 3);
+
+    // A rebuild: all cached; the --checksum step needs no request (the checksum keys it),
+    // the others fetch to learn the content, as BuildKit's HTTP source does.
+    let again = build_ok(&b, ctx.path(), &["-t", "fetched"]);
+    assert_eq!(again.matches("CACHED").count(), 4, "{again}");
+    assert_eq!(http.hits(), 5, "only the two unchecksummed ADDs fetched again");
+
+    // A wrong checksum fails the build and tags nothing.
+    let bad = format!("sha256:{}", sha256_hex(b"something else"));
+    let err = fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", &format!("FROM busybox\nADD --checksum={bad} {url} /x\n"))],
+        &[],
+        &["Dockerfile:2", "digest mismatch", &good, &bad],
+    );
+    assert!(err.contains("ERROR"), "{err}");
+    // A missing file, a malformed checksum, a checksum on a local source, COPY of a URL.
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", &format!("FROM busybox\nADD {} /x\n", http.url("/missing")))],
+        &[],
+        &["invalid response status 404"],
+    );
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", &format!("FROM busybox\nADD --checksum=sha256:abc {url} /x\n"))],
+        &[],
+        &["invalid checksum"],
+    );
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nADD --checksum=sha256:00 f /x\n"), ("f", "x")],
+        &[],
+        &["checksum can't be specified for non-HTTP(S) sources"],
+    );
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", &format!("FROM busybox\nCOPY {url} /x\n"))],
+        &[],
+        &["COPY does not support URLs"],
+    );
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[test]
+fn copy_link_layer_does_not_depend_on_earlier_steps() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nARG V\nRUN echo v-$V > /v && mkdir -p /opt && chmod 700 /opt\nCOPY --link app.txt /opt/app/\nADD --link app.txt /added.txt\nRUN cat /opt/app/app.txt /v && stat -c '%a %u' /opt /opt/app\n",
+        ),
+        ("app.txt", "app\n"),
+    ]);
+    let one = build_ok(&b, ctx.path(), &["--build-arg", "V=1", "-t", "link:1"]);
+    assert!(one.contains("v-1"), "{one}");
+    // --link: the parents are new 0755 root directories, not the stage's (/opt is 0700 below).
+    assert!(one.contains("755 0\n") && !one.contains("700 0\n"), "{one}");
+    // Another ARG value re-runs both RUN steps, but the --link layers come from the cache:
+    // their keys do not include the steps before them.
+    let two = build_ok(&b, ctx.path(), &["--build-arg", "V=2", "-t", "link:2"]);
+    assert!(two.contains("v-2"), "{two}");
+    assert_eq!(two.matches("CACHED").count(), 2, "COPY --link and ADD --link: {two}");
+    let layers = |n: &str| inspect(&b, n)["RootFS"]["Layers"].as_array().unwrap().clone();
+    let (l1, l2) = (layers("link:1"), layers("link:2"));
+    assert_eq!(l1.len(), 4, "base, RUN, COPY --link, ADD --link (the last RUN changes no file)");
+    assert_ne!(l1[1], l2[1], "the RUN layer changed");
+    assert_eq!(l1[2..4], l2[2..4], "the same --link layers over a different parent");
+    assert_eq!(probe(&b, "link:2", "cat /added.txt /v"), "app\nv-2\n");
+}
+
+#[test]
+fn no_cache_filter_reruns_only_the_named_stages() {
+    let Some(b) = berth() else { return };
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox AS dep\nRUN echo ran-dep-$((1+1)) && echo fixed > /a\n\nFROM busybox\nRUN echo ran-final-$((1+1))\nCOPY --from=dep /a /a\n",
+    )]);
+    let cold = build_ok(&b, ctx.path(), &["-t", "ncf"]);
+    assert!(cold.contains("ran-dep-2") && cold.contains("ran-final-2"), "{cold}");
+    let filtered = build_ok(&b, ctx.path(), &["--no-cache-filter", "dep", "-t", "ncf"]);
+    assert!(filtered.contains("ran-dep-2"), "the filtered stage ran again: {filtered}");
+    assert!(!filtered.contains("ran-final-2"), "the other stage stayed cached: {filtered}");
+    assert_eq!(filtered.matches("CACHED").count(), 2, "{filtered}");
+    assert_eq!(probe(&b, "ncf", "cat /a"), "fixed\n");
+}

@@ -33,6 +33,9 @@ pub struct Args {
     /// Do not use the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Do not use the cache for these stages (names, comma-separated; repeatable).
+    #[arg(long = "no-cache-filter", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
     /// Always pull the images FROM names.
     #[arg(long)]
     pub pull: bool,
@@ -147,6 +150,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         build_args,
         target: args.target.clone(),
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         pull: args.pull,
         labels: args.labels.iter().map(|l| kv(l)).map(|(k, v)| (k, v.unwrap_or_default())).collect(),
         platform: args.platform.clone(),

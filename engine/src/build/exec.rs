@@ -49,6 +49,8 @@ pub struct BuildOptions {
     pub build_args: Vec<(String, String)>,
     pub target: Option<String>,
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name) whose steps ignore the cache.
+    pub no_cache_filter: Vec<String>,
     /// `--pull`: fetch FROM images even when present.
     pub pull: bool,
     /// `--label`, added to the final image.
@@ -232,6 +234,8 @@ struct Run<'a> {
     tmp: PathBuf,
     /// Names this run's scratch directories apart from those of stages built beside it.
     slot: String,
+    /// The stage being built is in `--no-cache-filter`.
+    bypass_cache: bool,
 }
 
 /// Proxy build args Docker passes to RUN without an ARG line.
@@ -315,6 +319,7 @@ impl Engine {
             rootfs: HashMap::new(),
             tmp: tmp.clone(),
             slot: "main".into(),
+            bypass_cache: false,
         };
         let r = run.go(&df, &mut out);
         let _ = unpack::remove_tree(&tmp);
@@ -491,6 +496,11 @@ impl Run<'_> {
             rootfs: self.rootfs.clone(),
             tmp: self.tmp.clone(),
             slot: format!("s{i}"),
+            bypass_cache: self.plan.stages[i]
+                .name
+                .as_ref()
+                .is_some_and(|n| self.opts.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)))
+                || self.opts.no_cache_filter.iter().any(|f| *f == i.to_string()),
         }
     }
 
@@ -832,14 +842,28 @@ impl Run<'_> {
                 let t = Instant::now();
                 let v = out.vertex(name);
                 let plan = self.copy_plan(st, c).map_err(|e| at(df, s, e.to_string()))?;
-                let key = cache::key(&st.key(), &["COPY", &plan.key]);
+                // --link: the layer depends on the sources alone, not on the steps before it
+                // (BuildKit copies into an empty directory and rebases the layer), so its
+                // cache entry survives any change above; the steps after it still chain on
+                // the stage so far.
+                let parent = st.key();
+                let key = if c.link {
+                    cache::key(&Digest::of(b""), &["COPY --link", &plan.key])
+                } else {
+                    cache::key(&parent, &["COPY", &plan.key])
+                };
                 let kw = if c.add { "ADD" } else { "COPY" };
                 let created_by = format!(
                     "{kw} {} # buildkit",
                     s.original.split_once(char::is_whitespace).map(|x| x.1).unwrap_or("")
                 );
-                self.layer_step(st, key, v, t, created_by, out, |run, st, staging| run.do_copy(st, &plan, staging))
-                    .map_err(|e| at(df, s, e.to_string()))?;
+                self.layer_step(st, key.clone(), v, t, created_by, out, |run, st, staging| {
+                    run.do_copy(st, &plan, staging)
+                })
+                .map_err(|e| at(df, s, e.to_string()))?;
+                if c.link {
+                    st.key = Some(cache::key(&parent, &["COPY --link", key.as_str()]));
+                }
             }
         }
         Ok(())
@@ -860,7 +884,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let seed = !created_by.starts_with("RUN ");
         let store = self.engine.store().clone();
-        let hit = if self.opts.no_cache { None } else { self.cache.get(&store, &key) };
+        let hit = if self.opts.no_cache || self.bypass_cache { None } else { self.cache.get(&store, &key) };
         let (layer, created) = match hit {
             Some(e) => {
                 out.cached(v);
@@ -1099,7 +1123,33 @@ impl Run<'_> {
                 if !c.add {
                     return Err(Error::Other(format!("COPY does not support URLs: {w} (use ADD)")));
                 }
-                return Err(Error::Unsupported(format!("ADD {w}: fetching URLs is not supported yet")));
+                if w.starts_with("git@") || w.ends_with(".git") || w.contains(".git#") {
+                    return Err(Error::Unsupported(format!("ADD {w}: git sources are not supported")));
+                }
+                let checksum = match &c.checksum {
+                    Some(cs) => Some(cs.parse::<Digest>().map_err(|e| {
+                        Error::Other(format!("invalid checksum {cs:?}: {e} (expected sha256:<64 hex digits>)"))
+                    })?),
+                    None => None,
+                };
+                match checksum {
+                    // The checksum is the content's identity: no fetch unless the step runs.
+                    Some(d) => {
+                        h.update(format!("url:{w}:{d}").as_bytes());
+                        sources.push(Source::Url { url: w.clone(), checksum: Some(d), fetched: None });
+                    }
+                    // Otherwise the content keys the step, as BuildKit's HTTP source does.
+                    None => {
+                        let dest = self.tmp.join(format!("url-{}-{}", self.slot, sources.len()));
+                        let f = fetch_url(w, &dest)?;
+                        h.update(format!("url:{w}:{}:{}:{}", f.digest, f.filename, f.mtime).as_bytes());
+                        sources.push(Source::Url { url: w.clone(), checksum: None, fetched: Some(f) });
+                    }
+                }
+                continue;
+            }
+            if c.checksum.is_some() {
+                return Err(Error::Other("checksum can't be specified for non-HTTP(S) sources".into()));
             }
             for rel in context::resolve_in(&root, w, ignore.as_ref())? {
                 let mut files = context::walk(&root, &rel, ignore.as_ref())?;
@@ -1122,13 +1172,25 @@ impl Run<'_> {
             c.add,
             dest_dir
         );
-        Ok(CopyPlan { root, from_context: from.is_none(), sources, dest, dest_dir, chown, chmod, add: c.add, key })
+        Ok(CopyPlan {
+            root,
+            from_context: from.is_none(),
+            sources,
+            dest,
+            dest_dir,
+            chown,
+            chmod,
+            add: c.add,
+            link: c.link,
+            key,
+        })
     }
 
     fn do_copy(&mut self, st: &mut StageState, p: &CopyPlan, staging: &Path) -> Result<()> {
-        let dirs = self.dirs(st)?;
+        let stage_dirs = self.dirs(st)?;
+        let dirs = if p.link { Vec::new() } else { stage_dirs.clone() };
         let owner = match &p.chown {
-            Some(c) => Some(resolve_chown(&dirs, c)?),
+            Some(c) => Some(resolve_chown(&stage_dirs, c)?),
             None if p.from_context => Some((0, 0)),
             None => None,
         };
@@ -1151,6 +1213,41 @@ impl Run<'_> {
                     if let Some((u, g)) = owner {
                         std::os::unix::fs::lchown(&t, Some(u), Some(g)).at(&t)?;
                     }
+                }
+                Source::Url { url, checksum, fetched } => {
+                    let fresh;
+                    let f = match fetched {
+                        Some(f) => f,
+                        None => {
+                            fresh = fetch_url(url, &staging.with_extension(format!("url{}", rand::random::<u32>())))?;
+                            &fresh
+                        }
+                    };
+                    let res = (|| {
+                        if let Some(want) = checksum {
+                            if &f.digest != want {
+                                return Err(Error::Other(format!("digest mismatch {}: {want}", f.digest)));
+                            }
+                        }
+                        let t = if into_dir {
+                            target_root.join(&f.filename)
+                        } else {
+                            staging.join(context::clean(&p.dest))
+                        };
+                        if let Some(parent) = t.parent() {
+                            fs::create_dir_all(parent).at(parent)?;
+                        }
+                        fs::copy(&f.path, &t).at(&t)?;
+                        fs::set_permissions(&t, fs::Permissions::from_mode(p.chmod.unwrap_or(0o600))).at(&t)?;
+                        let (u, g) = owner.unwrap_or((0, 0));
+                        std::os::unix::fs::lchown(&t, Some(u), Some(g)).at(&t)?;
+                        set_mtime(&t, f.mtime);
+                        Ok(())
+                    })();
+                    if fetched.is_none() {
+                        let _ = fs::remove_file(&f.path);
+                    }
+                    res?;
                 }
                 Source::Path { rel, files } => {
                     let src = p.root.join(rel);
@@ -1434,7 +1531,75 @@ struct RunMount {
 
 enum Source {
     Heredoc(Heredoc),
-    Path { rel: String, files: Vec<String> },
+    Path {
+        rel: String,
+        files: Vec<String>,
+    },
+    /// `ADD <url>`: fetched while planning when no `--checksum` keys it, else only on a miss.
+    Url {
+        url: String,
+        checksum: Option<Digest>,
+        fetched: Option<Fetched>,
+    },
+}
+
+/// A file `ADD` fetched over HTTP(S).
+struct Fetched {
+    path: PathBuf,
+    digest: Digest,
+    /// BuildKit's name for it: Content-Disposition's filename, else the URL path's last part.
+    filename: String,
+    /// Last-Modified, in seconds (BuildKit uses the epoch when the server sends none).
+    mtime: i64,
+}
+
+/// Fetches `url` into `dest` as BuildKit's HTTP source does: a status outside 200-399 is an
+/// error; the content's sha256, its file name and its modification time come back.
+fn fetch_url(url: &str, dest: &Path) -> Result<Fetched> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Other(format!("ADD {url}: invalid URL: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("ADD {url}: {e}")))?;
+    let fail = |e: reqwest::Error| Error::Other(format!("ADD {url}: {e}"));
+    let (bytes, headers) = rt.block_on(async {
+        let resp = reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(fail)?
+            .get(parsed.clone())
+            .send()
+            .await
+            .map_err(fail)?;
+        let status = resp.status().as_u16();
+        if !(200..400).contains(&status) {
+            return Err(Error::Other(format!("ADD {url}: invalid response status {status}")));
+        }
+        let headers = resp.headers().clone();
+        Ok((resp.bytes().await.map_err(fail)?, headers))
+    })?;
+    fs::write(dest, &bytes).at(dest)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(String::from);
+    let from_disposition = header("content-disposition").and_then(|cd| {
+        cd.split(';').find_map(|p| {
+            let v = p.trim().strip_prefix("filename=")?.trim_matches('"');
+            (!v.is_empty() && !v.ends_with('/')).then(|| v.rsplit('/').next().unwrap_or(v).to_string())
+        })
+    });
+    let from_path = parsed
+        .path_segments()
+        .and_then(|mut s| s.next_back().map(String::from))
+        .filter(|b| !b.is_empty() && b != "." && b != "/");
+    let mtime = header("last-modified")
+        .and_then(|lm| chrono::DateTime::parse_from_rfc2822(&lm).ok())
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    Ok(Fetched {
+        path: dest.to_path_buf(),
+        digest: Digest::of(&bytes),
+        filename: from_disposition.or(from_path).unwrap_or_else(|| "download".into()),
+        mtime,
+    })
 }
 
 struct CopyPlan {
@@ -1446,6 +1611,8 @@ struct CopyPlan {
     chown: Option<String>,
     chmod: Option<u32>,
     add: bool,
+    /// `--link`: nothing of the stage is read (parents are new 0755 root directories).
+    link: bool,
     key: String,
 }
 
