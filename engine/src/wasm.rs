@@ -183,15 +183,80 @@ pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> 
     Ok(RUNTIME_LINUX)
 }
 
-/// Marks a wasm container's spec for the wasm runtime and points it at the compiled-code cache.
-pub fn annotate_spec(engine: &Engine, spec: &mut oci_spec::runtime::Spec) {
+/// Marks a wasm container's spec for the wasm runtime, points it at the compiled-code cache, and
+/// names what the engine knows of the binary's content (see [`module_source`]).
+pub fn annotate_spec(engine: &Engine, c: &Container, spec: &mut oci_spec::runtime::Spec) {
     let mut ann = spec.annotations().clone().unwrap_or_default();
     ann.insert(berth_shims::wasm::HANDLER_ANNOTATION.into(), "wasm".into());
     ann.insert(
         berth_shims::wasm::CACHE_ANNOTATION.into(),
         engine.wasm_cache_dir().join("compiled").display().to_string(),
     );
+    if let Some(src) = module_source(engine, c) {
+        ann.insert(berth_shims::wasm::SOURCE_ANNOTATION.into(), src.to_annotation());
+    }
     spec.set_annotations(Some(ann));
+}
+
+/// The store's immutable copy of the binary the container's process names, and its content key,
+/// found in the container's lower layers without mounting them: a wasm layer's file is its blob
+/// (key: the blob's digest, already its content address), an unpacked tar layer's file is named
+/// by the layer's diff id and its path in it. `None` (the runtime then hashes the binary) when
+/// the path crosses a symlink or the file is not a plain file of one layer.
+pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_shims::wasm::ModuleSource> {
+    use sha2::Digest as _;
+    let arg0 = c.process.args.first()?.split('#').next().unwrap_or_default();
+    let candidates: Vec<String> = if arg0.starts_with('/') {
+        vec![arg0.to_string()]
+    } else if arg0.contains('/') {
+        vec![format!("{}/{arg0}", c.process.cwd)]
+    } else {
+        let path =
+            c.process.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(crate::container::spec::DEFAULT_PATH);
+        path.split(':').map(|d| format!("{d}/{arg0}")).collect()
+    };
+    let wasm_layers = engine.wasm_cache_dir().join("layers");
+    for cand in candidates {
+        let parts: Vec<&str> = cand.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        if parts.is_empty() || parts.contains(&"..") {
+            return None;
+        }
+        let rel: PathBuf = parts.iter().collect();
+        for layer in c.layers.iter().rev() {
+            // Every directory on the way must be a real directory of this layer.
+            let mut dir = layer.clone();
+            let mut plain = true;
+            for p in &parts[..parts.len() - 1] {
+                dir.push(p);
+                match std::fs::symlink_metadata(&dir) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => return None,
+                    Err(_) => {
+                        plain = false;
+                        break;
+                    }
+                }
+            }
+            if !plain {
+                continue;
+            }
+            let file = layer.join(&rel);
+            match std::fs::symlink_metadata(&file) {
+                Ok(m) if m.is_file() => {}
+                Ok(_) => return None,
+                Err(_) => continue,
+            }
+            let name = layer.file_name()?.to_string_lossy().into_owned();
+            let key = if layer.parent() == Some(wasm_layers.as_path()) {
+                name.split_once('-').map(|(hex, _)| hex.to_string())?
+            } else {
+                let h = sha2::Sha256::digest(format!("layer:{name}/{}", rel.display()).as_bytes());
+                hex::encode(h)
+            };
+            return Some(berth_shims::wasm::ModuleSource { key, path: file });
+        }
+    }
+    None
 }
 
 /// The wasm runtime's state directory (`<root>/runtime/wasm`).
@@ -248,22 +313,17 @@ pub fn oom_killed(c: &Container) -> bool {
 /// Puts `fds` on 0, 1, 2 while `f` runs (the guest process is forked from this one and
 /// inherits its stdio), then restores the originals.
 fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
+    use nix::fcntl::{fcntl, FcntlArg};
     let mut saved = [-1; 3];
     for (i, s) in saved.iter_mut().enumerate() {
-        // SAFETY: duplicating and replacing our own descriptors.
-        unsafe {
-            *s = libc::fcntl(i as i32, libc::F_DUPFD_CLOEXEC, 10);
-            libc::dup2(fds[i], i as i32);
-        }
+        *s = fcntl(i as i32, FcntlArg::F_DUPFD_CLOEXEC(10)).unwrap_or(-1);
+        let _ = nix::unistd::dup2(fds[i], i as i32);
     }
     let r = f();
     for (i, s) in saved.iter().enumerate() {
         if *s >= 0 {
-            // SAFETY: restoring and closing the duplicates made above.
-            unsafe {
-                libc::dup2(*s, i as i32);
-                libc::close(*s);
-            }
+            let _ = nix::unistd::dup2(*s, i as i32);
+            let _ = nix::unistd::close(*s);
         }
     }
     r

@@ -40,6 +40,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     opts.auto_remove = args.rm;
     opts.attach = !args.detach;
     let mut c = create_pulling(ctx, &engine, &args.flags, &opts)?;
+    if !args.detach {
+        // A wasm guest that needs no network runs right here, this process its supervisor.
+        match engine.run_inline(&mut c, args.flags.interactive) {
+            Ok(None) => {}
+            Ok(Some(code)) => return if code == 0 { Ok(()) } else { Err(Exit(code.clamp(0, 255) as u8).into()) },
+            Err(Error::StartFailed { code, message }) => {
+                eprintln!("berth: Error response from daemon: failed to create task for container: {message}");
+                return Err(Exit(code).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let attach = !args.detach;
     let session = match engine.start_container(&mut c, attach) {
         Ok(s) => s,

@@ -12,6 +12,7 @@
 pub mod attach;
 pub mod cp;
 pub mod exec;
+pub mod inline;
 pub mod logs;
 pub mod names;
 pub mod runtime;
@@ -721,7 +722,7 @@ impl Engine {
         res?;
         let mut spec = spec::generate(&c)?;
         if c.runtime == crate::wasm::RUNTIME_WASM {
-            crate::wasm::annotate_spec(self, &mut spec);
+            crate::wasm::annotate_spec(self, &c, &mut spec);
         }
         write_json_atomic(&dir.join("config.json"), &spec)?;
         write_json_atomic(&dir.join("config.v2.json"), &c)?;

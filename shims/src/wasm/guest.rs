@@ -45,6 +45,40 @@ pub struct GuestConfig {
     pub cache_dir: Option<PathBuf>,
     pub bundle: PathBuf,
     pub terminal: bool,
+    /// What the engine knows of the binary's content (the cache key without hashing it).
+    pub source: Option<ModuleSource>,
+}
+
+/// The binary's content as the engine knows it: its cache key and an immutable host copy (the
+/// store's blob or unpacked layer file), which stands for the file the guest names only while
+/// both have the same size and modification time (a container that rewrote its own binary is
+/// hashed and compiled as what it now is).
+#[derive(Debug, Clone)]
+pub struct ModuleSource {
+    pub key: String,
+    pub path: PathBuf,
+}
+
+impl ModuleSource {
+    /// The annotation's value: `KEY:PATH`.
+    pub fn to_annotation(&self) -> String {
+        format!("{}:{}", self.key, self.path.display())
+    }
+    fn parse(s: &str) -> Option<ModuleSource> {
+        let (key, path) = s.split_once(':')?;
+        let ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric()) && path.starts_with('/');
+        ok.then(|| ModuleSource { key: key.to_string(), path: PathBuf::from(path) })
+    }
+    /// Whether `bin` (in `rootfs`) is the file this source names, with the content it had.
+    fn stands_for(&self, bin: &Path, rootfs: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let rel = bin.strip_prefix(rootfs).unwrap_or(bin);
+        if rel.as_os_str().is_empty() || !self.path.ends_with(rel) {
+            return false;
+        }
+        let (Ok(a), Ok(b)) = (std::fs::metadata(bin), std::fs::metadata(&self.path)) else { return false };
+        a.is_file() && a.size() == b.size() && a.mtime() == b.mtime() && a.mtime_nsec() == b.mtime_nsec()
+    }
 }
 
 impl GuestConfig {
@@ -96,6 +130,11 @@ impl GuestConfig {
             .and_then(|a| a.get(super::CACHE_ANNOTATION))
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
+        let source = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(super::SOURCE_ANNOTATION))
+            .and_then(|s| ModuleSource::parse(s));
         Ok(GuestConfig {
             args,
             env,
@@ -108,6 +147,7 @@ impl GuestConfig {
             cache_dir,
             bundle: bundle.to_path_buf(),
             terminal: process.terminal().unwrap_or(false),
+            source,
         })
     }
 
@@ -210,9 +250,9 @@ impl wasmtime::ResourceLimiter for Limits {
 }
 
 /// The signal that stopped the guest (0: none yet).
-static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+pub(super) static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-const STOP_SIGNALS: [libc::c_int; 6] =
+pub(super) const STOP_SIGNALS: [libc::c_int; 6] =
     [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
 
 fn stop_sigset() -> libc::sigset_t {
@@ -242,7 +282,16 @@ pub fn child_main(cfg: &GuestConfig, sync: OwnedFd, fifo: &Path, console: Option
     let set = stop_sigset();
     // SAFETY: blocking signals in the (still single) thread; threads created later inherit it.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let prepared = match prepare(cfg, console) {
+    let prepared = (|| {
+        if let Some(ns) = &cfg.netns {
+            join_netns(ns)?;
+        }
+        if let Some(sock) = console {
+            setup_console(sock)?;
+        }
+        prepare(cfg)
+    })();
+    let prepared = match prepared {
         Ok(p) => p,
         Err(e) => {
             process::send_error(sync.as_raw_fd(), &e);
@@ -263,58 +312,94 @@ pub fn child_main(cfg: &GuestConfig, sync: OwnedFd, fifo: &Path, console: Option
         }
         Err(_) => return 125,
     }
-    let code = run(cfg, prepared);
+    spawn_signal_thread(prepared.engine.clone());
+    let end = run(cfg, prepared, Stdio::Inherit);
+    if let Some(m) = &end.message {
+        eprintln!("{m}");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    code
+    end.code
 }
 
-struct Prepared {
-    engine: Engine,
-    compiled: Compiled,
+/// A compiled guest, linked against WASI and ready to instantiate.
+pub(super) struct Prepared {
+    pub(super) engine: Engine,
+    pre: Pre,
+    /// Whether the guest imports `wasi:sockets` (only then does it need a network).
+    pub(super) needs_network: bool,
+}
+
+enum Pre {
+    Module(wasmtime::InstancePre<Host>),
+    Component(wasmtime_wasi::p2::bindings::sync::CommandPre<Host>),
 }
 
 fn exec_error(code: u8, message: String) -> Error {
     Error::Exec { code, message }
 }
 
-fn prepare(cfg: &GuestConfig, console: Option<&Path>) -> Result<Prepared> {
-    if let Some(ns) = &cfg.netns {
-        join_netns(ns)?;
-    }
-    if let Some(sock) = console {
-        setup_console(sock)?;
-    }
-    let bin = cfg.resolve_binary()?;
-    let bytes = std::fs::read(&bin).map_err(|e| Error::io(&bin, e))?;
-    let shown = &cfg.args[0];
-    if !is_wasm(&bytes) {
-        return Err(exec_error(
-            126,
-            format!("exec {shown}: not a WebAssembly module or component (exec format error)"),
-        ));
-    }
+/// The engine every guest runs on: epoch interruption for stop, defaults otherwise (the
+/// compiled-code cache is keyed by this configuration).
+fn new_engine() -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
-    let engine = Engine::new(&config).map_err(|e| Error::Init(format!("wasmtime: {e}")))?;
-    let (compiled, _cached) = cache::load(&engine, cfg.cache_dir.as_deref(), &bytes)
-        .map_err(|e| exec_error(126, format!("exec {shown}: invalid WebAssembly: {e:#}")))?;
+    Engine::new(&config).map_err(|e| Error::Init(format!("wasmtime: {e}")))
+}
+
+/// Loads the binary `args[0]` names (from the compiled-code cache when it can) and links it.
+/// Every failure that is the image's fault is a 126 naming the binary.
+pub(super) fn prepare(cfg: &GuestConfig) -> Result<Prepared> {
+    let bin = cfg.resolve_binary()?;
+    let shown = &cfg.args[0];
+    let engine = new_engine()?;
+    let known = cfg.source.as_ref().filter(|s| s.stands_for(&bin, &cfg.rootfs));
+    let dir = cfg.cache_dir.as_deref();
+    let cached = known.and_then(|s| dir.and_then(|d| cache::lookup(&engine, d, &s.key)));
+    let compiled = match cached {
+        Some(c) => c,
+        None => {
+            // The immutable copy when it stands for the binary: what is compiled is then
+            // exactly the content the key names.
+            let from = known.map(|s| s.path.as_path()).unwrap_or(&bin);
+            let bytes = std::fs::read(from).map_err(|e| Error::io(from, e))?;
+            if !is_wasm(&bytes) {
+                return Err(exec_error(
+                    126,
+                    format!("exec {shown}: not a WebAssembly module or component (exec format error)"),
+                ));
+            }
+            let key = known.map(|s| s.key.clone()).unwrap_or_else(|| cache::content_key(&bytes));
+            let hit = if known.is_none() { dir.and_then(|d| cache::lookup(&engine, d, &key)) } else { None };
+            match hit {
+                Some(c) => c,
+                None => cache::compile(&engine, dir, &key, &bytes)
+                    .map_err(|e| exec_error(126, format!("exec {shown}: invalid WebAssembly: {e:#}")))?,
+            }
+        }
+    };
     // Link now, so a module needing functions this host lacks fails the create, not the start.
-    match &compiled {
+    let (pre, needs_network) = match &compiled {
         Compiled::Module(m) => {
             let mut linker: Linker<Host> = Linker::new(&engine);
             wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| h.p1.as_mut().expect("p1 context"))
                 .map_err(|e| Error::Init(format!("wasmtime: {e}")))?;
-            linker.instantiate_pre(m).map_err(|e| exec_error(126, format!("exec {shown}: {e:#}")))?;
+            let pre = linker.instantiate_pre(m).map_err(|e| exec_error(126, format!("exec {shown}: {e:#}")))?;
+            // Preview 1 has no way to open a socket: such a guest never needs a network.
+            (Pre::Module(pre), false)
         }
         Compiled::Component(c) => {
             let mut linker = wasmtime::component::Linker::<Host>::new(&engine);
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| Error::Init(format!("wasmtime: {e}")))?;
-            linker.instantiate_pre(c).map_err(|e| exec_error(126, format!("exec {shown}: {e:#}")))?;
+            let pre = linker.instantiate_pre(c).map_err(|e| exec_error(126, format!("exec {shown}: {e:#}")))?;
+            let pre = wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre)
+                .map_err(|e| exec_error(126, format!("exec {shown}: not a wasi:cli/command component: {e:#}")))?;
+            let sockets = c.component_type().imports(&engine).any(|(name, _)| name.starts_with("wasi:sockets/"));
+            (Pre::Component(pre), sockets)
         }
-    }
-    Ok(Prepared { engine, compiled })
+    };
+    Ok(Prepared { engine, pre, needs_network })
 }
 
 fn join_netns(ns: &str) -> Result<()> {
@@ -342,9 +427,28 @@ fn setup_console(sock: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build_ctx(cfg: &GuestConfig) -> std::result::Result<WasiCtxBuilder, String> {
+/// Where the guest's stdio goes.
+pub(super) enum Stdio {
+    /// This process's own descriptors (the shim's guest process).
+    Inherit,
+    /// Streams of the caller's; stdin is this process's only when `stdin` is set.
+    Streams { stdin: bool, stdout: super::inline::Sink, stderr: super::inline::Sink },
+}
+
+fn build_ctx(cfg: &GuestConfig, stdio: Stdio) -> std::result::Result<WasiCtxBuilder, String> {
     let mut b = WasiCtxBuilder::new();
-    b.inherit_stdio();
+    match stdio {
+        Stdio::Inherit => {
+            b.inherit_stdio();
+        }
+        Stdio::Streams { stdin, stdout, stderr } => {
+            if stdin {
+                b.inherit_stdin();
+            }
+            b.stdout(stdout);
+            b.stderr(stderr);
+        }
+    }
     b.args(&cfg.args);
     b.envs(&cfg.env);
     if !cfg.cwd.is_empty() {
@@ -364,38 +468,45 @@ fn build_ctx(cfg: &GuestConfig) -> std::result::Result<WasiCtxBuilder, String> {
     Ok(b)
 }
 
-fn run(cfg: &GuestConfig, p: Prepared) -> u8 {
+/// How a guest ended: its exit code and, for an abnormal end, what to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    pub code: u8,
+    pub message: Option<String>,
+    /// It ran out of its memory limit (also marked in the bundle, see [`super::OOM_MARKER`]).
+    pub oom: bool,
+}
+
+impl End {
+    fn code(code: u8) -> End {
+        End { code, message: None, oom: false }
+    }
+}
+
+pub(super) fn run(cfg: &GuestConfig, p: Prepared, stdio: Stdio) -> End {
     let hit = Arc::new(AtomicBool::new(false));
-    let mut builder = match build_ctx(cfg) {
+    let mut builder = match build_ctx(cfg, stdio) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("berth: wasm container: {e}");
-            return 125;
-        }
+        Err(e) => return End { code: 125, message: Some(format!("berth: wasm container: {e}")), oom: false },
     };
     let limits = Limits { max: cfg.memory_limit.map(|l| l as usize), used: 0, hit: hit.clone() };
-    let host = match &p.compiled {
-        Compiled::Module(_) => Host { p1: Some(builder.build_p1()), p2: None, limits },
-        Compiled::Component(_) => Host { p1: None, p2: Some((builder.build(), ResourceTable::new())), limits },
+    let host = match &p.pre {
+        Pre::Module(_) => Host { p1: Some(builder.build_p1()), p2: None, limits },
+        Pre::Component(_) => Host { p1: None, p2: Some((builder.build(), ResourceTable::new())), limits },
     };
     let mut store = Store::new(&p.engine, host);
     store.limiter(|h| &mut h.limits);
     store.set_epoch_deadline(1);
     store.epoch_deadline_trap();
-    spawn_signal_thread(p.engine.clone());
-    let result: wasmtime::Result<u8> = match &p.compiled {
-        Compiled::Module(m) => (|| {
-            let mut linker: Linker<Host> = Linker::new(&p.engine);
-            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| h.p1.as_mut().expect("p1 context"))?;
-            let inst = linker.instantiate(&mut store, m)?;
+    let result: wasmtime::Result<u8> = match &p.pre {
+        Pre::Module(pre) => (|| {
+            let inst = pre.instantiate(&mut store)?;
             let start = inst.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call(&mut store, ())?;
             Ok(0)
         })(),
-        Compiled::Component(c) => (|| {
-            let mut linker = wasmtime::component::Linker::<Host>::new(&p.engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-            let cmd = wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, c, &linker)?;
+        Pre::Component(pre) => (|| {
+            let cmd = pre.instantiate(&mut store)?;
             Ok(match cmd.wasi_cli_run().call_run(&mut store)? {
                 Ok(()) => 0,
                 Err(()) => 1,
@@ -403,25 +514,22 @@ fn run(cfg: &GuestConfig, p: Prepared) -> u8 {
         })(),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => End::code(code),
         Err(e) => {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                return exit.0 as u8;
+                return End::code(exit.0 as u8);
             }
             let sig = STOP_SIGNAL.load(Ordering::Relaxed);
             if sig > 0 {
-                return (128 + sig) as u8;
+                return End::code((128 + sig) as u8);
             }
             if hit.load(Ordering::Relaxed) {
                 let _ = std::fs::write(cfg.bundle.join(super::OOM_MARKER), b"");
-                eprintln!(
-                    "berth: wasm guest ran out of memory (limit {} bytes): {e}",
-                    cfg.memory_limit.unwrap_or_default()
-                );
-                return 137;
+                let limit = cfg.memory_limit.unwrap_or_default();
+                let message = format!("berth: wasm guest ran out of memory (limit {limit} bytes): {e}");
+                return End { code: 137, message: Some(message), oom: true };
             }
-            eprintln!("berth: wasm guest trapped: {e:?}");
-            134
+            End { code: 134, message: Some(format!("berth: wasm guest trapped: {e:?}")), oom: false }
         }
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod cache;
 mod guest;
+pub mod inline;
 
 use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Error, Result};
@@ -32,12 +33,15 @@ use oci_spec::runtime::Process;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use guest::{is_component, is_wasm, resolve_in, GuestConfig};
+pub use guest::{is_component, is_wasm, resolve_in, End, GuestConfig, ModuleSource};
 
 /// The annotation the engine sets on a bundle that this runtime must run (crun's name for it).
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
 /// The annotation naming the directory of the compiled-code cache.
 pub const CACHE_ANNOTATION: &str = "io.berth.wasm.cache";
+/// The annotation naming what the engine knows of the binary's content
+/// ([`ModuleSource::to_annotation`]), so a start finds its compiled code without hashing it.
+pub const SOURCE_ANNOTATION: &str = "io.berth.wasm.source";
 /// The file a guest that ran out of its memory limit leaves in its bundle.
 pub const OOM_MARKER: &str = "wasm-oom";
 

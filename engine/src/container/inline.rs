@@ -1,0 +1,152 @@
+//! The foreground fast path of `berth run` for wasm containers: the CLI is the supervisor.
+//!
+//! A native container needs a shim because its process lives in namespaces and must outlive
+//! the CLI only when detached; a wasm guest is just code the CLI can run on a thread
+//! (`berth_shims::wasm::inline`). So a foreground (`run` without `-d`), non-tty wasm container
+//! whose guest imports no `wasi:sockets` and that has no restart policy, CPU limit or
+//! published port runs in the CLI process: no shim re-exec, no guest process, and no network
+//! setup ("a guest that imports no socket interface needs no network setup"). It is still a
+//! container like the others: the record says running with the CLI as both its pid and its
+//! shim pid (the CLI holds `shim.lock`, so `ps`, `inspect`, `wait` and the shim-death
+//! reconciliation work unchanged), its output goes to the terminal and to its json log as it is
+//! written (`logs -f` from another terminal follows it), `stop`/`kill` signal the CLI, whose
+//! stop signals interrupt the guest through wasmtime's epoch, and the exit is recorded (and
+//! `--rm` honoured) before the CLI exits with the guest's code. Everything else (detached,
+//! tty, sockets, restart policies) goes through the shim as before.
+
+use super::logs::LogWriter;
+use super::{lock_dir, read_state, snapshot, write_json_atomic, Container};
+use crate::{Engine, Error, Result};
+use berth_shims::wasm::inline::{self, Inline, Sink, SinkFn};
+use fs4::fs_std::FileExt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a stopped guest stuck in a host call (a blocking read) has to notice the stop.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether the container may run in the CLI without looking at its guest.
+fn eligible(c: &Container, spec: &oci_spec::runtime::Spec) -> bool {
+    let cpu_limited = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.cpu().as_ref())
+        .is_some_and(|cpu| cpu.quota().is_some() || cpu.shares().is_some() || cpu.cpus().is_some());
+    c.runtime == crate::wasm::RUNTIME_WASM
+        && !c.config.tty
+        && c.host_config.restart_policy.is_none()
+        && !cpu_limited
+        && c.net.publish.is_empty()
+        && !c.net.publish_all
+}
+
+/// A stream of the guest: written to this process's `fd` and to the container's log.
+fn sink(fd: u8, log: &Arc<Mutex<LogWriter>>) -> SinkFn {
+    let log = log.clone();
+    Arc::new(move |d: &[u8]| {
+        if let Ok(mut l) = log.lock() {
+            l.write(fd, d);
+        }
+        let r = if fd == 2 { std::io::stderr().lock().write_all(d) } else { std::io::stdout().lock().write_all(d) };
+        // The reader of our output went away: the guest's writes still reach its log.
+        r.or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
+    })
+}
+
+impl Engine {
+    /// Runs a created wasm container's guest in this process, attached (`stdin`: the guest
+    /// reads this process's stdin), and returns its exit code; `None` when the container must
+    /// go through the shim instead (nothing was changed then). A guest that cannot start
+    /// (corrupt, missing imports) is [`Error::StartFailed`], recorded as the shim would.
+    pub fn run_inline(&self, c: &mut Container, stdin: bool) -> Result<Option<i32>> {
+        let spec_path = c.dir.join("config.json");
+        let spec = oci_spec::runtime::Spec::load(&spec_path).map_err(|e| Error::Other(format!("{e}")))?;
+        if !eligible(c, &spec) {
+            return Ok(None);
+        }
+        // Held for the whole run: to other commands, this process is the container's shim.
+        let lock_path = c.dir.join("shim.lock");
+        let opts = std::fs::File::options().create(true).truncate(false).write(true).clone();
+        let shim_lock = opts.open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        if !matches!(FileExt::try_lock_exclusive(&shim_lock), Ok(true)) {
+            return Err(Error::Conflict(format!("container {} is already running", c.short_id())));
+        }
+        snapshot::prepare(c)?;
+        let loaded = berth_shims::wasm::GuestConfig::from_spec(&spec, &c.dir).and_then(Inline::load);
+        let guest = match loaded {
+            Ok(g) if g.needs_network() => {
+                snapshot::release(c)?;
+                return Ok(None);
+            }
+            Ok(g) => g,
+            Err(e) => {
+                let _ = snapshot::release(c);
+                let (code, message) = (e.exit_code(), e.to_string());
+                self.record_inline_end(c, |s| {
+                    s.status = "created".into();
+                    s.exit_code = code as i32;
+                    s.error = message.clone();
+                })?;
+                return Err(Error::StartFailed { code, message });
+            }
+        };
+        inline::catch_stop_signals().map_err(|e| Error::Other(e.to_string()))?;
+        let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
+        let pid = std::process::id() as i32;
+        let start_time = super::runtime::pid_start_time(pid).unwrap_or(0);
+        {
+            let _g = lock_dir(&c.dir)?;
+            let mut st = read_state(&c.dir)?;
+            st.status = "running".into();
+            st.running = true;
+            st.restarting = false;
+            st.oom_killed = false;
+            st.exit_code = 0;
+            st.error.clear();
+            st.has_been_manually_stopped = false;
+            st.pid = pid;
+            st.pid_start_time = start_time;
+            st.shim_pid = pid;
+            st.started_at = super::now_rfc3339();
+            write_json_atomic(&c.state_path(), &st)?;
+            c.state = st;
+        }
+        let log = Arc::new(Mutex::new(LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?));
+        let stderr = sink(2, &log);
+        let out = guest.run(stdin, Sink::new(sink(1, &log)), Sink::new(stderr.clone()), STOP_GRACE);
+        if let Some(m) = &out.end.message {
+            let _ = stderr(format!("{m}\n").as_bytes());
+        }
+        if let Ok(mut l) = log.lock() {
+            l.flush();
+        }
+        let code = out.end.code as i32;
+        let oom = out.end.oom;
+        let _ = snapshot::release(c);
+        self.record_inline_end(c, |s| {
+            s.status = "exited".into();
+            s.exit_code = code;
+            s.oom_killed = oom;
+            s.finished_at = super::now_rfc3339();
+        })?;
+        drop(shim_lock);
+        Ok(Some(code))
+    }
+
+    /// Records how an inline run ended (not running, no supervisor) and removes a `--rm`
+    /// container, as the shim does when it exits.
+    fn record_inline_end(&self, c: &mut Container, f: impl FnOnce(&mut super::State)) -> Result<()> {
+        if c.host_config.auto_remove {
+            return self.remove_container_files(c, true);
+        }
+        c.update_state(|s| {
+            s.running = false;
+            s.restarting = false;
+            s.pid = 0;
+            s.shim_pid = 0;
+            f(s);
+        })
+    }
+}
