@@ -1833,11 +1833,7 @@ fn make_parents(dirs: &[PathBuf], staging: &Path, dir: &str, include_self: bool)
 }
 
 fn set_mtime(p: &Path, secs: i64) {
-    let ts = [libc::timespec { tv_sec: secs, tv_nsec: 0 }, libc::timespec { tv_sec: secs, tv_nsec: 0 }];
-    if let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) {
-        // SAFETY: a valid C string and two timespecs.
-        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    }
+    let _ = unpack::set_mtime_nofollow(p, secs);
 }
 
 /// Copies one file, link, directory (itself, not its contents) or device.
@@ -1863,11 +1859,9 @@ fn copy_entry(src: &Path, dst: &Path, owner: Option<(u32, u32)>, chmod: Option<u
     } else if ft.is_file() {
         fs::copy(src, dst).map_err(|e| Error::Other(format!("error from sender: {}: {e}", src.display())))?;
     } else {
-        let c = std::ffi::CString::new(dst.as_os_str().as_encoded_bytes()).map_err(|e| Error::Other(e.to_string()))?;
-        // SAFETY: a valid path; mode and device from the source's metadata.
-        if unsafe { libc::mknod(c.as_ptr(), m.mode(), m.rdev()) } != 0 {
-            return Err(Error::io(dst, std::io::Error::last_os_error()));
-        }
+        let rdev = m.rdev();
+        unpack::mknod(dst, m.mode() & libc::S_IFMT, m.mode(), nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev))
+            .at(dst)?;
     }
     let (u, g) = owner.unwrap_or((m.uid(), m.gid()));
     std::os::unix::fs::lchown(dst, Some(u), Some(g)).at(dst)?;

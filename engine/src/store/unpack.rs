@@ -23,8 +23,10 @@ use crate::media::Compression;
 use crate::store::Store;
 use crate::{Digest, Error, Result};
 use fs4::fs_std::FileExt;
+use nix::sys::stat;
+use nix::sys::time::TimeSpec;
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -87,7 +89,7 @@ struct BlobRecord {
 
 /// Whether this process may create device nodes, chown and set trusted xattrs.
 pub fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 impl Store {
@@ -419,84 +421,47 @@ pub fn normalize_entry_path(raw: &Path) -> std::result::Result<PathBuf, String> 
     Ok(out)
 }
 
-fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
-}
-
-fn cvt(r: libc::c_int) -> io::Result<()> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
+// Metadata calls that must not follow symlinks, through safe APIs: std's lchown, nix's
+// utimensat and mknod, and the xattr crate (whose get/set/list are the l*xattr calls).
 
 fn lchown(p: &Path, uid: u64, gid: u64) -> io::Result<()> {
-    let c = cstr(p)?;
-    cvt(unsafe { libc::lchown(c.as_ptr(), uid as libc::uid_t, gid as libc::gid_t) })
+    std::os::unix::fs::lchown(p, Some(uid as u32), Some(gid as u32))
 }
 
-fn set_mtime_nofollow(p: &Path, mtime: i64) -> io::Result<()> {
-    let c = cstr(p)?;
-    let t = libc::timespec { tv_sec: mtime as libc::time_t, tv_nsec: 0 };
-    let times = [t, t];
-    cvt(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
+/// Sets a path's atime and mtime to `mtime` (seconds), not following a symlink.
+pub(crate) fn set_mtime_nofollow(p: &Path, mtime: i64) -> io::Result<()> {
+    let t = TimeSpec::new(mtime, 0);
+    stat::utimensat(None, p, &t, &t, stat::UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
 }
 
 fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-    let c = cstr(p)?;
-    let n = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains NUL"))?;
-    cvt(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) })
+    xattr::set(p, name, value)
 }
 
 fn lgetxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let c = cstr(p).ok()?;
-    let n = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 256];
-    let r = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if r < 0 {
-        return None;
-    }
-    buf.truncate(r as usize);
-    Some(buf)
+    xattr::get(p, name).ok().flatten()
 }
 
 /// Every xattr of a path (not following symlinks); unreadable ones are skipped.
 pub fn list_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(c) = cstr(p) else { return Vec::new() };
-    let size = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
-    if size <= 0 {
-        return Vec::new();
-    }
-    let mut names = vec![0u8; size as usize];
-    let size = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if size <= 0 {
-        return Vec::new();
-    }
-    names.truncate(size as usize);
-    let mut out = Vec::new();
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let Ok(name) = std::str::from_utf8(name) else { continue };
-        let n = CString::new(name).expect("no NUL inside a split");
-        let len = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
-        if len < 0 {
-            continue;
-        }
-        let mut v = vec![0u8; len as usize];
-        let len = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
-        if len < 0 {
-            continue;
-        }
-        v.truncate(len as usize);
-        out.push((name.to_string(), v));
-    }
-    out
+    let Ok(names) = xattr::list(p) else { return Vec::new() };
+    names
+        .filter_map(|n| {
+            let value = xattr::get(p, &n).ok().flatten()?;
+            Some((n.to_str()?.to_string(), value))
+        })
+        .collect()
 }
 
-fn mknod(p: &Path, kind: libc::mode_t, perm: u32, major: u32, minor: u32) -> io::Result<()> {
-    let c = cstr(p)?;
-    let dev = libc::makedev(major, minor);
-    cvt(unsafe { libc::mknod(c.as_ptr(), kind | (perm as libc::mode_t & 0o7777), dev) })
+/// Creates a device node or fifo: `kind` is the file-type bits (S_IFCHR, S_IFBLK, S_IFIFO).
+pub(crate) fn mknod(p: &Path, kind: libc::mode_t, perm: u32, major: u64, minor: u64) -> io::Result<()> {
+    stat::mknod(
+        p,
+        stat::SFlag::from_bits_truncate(kind),
+        stat::Mode::from_bits_truncate(perm & 0o7777),
+        stat::makedev(major, minor),
+    )
+    .map_err(io::Error::from)
 }
 
 /// Removes a file, symlink or whole tree (making directories writable first, so trees with
@@ -722,7 +687,7 @@ impl Extractor {
                     )));
                 }
                 self.clear(&real)?;
-                mknod(&path, kind_bits, mode, major, minor).map_err(|err| self.io_err(&real, err))?;
+                mknod(&path, kind_bits, mode, major.into(), minor.into()).map_err(|err| self.io_err(&real, err))?;
                 if self.privileged {
                     lchown(&path, uid, gid).map_err(|err| self.io_err(&real, err))?;
                 }
@@ -1004,7 +969,7 @@ fn copy_dir(src: &Path, dst: &Path, privileged: bool, links: &mut HashMap<(u64, 
                 continue; // sockets are not layer content
             };
             let rdev = m.rdev();
-            mknod(&d, kind, m.mode(), libc::major(rdev), libc::minor(rdev)).at(&d)?;
+            mknod(&d, kind, m.mode(), stat::major(rdev), stat::minor(rdev)).at(&d)?;
         }
         copy_meta(&m, &s, &d, privileged)?;
         if m.nlink() > 1 {
