@@ -562,6 +562,31 @@ fn run_publish_answers_on_loopback_and_bridge_and_p_uppercase_picks_free_ports()
     assert!(http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, p80))).contains("hello from berth"));
     let doc = env.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "all"]);
     assert!(doc.contains(&format!("\"HostPort\":\"{p80}\"")), "{doc}");
+
+    // ps: Docker's PORTS column and {{.Ports}}: bindings as HOSTIP:HOSTPORT->PORT/PROTO,
+    // exposed ports nothing publishes as PORT/PROTO.
+    assert_eq!(
+        env.ok(&["ps", "--filter", "name=pub", "--format", "{{.Ports}}"]),
+        format!("127.0.0.1:{port}->80/tcp\n")
+    );
+    let want: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let (ctr, host) = l.split_once(" -> ").unwrap();
+            format!("{host}->{ctr}")
+        })
+        .collect();
+    assert_eq!(env.ok(&["ps", "--filter", "name=all", "--format", "{{.Ports}}"]), format!("{}\n", want.join(", ")));
+    let table = env.ok(&["ps", "--filter", "name=pub"]);
+    assert!(table.lines().next().unwrap().contains("PORTS"), "{table}");
+    assert!(table.contains(&format!("127.0.0.1:{port}->80/tcp")), "{table}");
+    env.ok(&["run", "-d", "--name", "exposed", "web", "sleep", "60"]);
+    assert_eq!(env.ok(&["ps", "--filter", "name=exposed", "--format", "{{.Ports}}"]), "80-81/tcp\n"); // Docker folds runs of ports
+    let json = env.ok(&["ps", "--filter", "name=pub", "--format", "json"]);
+    assert!(json.contains(&format!("\"Ports\":\"127.0.0.1:{port}->80/tcp\"")), "{json}");
+    env.ok(&["stop", "-t", "0", "exposed"]);
+    // A stopped container publishes nothing.
+    assert_eq!(env.ok(&["ps", "-a", "--filter", "name=exposed", "--format", "{{.Ports}}"]), "\n");
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// The fields a row shows, by Docker's template names.
-fn fields(c: &Container, no_trunc: bool) -> BTreeMap<&'static str, String> {
+fn fields(c: &Container, ports: String, no_trunc: bool) -> BTreeMap<&'static str, String> {
     let cmd = c.command_line();
     let mut m = BTreeMap::new();
     m.insert("ID", if no_trunc { c.id.clone() } else { c.short_id().to_string() });
@@ -99,7 +99,7 @@ fn fields(c: &Container, no_trunc: bool) -> BTreeMap<&'static str, String> {
     m.insert("RunningFor", format!("{} ago", human_since(&c.created)));
     m.insert("Status", c.status_text());
     m.insert("State", state_word(c).to_string());
-    m.insert("Ports", String::new());
+    m.insert("Ports", ports);
     m.insert("Names", c.name.clone());
     m.insert("Labels", c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
     m.insert(
@@ -183,6 +183,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.latest {
         list.truncate(1);
     }
+    let ports = |c: &Container| berth_engine::network::container::ports_column(&engine, c);
     if args.quiet {
         for c in &list {
             println!("{}", if args.no_trunc { c.id.as_str() } else { c.short_id() });
@@ -192,12 +193,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     match args.format.as_deref() {
         Some("json") | Some("{{json .}}") => {
             for c in &list {
-                println!("{}", serde_json::to_string(&fields(c, true)).unwrap_or_default());
+                println!("{}", serde_json::to_string(&fields(c, ports(c), true)).unwrap_or_default());
             }
         }
         Some(t) if !t.is_empty() && t != "table" && !t.starts_with("table ") => {
             for c in &list {
-                println!("{}", render(t, &fields(c, args.no_trunc)));
+                println!("{}", render(t, &fields(c, ports(c), args.no_trunc)));
             }
         }
         Some(t) if t.starts_with("table ") => {
@@ -224,7 +225,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             .collect();
             let mut rows = vec![render(tmpl, &header).split('\t').map(String::from).collect::<Vec<_>>()];
             for c in &list {
-                rows.push(render(tmpl, &fields(c, args.no_trunc)).split('\t').map(String::from).collect());
+                rows.push(render(tmpl, &fields(c, ports(c), args.no_trunc)).split('\t').map(String::from).collect());
             }
             print_table(&rows);
         }
@@ -234,7 +235,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>()];
             for c in &list {
-                let f = fields(c, args.no_trunc);
+                let f = fields(c, ports(c), args.no_trunc);
                 rows.push(
                     ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
                         .iter()

@@ -262,6 +262,82 @@ pub fn ports(engine: &Engine, c: &Container) -> Result<Vec<PublishedPort>> {
     Ok(engine.sandbox(&c.id)?.map(|s| s.ports).unwrap_or_default())
 }
 
+/// One entry of a container's port list as Docker's API lists it: a binding (host address
+/// and port) or, with `host` `None`, an exposed port nothing publishes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortEntry {
+    pub private: u16,
+    pub host: Option<(Ipv4Addr, u16)>,
+    pub proto: Proto,
+}
+
+/// The `PORTS` column of `ps` (and `{{.Ports}}`): empty unless the container runs with a
+/// network of its own; then its exposed ports and its bindings.
+pub fn ports_column(engine: &Engine, c: &Container) -> String {
+    let Ok(Some(sb)) = engine.sandbox(&c.id) else { return String::new() };
+    let mut entries: Vec<PortEntry> = sb
+        .ports
+        .iter()
+        .map(|p| PortEntry { private: p.container_port, host: Some((p.host_ip, p.host_port)), proto: p.proto })
+        .collect();
+    for e in &c.net.exposed {
+        for (p, proto) in parse_expose(e).unwrap_or_default() {
+            if !sb.ports.iter().any(|b| b.container_port == p && b.proto == proto) {
+                entries.push(PortEntry { private: p, host: None, proto });
+            }
+        }
+    }
+    display_ports(entries)
+}
+
+/// Docker's `DisplayablePorts`: sorted by container port, runs of consecutive ports folded
+/// into ranges (`8000-8002/tcp`, `0.0.0.0:80-81->80-81/tcp`), bindings to another host port
+/// listed last (`127.0.0.1:8080->80/tcp`), all joined with ", ".
+pub fn display_ports(mut ports: Vec<PortEntry>) -> String {
+    // Docker compares the address as a string, and "" (no binding) first.
+    ports.sort_by(|a, b| {
+        let ip = |e: &PortEntry| e.host.map(|h| h.0.to_string()).unwrap_or_default();
+        (a.private, ip(a), a.host.map_or(0, |h| h.1), a.proto.as_str()).cmp(&(
+            b.private,
+            ip(b),
+            b.host.map_or(0, |h| h.1),
+            b.proto.as_str(),
+        ))
+    });
+    let form = |key: &(Option<Ipv4Addr>, Proto), first: u16, last: u16| {
+        let range = if first == last { first.to_string() } else { format!("{first}-{last}") };
+        match key.0 {
+            Some(ip) => format!("{ip}:{range}->{range}/{}", key.1),
+            None => format!("{range}/{}", key.1),
+        }
+    };
+    let mut groups: Vec<((Option<Ipv4Addr>, Proto), u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    for p in &ports {
+        let key = match p.host {
+            Some((ip, public)) if public != p.private => {
+                mappings.push(format!("{ip}:{public}->{}/{}", p.private, p.proto));
+                continue;
+            }
+            Some((ip, _)) => (Some(ip), p.proto),
+            None => (None, p.proto),
+        };
+        match groups.iter_mut().find(|g| g.0 == key) {
+            None => groups.push((key, p.private, p.private)),
+            Some(g) if p.private == g.2.wrapping_add(1) => g.2 = p.private,
+            Some(g) => {
+                result.push(form(&g.0, g.1, g.2));
+                g.1 = p.private;
+                g.2 = p.private;
+            }
+        }
+    }
+    result.extend(groups.iter().map(|g| form(&g.0, g.1, g.2)));
+    result.extend(mappings);
+    result.join(", ")
+}
+
 /// Fills Docker's `NetworkSettings`, `HostConfig.PortBindings` and friends, and
 /// `Config.ExposedPorts` into a container's `inspect` document.
 pub fn inspect(c: &Container, net: &NetConfig, v: &mut Value) {
@@ -370,6 +446,32 @@ pub fn inspect(c: &Container, net: &NetConfig, v: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_column_as_docker_prints_it() {
+        let b = |private, ip: [u8; 4], public| PortEntry {
+            private,
+            host: Some((Ipv4Addr::from(ip), public)),
+            proto: Proto::Tcp,
+        };
+        let e = |private, proto| PortEntry { private, host: None, proto };
+        assert_eq!(display_ports(vec![]), "");
+        assert_eq!(display_ports(vec![b(80, [0, 0, 0, 0], 8080)]), "0.0.0.0:8080->80/tcp");
+        assert_eq!(display_ports(vec![b(80, [127, 0, 0, 1], 80)]), "127.0.0.1:80->80/tcp");
+        assert_eq!(
+            display_ports(vec![b(80, [127, 0, 0, 1], 8080), e(81, Proto::Tcp)]),
+            "81/tcp, 127.0.0.1:8080->80/tcp"
+        );
+        assert_eq!(
+            display_ports(vec![e(8002, Proto::Tcp), e(8000, Proto::Tcp), e(8001, Proto::Tcp), e(53, Proto::Udp)]),
+            "53/udp, 8000-8002/tcp"
+        );
+        assert_eq!(
+            display_ports(vec![b(81, [0, 0, 0, 0], 81), b(80, [0, 0, 0, 0], 80), e(90, Proto::Tcp)]),
+            "0.0.0.0:80-81->80-81/tcp, 90/tcp"
+        );
+        assert_eq!(display_ports(vec![e(80, Proto::Tcp), e(82, Proto::Tcp)]), "80/tcp, 82/tcp");
+    }
 
     #[test]
     fn expose_and_publish_all() {

@@ -141,8 +141,10 @@ fn owner_alive(sb: &Sandbox) -> bool {
                 _ => true,
             }
         }
-        // SAFETY: kill with signal 0 only checks for existence.
-        None => sb.owner_pid != 0 && unsafe { libc::kill(sb.owner_pid as i32, 0) } == 0,
+        // Signal 0 only checks that the process exists.
+        None => {
+            sb.owner_pid != 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(sb.owner_pid as i32), None).is_ok()
+        }
     }
 }
 
@@ -801,12 +803,12 @@ impl Engine {
             return Err(e);
         }
         let r = (|| -> Result<()> {
-            let inner = match req.create_netns {
+            let made = match req.create_netns {
                 true => Some(netns::create(&req.netns).map_err(|e| Error::io(&req.netns, e))?),
                 false => None,
             };
             if let (Some(n), Some(br)) = (&net, br_idx) {
-                self.setup_endpoint(&mut nl, inner, br, n, &sb.endpoints[0], &req.netns, true)?;
+                self.setup_endpoint(&mut nl, made, br, n, &sb.endpoints[0], &req.netns, true)?;
                 if !sb.ports.is_empty() {
                     let nets = self.network_records()?;
                     self.firewall().add_ports(&nets, &self.all_ports(None)?, &sb.ports)?;
@@ -911,11 +913,15 @@ impl Engine {
     fn teardown_locked(&self, sb: &Sandbox) -> Result<()> {
         // A namespace berth made goes away with its last reference, and the kernel removes
         // every veth inside it then, off the caller's path (deleting a veth synchronously
-        // waits for RCU grace periods: tens of milliseconds on a container's removal).
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+        // waits for RCU grace periods: tens of milliseconds on a container's removal). So the
+        // common case — a container's own namespace — opens no netlink socket at all.
+        let mut nl = None;
         for ep in &sb.endpoints {
             if !sb.netns_owned || !netns::exists(&sb.netns) {
-                let _ = nl.delete_link(&ep.veth);
+                if nl.is_none() {
+                    nl = Some(Netlink::open().map_err(|e| nl_err("netlink", e))?);
+                }
+                let _ = nl.as_mut().expect("opened above").delete_link(&ep.veth);
             }
             self.release_lease(ep, &sb.container_id);
         }
@@ -1024,19 +1030,27 @@ impl Engine {
     }
 
     /// The kernel side of an endpoint: the veth pair (peer made inside the namespace),
-    /// hairpin on the bridge port, the address, the link up and the default route.
+    /// hairpin on the bridge port, the address, the link up and the default route. `made` is
+    /// the namespace and a socket inside it when the caller just created it.
     #[allow(clippy::too_many_arguments)]
     fn setup_endpoint(
         &self,
         nl: &mut Netlink,
-        inner: Option<Netlink>,
+        made: Option<(File, Netlink)>,
         br: u32,
         net: &Network,
         ep: &Endpoint,
         ns_path: &Path,
         default_route: bool,
     ) -> Result<()> {
-        let ns = netns::open(ns_path).map_err(|e| Error::io(ns_path, e))?;
+        let (ns, mut inner) = match made {
+            Some(m) => m,
+            None => {
+                let ns = netns::open(ns_path).map_err(|e| Error::io(ns_path, e))?;
+                let inner = Netlink::open_in(&ns).map_err(|e| nl_err("entering the network namespace", e))?;
+                (ns, inner)
+            }
+        };
         let ip = ep.ip.expect("planned endpoints have an address");
         let mac = mac_for(ip);
         match nl.create_veth(&ep.veth, br, None, &ep.ifname, &ns, mac) {
@@ -1048,11 +1062,11 @@ impl Engine {
             }
             r => r.map_err(|e| nl_err(&format!("creating veth {}", ep.veth), e))?,
         }
-        let _ = fs::write(format!("/sys/class/net/{}/brport/hairpin_mode", ep.veth), "1");
-        let mut inner = match inner {
-            Some(i) => i,
-            None => Netlink::open_in(&ns).map_err(|e| nl_err("entering the network namespace", e))?,
-        };
+        // Over netlink rather than sysfs: a sysfs write costs a path walk and a kernfs open
+        // on every start, several times these two round trips.
+        if let Ok(Some(i)) = nl.link_index(&ep.veth) {
+            let _ = nl.set_hairpin(i);
+        }
         let idx = inner
             .link_index(&ep.ifname)
             .map_err(|e| nl_err("looking up the container's interface", e))?

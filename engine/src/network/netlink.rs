@@ -8,12 +8,14 @@
 //! opened inside a network namespace stays bound to it, which is how a container's side of a
 //! veth pair is configured without moving the calling thread for longer than `socket(2)`.
 
+use nix::errno::Errno;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::socket::{self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
 use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
-const NETLINK_ROUTE: i32 = 0;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -187,45 +189,21 @@ pub struct Netlink {
 impl Netlink {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Netlink> {
-        // SAFETY: plain socket(2); the fd is owned right away.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_ROUTE) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh, valid descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: sockaddr_nl zeroed is "let the kernel pick the port id".
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: binding our socket to a valid sockaddr_nl of the right size.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // Extended acks give the kernel's reason ("File exists" alone is not always enough),
-        // but berth reads only the errno, so a failure to enable them is harmless.
+        let fd =
+            socket::socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::NetlinkRoute)?;
+        // Port id 0: the kernel picks one.
+        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
         Ok(Netlink { fd, seq: 1 })
     }
 
     /// Opens a socket inside the network namespace `ns` (an nsfs file): a short-lived thread
     /// joins the namespace just long enough to create the socket, which stays bound to it.
     pub fn open_in(ns: &File) -> io::Result<Netlink> {
-        let raw = ns.as_raw_fd();
         std::thread::scope(|s| {
             s.spawn(|| {
-                // SAFETY: setns on this (disposable) thread only; the fd is valid for the scope.
-                if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let r = Netlink::open();
-                // The thread's namespace is left as it is: the thread ends here.
-                r
+                // Only this disposable thread moves; it ends right after.
+                setns(ns, CloneFlags::CLONE_NEWNET)?;
+                Netlink::open()
             })
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("netlink thread panicked")))
@@ -238,28 +216,27 @@ impl Netlink {
         let len = m.buf.len() as u32;
         m.buf[0..4].copy_from_slice(&len.to_ne_bytes());
         m.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-        // SAFETY: sending our own buffer on our own socket (to the kernel: no address).
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), m.buf.as_ptr().cast(), m.buf.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        socket::send(self.fd.as_raw_fd(), &m.buf, MsgFlags::empty())?;
         Ok(seq)
     }
 
+    /// Receives one datagram into `buf` (sized to its capacity first).
     fn recv(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let cap = buf.capacity().max(8192);
+        buf.clear();
+        buf.resize(cap, 0);
         loop {
-            // SAFETY: receiving into a buffer we own, of the given capacity.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.capacity(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
+            match socket::recv(self.fd.as_raw_fd(), buf, MsgFlags::empty()) {
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    buf.clear();
+                    return Err(e.into());
                 }
-                return Err(e);
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(n);
+                }
             }
-            // SAFETY: the kernel wrote n bytes.
-            unsafe { buf.set_len(n as usize) };
-            return Ok(n as usize);
         }
     }
 
@@ -509,10 +486,7 @@ impl Netlink {
             seqs.push(self.seq);
             batch.extend_from_slice(&m.buf);
         }
-        // SAFETY: sending our own buffer on our own socket.
-        if unsafe { libc::send(self.fd.as_raw_fd(), batch.as_ptr().cast(), batch.len(), 0) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        socket::send(self.fd.as_raw_fd(), &batch, MsgFlags::empty())?;
         let mut buf = Vec::with_capacity(8192);
         let mut first_err = None;
         while !seqs.is_empty() {
@@ -609,7 +583,7 @@ mod tests {
 
     #[test]
     fn lists_loopback() {
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return;
         }
         let mut nl = Netlink::open().unwrap();
