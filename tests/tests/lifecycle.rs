@@ -223,6 +223,57 @@ fn restart_policies() {
     b.ok(&["rm", "-f", "of", "al", "loop"]);
 }
 
+/// Docker's restart back-off, timed: the shim waits 100 ms before the first restart and
+/// doubles the wait each time. Measured from the state file (polled every 5 ms): from the
+/// moment an exit is recorded and the container marked "restarting" to the moment its
+/// restart count grows (the shim counts a restart when its wait is over).
+#[test]
+fn restart_backoff_doubles_from_100ms() {
+    let Some(b) = setup() else { return };
+    b.ok(&["run", "-d", "--name", "crash", "--restart", "always", "busybox", "false"]);
+    let id = inspect(&b, "crash", "{{.Id}}");
+    let path = b.root().join("containers").join(&id).join("state.json");
+    let read = || -> Option<(String, i64, String)> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        Some((v["Status"].as_str()?.to_string(), v["RestartCount"].as_i64()?, v["FinishedAt"].as_str()?.to_string()))
+    };
+    // (restart count while waiting, when the wait was first seen, when it ended)
+    let mut waits: Vec<(i64, Instant, Option<Instant>)> = Vec::new();
+    let mut last_exit = String::new();
+    let t0 = Instant::now();
+    while waits.len() < 5 || waits[4].2.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "crash loop too slow: {waits:?}");
+        if let Some((status, count, finished)) = read() {
+            let now = Instant::now();
+            if let Some(w) = waits.last_mut().filter(|w| w.2.is_none() && count > w.0) {
+                w.2 = Some(now);
+            }
+            if status == "restarting" && finished != last_exit && waits.last().is_none_or(|w| w.2.is_some()) {
+                waits.push((count, now, None));
+                last_exit = finished;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ms: Vec<u128> = waits.iter().map(|(_, a, b)| (b.unwrap() - *a).as_millis()).collect();
+    eprintln!("restart waits: {ms:?} ms");
+    for (k, m) in ms.iter().enumerate() {
+        let want = 100u128 << k;
+        // Never early (polling can only see the wait start late, by ~10 ms); late by at most
+        // a loaded machine's scheduling delay.
+        assert!(*m + 15 >= want && *m <= want + 600, "wait {k}: {m} ms, Docker's is {want} ms ({ms:?})");
+    }
+    assert!(ms[4] >= 4 * ms[0] + 400, "the back-off grows: {ms:?}");
+    // `always` stays down after berth stop, even while waiting to restart.
+    b.ok(&["stop", "crash"]);
+    let n = read().unwrap().1;
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, n2, _) = read().unwrap();
+    assert_eq!((status.as_str(), n2), ("exited", n), "no restart after stop");
+    assert!(state_file(&b, "crash")["ShimPid"].as_i64().is_none_or(|p| p <= 0), "the shim is gone");
+    b.ok(&["rm", "-f", "crash"]);
+}
+
 #[test]
 fn cgroup_limits_and_oom() {
     let Some(b) = setup() else { return };

@@ -65,8 +65,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         // Docker gives the process no stdin without -i.
         if let Ok(null) = std::fs::File::open("/dev/null") {
             use std::os::fd::AsRawFd;
-            // SAFETY: dup2 onto our own stdin.
-            unsafe { libc::dup2(null.as_raw_fd(), 0) };
+            let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
         }
     }
     match engine.exec_in(&mut c, &o) {

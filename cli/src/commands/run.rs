@@ -10,7 +10,6 @@ use super::create::{create_pulling, ContainerFlags};
 use super::{Ctx, Exit};
 use berth_engine::Error;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 #[derive(clap::Args)]
 #[command(disable_help_flag = true)]
@@ -101,52 +100,30 @@ pub fn attached(
     }
 }
 
-static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward_signal(sig: libc::c_int) {
-    let pid = CONTAINER_PID.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
 /// Passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 on to the container's process.
 fn proxy_signals(pid: i32) {
-    if pid <= 0 {
-        return;
-    }
-    CONTAINER_PID.store(pid, Ordering::Relaxed);
-    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2] {
-        // SAFETY: installing a handler that only calls kill(2).
-        unsafe { libc::signal(s, forward_signal as *const () as libc::sighandler_t) };
+    use nix::sys::signal::Signal::*;
+    if pid > 0 {
+        let _ = berth_sys::process::forward_signals(pid, &[SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]);
     }
 }
 
 /// The terminal in raw mode, restored on drop.
-pub struct RawMode(libc::termios);
+pub struct RawMode(nix::sys::termios::Termios);
 
 impl RawMode {
     pub fn enter() -> Option<RawMode> {
-        // SAFETY: tcgetattr/tcsetattr on fd 0 with a termios we own.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) != 0 {
-                return None;
-            }
-            let saved = t;
-            libc::cfmakeraw(&mut t);
-            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
-                return None;
-            }
-            Some(RawMode(saved))
-        }
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let saved = tcgetattr(std::io::stdin()).ok()?;
+        let mut t = saved.clone();
+        cfmakeraw(&mut t);
+        tcsetattr(std::io::stdin(), SetArg::TCSANOW, &t).ok()?;
+        Some(RawMode(saved))
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: restoring the saved termios on fd 0.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
+        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &self.0);
     }
 }

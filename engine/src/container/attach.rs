@@ -205,10 +205,7 @@ impl Session {
 
 /// The controlling terminal's (rows, cols), if stdin is one.
 pub fn terminal_size() -> Option<(u16, u16)> {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into the pointer we pass.
-    let r = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
-    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+    berth_sys::term::window_size(io::stdin())
 }
 
 #[cfg(test)]

@@ -72,20 +72,17 @@ fn start_failed(e: berth_shims::Error) -> Error {
 /// Puts `fds` on 0, 1, 2 for the duration of `f` (the built-in runtime forks from this
 /// process, and the container inherits its stdio), then restores the originals.
 fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
+    use nix::fcntl::{fcntl, FcntlArg};
     let mut saved = [-1; 3];
     for (i, s) in saved.iter_mut().enumerate() {
-        // SAFETY: duplicating our own descriptors, close-on-exec.
-        *s = unsafe { libc::fcntl(i as i32, libc::F_DUPFD_CLOEXEC, 10) };
-        unsafe { libc::dup2(fds[i], i as i32) };
+        *s = fcntl(i as i32, FcntlArg::F_DUPFD_CLOEXEC(10)).unwrap_or(-1);
+        let _ = nix::unistd::dup2(fds[i], i as i32);
     }
     let r = f();
     for (i, s) in saved.iter().enumerate() {
         if *s >= 0 {
-            // SAFETY: restoring and closing the duplicates made above.
-            unsafe {
-                libc::dup2(*s, i as i32);
-                libc::close(*s);
-            }
+            let _ = nix::unistd::dup2(*s, i as i32);
+            let _ = nix::unistd::close(*s);
         }
     }
     r
@@ -125,13 +122,8 @@ pub fn create(c: &Container, io: Io) -> Result<i32> {
         // helper exits. The helper reports the pid, or the error, over a pipe.
         let (rd, wr) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")))?;
-        // SAFETY: the shim is single-threaded; the child only runs the runtime and _exits.
-        let child = unsafe { libc::fork() };
-        if child < 0 {
-            return Err(Error::Other(format!("fork: {}", std::io::Error::last_os_error())));
-        }
-        if child == 0 {
-            drop(rd);
+        let mut wr = Some(wr);
+        let child = berth_sys::process::fork_single_threaded(|| {
             let r = match fds {
                 Some(fds) => with_stdio(fds, || rt.create(&c.id, &c.dir, &opts)),
                 None => rt.create(&c.id, &c.dir, &opts),
@@ -140,29 +132,25 @@ pub fn create(c: &Container, io: Io) -> Result<i32> {
                 Ok(st) => format!("O{}", st.pid),
                 Err(e) => format!("E{:03}{}", e.exit_code(), e),
             };
-            let mut f = std::fs::File::from(wr);
-            let _ = std::io::Write::write_all(&mut f, msg.as_bytes());
-            drop(f);
-            // SAFETY: leaving the forked helper without running the parent's destructors.
-            unsafe { libc::_exit(0) };
-        }
+            if let Some(wr) = wr.take() {
+                let mut f = std::fs::File::from(wr);
+                let _ = std::io::Write::write_all(&mut f, msg.as_bytes());
+            }
+            0
+        })
+        .map_err(|e| Error::Other(format!("fork: {e}")))?;
         drop(wr);
         drop(io);
         // Wait for the helper first, then take its message: reading to end-of-file would
         // never end, as the container's init holds the pipe until it execs (after start).
-        let mut st = 0;
-        // SAFETY: reaping the helper we forked.
-        unsafe { libc::waitpid(child, &mut st, 0) };
+        let _ = berth_sys::process::wait_child(child, false);
         let mut msg = String::new();
         let mut buf = [0u8; 4096];
-        // SAFETY: a non-blocking read into our buffer; the message is smaller than a pipe's
-        // atomic write, so it is all there once the helper has exited.
-        let n = unsafe {
-            libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
-            libc::read(rd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-        };
-        if n > 0 {
-            msg = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
+        // Non-blocking: the message is smaller than a pipe's atomic write, so it is all there
+        // once the helper has exited (or there is none).
+        let _ = nix::fcntl::fcntl(rd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        if let Ok(n @ 1..) = nix::unistd::read(rd.as_raw_fd(), &mut buf) {
+            msg = String::from_utf8_lossy(&buf[..n]).into_owned();
         }
         drop(rd);
         return match msg.split_at_checked(1) {
@@ -214,26 +202,7 @@ fn hide_unified_cgroup(cmd: &mut Command) {
     if !Path::new("/sys/fs/cgroup/unified").exists() || Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return;
     }
-    use std::os::unix::process::CommandExt;
-    // SAFETY: only async-signal-safe syscalls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let none = c"none";
-            let root = c"/";
-            libc::mount(
-                none.as_ptr(),
-                root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            );
-            libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH);
-            Ok(())
-        });
-    }
+    berth_sys::process::hide_mount_on_spawn(cmd, c"/sys/fs/cgroup/unified");
 }
 
 /// Lets the created container exec its process.
@@ -307,15 +276,9 @@ pub fn signal(c: &Container, sig: i32) -> Result<()> {
     if c.state.pid <= 0 {
         return Err(Error::Conflict(format!("container {} is not running", c.id)));
     }
-    // SAFETY: plain kill(2).
-    let r = unsafe { libc::kill(c.state.pid, sig) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ESRCH) {
-            return Err(Error::Other(format!("signalling container {}: {e}", c.id)));
-        }
-    }
-    Ok(())
+    berth_sys::process::send_signal(c.state.pid, sig)
+        .map(drop)
+        .map_err(|e| Error::Other(format!("signalling container {}: {e}", c.id)))
 }
 
 /// A process's start time (field 22 of /proc/<pid>/stat), to tell a reused pid.
@@ -331,8 +294,8 @@ pub fn kill_leftovers(c: &Container) -> bool {
     if pid <= 0 || pid_start_time(pid).is_none() || pid_start_time(pid) != Some(c.state.pid_start_time) {
         return false;
     }
-    // SAFETY: plain kill(2) of a pid verified by its start time.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    // A pid verified by its start time.
+    let _ = berth_sys::process::send_signal(pid, libc::SIGKILL);
     for _ in 0..200 {
         if pid_start_time(pid) != Some(c.state.pid_start_time) {
             break;
@@ -490,23 +453,20 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
         return Ok(None);
     }
     relay_pty(&master);
-    let mut st = 0;
-    // SAFETY: waitpid on the exec'd process (our child when the runtime forked it from us).
-    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-    let code = if r == pid && libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st)
-    } else if r == pid && libc::WIFSIGNALED(st) {
-        128 + libc::WTERMSIG(st)
-    } else {
-        0
+    // The exec'd process is our child when the runtime forked it from us.
+    let code = match berth_sys::process::wait_child(pid, false) {
+        Ok(Some((_, code))) => code,
+        _ => 0,
     };
     Ok(Some(code))
 }
 
 /// Copies stdin to the pty master and the master to stdout until the pty closes.
 fn relay_pty(master: &std::os::fd::OwnedFd) {
-    use std::os::fd::AsRawFd;
+    use nix::poll::{PollFd, PollFlags};
+    use std::os::fd::{AsFd, AsRawFd};
     let m = master.as_raw_fd();
+    let stdin = std::io::stdin();
     let mut buf = [0u8; 8192];
     let mut stdin_open = true;
     let mut last = (0u16, 0u16);
@@ -514,36 +474,34 @@ fn relay_pty(master: &std::os::fd::OwnedFd) {
         if let Some(sz) = super::attach::terminal_size() {
             if sz != last {
                 last = sz;
-                let _ = berth_shims::console::set_size(m, sz.0, sz.1);
+                let _ = berth_sys::term::set_window_size(master, sz.0, sz.1);
             }
         }
-        let mut fds = [
-            libc::pollfd { fd: m, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 },
-        ];
-        // SAFETY: polling two valid pollfd entries.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 200) };
-        if n < 0 {
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if nix::poll::poll(&mut fds, 200u8).is_err() {
             continue;
         }
-        if fds[0].revents != 0 {
-            // SAFETY: reading into our buffer.
-            let r = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
+        let ready = |i: usize| fds.get(i).and_then(|p| p.revents()).is_some_and(|r| !r.is_empty());
+        let (master_ready, stdin_ready) = (ready(0), ready(1));
+        drop(fds);
+        if master_ready {
+            let n = nix::unistd::read(m, &mut buf).unwrap_or(0);
+            if n == 0 {
                 return;
             }
             let mut out = std::io::stdout();
-            let _ = std::io::Write::write_all(&mut out, &buf[..r as usize]);
+            let _ = std::io::Write::write_all(&mut out, &buf[..n]);
             let _ = std::io::Write::flush(&mut out);
         }
-        if fds[1].revents != 0 {
-            // SAFETY: reading into our buffer.
-            let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                stdin_open = false;
-            } else {
-                // SAFETY: writing our buffer to the master.
-                unsafe { libc::write(m, buf.as_ptr().cast(), r as usize) };
+        if stdin_ready {
+            match nix::unistd::read(0, &mut buf) {
+                Ok(n @ 1..) => {
+                    let _ = nix::unistd::write(master, &buf[..n]);
+                }
+                _ => stdin_open = false,
             }
         }
     }

@@ -14,10 +14,12 @@ use super::attach::{self, write_frame};
 use super::{logs::LogWriter, runtime, snapshot, Container, State};
 use crate::{Error, Result};
 use fs4::fs_std::FileExt;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,24 +35,8 @@ pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
     std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
     cmd.arg("shim").arg(root).arg(&c.id);
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    let fd = theirs.as_raw_fd();
-    use std::os::unix::process::CommandExt;
-    // SAFETY: between fork and exec only async-signal-safe calls: fork (the intermediate
-    // exits at once, so the shim is not our child and outlives us), setsid, dup2.
-    unsafe {
-        cmd.pre_exec(move || {
-            match libc::fork() {
-                -1 => return Err(std::io::Error::last_os_error()),
-                0 => {}
-                _ => libc::_exit(0),
-            }
-            libc::setsid();
-            if libc::dup2(fd, ATTACH_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // The intermediate process exits at once, so the shim is not our child and outlives us.
+    berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
     let mut child = cmd.spawn().map_err(|e| Error::Other(format!("starting the shim: {e}")))?;
     let _ = child.wait(); // the intermediate process
     drop(theirs);
@@ -64,16 +50,8 @@ pub fn main(args: &[OsString]) -> i32 {
         return 2;
     };
     let dir = PathBuf::from(root).join("containers").join(id);
-    // SAFETY: fd 3 was set up by `spawn`; if it is not a socket the first write fails and the
-    // client is dropped.
-    let client = unsafe {
-        if libc::fcntl(ATTACH_FD, libc::F_GETFD) >= 0 {
-            libc::fcntl(ATTACH_FD, libc::F_SETFD, libc::FD_CLOEXEC);
-            Some(UnixStream::from_raw_fd(ATTACH_FD))
-        } else {
-            None
-        }
-    };
+    // Set up by `spawn`; if it is not a socket the first write fails and the client is dropped.
+    let client = berth_sys::process::claim_inherited_fd(ATTACH_FD).map(UnixStream::from);
     match supervise(&dir, client) {
         Ok(()) => 0,
         Err(_) => 1,
@@ -90,9 +68,6 @@ impl Client {
             }
         }
     }
-    fn fd(&self) -> Option<RawFd> {
-        self.0.as_ref().map(|s| s.as_raw_fd())
-    }
 }
 
 fn load(dir: &Path) -> Result<Container> {
@@ -106,13 +81,8 @@ fn load(dir: &Path) -> Result<Container> {
 
 fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
     let mut client = Client(client);
-    // SAFETY: process-wide settings made while single-threaded, before spawning anything.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
+    let _ = berth_sys::process::ignore_signals(&[Signal::SIGPIPE, Signal::SIGHUP, Signal::SIGINT]);
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let lock_path = dir.join("shim.lock");
     let lock = OpenOptions::new()
         .create(true)
@@ -121,10 +91,18 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| Error::io(&lock_path, e))?;
-    if !matches!(FileExt::try_lock_exclusive(&lock), Ok(true)) {
-        let msg = b"\x7dthe container is already running";
-        client.send(attach::ERROR, msg);
-        return Err(Error::Conflict("already supervised".into()));
+    // The previous shim of a just-stopped container may still hold the lock while it finishes
+    // its clean-up (`restart` starts right after the stop is recorded): wait for that one, but
+    // not for a shim whose container is running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(FileExt::try_lock_exclusive(&lock), Ok(true)) {
+        let active = super::read_state(dir).map(|s| s.is_active()).unwrap_or(true);
+        if active || Instant::now() >= deadline {
+            let msg = b"\x7dthe container is already running";
+            client.send(attach::ERROR, msg);
+            return Err(Error::Conflict("already supervised".into()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     let mut c = match load(dir) {
         Ok(c) => c,
@@ -246,19 +224,12 @@ fn should_restart(p: &super::RestartPolicy, st: &State, code: i32) -> bool {
 }
 
 /// A signalfd for SIGCHLD (blocked, so it is only ever read from the fd).
-fn sigchld_fd() -> Result<OwnedFd> {
-    // SAFETY: sigset manipulation and signalfd on valid pointers.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(Error::Other(format!("signalfd: {}", std::io::Error::last_os_error())));
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+fn sigchld_fd() -> Result<SignalFd> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    set.thread_block().map_err(|e| Error::Other(format!("blocking SIGCHLD: {e}")))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| Error::Other(format!("signalfd: {e}")))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -277,7 +248,7 @@ enum Output {
 
 /// Runs the container once: create, start, pump output until it exits. Returns its exit
 /// code (128+signal when killed) and whether it was OOM-killed.
-fn run_once(c: &mut Container, client: &mut Client, sigfd: &OwnedFd) -> Result<(i32, bool)> {
+fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<(i32, bool)> {
     // The network namespace the runtime joins (idempotent across restarts).
     crate::network::container::setup(c, &c.net)?;
     snapshot::prepare(c)?;
@@ -357,7 +328,6 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &OwnedFd) -> Result<(
         s.started_at = started.clone();
     })?;
     client.send(attach::STARTED, &pid.to_be_bytes());
-    trim_footprint();
     let mut log = LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?;
     let status = pump(pid, output.expect("set above"), client, sigfd, &mut log);
     log.flush();
@@ -366,121 +336,39 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &OwnedFd) -> Result<(
     Ok((status, oom))
 }
 
-/// Gives back what starting the container paged in: the shim then idles in a poll loop
-/// that touches a few pages. Clean, read-only file mappings (code, read-only data; never
-/// the relocated, dirty ones) are dropped from the page tables and later faulted back from
-/// the page cache on demand, without read-around; the heap is trimmed.
-fn trim_footprint() {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
-    let mut cur: Option<(usize, usize, bool)> = None;
-    let apply = |m: Option<(usize, usize, bool)>, anon_kb: u64| {
-        if let Some((start, end, eligible)) = m {
-            if eligible && anon_kb == 0 {
-                // SAFETY: the range is a whole read-only, unmodified file mapping of ours;
-                // dropping its pages only makes later accesses fault them back in.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-                }
-            }
-        }
-    };
-    let mut anon = 0u64;
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let first = f.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit())) {
-            apply(cur.take(), anon);
-            anon = 0;
-            let perms = f.next().unwrap_or("");
-            let path = line.split_whitespace().nth(5).unwrap_or("");
-            let eligible = perms.starts_with('r') && perms.as_bytes().get(1) == Some(&b'-') && path.starts_with('/');
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                cur = Some((a, b, eligible));
-            }
-        } else if first == "Anonymous:" {
-            anon = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
-        }
-    }
-    apply(cur.take(), anon);
-    // SAFETY: glibc's malloc_trim only returns free heap memory to the system.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 fn recv_pty(l: &std::os::unix::net::UnixListener) -> Option<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let (s, _) = l.accept().ok()?;
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).ok()?;
-    for m in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = m {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the fd was just received and is ours.
-                return Some(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    None
+    berth_shims::console::recv_fd(s.as_raw_fd()).ok().map(|(fd, _)| fd)
 }
 
-fn reap_all(sigfd: &OwnedFd) {
+fn reap_all(sigfd: &SignalFd) {
     drain_sigfd(sigfd);
-    loop {
-        let mut st = 0;
-        // SAFETY: waitpid on any child, non-blocking.
-        let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
-        if r <= 0 {
-            break;
-        }
-    }
+    while let Ok(Some(_)) = berth_sys::process::wait_child(-1, true) {}
 }
 
-fn drain_sigfd(sigfd: &OwnedFd) {
-    let mut buf = [0u8; 128];
-    // SAFETY: reading into a local buffer from our own non-blocking fd.
-    while unsafe { libc::read(sigfd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+fn drain_sigfd(sigfd: &SignalFd) {
+    while let Ok(Some(_)) = sigfd.read_signal() {}
 }
 
-fn read_fd(fd: RawFd, buf: &mut [u8]) -> isize {
-    // SAFETY: reading into a buffer we own.
-    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
-}
+/// How long the container must be quiet before the shim gives back the pages its last burst
+/// of work touched.
+const IDLE_TRIM_AFTER: Duration = Duration::from_secs(2);
 
 /// Pumps output and input until the container's init exits and its output is drained.
-fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &OwnedFd, log: &mut LogWriter) -> i32 {
+fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &mut LogWriter) -> i32 {
     let mut buf = vec![0u8; 16 * 1024];
-    let (mut out, mut err, mut stdin, pty) = match output {
+    let (mut out, mut err, mut stdin, mut pty) = match output {
         Output::Pipes { out, err, stdin } => (out, err, stdin, None),
         Output::Pty(p) => (None, None, None, Some(p)),
     };
-    let mut pty = pty;
     let mut exit: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
     let mut client_file = client.0.as_ref().and_then(|s| s.try_clone().ok());
+    // Start-up work is over: trim right before the first wait, and again once the container
+    // has been quiet for a while after anything woke us (the shim mostly sleeps).
+    berth_sys::process::trim_footprint();
+    let mut woken = false;
     loop {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
-        let mut roles: Vec<u8> = Vec::with_capacity(5);
-        let mut add = |fd: RawFd, role: u8| {
-            fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-            roles.push(role);
-        };
-        add(sigfd.as_raw_fd(), 0);
-        if let Some(f) = &out {
-            add(f.as_raw_fd(), 1);
-        }
-        if let Some(f) = &err {
-            add(f.as_raw_fd(), 2);
-        }
-        if let Some(f) = &pty {
-            add(f.as_raw_fd(), 3);
-        }
-        if let (Some(_), Some(fd)) = (&client_file, client.fd()) {
-            add(fd, 4);
-        }
         if exit.is_some() && out.is_none() && err.is_none() && pty.is_none() {
             break;
         }
@@ -491,73 +379,79 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &OwnedFd, log: &mu
                 if left.is_zero() {
                     break;
                 }
-                left.as_millis() as i32
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
             }
-            None => -1,
+            None if woken => PollTimeout::try_from(IDLE_TRIM_AFTER).unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
         };
-        // SAFETY: fds is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+        let client_fd = client.0.as_ref().filter(|_| client_file.is_some());
+        let roles_fds: [(u8, Option<std::os::fd::BorrowedFd>); 5] = [
+            (0, Some(sigfd.as_fd())),
+            (1, out.as_ref().map(|f| f.as_fd())),
+            (2, err.as_ref().map(|f| f.as_fd())),
+            (3, pty.as_ref().map(|f| f.as_fd())),
+            (4, client_fd.map(|f| f.as_fd())),
+        ];
+        let mut roles = [0u8; 5];
+        let mut fds: Vec<PollFd> = Vec::with_capacity(5);
+        for (role, fd) in roles_fds {
+            if let Some(fd) = fd {
+                roles[fds.len()] = role;
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
-            break;
         }
-        for (i, p) in fds.iter().enumerate() {
-            if p.revents == 0 {
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) if woken && exited_at.is_none() => {
+                berth_sys::process::trim_footprint();
+                woken = false;
                 continue;
             }
-            match roles[i] {
+            Ok(_) => woken = true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        let ready: Vec<(u8, RawFd)> = fds
+            .iter()
+            .zip(roles)
+            .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(p, role)| (role, p.as_fd().as_raw_fd()))
+            .collect();
+        drop(fds);
+        for (role, fd) in ready {
+            match role {
                 0 => {
                     drain_sigfd(sigfd);
-                    loop {
-                        let mut st = 0;
-                        // SAFETY: waitpid on any child, non-blocking.
-                        let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
-                        if r <= 0 {
-                            break;
-                        }
+                    while let Ok(Some((r, code))) = berth_sys::process::wait_child(-1, true) {
                         if r == pid {
-                            let code = if libc::WIFEXITED(st) {
-                                libc::WEXITSTATUS(st)
-                            } else if libc::WIFSIGNALED(st) {
-                                128 + libc::WTERMSIG(st)
-                            } else {
-                                0
-                            };
                             exit = Some(code);
                             exited_at = Some(Instant::now());
                             stdin = None;
                         }
                     }
                 }
-                role @ 1..=3 => {
-                    let fd = p.fd;
-                    let r = read_fd(fd, &mut buf);
-                    if r > 0 {
-                        let d = &buf[..r as usize];
+                role @ 1..=3 => match nix::unistd::read(fd, &mut buf) {
+                    Ok(n) if n > 0 => {
+                        let d = &buf[..n];
                         let stream = if role == 2 { 2 } else { 1 };
                         log.write(stream, d);
                         client.send(if stream == 2 { attach::STDERR } else { attach::STDOUT }, d);
                         if client.0.is_none() {
                             client_file = None;
                         }
-                    } else if r == 0 || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
-                        match role {
-                            1 => out = None,
-                            2 => err = None,
-                            _ => pty = None,
-                        }
                     }
-                }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    _ => match role {
+                        1 => out = None,
+                        2 => err = None,
+                        _ => pty = None,
+                    },
+                },
                 _ => {
                     let Some(cf) = client_file.as_mut() else { continue };
                     match attach::read_frame(cf) {
                         Ok(Some((attach::STDIN, d))) => {
-                            if let Some(s) = &stdin {
-                                let _ = write_all_fd(s.as_raw_fd(), &d);
-                            } else if let Some(p) = &pty {
-                                let _ = write_all_fd(p.as_raw_fd(), &d);
+                            if let Some(s) = stdin.as_ref().or(pty.as_ref()) {
+                                let _ = write_all_fd(s, &d);
                             }
                         }
                         Ok(Some((attach::STDIN_EOF, _))) => {
@@ -565,14 +459,9 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &OwnedFd, log: &mu
                         }
                         Ok(Some((attach::RESIZE, d))) if d.len() == 4 => {
                             if let Some(p) = &pty {
-                                let ws = libc::winsize {
-                                    ws_row: u16::from_be_bytes([d[0], d[1]]),
-                                    ws_col: u16::from_be_bytes([d[2], d[3]]),
-                                    ws_xpixel: 0,
-                                    ws_ypixel: 0,
-                                };
-                                // SAFETY: TIOCSWINSZ reads a winsize from the pointer.
-                                unsafe { libc::ioctl(p.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                                let rows = u16::from_be_bytes([d[0], d[1]]);
+                                let cols = u16::from_be_bytes([d[2], d[3]]);
+                                let _ = berth_sys::term::set_window_size(p, rows, cols);
                             }
                         }
                         Ok(Some(_)) => {}
@@ -591,33 +480,19 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &OwnedFd, log: &mu
 }
 
 fn wait_blocking(pid: i32) -> i32 {
-    let mut st = 0;
-    // SAFETY: waitpid on our child.
-    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-    if r == pid && libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st)
-    } else if r == pid && libc::WIFSIGNALED(st) {
-        128 + libc::WTERMSIG(st)
-    } else {
-        255
+    match berth_sys::process::wait_child(pid, false) {
+        Ok(Some((_, code))) => code,
+        _ => 255,
     }
 }
 
-fn write_all_fd(fd: RawFd, mut d: &[u8]) -> std::io::Result<()> {
+fn write_all_fd(fd: &OwnedFd, mut d: &[u8]) -> nix::Result<()> {
     while !d.is_empty() {
-        // SAFETY: writing from a buffer we own.
-        let n = unsafe { libc::write(fd, d.as_ptr().cast(), d.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
+        match nix::unistd::write(fd, d) {
+            Ok(n) => d = &d[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
         }
-        d = &d[n as usize..];
     }
     Ok(())
 }
-
-#[allow(dead_code)]
-fn _assert_read(_: &mut dyn Read, _: &mut dyn Write) {}

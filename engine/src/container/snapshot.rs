@@ -192,15 +192,7 @@ pub fn apply_layer_copy(layer: &Path, dest: &Path) -> Result<()> {
 }
 
 fn xattr_is_opaque(p: &Path) -> bool {
-    let c = match std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) {
-        Ok(c) => c,
-        Err(_) => return false,
-    };
-    let mut buf = [0u8; 4];
-    // SAFETY: valid C strings and a buffer of the length given.
-    let n =
-        unsafe { libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    n == 1 && buf[0] == b'y'
+    crate::store::unpack::list_xattrs(p).iter().any(|(k, v)| k == "trusted.overlay.opaque" && v == b"y")
 }
 
 fn copy_meta(md: &fs::Metadata, target: &Path) -> Result<()> {

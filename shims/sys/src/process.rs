@@ -1,2 +1,296 @@
 //! Process plumbing for the supervisor and the CLI: detached spawns, signal disposition,
 //! reaping, and trimming an idle process's memory footprint.
+//!
+//! Each function here needs a raw call that `nix` does not offer safely (forking, signal
+//! handlers, `madvise`, taking ownership of an inherited descriptor, `pre_exec` hooks); the
+//! function's shape is what makes that call sound, as each `// SAFETY:` comment says.
+
+use nix::sys::signal::Signal;
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+/// Makes `cmd`, once spawned, a detached grandchild: between fork and exec the child forks
+/// again and exits (so the program is nobody's child and outlives the caller), calls `setsid`
+/// (no controlling terminal, its own session) and, with `pass = Some((fd, target))`, puts `fd`
+/// on descriptor `target` (which `dup2` leaves inheritable). The caller reaps the intermediate
+/// process with `Child::wait` and must keep `fd` open until `spawn` returns.
+pub fn detach_on_spawn(cmd: &mut Command, pass: Option<(RawFd, RawFd)>) {
+    // SAFETY: the hook runs in the forked child, where only async-signal-safe calls are
+    // allowed: it makes only fork, _exit, setsid, dup2 and fcntl system calls and allocates
+    // nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            match libc::fork() {
+                -1 => return Err(io::Error::last_os_error()),
+                0 => {}
+                _ => libc::_exit(0),
+            }
+            libc::setsid();
+            if let Some((fd, target)) = pass {
+                // dup2 onto itself would leave the descriptor close-on-exec.
+                let r = if fd == target { libc::fcntl(fd, libc::F_SETFD, 0) } else { libc::dup2(fd, target) };
+                if r < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Makes `cmd`, once spawned, run in a private mount namespace (propagation from the host
+/// kept, none back) in which `target` is lazily unmounted.
+pub fn hide_mount_on_spawn(cmd: &mut Command, target: &'static CStr) {
+    // SAFETY: the hook runs in the forked child and only makes the unshare, mount and umount2
+    // system calls on static C strings: async-signal-safe, nothing allocated.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            );
+            libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+            Ok(())
+        });
+    }
+}
+
+/// The number of threads of this process (1 when /proc cannot say otherwise).
+pub fn thread_count() -> u32 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 1 };
+    // Field 20; the command name (field 2) may hold spaces, so count from its closing ')'.
+    let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+    rest.split(' ').nth(17).and_then(|t| t.parse().ok()).unwrap_or(1)
+}
+
+/// Forks a child that runs `child` and leaves with its return value as exit status, without
+/// running this process's destructors or exit handlers a second time. Refused (`EDEADLK`
+/// error) in a multi-threaded process. Returns the child's pid.
+pub fn fork_single_threaded(child: impl FnOnce() -> i32) -> io::Result<i32> {
+    if thread_count() != 1 {
+        return Err(io::Error::new(io::ErrorKind::Deadlock, "fork refused: the process is multi-threaded"));
+    }
+    // SAFETY: with a single thread, no lock (malloc's, stdio's) can be held by a thread the
+    // child would not have, so the child may run any code; it ends with _exit, so no
+    // destructor or atexit handler of the parent's state runs twice.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            let code = child();
+            // SAFETY: leaving the child without unwinding into the parent's frames.
+            unsafe { libc::_exit(code) }
+        }
+        pid => Ok(pid),
+    }
+}
+
+/// Sends signal number `sig` to `pid` (any number the kernel knows, real-time ones
+/// included, which `nix::sys::signal::Signal` cannot name). A vanished process is not an
+/// error (`ESRCH` maps to `Ok(false)`); `Ok(true)` when delivered.
+pub fn send_signal(pid: i32, sig: i32) -> io::Result<bool> {
+    // SAFETY: kill(2) takes no pointers; any argument values are memory-safe.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Reaps a child: `pid` (or any child with `-1`), waiting for it unless `nohang`. Returns
+/// its pid and status in the shell's encoding (the exit code, or 128 + the signal number:
+/// real-time signals included, which `nix::sys::wait` cannot report); `None` when no child
+/// has ended (with `nohang`) or none is left (`ECHILD`).
+pub fn wait_child(pid: i32, nohang: bool) -> io::Result<Option<(i32, i32)>> {
+    let mut st = 0;
+    loop {
+        // SAFETY: waitpid writes the status to a local int; no other pointer is involved.
+        let r = unsafe { libc::waitpid(pid, &mut st, if nohang { libc::WNOHANG } else { 0 }) };
+        if r > 0 {
+            let code = if libc::WIFEXITED(st) {
+                libc::WEXITSTATUS(st)
+            } else if libc::WIFSIGNALED(st) {
+                128 + libc::WTERMSIG(st)
+            } else {
+                0
+            };
+            return Ok(Some((r, code)));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECHILD) => return Ok(None),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Sets `signals` to be ignored (inherited across exec, as SIG_IGN is).
+pub fn ignore_signals(signals: &[Signal]) -> io::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for s in signals {
+        // SAFETY: SIG_IGN runs no code of ours, so no handler can break an invariant.
+        unsafe { sigaction(*s, &ign) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and takes no pointers.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// From now on, each of `signals` this process receives is sent on to `pid` instead of
+/// having its default effect (Docker's sig-proxy). One target per process: a later call
+/// replaces it.
+pub fn forward_signals(pid: i32, signals: &[Signal]) -> io::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    FORWARD_TO.store(pid, Ordering::Relaxed);
+    let act = SigAction::new(SigHandler::Handler(forward_signal), SaFlags::SA_RESTART, SigSet::empty());
+    for s in signals {
+        // SAFETY: the handler only reads an atomic and calls kill(2), both async-signal-safe.
+        unsafe { sigaction(*s, &act) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Descriptors 0..64 already claimed by [`claim_inherited_fd`].
+static CLAIMED: AtomicU64 = AtomicU64::new(0);
+
+/// Takes ownership of descriptor `fd` (3..64) inherited across exec from whoever started this
+/// process, marking it close-on-exec. `None` when it is not open or was already claimed.
+/// Call it at start-up, for a descriptor number the parent promised to pass (the shim's
+/// attach socket), before the process opens descriptors of its own that could take it.
+pub fn claim_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
+    if !(3..64).contains(&fd) {
+        return None;
+    }
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).ok()?;
+    let bit = 1u64 << fd;
+    if CLAIMED.fetch_or(bit, Ordering::SeqCst) & bit != 0 {
+        return None;
+    }
+    let cloexec = nix::fcntl::FdFlag::from_bits_truncate(flags) | nix::fcntl::FdFlag::FD_CLOEXEC;
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(cloexec));
+    // SAFETY: the descriptor is open; by this function's contract it was inherited (nothing
+    // else in the process owns it), and the CLAIMED bit makes this the only OwnedFd made for
+    // it here, so it is closed once.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Gives back memory an idle process no longer needs: every clean, read-only file mapping
+/// (code, read-only data; never a relocated, dirty one) is dropped from the page tables, to
+/// be faulted back from the page cache page by page (no read-ahead) when touched again; free
+/// heap is returned to the system.
+pub fn trim_footprint() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    let mut cur: Option<(usize, usize, bool)> = None;
+    let mut anon = 0u64;
+    let apply = |m: Option<(usize, usize, bool)>, anon_kb: u64| {
+        if let Some((start, end, eligible)) = m {
+            if eligible && anon_kb == 0 {
+                // SAFETY: the range is a whole mapping of ours that is backed by a file,
+                // readable and not writable, with no private (anonymous) page: its contents
+                // are exactly the file's, so dropping its pages only makes later accesses
+                // fault the same bytes back in. No Rust reference can observe a change.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit())) {
+            apply(cur.take(), anon);
+            anon = 0;
+            let perms = f.next().unwrap_or("");
+            let path = line.split_whitespace().nth(5).unwrap_or("");
+            let eligible = perms.starts_with('r') && perms.as_bytes().get(1) == Some(&b'-') && path.starts_with('/');
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                cur = Some((a, b, eligible));
+            }
+        } else if first == "Anonymous:" {
+            // Unparsable counts as "has private pages": such a mapping is left alone.
+            anon = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+        }
+    }
+    apply(cur.take(), anon);
+    malloc_trim();
+}
+
+/// Returns the allocator's free heap memory to the system (glibc's `malloc_trim`).
+pub fn malloc_trim() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_to_a_gone_process_are_not_errors() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert!(!send_signal(pid, 0).unwrap());
+        assert!(send_signal(std::process::id() as i32, 0).unwrap());
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes, reason = "wait_child is what reaps them")]
+    fn reaps_with_shell_exit_codes() {
+        let c = Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+        assert_eq!(wait_child(c.id() as i32, false).unwrap(), Some((c.id() as i32, 7)));
+        let c = Command::new("sh").args(["-c", "kill -KILL $$"]).spawn().unwrap();
+        assert_eq!(wait_child(c.id() as i32, false).unwrap(), Some((c.id() as i32, 137)));
+        assert_eq!(wait_child(c.id() as i32, true).unwrap(), None);
+    }
+
+    #[test]
+    fn claims_an_fd_once() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
+        assert!(fd < 64);
+        let owned = claim_inherited_fd(fd).expect("open fd");
+        assert!(claim_inherited_fd(fd).is_none(), "second claim refused");
+        drop(owned);
+        assert!(claim_inherited_fd(1000).is_none());
+    }
+
+    #[test]
+    fn trimming_keeps_code_and_data_working() {
+        let v: Vec<u64> = (0..100_000).collect();
+        trim_footprint();
+        assert_eq!(v.iter().sum::<u64>(), 4_999_950_000);
+        assert_eq!(format!("{}", 42), "42");
+    }
+}
