@@ -770,3 +770,57 @@ fn run_batch_leaves_links_rules_and_leases_as_they_were() {
     }
     assert!(!dns::running(e.root()), "the DNS server outlived its last container");
 }
+
+/// The rules berth's iptables backend owns for a root: every line of `iptables-save` that
+/// names one of its chains (`BERTH_<TAG>-PRE`, `-POST`, `-FWD`, `-GUARD`).
+fn iptables_rules(e: &Engine) -> Vec<String> {
+    let prefix = format!("{}-", e.firewall().name.to_ascii_uppercase());
+    let o = Command::new("iptables-save").stderr(Stdio::null()).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.contains(&prefix)).map(String::from).collect()
+}
+
+#[test]
+fn run_with_the_iptables_backend_publishes_and_forwards_and_cleans_up() {
+    let Some(_serial) = serial() else { return };
+    if !berth_tests::have("iptables-restore") {
+        eprintln!("skipped: iptables is not installed");
+        return;
+    }
+    let env = Env::new();
+    let e = env.engine();
+    // BERTH_FIREWALL picks the backend on a root's first network; the root records it.
+    let o = env.cmd().env("BERTH_FIREWALL", "iptables").args(["network", "create", "ipt"]).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(e.firewall().backend, berth_engine::network::firewall::Backend::Iptables);
+    assert_eq!(std::fs::read_to_string(e.network_dir().join("firewall")).unwrap().trim(), "iptables");
+    assert!(nft_table(&e).is_empty(), "the nftables backend was used: {}", nft_table(&e));
+    let rules0 = iptables_rules(&e);
+    assert!(rules0.iter().any(|r| r.contains("MASQUERADE")), "{rules0:?}");
+
+    // -p through iptables DNAT: from the host's loopback and from another container.
+    let port = free_port();
+    env.httpd(&["--name", "ipsrv", "--network", "ipt", "-p", &format!("{port}:80")]);
+    let rules = iptables_rules(&e);
+    assert!(rules.iter().any(|r| r.contains(&format!("--dport {port} ")) && r.contains("DNAT")), "{rules:?}");
+    assert!(http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).contains("hello from berth"));
+    let gw = env.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.ipt.Gateway}}", "ipsrv"]);
+    let gw = gw.trim();
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://ipsrv/ && break; sleep 0.2; done; \
+         wget -q -O - http://{gw}:{port}/"
+    );
+    let o = env.run(&["run", "--rm", "--network", "ipt", "busybox", "sh", "-c", &script]);
+    assert_eq!(out(&o).matches("hello from berth").count(), 2, "{}", out(&o));
+    // rm takes the port's rules with it; removing the last network takes the chains.
+    env.ok(&["rm", "-f", "ipsrv"]);
+    let rules = iptables_rules(&e);
+    assert!(!rules.iter().any(|r| r.contains(&format!("--dport {port} "))), "port left published: {rules:?}");
+    assert!(e.sandboxes().unwrap().is_empty());
+    assert_eq!(e.lease_count(), 0);
+    env.ok(&["network", "rm", "ipt"]);
+    env.ok(&["network", "reset", "--force"]);
+    assert!(iptables_rules(&e).is_empty(), "rules left behind: {:?}", iptables_rules(&e));
+    let o = Command::new("iptables-save").stderr(Stdio::null()).output().unwrap();
+    let chain = format!(":{}-", e.firewall().name.to_ascii_uppercase());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(&chain), "chains left behind");
+}
