@@ -385,7 +385,7 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     let mut holder =
         Command::new("sh").args(["-c", "exec 9>\"$0\" && flock 9 && exec sleep 600"]).arg(&lock).spawn().unwrap();
     let t0 = Instant::now();
-    while !lock_held(&lock) {
+    while !berth_engine::network::lock_held(&lock) {
         assert!(t0.elapsed() < Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -412,19 +412,6 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     assert_eq!(links_settle(e.root(), links0), links0);
     assert_eq!(nft_table(e), rules0);
     assert!(!e.netns_path(&cid('6')).exists());
-}
-
-fn lock_held(p: &Path) -> bool {
-    let f = std::fs::File::open(p).unwrap();
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on our own fd.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r == 0 {
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
-        false
-    } else {
-        true
-    }
 }
 
 /// Times the network work of a container start and removal (not a pass/fail test).

@@ -24,10 +24,11 @@
 use super::{netns, Sandbox, DNS_ADDR};
 use crate::{Engine, Error, Result};
 use fs4::fs_std::FileExt;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -143,20 +144,8 @@ fn spawn(root: &Path) -> Result<()> {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--root").arg(root).arg("network").arg("dns-serve");
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log);
-    use std::os::unix::process::CommandExt;
-    // SAFETY: only async-signal-safe calls between fork and exec: the intermediate child
-    // exits at once so the server is nobody's child and outlives the caller.
-    unsafe {
-        cmd.pre_exec(|| {
-            match libc::fork() {
-                -1 => return Err(std::io::Error::last_os_error()),
-                0 => {}
-                _ => libc::_exit(0),
-            }
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // The server is nobody's child and outlives the caller.
+    berth_sys::process::detach_on_spawn(&mut cmd, None);
     super::firewall::spawn_in_own_pid_ns(cmd, |mut child| child.wait())
         .map_err(|e| Error::Other(format!("starting the DNS server: {e}")))?;
     Ok(())
@@ -349,21 +338,24 @@ pub fn serve(root: &Path) -> Result<()> {
             last_scan = Instant::now();
             idle_since = if bindings.is_empty() { idle_since.or_else(|| Some(Instant::now())) } else { None };
         }
-        let mut fds = vec![
-            libc::pollfd { fd: ctl.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: upstream.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        ];
-        for b in &bindings {
-            fds.push(libc::pollfd { fd: b.udp.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-            fds.push(libc::pollfd { fd: b.tcp.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        }
-        // SAFETY: fds is a valid pollfd array of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 500) };
+        // Which of ctl, upstream and each binding's UDP and TCP sockets are readable (empty
+        // on a timeout); the borrows end here, before the bindings may change.
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = [ctl.as_fd(), upstream.as_fd()]
+                .into_iter()
+                .chain(bindings.iter().flat_map(|b| [b.udp.as_fd(), b.tcp.as_fd()]))
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, PollTimeout::from(500u16)) {
+                Ok(n) if n > 0 => fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect(),
+                _ => Vec::new(),
+            }
+        };
         pending.retain(|_, p| p.at.elapsed() < Duration::from_secs(10));
-        if n <= 0 {
+        if ready.is_empty() {
             continue;
         }
-        if fds[0].revents != 0 {
+        if ready[0] {
             let mut stop = false;
             while let Ok((mut s, _)) = ctl.accept() {
                 let _ = s.set_nonblocking(false);
@@ -383,7 +375,7 @@ pub fn serve(root: &Path) -> Result<()> {
             idle_since = if bindings.is_empty() { idle_since.or_else(|| Some(Instant::now())) } else { None };
             continue; // the bindings changed: the fds above are stale
         }
-        if fds[1].revents != 0 {
+        if ready[1] {
             while let Ok((len, _)) = upstream.recv_from(&mut buf) {
                 if len < 12 {
                     continue;
@@ -398,7 +390,7 @@ pub fn serve(root: &Path) -> Result<()> {
             }
         }
         for (i, b) in bindings.iter().enumerate() {
-            if fds[2 + 2 * i].revents != 0 {
+            if ready[2 + 2 * i] {
                 while let Ok((len, client)) = b.udp.recv_from(&mut buf) {
                     let ans = names.lock().unwrap().answer(&b.cid, &buf[..len]);
                     match ans {
@@ -420,7 +412,7 @@ pub fn serve(root: &Path) -> Result<()> {
                     }
                 }
             }
-            if fds[3 + 2 * i].revents != 0 {
+            if ready[3 + 2 * i] {
                 while let Ok((s, _)) = b.tcp.accept() {
                     let names = names.clone();
                     let cid = b.cid.clone();

@@ -343,11 +343,8 @@ pub(crate) fn spawn_in_own_pid_ns<T: Send>(
             };
             if !same {
                 let f = std::fs::File::open("/proc/self/ns/pid")?;
-                use std::os::fd::AsRawFd;
-                // SAFETY: setns on this helper thread only, to its own active PID namespace.
-                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                // This helper thread only, back to the process's own active PID namespace.
+                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWPID)?;
             }
             then(cmd.spawn()?)
         })

@@ -1311,8 +1311,8 @@ pub fn resolv_file(sb: &Sandbox) -> String {
     s
 }
 
-/// Whether a lock file is currently held by someone (used by [`dns`]).
-pub(crate) fn lock_held(p: &Path) -> bool {
+/// Whether a lock file is currently held by someone (used by [`dns`], and by tests).
+pub fn lock_held(p: &Path) -> bool {
     let Ok(f) = File::open(p) else { return false };
     match FileExt::try_lock_exclusive(&f) {
         Ok(true) => {
