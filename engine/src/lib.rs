@@ -6,6 +6,9 @@
 //! caches. Nothing here runs a container's process itself: that is the job of `berth-shims`,
 //! which never imports this crate.
 
+// Every unsafe block of berth lives under shims/ (berth-shims, berth-sys).
+#![forbid(unsafe_code)]
+
 pub mod archive;
 pub mod build;
 pub mod container;
