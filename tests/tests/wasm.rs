@@ -139,6 +139,157 @@ const COMPONENT: &str = r#"
   (export "wasi:cli/run@0.2.0" (instance $runi)))
 "#;
 
+/// A `wasi:cli/command` component that listens with `wasi:sockets` on 0.0.0.0:8080 and answers
+/// every connection with a one-line HTTP/1.0 reply (`hello from wasm tcp`), forever: the
+/// smallest guest that needs a network.
+const TCP_SERVER: &str = r#"
+(component $C
+  (import "wasi:io/error@0.2.0" (instance $ioerr (export "error" (type (sub resource)))))
+  (alias export $ioerr "error" (type $error))
+  (import "wasi:io/poll@0.2.0" (instance $poll
+    (export "pollable" (type $p (sub resource)))
+    (export "[method]pollable.block" (func (param "self" (borrow $p))))))
+  (alias export $poll "pollable" (type $pollable))
+  (import "wasi:io/streams@0.2.0" (instance $streams
+    (alias outer $C $error (type $e0))
+    (export "error" (type $e (eq $e0)))
+    (type $se0 (variant (case "last-operation-failed" (own $e)) (case "closed")))
+    (export "stream-error" (type $se (eq $se0)))
+    (export "input-stream" (type $is (sub resource)))
+    (export "output-stream" (type $os (sub resource)))
+    (export "[method]output-stream.blocking-write-and-flush"
+      (func (param "self" (borrow $os)) (param "contents" (list u8)) (result (result (error $se)))))))
+  (alias export $streams "input-stream" (type $input-stream))
+  (alias export $streams "output-stream" (type $output-stream))
+  (import "wasi:sockets/network@0.2.0" (instance $network (export "network" (type (sub resource)))))
+  (alias export $network "network" (type $network-t))
+  (import "wasi:sockets/instance-network@0.2.0" (instance $inet
+    (alias outer $C $network-t (type $n0))
+    (export "network" (type $n (eq $n0)))
+    (export "instance-network" (func (result (own $n))))))
+  (import "wasi:sockets/tcp@0.2.0" (instance $tcp
+    (alias outer $C $network-t (type $n0))
+    (export "network" (type $n (eq $n0)))
+    (alias outer $C $pollable (type $p0))
+    (export "pollable" (type $p (eq $p0)))
+    (alias outer $C $input-stream (type $is0))
+    (export "input-stream" (type $is (eq $is0)))
+    (alias outer $C $output-stream (type $os0))
+    (export "output-stream" (type $os (eq $os0)))
+    (type $ec0 (enum "unknown" "access-denied" "not-supported" "invalid-argument" "out-of-memory" "timeout" "concurrency-conflict" "not-in-progress" "would-block" "invalid-state" "new-socket-limit" "address-not-bindable" "address-in-use" "remote-unreachable" "connection-refused" "connection-reset" "connection-aborted" "datagram-too-large" "name-unresolvable" "temporary-resolver-failure" "permanent-resolver-failure"))
+    (export "error-code" (type $ec (eq $ec0)))
+    (type $a40 (record (field "port" u16) (field "address" (tuple u8 u8 u8 u8))))
+    (export "ipv4-socket-address" (type $a4 (eq $a40)))
+    (type $a60 (record (field "port" u16) (field "flow-info" u32)
+      (field "address" (tuple u16 u16 u16 u16 u16 u16 u16 u16)) (field "scope-id" u32)))
+    (export "ipv6-socket-address" (type $a6 (eq $a60)))
+    (type $sa0 (variant (case "ipv4" $a4) (case "ipv6" $a6)))
+    (export "ip-socket-address" (type $sa (eq $sa0)))
+    (export "tcp-socket" (type $s (sub resource)))
+    (export "[method]tcp-socket.start-bind"
+      (func (param "self" (borrow $s)) (param "network" (borrow $n)) (param "local-address" $sa) (result (result (error $ec)))))
+    (export "[method]tcp-socket.finish-bind" (func (param "self" (borrow $s)) (result (result (error $ec)))))
+    (export "[method]tcp-socket.start-listen" (func (param "self" (borrow $s)) (result (result (error $ec)))))
+    (export "[method]tcp-socket.finish-listen" (func (param "self" (borrow $s)) (result (result (error $ec)))))
+    (export "[method]tcp-socket.accept"
+      (func (param "self" (borrow $s)) (result (result (tuple (own $s) (own $is) (own $os)) (error $ec)))))
+    (export "[method]tcp-socket.subscribe" (func (param "self" (borrow $s)) (result (own $p))))))
+  (alias export $tcp "tcp-socket" (type $tcp-socket))
+  (import "wasi:sockets/tcp-create-socket@0.2.0" (instance $create
+    (alias outer $C $tcp-socket (type $s0))
+    (export "tcp-socket" (type $s (eq $s0)))
+    (type $ec0 (enum "unknown" "access-denied" "not-supported" "invalid-argument" "out-of-memory" "timeout" "concurrency-conflict" "not-in-progress" "would-block" "invalid-state" "new-socket-limit" "address-not-bindable" "address-in-use" "remote-unreachable" "connection-refused" "connection-reset" "connection-aborted" "datagram-too-large" "name-unresolvable" "temporary-resolver-failure" "permanent-resolver-failure"))
+    (export "error-code" (type $ec (eq $ec0)))
+    (type $fam0 (enum "ipv4" "ipv6"))
+    (export "ip-address-family" (type $fam (eq $fam0)))
+    (export "create-tcp-socket" (func (param "address-family" $fam) (result (result (own $s) (error $ec)))))))
+
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (alias core export $mem "mem" (core memory $m))
+  (core func $instance-network (canon lower (func $inet "instance-network")))
+  (core func $create-socket (canon lower (func $create "create-tcp-socket") (memory $m)))
+  (core func $start-bind (canon lower (func $tcp "[method]tcp-socket.start-bind") (memory $m)))
+  (core func $finish-bind (canon lower (func $tcp "[method]tcp-socket.finish-bind") (memory $m)))
+  (core func $start-listen (canon lower (func $tcp "[method]tcp-socket.start-listen") (memory $m)))
+  (core func $finish-listen (canon lower (func $tcp "[method]tcp-socket.finish-listen") (memory $m)))
+  (core func $accept (canon lower (func $tcp "[method]tcp-socket.accept") (memory $m)))
+  (core func $subscribe (canon lower (func $tcp "[method]tcp-socket.subscribe")))
+  (core func $block (canon lower (func $poll "[method]pollable.block")))
+  (core func $write (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory $m)))
+  (core func $drop-socket (canon resource.drop $tcp-socket))
+  (core func $drop-input (canon resource.drop $input-stream))
+  (core func $drop-output (canon resource.drop $output-stream))
+  (core func $drop-pollable (canon resource.drop $pollable))
+
+  (core module $Main
+    (import "m" "mem" (memory 1))
+    (import "w" "instance-network" (func $instance-network (result i32)))
+    (import "w" "create-socket" (func $create-socket (param i32 i32)))
+    (import "w" "start-bind" (func $start-bind (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+    (import "w" "finish-bind" (func $finish-bind (param i32 i32)))
+    (import "w" "start-listen" (func $start-listen (param i32 i32)))
+    (import "w" "finish-listen" (func $finish-listen (param i32 i32)))
+    (import "w" "accept" (func $accept (param i32 i32)))
+    (import "w" "subscribe" (func $subscribe (param i32) (result i32)))
+    (import "w" "block" (func $block (param i32)))
+    (import "w" "write" (func $write (param i32 i32 i32 i32)))
+    (import "w" "drop-socket" (func $drop-socket (param i32)))
+    (import "w" "drop-input" (func $drop-input (param i32)))
+    (import "w" "drop-output" (func $drop-output (param i32)))
+    (import "w" "drop-pollable" (func $drop-pollable (param i32)))
+    (data (i32.const 1024) "HTTP/1.0 200 OK\0d\0aContent-Length: 20\0d\0a\0d\0ahello from wasm tcp\0a")
+    ;; Scratch for results at 0; a failed step ends the guest with an error.
+    (func $ok (result i32) (i32.eqz (i32.load8_u (i32.const 0))))
+    (func (export "run") (result i32) (local $net i32) (local $sock i32) (local $p i32)
+      (local.set $net (call $instance-network))
+      (call $create-socket (i32.const 0) (i32.const 0))
+      (if (i32.eqz (call $ok)) (then (return (i32.const 1))))
+      (local.set $sock (i32.load (i32.const 4)))
+      (call $start-bind (local.get $sock) (local.get $net)
+        (i32.const 0) (i32.const 8080) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+        (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+      (if (i32.eqz (call $ok)) (then (return (i32.const 1))))
+      (call $finish-bind (local.get $sock) (i32.const 0))
+      (if (i32.eqz (call $ok)) (then (return (i32.const 1))))
+      (call $start-listen (local.get $sock) (i32.const 0))
+      (if (i32.eqz (call $ok)) (then (return (i32.const 1))))
+      (call $finish-listen (local.get $sock) (i32.const 0))
+      (if (i32.eqz (call $ok)) (then (return (i32.const 1))))
+      (loop $serve
+        (local.set $p (call $subscribe (local.get $sock)))
+        (call $block (local.get $p))
+        (call $drop-pollable (local.get $p))
+        (call $accept (local.get $sock) (i32.const 0))
+        (if (call $ok) (then
+          (call $write (i32.load (i32.const 12)) (i32.const 1024) (i32.const 59) (i32.const 64))
+          (call $drop-output (i32.load (i32.const 12)))
+          (call $drop-input (i32.load (i32.const 8)))
+          (call $drop-socket (i32.load (i32.const 4)))))
+        (br $serve))
+      (i32.const 0)))
+  (core instance $main (instantiate $Main
+    (with "m" (instance (export "mem" (memory $m))))
+    (with "w" (instance
+      (export "instance-network" (func $instance-network))
+      (export "create-socket" (func $create-socket))
+      (export "start-bind" (func $start-bind))
+      (export "finish-bind" (func $finish-bind))
+      (export "start-listen" (func $start-listen))
+      (export "finish-listen" (func $finish-listen))
+      (export "accept" (func $accept))
+      (export "subscribe" (func $subscribe))
+      (export "block" (func $block))
+      (export "write" (func $write))
+      (export "drop-socket" (func $drop-socket))
+      (export "drop-input" (func $drop-input))
+      (export "drop-output" (func $drop-output))
+      (export "drop-pollable" (func $drop-pollable))))))
+  (func $run (result (result)) (canon lift (core func $main "run")))
+  (instance $runi (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $runi)))
+"#;
+
 fn wasm(wat_text: &str) -> Vec<u8> {
     wat::parse_str(wat_text).expect("valid wat")
 }
@@ -569,4 +720,121 @@ fn wasm_container_writes_a_volume_a_native_container_reads() {
     assert_eq!(code, 7, "{stdout}{stderr}");
     let read = b.ok(&["run", "--rm", "--network", "none", "-v", "shared:/data", "busybox", "cat", "/data/out.txt"]);
     assert_eq!(read, "written by wasm\n");
+}
+
+/// Waits until `f` holds, for at most `secs` seconds.
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn foreground_guest_runs_in_the_cli_and_is_a_container_like_any_other() {
+    let b = Berth::new();
+    package(&b, "spin", SPIN);
+    package(&b, "hello3", HELLO3);
+
+    // A socket-free guest in the foreground runs in the CLI process: no shim, no namespace.
+    let child = b.cmd().args(["run", "--name", "fg", "spin"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = berth_tests::ChildGuard(child);
+    let cli = child.0.id() as i64;
+    wait_until(20, "the guest's output in its log", || b.run(&["logs", "fg"]).stdout == b"tick\n");
+    let i = inspect(&b, "fg");
+    assert_eq!(i["State"]["Running"], true, "{i}");
+    assert_eq!(i["State"]["Pid"], cli, "the CLI is the container's process: {i}");
+    assert_eq!(ns_inode(&format!("/proc/{cli}/ns/net")), ns_inode("/proc/self/ns/net"), "no network setup");
+    assert!(b.ok(&["ps"]).contains(" fg\n"), "running in ps");
+    assert_eq!(std::fs::read_dir(b.root().join("containers")).unwrap().count(), 1);
+
+    // stop (from "another terminal") interrupts the spinning guest; the CLI exits with 143.
+    let t = Instant::now();
+    b.ok(&["stop", "-t", "20", "fg"]);
+    assert!(t.elapsed() < Duration::from_secs(5), "stop took {:?}", t.elapsed());
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(stdout, "tick\n");
+    let i = inspect(&b, "fg");
+    assert_eq!((i["State"]["Status"].as_str(), i["State"]["ExitCode"].as_i64()), (Some("exited"), Some(143)), "{i}");
+    assert_eq!(i["State"]["Pid"], 0);
+    assert_eq!(b.ok(&["wait", "fg"]).trim(), "143");
+    b.ok(&["rm", "fg"]);
+
+    // --rm: stopped and gone; kill -9 of the CLI (its supervisor) is reconciled like a dead shim.
+    let child = b.cmd().args(["run", "--rm", "--name", "fg2", "spin"]).spawn().unwrap();
+    let mut child = berth_tests::ChildGuard(child);
+    wait_until(20, "fg2 running", || {
+        b.run(&["inspect", "fg2"]).status.success() && inspect(&b, "fg2")["State"]["Running"] == true
+    });
+    b.ok(&["stop", "fg2"]);
+    assert_eq!(child.0.wait().unwrap().code(), Some(143));
+    assert!(b.ok(&["ps", "-aq"]).trim().is_empty(), "--rm removed it");
+    let child = b.cmd().args(["run", "--name", "fg3", "spin"]).spawn().unwrap();
+    let _child = berth_tests::ChildGuard(child);
+    wait_until(20, "fg3 running", || {
+        b.run(&["inspect", "fg3"]).status.success() && inspect(&b, "fg3")["State"]["Running"] == true
+    });
+    b.ok(&["kill", "fg3"]);
+    assert_eq!(b.ok(&["wait", "fg3"]).trim(), "137");
+    assert_eq!(inspect(&b, "fg3")["State"]["Running"], false);
+    b.ok(&["rm", "fg3"]);
+    assert!(b.ok(&["ps", "-aq"]).trim().is_empty());
+
+    // Output and exit code straight through, and the log written as for a shim's container.
+    let (stdout, _, code) = out(&b.run(&["run", "--name", "hi", "hello3"]));
+    assert_eq!((stdout.as_str(), code), ("hello\n", 3));
+    assert_eq!(b.ok(&["logs", "hi"]), "hello\n");
+    assert_eq!(inspect(&b, "hi")["State"]["ExitCode"], 3);
+    b.ok(&["rm", "hi"]);
+}
+
+/// One HTTP GET of `/` on 127.0.0.1:`port`; the whole reply, or `None` while nothing answers.
+fn http_get(port: u16) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    Some(reply).filter(|r| !r.is_empty())
+}
+
+#[test]
+fn socket_guest_is_reached_through_p_and_by_name_from_a_native_container() {
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    package(&b, "tcpwasm", TCP_SERVER);
+
+    // -p: the guest listens in the namespace the network code made, reached from the host.
+    let port = berth_tests::free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let id = b.ok(&["run", "-d", "--name", "wsrv", "-p", &publish, "tcpwasm"]).trim().to_string();
+    let mut reply = None;
+    wait_until(30, "the guest's reply through -p", || {
+        reply = http_get(port);
+        reply.is_some()
+    });
+    let reply = reply.unwrap();
+    assert!(reply.starts_with("HTTP/1.0 200 OK") && reply.ends_with("\r\n\r\nhello from wasm tcp\n"), "{reply:?}");
+    let i = inspect(&b, &id);
+    let pid = i["State"]["Pid"].as_i64().unwrap();
+    assert_ne!(ns_inode(&format!("/proc/{pid}/ns/net")), ns_inode("/proc/self/ns/net"), "a socket guest has its netns");
+    b.ok(&["rm", "-f", "wsrv"]);
+
+    // A native busybox reaches the wasm container by name on a user network.
+    b.ok(&["network", "create", "wasm-mixed"]);
+    b.ok(&["run", "-d", "--name", "wnet", "--network", "wasm-mixed", "tcpwasm"]);
+    let mut got = String::new();
+    wait_until(30, "busybox's wget of http://wnet:8080/", || {
+        let o = b.run(&["run", "--rm", "--network", "wasm-mixed", "busybox", "wget", "-qO-", "http://wnet:8080/"]);
+        got = String::from_utf8_lossy(&o.stdout).into_owned();
+        o.status.success()
+    });
+    assert_eq!(got, "hello from wasm tcp\n");
+    b.ok(&["rm", "-f", "wnet"]);
+    b.ok(&["network", "rm", "wasm-mixed"]);
 }

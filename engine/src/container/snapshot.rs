@@ -70,7 +70,17 @@ pub fn prepare(c: &Container) -> Result<()> {
         fs::create_dir_all(&empty).at(&empty)?;
         lowers.push(empty);
     }
-    mount_overlay(&lowers, &upper, &work, &rootfs)
+    if c.host_config.auto_remove {
+        // A --rm container's layer never outlives it: a volatile overlay skips overlayfs's
+        // syncs, above all the one at unmount, which flushes the whole host filesystem (tens to
+        // hundreds of ms on a busy host). A clean unmount leaves the volatile marker behind,
+        // which would refuse the next mount; only a host crash gives it a meaning.
+        let _ = fs::remove_dir_all(work.join("work/incompat/volatile"));
+        if mount_overlay(&lowers, &upper, &work, &rootfs, ",volatile").is_ok() {
+            return Ok(());
+        }
+    }
+    mount_overlay(&lowers, &upper, &work, &rootfs, "")
 }
 
 /// Unmounts the overlay (the copy stays: it *is* the container's filesystem).
@@ -81,10 +91,10 @@ pub fn release(c: &Container) -> Result<()> {
     unmount(&c.rootfs())
 }
 
-fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path, extra: &str) -> Result<()> {
     let join = |v: &[String]| v.join(":");
     let abs: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
-    let data = format!("lowerdir={},upperdir={},workdir={}", join(&abs), upper.display(), work.display());
+    let data = format!("lowerdir={},upperdir={},workdir={}{extra}", join(&abs), upper.display(), work.display());
     // The mount data must fit in a page; with many layers, name them relative to their
     // shared parent (overlayfs resolves lowerdir against the caller's cwd).
     let parent = lowers.first().and_then(|p| p.parent()).map(Path::to_path_buf);
@@ -92,7 +102,7 @@ fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -
     let r = if let Some(pp) = shared.filter(|_| data.len() > 3800) {
         let rel: Vec<String> =
             lowers.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
-        let data = format!("lowerdir={},upperdir={},workdir={}", join(&rel), upper.display(), work.display());
+        let data = format!("lowerdir={},upperdir={},workdir={}{extra}", join(&rel), upper.display(), work.display());
         let cwd = std::env::current_dir().ok();
         std::env::set_current_dir(pp).at(pp)?;
         let r = do_mount(&data, target);
