@@ -352,7 +352,7 @@ fn drain_sigfd(sigfd: &SignalFd) {
 
 /// How long the container must be quiet before the shim gives back the pages its last burst
 /// of work touched.
-const IDLE_TRIM_AFTER: Duration = Duration::from_secs(2);
+const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
 
 /// Pumps output and input until the container's init exits and its output is drained.
 fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &mut LogWriter) -> i32 {

@@ -200,47 +200,93 @@ pub fn claim_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Gives back memory an idle process no longer needs: every clean, read-only file mapping
-/// (code, read-only data; never a relocated, dirty one) is dropped from the page tables, to
-/// be faulted back from the page cache page by page (no read-ahead) when touched again; free
-/// heap is returned to the system.
+/// Gives back memory an idle process no longer needs: the clean pages of every read-only
+/// file mapping (code, read-only data, and the untouched pages of relocated data) are dropped
+/// from the page tables, to be faulted back from the page cache when touched again; free heap
+/// is returned to the system. Pages a mapping holds privately (written by the dynamic loader
+/// before it was made read-only) stay. Everything is planned first and the `madvise` calls
+/// come last, in one tight loop, so that little code runs (and faults back) afterwards.
 pub fn trim_footprint() {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
-    let mut cur: Option<(usize, usize, bool)> = None;
-    let mut anon = 0u64;
-    let apply = |m: Option<(usize, usize, bool)>, anon_kb: u64| {
-        if let Some((start, end, eligible)) = m {
-            if eligible && anon_kb == 0 {
-                // SAFETY: the range is a whole mapping of ours that is backed by a file,
-                // readable and not writable, with no private (anonymous) page: its contents
-                // are exactly the file's, so dropping its pages only makes later accesses
-                // fault the same bytes back in. No Rust reference can observe a change.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_RANDOM);
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+    const MAX: usize = 256;
+    let mut ranges = [(0usize, 0usize); MAX];
+    let mut n = 0;
+    if let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") {
+        let pagemap = std::fs::File::open("/proc/self/pagemap").ok();
+        let mut push = |r: (usize, usize)| {
+            if n < MAX && r.1 > r.0 {
+                ranges[n] = r;
+                n += 1;
+            }
+        };
+        let mut plan = |m: Option<(usize, usize)>, anon_kb: u64| {
+            let Some((start, end)) = m else { return };
+            if anon_kb == 0 {
+                push((start, end));
+            } else if let Some(pm) = &pagemap {
+                // Only the runs of present pages still backed by the file (pagemap bit 61);
+                // a page the process wrote to is anonymous and must keep its contents.
+                for (a, b) in file_page_runs(pm, start, end) {
+                    push((a, b));
                 }
             }
-        }
-    };
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let first = f.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit())) {
-            apply(cur.take(), anon);
-            anon = 0;
-            let perms = f.next().unwrap_or("");
-            let path = line.split_whitespace().nth(5).unwrap_or("");
-            let eligible = perms.starts_with('r') && perms.as_bytes().get(1) == Some(&b'-') && path.starts_with('/');
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                cur = Some((a, b, eligible));
+        };
+        let mut cur: Option<(usize, usize)> = None;
+        let mut anon = 0u64;
+        for line in smaps.lines() {
+            let mut f = line.split_whitespace();
+            let first = f.next().unwrap_or("");
+            if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit())) {
+                plan(cur.take(), anon);
+                anon = 0;
+                let perms = f.next().unwrap_or("");
+                let path = line.split_whitespace().nth(5).unwrap_or("");
+                let eligible =
+                    perms.starts_with('r') && perms.as_bytes().get(1) == Some(&b'-') && path.starts_with('/');
+                if let (true, Ok(a), Ok(b)) = (eligible, usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                    cur = Some((a, b));
+                }
+            } else if first == "Anonymous:" {
+                // Unparsable counts as "has private pages": then only pagemap decides.
+                anon = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
             }
-        } else if first == "Anonymous:" {
-            // Unparsable counts as "has private pages": such a mapping is left alone.
-            anon = f.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+        }
+        plan(cur.take(), anon);
+    }
+    malloc_trim();
+    for &(start, end) in &ranges[..n] {
+        // SAFETY: the range lies in a mapping of ours that is backed by a file, readable and
+        // not writable, and holds no private (anonymous) page (the whole mapping had none, or
+        // pagemap said each of these pages is the file's): its contents are exactly the file's,
+        // so dropping the pages only makes later accesses fault the same bytes back in. No
+        // Rust reference can observe a change. (Were the mapping replaced meanwhile, which
+        // this single caller does not do, the range would still be read-only file data.)
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+/// The runs of pages in `start..end` that are present and still file pages (not written to
+/// privately), from /proc/self/pagemap.
+fn file_page_runs(pagemap: &std::fs::File, start: usize, end: usize) -> Vec<(usize, usize)> {
+    use std::os::unix::fs::FileExt;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as usize;
+    let pages = (end - start) / page;
+    let mut buf = vec![0u8; pages * 8];
+    if pagemap.read_exact_at(&mut buf, (start / page * 8) as u64).is_err() {
+        return Vec::new();
+    }
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, e) in buf.chunks_exact(8).enumerate() {
+        let v = u64::from_le_bytes(e.try_into().expect("8 bytes"));
+        let (present, file) = (v >> 63 & 1 == 1, v >> 61 & 1 == 1);
+        if present && file {
+            let a = start + i * page;
+            match runs.last_mut() {
+                Some(r) if r.1 == a => r.1 = a + page,
+                _ => runs.push((a, a + page)),
+            }
         }
     }
-    apply(cur.take(), anon);
-    malloc_trim();
+    runs
 }
 
 /// Returns the allocator's free heap memory to the system (glibc's `malloc_trim`).
@@ -284,6 +330,51 @@ mod tests {
         assert!(claim_inherited_fd(fd).is_none(), "second claim refused");
         drop(owned);
         assert!(claim_inherited_fd(1000).is_none());
+    }
+
+    /// The relocated-data case: a private file mapping, one page written, then read-only.
+    /// Trimming must drop the clean pages and keep the written one.
+    #[test]
+    fn trimming_keeps_privately_written_pages() {
+        use std::io::Write;
+        let mut f = tempfile_in_tmp();
+        f.write_all(&vec![b'f'; 4 * 4096]).unwrap();
+        let len = 4 * 4096;
+        // SAFETY (test): a fresh private mapping of our own file, unmapped at the end.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        let bytes = p as *mut u8;
+        // SAFETY (test): within the mapping.
+        unsafe {
+            for i in 0..4 {
+                let _ = std::ptr::read_volatile(bytes.add(i * 4096)); // all present
+            }
+            *bytes.add(4096) = b'w';
+            assert_eq!(libc::mprotect(p, len, libc::PROT_READ), 0);
+        }
+        trim_footprint();
+        // SAFETY (test): within the mapping.
+        unsafe {
+            assert_eq!(*bytes.add(4096), b'w', "the private page kept its contents");
+            assert_eq!(*bytes.add(2 * 4096), b'f');
+            libc::munmap(p, len);
+        }
+    }
+
+    fn tempfile_in_tmp() -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("berth-sys-trim-{}", std::process::id()));
+        let f = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
     }
 
     #[test]
