@@ -4,9 +4,11 @@
 #               - published with `-p 127.0.0.1:PORT:80` (DNAT through the default bridge)
 #               - the same httpd on the host network (`--network host`)
 #               - Docker's published port, where a Docker daemon answers
-#   start cost  `berth run --rm busybox true` on the default bridge against `--network none`
+#   start cost  `berth run --rm busybox true` on the default bridge against `--network none`,
+#               measured first (nothing else running), the two alternating run by run so that
+#               drift in the machine's load hits both alike
 # Traffic goes to 127.0.0.1 only.
-# Usage: bench/network.sh [WRK_SECONDS] [RUNS]   (writes bench/results/network.md)
+# Usage: bench/network.sh [WRK_SECONDS] [PAIRS]   (writes bench/results/network.md)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
@@ -45,6 +47,32 @@ run_wrk() {
   echo "$rps|$p50|$p99|${err:-none}"
 }
 
+# Start cost first, before any server runs: warm-up, then bridge and none alternating.
+python3 - "$B" "$R" "$runs" > "$W/start.md" <<'PY'
+import statistics as st, subprocess, sys, time
+b, root, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cmds = {"bridge": [b, "--root", root, "run", "--rm", "busybox", "true"],
+        "none": [b, "--root", root, "run", "--rm", "--network", "none", "busybox", "true"]}
+t = {k: [] for k in cmds}
+for i in range(runs + 3):
+    for k in (("bridge", "none") if i % 2 == 0 else ("none", "bridge")):
+        t0 = time.perf_counter()
+        subprocess.run(cmds[k], check=True, stdout=subprocess.DEVNULL)
+        if i >= 3:
+            t[k].append((time.perf_counter() - t0) * 1000)
+d = [x - y for x, y in zip(t["bridge"], t["none"])]
+print("| benchmark | mean ± σ | median | peer | peer mean ± σ | peer median | ratio (means) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+print(f"| berth run --rm busybox true (default bridge) | {st.mean(t['bridge']):.1f} ms ± {st.stdev(t['bridge']):.1f} | "
+      f"{st.median(t['bridge']):.1f} ms | berth run --rm --network none busybox true | "
+      f"{st.mean(t['none']):.1f} ms ± {st.stdev(t['none']):.1f} | {st.median(t['none']):.1f} ms | "
+      f"{st.mean(t['bridge']) / st.mean(t['none']):.2f} |")
+print(f"\nThe default bridge adds {st.mean(d):.1f} ms ± {st.stdev(d) / len(d) ** 0.5:.1f} (standard error; "
+      f"median of the paired differences {st.median(d):.1f} ms) to a container's start, over {len(d)} "
+      f"alternating pairs (target: at most 5 ms).")
+PY
+cat "$W/start.md" >&2
+
 pub=$(free_port)
 host=$(free_port)
 "$B" --root "$R" run -d --name bench-pub -p "127.0.0.1:$pub:80" -v "$W/www:/www:ro" busybox httpd -f -p 80 -h /www >/dev/null
@@ -65,10 +93,6 @@ if docker info >/dev/null 2>&1; then
   fi
 fi
 
-hyperfine -N --runs "$runs" --warmup 3 --export-json "$W/start.json" \
-  -n "berth run --rm busybox true (default bridge)" "$B --root $R run --rm busybox true" \
-  -n "berth run --rm --network none busybox true" "$B --root $R run --rm --network none busybox true" >&2
-
 mkdir -p "$here/bench/results"
 {
   echo "| wrk -t2 -c32 -d${secs}s, 1 KiB file | requests/s | p50 | p99 | socket errors | vs host network |"
@@ -87,12 +111,8 @@ mkdir -p "$here/bench/results"
   done
   [ -n "${res[docker]:-}" ] || echo "| docker | (no Docker daemon on this machine) | | | | |"
   echo
-  python3 "$here/bench/table.py" "$W/start.json"
-  python3 - "$W/start.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-d = (r[0]["mean"] - r[1]["mean"]) * 1000
-print(f"\nThe default bridge adds {d:.1f} ms to a container's start (target: at most 5 ms).")
-PY
+  cat "$W/start.md"
+  echo
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$here/bench/results/network.md"
 cat "$here/bench/results/network.md"

@@ -414,7 +414,10 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     assert!(!e.netns_path(&cid('6')).exists());
 }
 
-/// Times the network work of a container start and removal (not a pass/fail test).
+/// Times the network work of a container start and removal (not a pass/fail test): the
+/// modes alternate so that drift in the machine's load hits both alike, and medians are
+/// reported. `BERTH_TIMING_PAUSE_MS` pauses between rounds (the kernel destroys a released
+/// namespace asynchronously; back to back, the next start competes with that work).
 #[test]
 #[ignore]
 fn timing_attach_detach() {
@@ -423,19 +426,28 @@ fn timing_attach_detach() {
     let e = &r.engine;
     attach(e, &cid('9'), "warm", on("bridge")).unwrap();
     e.detach(&cid('9')).unwrap();
-    for mode in ["none", "bridge", "none", "bridge"] {
-        let n = 20;
-        let (mut ta, mut td) = (Duration::ZERO, Duration::ZERO);
-        for i in 0..n {
-            let id = format!("{:064x}", i + 1000);
+    let pause = std::env::var("BERTH_TIMING_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let modes = ["none", "bridge"];
+    let mut times: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(vec![], vec![]); modes.len()];
+    for i in 0..40 {
+        for (m, mode) in modes.iter().enumerate() {
+            let id = format!("{:064x}", i * 2 + m + 1000);
             let t = Instant::now();
             attach(e, &id, "t", on(mode)).unwrap();
-            ta += t.elapsed();
+            times[m].0.push(t.elapsed());
             let t = Instant::now();
             e.detach(&id).unwrap();
-            td += t.elapsed();
+            times[m].1.push(t.elapsed());
+            std::thread::sleep(Duration::from_millis(pause));
         }
-        eprintln!("{mode}: attach {:?}  detach {:?}", ta / n, td / n);
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    for (m, mode) in modes.iter().enumerate() {
+        let (a, d) = &mut times[m];
+        eprintln!("{mode}: attach {:?}  detach {:?} (medians of {})", median(a), median(d), a.len());
     }
 }
 
