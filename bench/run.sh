@@ -73,12 +73,17 @@ before=$(count)
 par50="seq 50 | xargs -P 50 -I{} $B --root $W/root run -d --network none busybox sleep 30 >/dev/null && $B --root $W/root rm -f \$($B --root $W/root ps -aq) >/dev/null"
 hyperfine --runs 3 --export-json "$W/par.json" -n "50 containers in parallel, then all removed" "$par50"
 after=$(count)
+leaks=$(paste -d' ' <(echo $before | tr ' ' '\n') <(echo $after | tr ' ' '\n') | awk '{printf "%d ", $2-$1}')
+read -r lm lc ls <<<"$leaks"
+echo "left behind after 3 x 50 runs and removals: $lm mounts, $lc cgroups, $ls shims"
 [ "$before" = "$after" ] || { echo "LEAK: before=($before) after=($after)" >&2; exit 1; }
 
-# Idle shim footprint: 10 sleeping containers.
+# Idle shim footprint: 10 sleeping containers, measured once every shim has had 1 s of quiet
+# since the CLI detached (it gives its start-up pages back then).
 for _ in $(seq 10); do "$B" --root "$W/root" run -d --network none busybox sleep 60 >/dev/null; done
-sleep 1
+sleep 2
 rss=$(for p in $(pgrep -f "^berth shim $W/root"); do awk '/VmRSS/{print $2}' /proc/$p/status; done | sort -n)
+anon=$(for p in $(pgrep -f "^berth shim $W/root"); do awk '/RssAnon/{print $2}' /proc/$p/status; done | sort -n)
 pss=$(for p in $(pgrep -f "^berth shim $W/root"); do awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup; done | sort -n)
 "$B" --root "$W/root" rm -f $("$B" --root "$W/root" ps -aq) >/dev/null
 
@@ -94,10 +99,11 @@ for r in res:
     print(f"| {r['command']} | {r['mean']*1000:.1f} ms ± {r['stddev']*1000:.1f} | {r['min']*1000:.1f} ms | {berth['mean']/r['mean']:.2f} |")
 p = json.load(open(sys.argv[2]))["results"][0]
 print()
-print(f"50 containers started in parallel (`run -d`), then all removed (`rm -f`): {p['mean']*1000:.0f} ms ± {p['stddev']*1000:.0f} "
-      "(mounts, cgroups and shims counted equal before and after)")
+print(f"50 containers started in parallel (`run -d`), then all removed (`rm -f`): {p['mean']*1000:.0f} ms ± {p['stddev']*1000:.0f}")
 PY
   echo
-  echo "Idle shim (10 containers): VmRSS $(echo $rss | awk '{print $1}')–$(echo $rss | awk '{print $NF}') KiB, PSS $(echo $pss | awk '{print $1}')–$(echo $pss | awk '{print $NF}') KiB"
+  echo "Left behind after the 3 × 50 runs and removals: $lm mounts, $lc cgroups, $ls shims."
+  echo
+  echo "Idle shim (10 containers): VmRSS $(echo $rss | awk '{print $1}')–$(echo $rss | awk '{print $NF}') KiB (of which anonymous $(echo $anon | awk '{print $1}')–$(echo $anon | awk '{print $NF}') KiB), PSS $(echo $pss | awk '{print $1}')–$(echo $pss | awk '{print $NF}') KiB"
 } > "$here/bench/results/run.md"
 cat "$here/bench/results/run.md"
