@@ -725,6 +725,13 @@ fn run_bad_input_fails_cleanly() {
     env.ok(&["run", "-d", "--name", "user", "--network", "a", "busybox", "sleep", "60"]);
     let err = env.fails(&["network", "rm", "a"]);
     assert!(err.contains("has active endpoints"), "{err}");
+    // Unknown networks, wherever a network is named.
+    for args in
+        [&["network", "rm", "nosuch"][..], &["network", "inspect", "nosuch"], &["network", "connect", "nosuch", "user"]]
+    {
+        let err = env.fails(args);
+        assert!(err.contains("network nosuch not found"), "{args:?}: {err}");
+    }
     let err = env.fails(&["network", "rm", "bridge"]);
     assert!(err.contains("pre-defined network"), "{err}");
     let err = env.fails(&["run", "--rm", "--ip", "10.232.0.9", "busybox", "true"]);
