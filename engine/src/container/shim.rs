@@ -364,13 +364,17 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
     let mut exit: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
     let mut client_file = client.0.as_ref().and_then(|s| s.try_clone().ok());
-    // Start-up work is over: trim right before the first wait, and again once the container
-    // has been quiet for a while after anything woke us (the shim mostly sleeps).
-    berth_sys::process::trim_footprint();
-    let mut woken = false;
+    // When to give back the pages the last burst of work touched: right before the first
+    // wait (start-up is over), as soon as the CLI detaches, and once the container has been
+    // quiet for a while after anything else woke us (the shim mostly sleeps).
+    let mut trim_at = Some(Instant::now());
     loop {
         if exit.is_some() && out.is_none() && err.is_none() && pty.is_none() {
             break;
+        }
+        if exited_at.is_none() && trim_at.is_some_and(|t| t <= Instant::now()) {
+            berth_sys::process::trim_footprint();
+            trim_at = None;
         }
         // After the init exited, give stragglers holding the pipes a moment, not forever.
         let timeout = match exited_at {
@@ -381,8 +385,14 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
                 }
                 PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
             }
-            None if woken => PollTimeout::try_from(IDLE_TRIM_AFTER).unwrap_or(PollTimeout::MAX),
-            None => PollTimeout::NONE,
+            None => match trim_at {
+                // Rounded up: a timeout cut to 0 ms would spin until the deadline.
+                Some(t) => {
+                    PollTimeout::try_from(t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000))
+                        .unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            },
         };
         let client_fd = client.0.as_ref().filter(|_| client_file.is_some());
         let roles_fds: [(u8, Option<std::os::fd::BorrowedFd>); 5] = [
@@ -401,12 +411,8 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
             }
         }
         match nix::poll::poll(&mut fds, timeout) {
-            Ok(0) if woken && exited_at.is_none() => {
-                berth_sys::process::trim_footprint();
-                woken = false;
-                continue;
-            }
-            Ok(_) => woken = true,
+            Ok(0) => continue,
+            Ok(_) => trim_at = Some(Instant::now() + IDLE_TRIM_AFTER),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
         }
@@ -470,6 +476,7 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
                             // `--attach`/`-i` once the CLI goes away.
                             client_file = None;
                             client.0 = None;
+                            trim_at = Some(Instant::now());
                         }
                     }
                 }
