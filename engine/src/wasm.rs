@@ -156,10 +156,30 @@ pub fn image_config(image: &Image) -> Value {
     cfg
 }
 
+/// Whether creating a container of `image` can skip mounting its rootfs: a wasm image (by its
+/// config or layers) needs it for nothing when no volume is to be seeded from the image's files
+/// and no user name is to be looked up in its `/etc/passwd` (a guest has no users). A mount and
+/// unmount of the overlay is most of what a create costs.
+pub fn skips_rootfs_at_create(image: &Image, img_cfg: &Value, opts: &crate::container::CreateOptions) -> bool {
+    let named_user = |u: &str| !u.is_empty() && !u.split(':').all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let image_user = img_cfg["User"].as_str().unwrap_or_default();
+    let image_volumes = img_cfg["Volumes"].as_object().is_some_and(|v| !v.is_empty());
+    wasm_by_image(image)
+        && opts.binds.is_empty()
+        && opts.mounts.is_empty()
+        && !image_volumes
+        && !named_user(opts.user.as_deref().unwrap_or(image_user))
+}
+
+/// Whether the image itself says wasm (its platform architecture, or wasm layers).
+fn wasm_by_image(image: &Image) -> bool {
+    image.config_json.get("architecture").and_then(|a| a.as_str()) == Some("wasm") || has_wasm_layers(image)
+}
+
 /// Which runtime runs a container of `image` whose process is `args` (resolved against `env`'s
 /// PATH in `rootfs`, which must be mounted).
 pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> Result<&'static str> {
-    if image.config_json.get("architecture").and_then(|a| a.as_str()) == Some("wasm") || has_wasm_layers(image) {
+    if wasm_by_image(image) {
         return Ok(RUNTIME_WASM);
     }
     let Some(arg0) = args.first() else { return Ok(RUNTIME_LINUX) };

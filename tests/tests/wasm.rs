@@ -765,7 +765,8 @@ fn foreground_guest_runs_in_the_cli_and_is_a_container_like_any_other() {
     b.ok(&["rm", "fg"]);
 
     // --rm: stopped and gone; kill -9 of the CLI (its supervisor) is reconciled like a dead shim.
-    let child = b.cmd().args(["run", "--rm", "--name", "fg2", "spin"]).spawn().unwrap();
+    let child =
+        b.cmd().args(["run", "--rm", "--name", "fg2", "spin"]).stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut child = berth_tests::ChildGuard(child);
     wait_until(20, "fg2 running", || {
         b.run(&["inspect", "fg2"]).status.success() && inspect(&b, "fg2")["State"]["Running"] == true
@@ -773,7 +774,7 @@ fn foreground_guest_runs_in_the_cli_and_is_a_container_like_any_other() {
     b.ok(&["stop", "fg2"]);
     assert_eq!(child.0.wait().unwrap().code(), Some(143));
     assert!(b.ok(&["ps", "-aq"]).trim().is_empty(), "--rm removed it");
-    let child = b.cmd().args(["run", "--name", "fg3", "spin"]).spawn().unwrap();
+    let child = b.cmd().args(["run", "--name", "fg3", "spin"]).stdout(std::process::Stdio::null()).spawn().unwrap();
     let _child = berth_tests::ChildGuard(child);
     wait_until(20, "fg3 running", || {
         b.run(&["inspect", "fg3"]).status.success() && inspect(&b, "fg3")["State"]["Running"] == true

@@ -709,7 +709,10 @@ impl Engine {
             crate::network::container::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
         (c.net, c.netns_path) = (net, netns);
         // The rootfs is needed to resolve user names and to seed new volumes from the image.
-        snapshot::prepare(&c)?;
+        let mount = !crate::wasm::skips_rootfs_at_create(image, &img_cfg, opts);
+        if mount {
+            snapshot::prepare(&c)?;
+        }
         let rootfs = c.rootfs();
         let res = (|| {
             spec::resolve_user(&mut c, &rootfs)?;
@@ -718,7 +721,9 @@ impl Engine {
             spec::write_etc_files(&c)?;
             Ok::<(), Error>(())
         })();
-        snapshot::release(&c)?;
+        if mount {
+            snapshot::release(&c)?;
+        }
         res?;
         let mut spec = spec::generate(&c)?;
         if c.runtime == crate::wasm::RUNTIME_WASM {
