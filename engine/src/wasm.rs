@@ -171,6 +171,17 @@ pub fn skips_rootfs_at_create(image: &Image, img_cfg: &Value, opts: &crate::cont
         && !named_user(opts.user.as_deref().unwrap_or(image_user))
 }
 
+/// Up to this many bytes of layers, a wasm container's rootfs is a copy rather than an overlay.
+const COPY_ROOTFS_MAX: u64 = 1 << 20;
+
+/// Whether a wasm container of `image` gets a private copy of its (small) image files as its
+/// rootfs instead of an overlay: copying a module of a few KB costs less than mounting and
+/// unmounting an overlay, which the start of a small guest would otherwise mostly consist of.
+pub fn copies_rootfs(image: &Image, img_cfg: &Value, opts: &crate::container::CreateOptions) -> bool {
+    let size: u64 = image.manifest.layers().iter().map(|l| l.size()).sum();
+    size <= COPY_ROOTFS_MAX && skips_rootfs_at_create(image, img_cfg, opts)
+}
+
 /// Whether the image itself says wasm (its platform architecture, or wasm layers).
 fn wasm_by_image(image: &Image) -> bool {
     image.config_json.get("architecture").and_then(|a| a.as_str()) == Some("wasm") || has_wasm_layers(image)

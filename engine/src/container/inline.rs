@@ -138,8 +138,16 @@ impl Engine {
     /// Records how an inline run ended (not running, no supervisor) and removes a `--rm`
     /// container, as the shim does when it exits.
     fn record_inline_end(&self, c: &mut Container, f: impl FnOnce(&mut super::State)) -> Result<()> {
-        if c.host_config.auto_remove {
+        if c.host_config.auto_remove && !c.mounts.is_empty() {
             return self.remove_container_files(c, true);
+        }
+        if c.host_config.auto_remove {
+            // What the general removal also undoes was never made here: no network, runtime
+            // record or cgroup, and the rootfs is already unmounted (or a plain copy).
+            self.release_name(&c.name, &c.id);
+            let gone = self.containers_dir().join(format!(".removing-{}", c.id));
+            std::fs::rename(&c.dir, &gone).map_err(|e| Error::io(&c.dir, e))?;
+            return std::fs::remove_dir_all(&gone).map_err(|e| Error::io(&gone, e));
         }
         c.update_state(|s| {
             s.running = false;

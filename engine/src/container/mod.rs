@@ -700,7 +700,11 @@ impl Engine {
             name: name.to_string(),
             runtime: "linux".into(),
             layers,
-            snapshotter: if snapshot::overlay_supported() { "overlay".into() } else { "copy".into() },
+            snapshotter: if snapshot::overlay_supported() && !crate::wasm::copies_rootfs(image, &img_cfg, opts) {
+                "overlay".into()
+            } else {
+                "copy".into()
+            },
             dir: dir.to_path_buf(),
             ..Default::default()
         };
