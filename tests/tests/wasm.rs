@@ -120,6 +120,26 @@ const GROW: &str = r#"
     unreachable))
 "#;
 
+/// Overwrites its own binary, `/app.wasm`, in its rootfs (the first preopen, fd 3), then exits 0
+/// (5: the open failed).
+const SELF_WRITE: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "app.wasm")
+  (data (i32.const 32) "overwritten\n")
+  (func (export "_start")
+    (if (call $path_open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 8) (i32.const 9)
+                         (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 200))
+      (then (call $proc_exit (i32.const 5))))
+    (i32.store (i32.const 0) (i32.const 32))
+    (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $fd_write (i32.load (i32.const 200)) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 0))))
+"#;
+
 const TRAP: &str = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
 
 const MISSING_IMPORT: &str = r#"
@@ -838,4 +858,30 @@ fn socket_guest_is_reached_through_p_and_by_name_from_a_native_container() {
     assert_eq!(got, "hello from wasm tcp\n");
     b.ok(&["rm", "-f", "wnet"]);
     b.ok(&["network", "rm", "wasm-mixed"]);
+}
+
+#[test]
+fn a_guest_writing_its_rootfs_changes_only_its_own_container() {
+    let b = Berth::new();
+    package(&b, "selfwrite", SELF_WRITE);
+    let blobs: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(b.root().join("content/blobs/sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| (e.path(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    let (_, stderr, code) = out(&b.run(&["run", "--name", "w1", "selfwrite"]));
+    assert_eq!(code, 0, "{stderr}");
+    // Its own copy of the binary changed: started again, it has no module to run (and the
+    // compiled code cached for the image's module is not taken for it).
+    let o = b.run(&["start", "-a", "w1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(126), "{stderr}");
+    assert!(stderr.contains("not a WebAssembly module"), "{stderr}");
+    // The store is untouched, and a new container of the image runs as before.
+    for (p, bytes) in &blobs {
+        assert_eq!(&std::fs::read(p).unwrap(), bytes, "{}", p.display());
+    }
+    let (_, stderr, code) = out(&b.run(&["run", "--rm", "selfwrite"]));
+    assert_eq!(code, 0, "{stderr}");
+    b.ok(&["rm", "w1"]);
 }
