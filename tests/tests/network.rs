@@ -164,8 +164,14 @@ fn lib_user_network_names_routes_and_cleanup() {
     let Some(_serial) = serial() else { return };
     let r = Root::new();
     let e = &r.engine;
-    e.network_create("front", &NetworkCreate::default()).unwrap();
+    let net = e.network_create("front", &NetworkCreate::default()).unwrap();
     let links0 = root_links(e.root());
+    // The bridge has an address of its own (02:42 + the gateway's), which ports joining and
+    // leaving never change.
+    let gw: Ipv4Addr = net.gateway.parse().unwrap();
+    let mac = format!("02:42:{}", gw.octets().map(|o| format!("{o:02x}")).join(":"));
+    let bridge_mac = || std::fs::read_to_string(format!("/sys/class/net/{}/address", net.bridge)).unwrap();
+    assert_eq!(bridge_mac().trim(), mac);
     let rules0 = nft_table(e);
     let mut web_opts = on("front");
     web_opts.aliases = vec!["www".into()];
@@ -213,6 +219,7 @@ fn lib_user_network_names_routes_and_cleanup() {
     assert_eq!(links_settle(e.root(), links0), links0, "links left behind");
     assert_eq!(nft_table(e), rules0, "rules left behind");
     assert!(!ns_a.exists() && !ns_b.exists(), "namespaces left behind");
+    assert_eq!(bridge_mac().trim(), mac);
 }
 
 #[test]

@@ -437,7 +437,7 @@ impl Engine {
     fn make_bridge(&self, nl: &mut Netlink, net: &Network) -> Result<u32> {
         let sub = net.subnet_net().ok_or_else(|| Error::Other(format!("network {}: no subnet", net.name)))?;
         let gw = net.gateway_ip().ok_or_else(|| Error::Other(format!("network {}: no gateway", net.name)))?;
-        let idx = match nl.create_bridge(&net.bridge, None) {
+        let idx = match nl.create_bridge(&net.bridge, None, mac_for(gw)) {
             Ok(i) => i,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => nl
                 .link_index(&net.bridge)

@@ -375,11 +375,17 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Creates a bridge, up. `EEXIST` if the name is taken.
-    pub fn create_bridge(&mut self, name: &str, mtu: Option<u32>) -> io::Result<u32> {
+    /// Creates a bridge, up, with the given MAC address. `EEXIST` if the name is taken.
+    ///
+    /// A bridge without an address of its own takes the lowest of its ports' addresses, so
+    /// every container's veth joining or leaving would change it: an address-change event
+    /// (neighbour and IPv6 work in the kernel) on each start and removal, and a gateway whose
+    /// MAC flips under the containers' ARP caches. A set address never changes.
+    pub fn create_bridge(&mut self, name: &str, mtu: Option<u32>, mac: [u8; 6]) -> io::Result<u32> {
         let mut m = Msg::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
             .ifinfo(0, IFF_UP, IFF_UP)
-            .str_attr(IFLA_IFNAME, name);
+            .str_attr(IFLA_IFNAME, name)
+            .attr(IFLA_ADDRESS, &mac);
         if let Some(mtu) = mtu {
             m = m.u32_attr(IFLA_MTU, mtu);
         }
