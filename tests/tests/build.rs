@@ -702,3 +702,81 @@ fn no_cache_filter_reruns_only_the_named_stages() {
     assert_eq!(filtered.matches("CACHED").count(), 2, "{filtered}");
     assert_eq!(probe(&b, "ncf", "cat /a"), "fixed\n");
 }
+
+/// Runs git with an identity, failing the test on error.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn add_git_repository() {
+    let Some(b) = berth() else { return };
+    if !berth_tests::have("git") {
+        eprintln!("skipping: needs git");
+        return;
+    }
+    // A repository served by `git daemon` on 127.0.0.1: main with two commits, tag v1 on the first.
+    let repos = tempfile::Builder::new().prefix("berth-git-").tempdir().unwrap();
+    let work = repos.path().join("work");
+    fs::create_dir_all(work.join("sub/dir")).unwrap();
+    git(repos.path(), &["init", "-q", "--bare", "app.git"]);
+    git(&work, &["init", "-q"]);
+    fs::write(work.join("a.txt"), "first\n").unwrap();
+    fs::write(work.join("sub/dir/b.txt"), "b\n").unwrap();
+    fs::write(work.join("run.sh"), "#!/bin/sh\necho run\n").unwrap();
+    fs::set_permissions(work.join("run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "one"]);
+    git(&work, &["tag", "-a", "v1", "-m", "v1"]);
+    fs::write(work.join("a.txt"), "second\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "two"]);
+    git(&work, &["push", "-q", "../app.git", "main", "v1"]);
+    let port = berth_tests::free_port();
+    // git-daemon itself, not `git daemon` (a wrapper whose child would outlive a kill).
+    let exec_path = git(repos.path(), &["--exec-path"]);
+    let daemon = std::process::Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+        .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", repos.path().display()))
+        .arg(repos.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = berth_tests::ChildGuard(daemon);
+    assert!(berth_tests::wait_for_port(port, std::time::Duration::from_secs(10)), "git daemon did not start");
+
+    let url = format!("git://127.0.0.1:{port}/app.git");
+    let df = format!(
+        "FROM busybox\nADD {url} /src\nADD {url}#v1:sub /v1sub\nADD --keep-git-dir=true {url}#v1 /withgit\nRUN cat /src/a.txt /v1sub/dir/b.txt /withgit/a.txt && test ! -e /src/.git && test -d /withgit/.git && /src/run.sh && stat -c '%a %u' /src/run.sh /src/a.txt\n"
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    let err = build_ok(&b, ctx.path(), &["-t", "gitimg"]);
+    assert!(err.contains("second\nb\n") || err.contains(" second\n"), "{err}");
+    assert!(err.contains(" first\n") && err.contains(" run\n"), "the tag's tree and the script: {err}");
+    assert!(err.contains("755 0\n") && err.contains("644 0\n"), "{err}");
+    // Nothing changed upstream: everything is cached.
+    let again = build_ok(&b, ctx.path(), &["-t", "gitimg"]);
+    assert_eq!(again.matches("CACHED").count(), 4, "{again}");
+    // A new commit on main re-runs the main checkout (and what follows), not the tag's.
+    fs::write(work.join("a.txt"), "third\n").unwrap();
+    git(&work, &["commit", "-q", "-am", "three"]);
+    git(&work, &["push", "-q", "../app.git", "main"]);
+    let moved = build_ok(&b, ctx.path(), &["-t", "gitimg"]);
+    assert!(moved.contains(" third\n"), "{moved}");
+    assert_eq!(probe(&b, "gitimg", "cat /src/a.txt /withgit/a.txt"), "third\nfirst\n");
+    // A ref that does not exist.
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", &format!("FROM busybox\nADD {url}#nope /x\n"))],
+        &[],
+        &["no ref \"nope\""],
+    );
+}

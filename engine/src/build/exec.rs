@@ -1119,12 +1119,19 @@ impl Run<'_> {
                     continue;
                 }
             }
-            if w.starts_with("http://") || w.starts_with("https://") || w.starts_with("git@") {
+            if let Some(g) = GitSource::parse(w) {
+                if !c.add {
+                    return Err(Error::Other(format!("COPY does not support git sources: {w} (use ADD)")));
+                }
+                // Keyed by the commit the ref names now, as BuildKit's git source is.
+                let commit = g.resolve()?;
+                h.update(format!("git:{}:{commit}:{}:{}", g.url, g.subdir, c.keep_git_dir).as_bytes());
+                sources.push(Source::Git { git: g, commit, keep_git_dir: c.keep_git_dir });
+                continue;
+            }
+            if w.starts_with("http://") || w.starts_with("https://") {
                 if !c.add {
                     return Err(Error::Other(format!("COPY does not support URLs: {w} (use ADD)")));
-                }
-                if w.starts_with("git@") || w.ends_with(".git") || w.contains(".git#") {
-                    return Err(Error::Unsupported(format!("ADD {w}: git sources are not supported")));
                 }
                 let checksum = match &c.checksum {
                     Some(cs) => Some(cs.parse::<Digest>().map_err(|e| {
@@ -1213,6 +1220,30 @@ impl Run<'_> {
                     if let Some((u, g)) = owner {
                         std::os::unix::fs::lchown(&t, Some(u), Some(g)).at(&t)?;
                     }
+                }
+                Source::Git { git, commit, keep_git_dir } => {
+                    let x = staging.with_extension(format!("git{}", rand::random::<u32>()));
+                    let res = git.checkout(commit, &x).and_then(|_| {
+                        if !keep_git_dir {
+                            unpack::remove_tree(&x.join(".git"))?;
+                        }
+                        let from = x.join(&git.subdir);
+                        if !from.is_dir() {
+                            let sd = &git.subdir;
+                            return Err(Error::NotFound(format!("ADD {}: no directory {sd:?} at {commit}", git.url)));
+                        }
+                        // A repository is a directory: its contents land in the destination.
+                        let t = staging.join(context::clean(&p.dest));
+                        fs::create_dir_all(&t).at(&t)?;
+                        for e in walkdir::WalkDir::new(&from).min_depth(1).sort_by_file_name() {
+                            let e = e.map_err(|e| Error::Other(format!("ADD {}: {e}", git.url)))?;
+                            let sub = e.path().strip_prefix(&from).unwrap_or(e.path());
+                            copy_entry(e.path(), &t.join(sub), owner, p.chmod)?;
+                        }
+                        Ok(())
+                    });
+                    let _ = unpack::remove_tree(&x);
+                    res?;
                 }
                 Source::Url { url, checksum, fetched } => {
                     let fresh;
@@ -1541,6 +1572,90 @@ enum Source {
         checksum: Option<Digest>,
         fetched: Option<Fetched>,
     },
+    /// `ADD <git url>[#ref[:subdir]]`, resolved to a commit while planning.
+    Git {
+        git: GitSource,
+        commit: String,
+        keep_git_dir: bool,
+    },
+}
+
+/// A git repository `ADD` names, in BuildKit's URL forms: `git@host:path`, `git://`, `ssh://`,
+/// or `http(s)://` ending in `.git`; then `#ref` and `#ref:subdir`.
+struct GitSource {
+    url: String,
+    reference: Option<String>,
+    subdir: String,
+}
+
+impl GitSource {
+    fn parse(w: &str) -> Option<GitSource> {
+        let (url, frag) = match w.split_once('#') {
+            Some((u, f)) => (u, Some(f)),
+            None => (w, None),
+        };
+        let is_git = url.starts_with("git@")
+            || url.starts_with("git://")
+            || url.starts_with("ssh://")
+            || ((url.starts_with("http://") || url.starts_with("https://")) && url.ends_with(".git"));
+        if !is_git {
+            return None;
+        }
+        let (reference, subdir) = match frag.map(|f| f.split_once(':').unwrap_or((f, ""))) {
+            Some((r, sd)) => ((!r.is_empty()).then(|| r.to_string()), context::clean(sd)),
+            None => (None, String::new()),
+        };
+        Some(GitSource { url: url.to_string(), reference, subdir })
+    }
+
+    fn git(&self, args: &[&str]) -> Result<String> {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Error::Other(format!("ADD {}: running git: {e}", self.url)))?;
+        if !o.status.success() {
+            return Err(Error::Other(format!(
+                "ADD {}: git {}: {}",
+                self.url,
+                args.first().copied().unwrap_or(""),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    /// The commit the reference (default: HEAD) names.
+    fn resolve(&self) -> Result<String> {
+        let r = self.reference.as_deref().unwrap_or("HEAD");
+        if r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(r.to_ascii_lowercase());
+        }
+        let out = self.git(&["ls-remote", &self.url, r, &format!("{r}^{{}}")])?;
+        // A peeled annotated tag (`^{}`) names the commit; otherwise the ref itself.
+        let mut lines: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once('\t')).collect();
+        lines.sort_by_key(|(_, name)| !name.ends_with("^{}"));
+        lines
+            .first()
+            .map(|(sha, _)| sha.to_string())
+            .ok_or_else(|| Error::NotFound(format!("ADD {}: no ref {r:?} in the repository", self.url)))
+    }
+
+    /// Checks the commit out into `dir` (a shallow fetch when a ref names it).
+    fn checkout(&self, commit: &str, dir: &Path) -> Result<()> {
+        let d = dir.to_string_lossy();
+        self.git(&["init", "-q", &d])?;
+        let by_ref = self.reference.as_deref().filter(|r| r.to_ascii_lowercase() != commit).unwrap_or("HEAD");
+        let shallow = self.git(&["-C", &d, "fetch", "-q", "--depth", "1", &self.url, by_ref]).is_ok()
+            && self.git(&["-C", &d, "rev-parse", "FETCH_HEAD"])?.trim() == commit;
+        if !shallow {
+            let all = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
+            self.git(&["-C", &d, "fetch", "-q", &self.url, all[0], all[1]])?;
+        }
+        self.git(&["-C", &d, "-c", "advice.detachedHead=false", "checkout", "-q", commit])?;
+        Ok(())
+    }
 }
 
 /// A file `ADD` fetched over HTTP(S).

@@ -29,6 +29,9 @@ pub struct CopyArgs {
     pub link: bool,
     pub exclude: Vec<String>,
     pub checksum: Option<String>,
+    /// `ADD --keep-git-dir`: a git source keeps its `.git` directory.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keep_git_dir: bool,
     pub heredocs: Vec<Heredoc>,
     /// Exec (JSON) form: words are taken literally, without splitting.
     pub json: bool,
@@ -219,6 +222,7 @@ pub fn typed(df: &Dockerfile, ins: &Instruction) -> Result<Step, ParseError> {
                 link: ins.flag("link").is_some_and(|v| v.is_empty() || v == "true"),
                 exclude: ins.flag_all("exclude").into_iter().map(String::from).collect(),
                 checksum: ins.flag("checksum").map(String::from),
+                keep_git_dir: ins.flag("keep-git-dir").is_some_and(|v| v.is_empty() || v == "true"),
                 heredocs: ins.heredocs.clone(),
                 json,
             })
