@@ -100,22 +100,19 @@ impl Engine {
         r.map(|()| dir)
     }
 
-    /// `berth wasm package FILE -t NAME`: stores `file` as a CNCF wasm artifact (config
-    /// `application/vnd.wasm.config.v0+json`, one `application/wasm` layer) named `name`.
+    /// `berth wasm package FILE -t NAME`: stores `file` (binary, or text converted) as a CNCF wasm
+    /// artifact (config `application/vnd.wasm.config.v0+json`, one `application/wasm` layer) named `name`.
     /// Returns the manifest digest.
     pub fn wasm_package(&self, file: &Path, name: &str, author: Option<&str>) -> Result<Digest> {
         let r = Reference::parse(name)?;
-        let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-        if !berth_shims::wasm::is_wasm(&bytes) {
-            return Err(Error::Other(format!(
-                "{}: not a WebAssembly module or component (no \\0asm header)",
-                file.display()
-            )));
-        }
+        let raw = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+        // A guest packaged from its text is named as its binary would be (app.wat -> app.wasm).
+        let title = if berth_shims::wasm::is_wasm(&raw) { file.to_path_buf() } else { file.with_extension("wasm") };
+        let bytes = wasm_binary(file, raw)?;
         let component = berth_shims::wasm::is_component(&bytes);
         let (layer, size) = self.store().put_blob(&bytes, None)?;
         let mut ldesc = descriptor(media::WASM_LAYER, &layer, size);
-        if let Some(t) = file.file_name().and_then(|n| n.to_str()) {
+        if let Some(t) = title.file_name().and_then(|n| n.to_str()) {
             ldesc.set_annotations(Some([("org.opencontainers.image.title".to_string(), t.to_string())].into()));
         }
         let config = json!({
@@ -139,6 +136,26 @@ impl Engine {
         self.name_image(&r.to_string(), &mdesc)?;
         Ok(digest)
     }
+}
+
+/// A binary module or component as is; anything else is taken as WebAssembly text (`.wat`) and
+/// converted as `wasm-tools parse` would, so an example or test guest can be packaged from source.
+fn wasm_binary(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if berth_shims::wasm::is_wasm(&bytes) {
+        return Ok(bytes);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::Other(format!(
+            "{}: not a WebAssembly module or component (no \\0asm header) nor WebAssembly text (not UTF-8)",
+            file.display()
+        ))
+    })?;
+    wat::parse_str(text).map_err(|e| {
+        Error::Other(format!(
+            "{}: not a WebAssembly module or component (no \\0asm header) nor valid WebAssembly text: {e}",
+            file.display()
+        ))
+    })
 }
 
 /// The container config part of a wasm image's config, with the first wasm layer as the
