@@ -6,7 +6,9 @@
 #   4. run native containers from the pulled image (env, volume, detached, logs),
 #   5. build an image from a Dockerfile and reach its published port with curl,
 #   6. let two containers talk by name on a user network,
-#   7. build, push, pull and run a wasm image with -e and -v.
+#   7. build, push, pull and run a wasm image with -e and -v,
+#   8. package a wasm server from WebAssembly text, push, pull, run it detached with -e, -v and
+#      a published port, and reach it with curl.
 # Everything it starts it stops; it leaves its state under a temporary directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,13 +40,14 @@ trap cleanup EXIT
 
 berth_a() { echo "+ berth $*" >&2; "$berth_bin" --root "$work/root-a" "$@"; }
 berth_b() { echo "+ berth $*" >&2; "$berth_bin" --root "$work/root-b" "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 step "1. importing busybox from a rootfs tarball"
 berth_a import --change 'CMD ["sh"]' /var/cache/berth-fixtures/busybox-rootfs.tar busybox:latest
 berth_a images
 
 step "2. starting berth's embedded registry and pushing"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$berth_bin" --root "$work/registry-root" registry serve --addr "127.0.0.1:$port" --storage "$work/registry" &
 registry_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
@@ -72,7 +75,7 @@ step "5. building an image from a Dockerfile and publishing its port"
 berth_a build -t demo/web:1.0 examples/web
 berth_b_pull_from_a() { berth_a tag "$1" "127.0.0.1:$port/$1" && berth_a push -q "127.0.0.1:$port/$1" >/dev/null && berth_b pull -q "127.0.0.1:$port/$1" >/dev/null; }
 berth_b_pull_from_a demo/web:1.0
-web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+web_port=$(free_port)
 berth_b run -d --name demo-web -p "127.0.0.1:$web_port:80" "127.0.0.1:$port/demo/web:1.0" >/dev/null
 berth_b port demo-web
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$web_port/" 2>/dev/null && break; sleep 0.1; done
@@ -91,5 +94,20 @@ mkdir -p "$work/wasm-ctx" && cp examples/wasm-hello/Dockerfile "$work/hello.wasm
 berth_a build -t demo/hello-wasm:1.0 "$work/wasm-ctx"
 berth_b_pull_from_a demo/hello-wasm:1.0
 berth_b run --rm -e WHO=wasm -v "$work/data:/data" "127.0.0.1:$port/demo/hello-wasm:1.0"
+
+step "8. a wasm server (wasi:sockets) from WAT: pushed, pulled, run -d with -e, -v and -p, reached with curl"
+berth_a wasm package examples/wasm-server/server.wat -t demo/wasm-server:1.0
+berth_b_pull_from_a demo/wasm-server:1.0
+wasm_port=$(free_port)
+berth_b run -d --name demo-wasm-server -e WHO=wasm -v "$work/data:/data" -p "127.0.0.1:$wasm_port:8080" \
+  "127.0.0.1:$port/demo/wasm-server:1.0" >/dev/null
+berth_b ps
+berth_b port demo-wasm-server
+reply=""
+for _ in $(seq 100); do reply=$(curl -fsS "http://127.0.0.1:$wasm_port/" 2>/dev/null) && break; sleep 0.1; done
+echo "+ curl http://127.0.0.1:$wasm_port/"
+echo "$reply"
+[ "$reply" = "hello from wasm on port 8080" ] || { echo "unexpected reply from the wasm server: ${reply:-none}" >&2; exit 1; }
+berth_b rm -f demo-wasm-server >/dev/null
 
 step "done"
