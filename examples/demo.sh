@@ -7,8 +7,8 @@
 #   5. build an image from a Dockerfile and reach its published port with curl,
 #   6. let two containers talk by name on a user network,
 #   7. build, push, pull and run a wasm image with -e and -v,
-#   8. package a wasm server from WebAssembly text, push, pull, run it detached with -e, -v and
-#      a published port, and reach it with curl.
+#   8. package a wasm server (wasi:sockets) from WebAssembly text, push, pull, run it detached
+#      with -e, -v and a published port, and reach it with curl (its reply shows the env and volume).
 # Everything it starts it stops; it leaves its state under a temporary directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,7 +107,9 @@ reply=""
 for _ in $(seq 100); do reply=$(curl -fsS "http://127.0.0.1:$wasm_port/" 2>/dev/null) && break; sleep 0.1; done
 echo "+ curl http://127.0.0.1:$wasm_port/"
 echo "$reply"
-[ "$reply" = "hello from wasm on port 8080" ] || { echo "unexpected reply from the wasm server: ${reply:-none}" >&2; exit 1; }
+# The guest's reply names its port, the WHO it got from -e and the file it read from the volume.
+want=$(printf 'hello from wasm on port 8080\nWHO=wasm\n/data/greeting: %s' "$(cat "$work/data/greeting")")
+[ "$reply" = "$want" ] || { echo "unexpected reply from the wasm server: ${reply:-none}" >&2; exit 1; }
 berth_b rm -f demo-wasm-server >/dev/null
 
 step "done"

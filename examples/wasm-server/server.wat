@@ -1,12 +1,19 @@
 ;; A wasi:cli/command component (WASI preview 2) that listens with wasi:sockets on 0.0.0.0:8080
-;; and answers every connection with a one-line HTTP/1.0 reply naming its port, forever: the
-;; smallest guest that needs a network. Written as WebAssembly text so it needs no toolchain:
-;; `berth wasm package server.wat -t NAME` (or `wasm-tools parse server.wat -o server.wasm`)
-;; turns it into the component. The request is not read: any connection gets the same reply.
+;; and answers every connection with a small HTTP/1.0 reply, forever: the smallest guest that
+;; needs a network, and one that shows what `berth run -e` and `-v` give a guest. The reply is
+;; composed once at start:
 ;;
-;; Layout of the core module's memory: results of the canonical ABI calls are written at 0
-;; (byte 0 is the result<> discriminant: 0 ok, 1 error; the payload follows at 4, 8, 12), the
-;; reply at 1024.
+;;   hello from wasm on port 8080
+;;   WHO=<value>                       (if the environment has WHO: `-e WHO=...`)
+;;   /data/greeting: <its contents>    (if a directory is preopened at /data: `-v DIR:/data`)
+;;
+;; Written as WebAssembly text so it needs no toolchain: `berth wasm package server.wat -t NAME`
+;; (or `wasm-tools parse server.wat -o server.wasm`) turns it into the component. The request is
+;; not read: any connection gets the same reply, delimited by closing the connection.
+;;
+;; Memory of the core modules: results of canonical ABI calls at 0 (byte 0 is a result<>'s
+;; discriminant, 0 ok; the payload follows at 4, 8, 12), constant strings at 4096, the reply at
+;; 1024 (at most 3000 bytes), and lists the host returns bump-allocated from 16384 by realloc.
 (component $C
   (import "wasi:io/error@0.2.0" (instance $ioerr (export "error" (type (sub resource)))))
   (alias export $ioerr "error" (type $error))
@@ -68,9 +75,45 @@
     (export "ip-address-family" (type $fam (eq $fam0)))
     (export "create-tcp-socket" (func (param "address-family" $fam) (result (result (own $s) (error $ec)))))))
 
-  (core module $Mem (memory (export "mem") 1))
+  (import "wasi:cli/environment@0.2.0" (instance $environment
+    (export "get-environment" (func (result (list (tuple string string)))))))
+  (import "wasi:filesystem/types@0.2.0" (instance $fs
+    (export "descriptor" (type $d (sub resource)))
+    (type $ec0 (enum "access" "would-block" "already" "bad-descriptor" "busy" "deadlock" "quota" "exist" "file-too-large" "illegal-byte-sequence" "in-progress" "interrupted" "invalid" "io" "is-directory" "loop" "too-many-links" "message-size" "name-too-long" "no-device" "no-entry" "no-lock" "insufficient-memory" "insufficient-space" "not-directory" "not-empty" "not-recoverable" "unsupported" "no-tty" "no-such-device" "overflow" "not-permitted" "pipe" "read-only" "invalid-seek" "text-file-busy" "cross-device"))
+    (export "error-code" (type $ec (eq $ec0)))
+    (type $pf0 (flags "symlink-follow"))
+    (export "path-flags" (type $pf (eq $pf0)))
+    (type $of0 (flags "create" "directory" "exclusive" "truncate"))
+    (export "open-flags" (type $of (eq $of0)))
+    (type $df0 (flags "read" "write" "file-integrity-sync" "data-integrity-sync" "requested-write-sync" "mutate-directory"))
+    (export "descriptor-flags" (type $df (eq $df0)))
+    (export "[method]descriptor.open-at" (func (param "self" (borrow $d)) (param "path-flags" $pf) (param "path" string)
+      (param "open-flags" $of) (param "flags" $df) (result (result (own $d) (error $ec)))))
+    (export "[method]descriptor.read" (func (param "self" (borrow $d)) (param "length" u64) (param "offset" u64)
+      (result (result (tuple (list u8) bool) (error $ec)))))))
+  (alias export $fs "descriptor" (type $descriptor))
+  (import "wasi:filesystem/preopens@0.2.0" (instance $preopens
+    (alias outer $C $descriptor (type $d0))
+    (export "descriptor" (type $d (eq $d0)))
+    (export "get-directories" (func (result (list (tuple (own $d) string)))))))
+
+  ;; The memory, and the allocator the host calls to place the lists it returns.
+  (core module $Mem
+    (memory (export "mem") 4)
+    (global $heap (mut i32) (i32.const 16384))
+    (func (export "realloc") (param $old i32) (param $old-size i32) (param $align i32) (param $size i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get $align))))
+      (global.set $heap (i32.add (local.get $p) (local.get $size)))
+      (block $enough (loop $grow
+        (br_if $enough (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (br $grow)))
+      (local.get $p)))
   (core instance $mem (instantiate $Mem))
   (alias core export $mem "mem" (core memory $m))
+  (alias core export $mem "realloc" (core func $realloc))
   (core func $instance-network (canon lower (func $inet "instance-network")))
   (core func $create-socket (canon lower (func $create "create-tcp-socket") (memory $m)))
   (core func $start-bind (canon lower (func $tcp "[method]tcp-socket.start-bind") (memory $m)))
@@ -81,10 +124,15 @@
   (core func $subscribe (canon lower (func $tcp "[method]tcp-socket.subscribe")))
   (core func $block (canon lower (func $poll "[method]pollable.block")))
   (core func $write (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory $m)))
+  (core func $get-environment (canon lower (func $environment "get-environment") (memory $m) (realloc $realloc)))
+  (core func $get-directories (canon lower (func $preopens "get-directories") (memory $m) (realloc $realloc)))
+  (core func $open-at (canon lower (func $fs "[method]descriptor.open-at") (memory $m)))
+  (core func $read (canon lower (func $fs "[method]descriptor.read") (memory $m) (realloc $realloc)))
   (core func $drop-socket (canon resource.drop $tcp-socket))
   (core func $drop-input (canon resource.drop $input-stream))
   (core func $drop-output (canon resource.drop $output-stream))
   (core func $drop-pollable (canon resource.drop $pollable))
+  (core func $drop-descriptor (canon resource.drop $descriptor))
 
   (core module $Main
     (import "m" "mem" (memory 1))
@@ -98,14 +146,85 @@
     (import "w" "subscribe" (func $subscribe (param i32) (result i32)))
     (import "w" "block" (func $block (param i32)))
     (import "w" "write" (func $write (param i32 i32 i32 i32)))
+    (import "w" "get-environment" (func $get-environment (param i32)))
+    (import "w" "get-directories" (func $get-directories (param i32)))
+    (import "w" "open-at" (func $open-at (param i32 i32 i32 i32 i32 i32 i32)))
+    (import "w" "read" (func $read (param i32 i64 i64 i32)))
     (import "w" "drop-socket" (func $drop-socket (param i32)))
     (import "w" "drop-input" (func $drop-input (param i32)))
     (import "w" "drop-output" (func $drop-output (param i32)))
     (import "w" "drop-pollable" (func $drop-pollable (param i32)))
-    (data (i32.const 1024) "HTTP/1.0 200 OK\0d\0aContent-Type: text/plain\0d\0aContent-Length: 29\0d\0a\0d\0ahello from wasm on port 8080\0a")
-    ;; Scratch for results at 0; a failed step ends the guest with an error.
+    (import "w" "drop-descriptor" (func $drop-descriptor (param i32)))
+    (data (i32.const 4096) "WHO")
+    (data (i32.const 4100) "/data")
+    (data (i32.const 4108) "greeting")
+    (data (i32.const 4120) "/data/greeting: ")
+    (data (i32.const 4140) "WHO=")
+    (data (i32.const 4144) "\0a")
+    (data (i32.const 4160) "HTTP/1.0 200 OK\0d\0aContent-Type: text/plain\0d\0a\0d\0ahello from wasm on port 8080\0a")
+    (global $len (mut i32) (i32.const 0))
+
+    ;; Appends n bytes at src to the reply (cut at 3000 bytes).
+    (func $append (param $src i32) (param $n i32)
+      (if (i32.gt_u (local.get $n) (i32.sub (i32.const 3000) (global.get $len)))
+        (then (local.set $n (i32.sub (i32.const 3000) (global.get $len)))))
+      (memory.copy (i32.add (i32.const 1024) (global.get $len)) (local.get $src) (local.get $n))
+      (global.set $len (i32.add (global.get $len) (local.get $n))))
+    (func $eq (param $a i32) (param $alen i32) (param $b i32) (param $blen i32) (result i32) (local $i i32)
+      (if (i32.ne (local.get $alen) (local.get $blen)) (then (return (i32.const 0))))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $alen)))
+        (if (i32.ne (i32.load8_u (i32.add (local.get $a) (local.get $i))) (i32.load8_u (i32.add (local.get $b) (local.get $i))))
+          (then (return (i32.const 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      (i32.const 1))
     (func $ok (result i32) (i32.eqz (i32.load8_u (i32.const 0))))
+
+    ;; The reply: the greeting line, WHO from the environment, /data/greeting from the preopens.
+    (func $compose (local $list i32) (local $n i32) (local $e i32) (local $dir i32) (local $fd i32)
+      (call $append (i32.const 4160) (i32.const 74))
+      ;; list<tuple<string, string>>: 16 bytes an entry (key ptr, len, value ptr, len).
+      (call $get-environment (i32.const 0))
+      (local.set $list (i32.load (i32.const 0)))
+      (local.set $n (i32.load (i32.const 4)))
+      (block $done (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $e (local.get $list))
+        (if (call $eq (i32.load (local.get $e)) (i32.load offset=4 (local.get $e)) (i32.const 4096) (i32.const 3))
+          (then
+            (call $append (i32.const 4140) (i32.const 4))
+            (call $append (i32.load offset=8 (local.get $e)) (i32.load offset=12 (local.get $e)))
+            (call $append (i32.const 4144) (i32.const 1))))
+        (local.set $list (i32.add (local.get $list) (i32.const 16)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+      ;; list<tuple<descriptor, string>>: 12 bytes an entry (handle, path ptr, len).
+      (local.set $dir (i32.const -1))
+      (call $get-directories (i32.const 0))
+      (local.set $list (i32.load (i32.const 0)))
+      (local.set $n (i32.load (i32.const 4)))
+      (block $done (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (if (call $eq (i32.load offset=4 (local.get $list)) (i32.load offset=8 (local.get $list)) (i32.const 4100) (i32.const 5))
+          (then (local.set $dir (i32.load (local.get $list)))))
+        (local.set $list (i32.add (local.get $list) (i32.const 12)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+      (if (i32.eq (local.get $dir) (i32.const -1)) (then (return)))
+      ;; open-at(no symlink-follow, "greeting", no open flags, read); read(2048 bytes at 0).
+      (call $open-at (local.get $dir) (i32.const 0) (i32.const 4108) (i32.const 8) (i32.const 0) (i32.const 1) (i32.const 0))
+      (if (i32.eqz (call $ok)) (then (return)))
+      (local.set $fd (i32.load (i32.const 4)))
+      (call $read (local.get $fd) (i64.const 2048) (i64.const 0) (i32.const 0))
+      (if (call $ok) (then
+        (call $append (i32.const 4120) (i32.const 16))
+        (call $append (i32.load (i32.const 4)) (i32.load (i32.const 8)))))
+      (call $drop-descriptor (local.get $fd)))
+
+    ;; A failed step of the listen ends the guest with an error.
     (func (export "run") (result i32) (local $net i32) (local $sock i32) (local $p i32)
+      (call $compose)
       (local.set $net (call $instance-network))
       (call $create-socket (i32.const 0) (i32.const 0))
       (if (i32.eqz (call $ok)) (then (return (i32.const 1))))
@@ -126,7 +245,7 @@
         (call $drop-pollable (local.get $p))
         (call $accept (local.get $sock) (i32.const 0))
         (if (call $ok) (then
-          (call $write (i32.load (i32.const 12)) (i32.const 1024) (i32.const 94) (i32.const 64))
+          (call $write (i32.load (i32.const 12)) (i32.const 1024) (global.get $len) (i32.const 64))
           (call $drop-output (i32.load (i32.const 12)))
           (call $drop-input (i32.load (i32.const 8)))
           (call $drop-socket (i32.load (i32.const 4)))))
@@ -145,10 +264,15 @@
       (export "subscribe" (func $subscribe))
       (export "block" (func $block))
       (export "write" (func $write))
+      (export "get-environment" (func $get-environment))
+      (export "get-directories" (func $get-directories))
+      (export "open-at" (func $open-at))
+      (export "read" (func $read))
       (export "drop-socket" (func $drop-socket))
       (export "drop-input" (func $drop-input))
       (export "drop-output" (func $drop-output))
-      (export "drop-pollable" (func $drop-pollable))))))
+      (export "drop-pollable" (func $drop-pollable))
+      (export "drop-descriptor" (func $drop-descriptor))))))
   (func $run (result (result)) (canon lift (core func $main "run")))
   (instance $runi (export "run" (func $run)))
   (export "wasi:cli/run@0.2.0" (instance $runi)))

@@ -1,7 +1,7 @@
 //! `berth wasm package` from WebAssembly text: a `.wat` module or component is converted as
 //! `wasm-tools parse` would (the same bytes the `wat` crate makes) and stored like its binary;
 //! the wasi:sockets server example (`examples/wasm-server/server.wat`) packaged that way is
-//! reached through `-p`; a file that is neither binary nor text wasm is refused with exit 125,
+//! reached through `-p` and answers with what `-e` and `-v` gave it; a file that is neither binary nor text wasm is refused with exit 125,
 //! a message naming it, and the store untouched.
 
 use berth_tests::Berth;
@@ -59,8 +59,22 @@ fn curl(port: u16) -> Option<String> {
     Some(String::from_utf8_lossy(&o.stdout).into_owned()).filter(|r| o.status.success() && !r.is_empty())
 }
 
+/// The body of the reply of a server container published on 127.0.0.1:`port`.
+fn body_through(port: u16) -> String {
+    let t = Instant::now();
+    let reply = loop {
+        if let Some(r) = curl(port) {
+            break r;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no reply through -p 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply:?}");
+    reply.split_once("\r\n\r\n").expect("a header").1.to_string()
+}
+
 #[test]
-fn the_server_example_is_packaged_from_text_and_answers_through_p() {
+fn the_server_example_is_packaged_from_text_and_answers_through_p_with_its_env_and_volume() {
     let b = Berth::new();
     let src = example("examples/wasm-server/server.wat");
     b.ok(&["wasm", "package", src.to_str().unwrap(), "-t", "wasm-server"]);
@@ -68,22 +82,23 @@ fn the_server_example_is_packaged_from_text_and_answers_through_p() {
     assert_eq!(i["OCIConfig"]["os"], "wasip2", "a component: {i}");
     assert_eq!(only_layer(&b, "wasm-server").0["annotations"]["org.opencontainers.image.title"], "server.wasm");
 
+    // -e WHO and a volume at /data show in the reply.
     let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("greeting"), "hi from the test\n").unwrap();
     let port = berth_tests::free_port();
     let publish = format!("127.0.0.1:{port}:8080");
     let vol = format!("{}:/data", data.path().display());
     b.ok(&["run", "-d", "--name", "wsrv", "-e", "WHO=test", "-v", &vol, "-p", &publish, "wasm-server"]);
-    let t = Instant::now();
-    let reply = loop {
-        if let Some(r) = curl(port) {
-            break r;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "no reply through -p {publish}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply:?}");
-    assert!(reply.ends_with("\r\n\r\nhello from wasm on port 8080\n"), "{reply:?}");
-    b.ok(&["rm", "-f", "wsrv"]);
+    let want = "hello from wasm on port 8080\nWHO=test\n/data/greeting: hi from the test\n";
+    assert_eq!(body_through(port), want);
+
+    // Without them, the first line only.
+    let port = berth_tests::free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    b.ok(&["run", "-d", "--name", "wsrv2", "-p", &publish, "wasm-server"]);
+    assert_eq!(body_through(port), "hello from wasm on port 8080\n");
+
+    b.ok(&["rm", "-f", "wsrv", "wsrv2"]);
     assert!(b.ok(&["ps", "-aq"]).trim().is_empty());
 }
 
