@@ -233,7 +233,18 @@ fn restart_policy_keeps_veth_address_port_and_name() {
         assert_eq!(env.state().shim_pid, shim, "{what}: the policy restarts within the same shim");
         env.check(&what);
     }
-    // A manual restart of a container with a policy: a new shim, the network intact.
+    // A manual restart while the shim waits out its back-off (800 ms by now): the waiting
+    // shim gives up and tears down, the new one sets up.
+    let hammer = Hammer::start(&env.b);
+    env.b.ok(&["kill", "-s", "USR1", "web"]);
+    let t0 = Instant::now();
+    while env.state().status != "restarting" {
+        assert!(t0.elapsed() < Duration::from_secs(10), "not waiting to restart: {:?}", env.state());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    env.cycle("restart during the back-off", &[&["restart", "-t", "0", "web"]]);
+    // A manual restart of a running container with a policy: a new shim, the network intact.
     env.cycle("restart of an always container", &[&["restart", "-t", "0", "web"]]);
+    drop(hammer);
     env.finish();
 }
