@@ -1,12 +1,15 @@
-//! Executing a build: stages in dependency order, each step against the cache, then the
-//! image written and named.
+//! Executing a build: stages in dependency order (each on its own thread as soon as the
+//! stages it uses are built, so independent stages build in parallel), each step against the
+//! cache, then the image written and named.
 //!
 //! A stage's state is an image in the making: its container config (Docker's field names),
 //! its layers (blobs in the store) and its history. RUN runs in a container made by the same
 //! machinery as `berth run` (the container record, snapshot, spec and berth's own runtime),
 //! over an overlay of the stage's layers; the overlay's upper directory, minus the mount
 //! points the runtime had to create, is the step's layer. COPY and ADD assemble their files
-//! in a staging directory that becomes the layer. Everything else edits the config. The
+//! in a staging directory that becomes the layer (`--link`: without reading the stage, and
+//! keyed without it; URLs fetched over HTTP, git repositories checked out with `git`).
+//! Everything else edits the config. The
 //! image is named only once every stage succeeded, so a failed build tags nothing.
 
 use super::cache::{self, Cache, CachedLayer, Entry};
