@@ -772,6 +772,19 @@ fn add_git_repository() {
     let moved = build_ok(&b, ctx.path(), &["-t", "gitimg"]);
     assert!(moved.contains(" third\n"), "{moved}");
     assert_eq!(probe(&b, "gitimg", "cat /src/a.txt /withgit/a.txt"), "third\nfirst\n");
+    // --checksum pins the commit: the tag's commit passes, another fails.
+    let v1 = git(&work, &["rev-parse", "v1^{commit}"]).trim().to_string();
+    let pinned = context(&[("Dockerfile", &format!("FROM busybox\nADD --checksum={v1} {url}#v1 /p\n"))]);
+    build_ok(&b, pinned.path(), &[]);
+    fails_tagging_nothing(
+        &b,
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox\nADD --checksum={} {url}#v1 /p\n", &v1[..12].replace(|c: char| c != '0', "0")),
+        )],
+        &[],
+        &["checksum mismatch"],
+    );
     // A ref that does not exist.
     fails_tagging_nothing(
         &b,

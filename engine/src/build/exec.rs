@@ -1128,6 +1128,10 @@ impl Run<'_> {
                 }
                 // Keyed by the commit the ref names now, as BuildKit's git source is.
                 let commit = g.resolve()?;
+                // --checksum on a git source pins the commit (a prefix of it is enough).
+                if let Some(cs) = c.checksum.as_deref().filter(|cs| !commit.starts_with(&cs.to_ascii_lowercase())) {
+                    return Err(Error::Other(format!("ADD {w}: checksum mismatch: {cs} is not commit {commit}")));
+                }
                 h.update(format!("git:{}:{commit}:{}:{}", g.url, g.subdir, c.keep_git_dir).as_bytes());
                 sources.push(Source::Git { git: g, commit, keep_git_dir: c.keep_git_dir });
                 continue;
