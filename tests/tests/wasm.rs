@@ -1,6 +1,9 @@
 //! WebAssembly containers: every wasm image form through a registry and `berth run`, the probe
 //! guest's view (args, env, preopens, exit code, stdout/stderr), the lifecycle through the same
-//! shim as native containers, the compiled-code cache, and every bad input the issue names.
+//! shim as native containers, the foreground fast path (a socket-free guest run by the CLI
+//! itself, still a container to `ps`/`inspect`/`logs`/`stop`/`kill`), a `wasi:sockets` guest
+//! reached through `-p` and by name from a native container, the compiled-code cache, and every
+//! bad input the issue names.
 //!
 //! Guests are WAT compiled with the `wat` crate; images are built straight into a store with
 //! the engine's own `Store` (or with `berth wasm package`), pushed, and pulled into a fresh root.
