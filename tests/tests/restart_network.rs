@@ -248,3 +248,67 @@ fn restart_policy_keeps_veth_address_port_and_name() {
     drop(hammer);
     env.finish();
 }
+
+/// `stop` that lands while the shim is bringing a container back by policy (its back-off
+/// over, the process not yet running) still stops it — the shim would otherwise start a
+/// container its stop had already been recorded for, and `stop` would wait for it in vain.
+#[test]
+fn stop_while_a_policy_restart_starts_stops_it() {
+    let Some(b) = busybox_root() else { return };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = Engine::open(b.root()).unwrap();
+    let toggle = b.root().join("toggle");
+    std::fs::create_dir_all(&toggle).unwrap();
+    let vol = format!("{}:/x", toggle.display());
+    // Crashes until /x/stay exists, then stays up.
+    let script = "[ -e /x/stay ] && exec sleep 600; sleep 0.5; exit 1";
+    let mut caught = 0;
+    for round in 0..6 {
+        let name = format!("crash{round}");
+        b.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--restart",
+            "always",
+            "-p",
+            "127.0.0.1::80",
+            "-v",
+            &vol,
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ]);
+        let state = || e.find_container(&name).unwrap().state;
+        let t0 = Instant::now();
+        // A run that has looked for /x/stay already (it crashes 500 ms after it started).
+        while !(state().restart_count >= 1 && state().running) {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no restart: {:?}", state());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(150)); // for sh to look
+        std::fs::write(toggle.join("stay"), "").unwrap();
+        // The moment the count grows, the shim has finished waiting and starts the process.
+        let n = state().restart_count;
+        let t0 = Instant::now();
+        while state().restart_count == n {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no restart: {:?}", state());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let was_running = state().running;
+        let t = Instant::now();
+        b.ok(&["stop", "-t", "1", &name]);
+        let took = t.elapsed();
+        let st = state();
+        eprintln!("round {round}: running when stopped: {was_running}, stop took {took:?}, then {}", st.status);
+        assert!(!st.running && st.status == "exited", "round {round}: still {} after stop ({took:?})", st.status);
+        assert!(took < Duration::from_secs(10), "round {round}: stop took {took:?}");
+        caught += usize::from(!was_running);
+        b.ok(&["rm", "-f", &name]);
+        std::fs::remove_file(toggle.join("stay")).unwrap();
+        assert!(e.sandboxes().unwrap().is_empty());
+    }
+    eprintln!("stops that landed before the process ran: {caught} of 6");
+}

@@ -327,6 +327,12 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
         s.error.clear();
         s.started_at = started.clone();
     })?;
+    // A stop recorded while the restart policy was bringing the container back found no
+    // process to signal and now waits for this shim: stop it here. The state lock orders
+    // the two, so a stop recorded after this update sees it running and signals it itself.
+    if c.state.has_been_manually_stopped {
+        let _ = runtime::signal(c, libc::SIGKILL);
+    }
     client.send(attach::STARTED, &pid.to_be_bytes());
     let mut log = LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?;
     let status = pump(pid, output.expect("set above"), client, sigfd, &mut log);
