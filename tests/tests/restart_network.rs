@@ -261,7 +261,7 @@ fn stop_while_a_policy_restart_starts_stops_it() {
     std::fs::create_dir_all(&toggle).unwrap();
     let vol = format!("{}:/x", toggle.display());
     // Crashes until /x/stay exists, then stays up.
-    let script = "[ -e /x/stay ] && exec sleep 600; sleep 0.5; exit 1";
+    let script = "[ -e /x/stay ] && exec sleep 600; touch /x/looked; sleep 0.5; exit 1";
     let mut caught = 0;
     for round in 0..6 {
         let name = format!("crash{round}");
@@ -283,12 +283,13 @@ fn stop_while_a_policy_restart_starts_stops_it() {
         ]);
         let state = || e.find_container(&name).unwrap().state;
         let t0 = Instant::now();
-        // A run that has looked for /x/stay already (it crashes 500 ms after it started).
-        while !(state().restart_count >= 1 && state().running) {
+        // A restarted run that has looked for /x/stay (and crashes 500 ms later).
+        let looked = toggle.join("looked");
+        while !(state().restart_count >= 1 && looked.exists()) {
             assert!(t0.elapsed() < Duration::from_secs(10), "no restart: {:?}", state());
+            let _ = std::fs::remove_file(&looked);
             std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(150)); // for sh to look
         std::fs::write(toggle.join("stay"), "").unwrap();
         // The moment the count grows, the shim has finished waiting and starts the process.
         let n = state().restart_count;
