@@ -5,9 +5,8 @@
 
 use berth_engine::network::{dns, netns, AttachRequest, NetworkCreate, NetworkOpts, PortSpec};
 use berth_engine::Engine;
-use berth_tests::{busybox_tar, free_port, is_root, Berth, ChildGuard};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use berth_tests::{busybox_tar, free_port, http_get, is_root, links_settle, nft_table, root_links, Berth, ChildGuard};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,35 +29,6 @@ impl Drop for Root {
     fn drop(&mut self) {
         let _ = self.engine.network_reset(true);
     }
-}
-
-/// The links of one root: its bridges (their alias names the root) and every port on them.
-/// Other tests run at the same time, so the host's whole link count proves nothing.
-fn root_links(root: &Path) -> usize {
-    let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let suffix = format!(" {}", canon.display());
-    let links = berth_engine::network::netlink::Netlink::open().unwrap().links().unwrap();
-    let bridges: Vec<u32> =
-        links.iter().filter(|l| l.alias.as_deref().is_some_and(|a| a.ends_with(&suffix))).map(|l| l.index).collect();
-    bridges.len() + links.iter().filter(|l| l.master.is_some_and(|m| bridges.contains(&m))).count()
-}
-
-/// The root's link count once the kernel has finished destroying released namespaces (their
-/// veths go with them, asynchronously): polls until it reaches `want` or 10 s pass.
-fn links_settle(root: &Path, want: usize) -> usize {
-    let t0 = Instant::now();
-    loop {
-        let n = root_links(root);
-        if n == want || t0.elapsed() > Duration::from_secs(10) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn nft_table(e: &Engine) -> String {
-    let o = Command::new("nft").args(["list", "table", "ip", &e.firewall().name]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn cid(c: char) -> String {
@@ -108,26 +78,6 @@ fn www() -> tempfile::TempDir {
     let d = tempfile::Builder::new().prefix("berth-www-").tempdir().unwrap();
     std::fs::write(d.path().join("index.html"), "hello from berth\n").unwrap();
     d
-}
-
-/// GET / over plain TCP from the calling (host) namespace; retried while the server starts.
-fn http_get(addr: SocketAddr) -> String {
-    let t0 = Instant::now();
-    loop {
-        let r = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match r {
-            Ok(s) if !s.is_empty() => return s,
-            _ if t0.elapsed() > Duration::from_secs(10) => panic!("no HTTP answer from {addr}: {r:?}"),
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 /// A DNS query sent from inside a namespace to the embedded server.
