@@ -170,6 +170,12 @@ fn lib_user_network_names_routes_and_cleanup() {
     assert_eq!(nft_table(e), rules0, "rules left behind");
     assert!(!ns_a.exists() && !ns_b.exists(), "namespaces left behind");
     assert_eq!(bridge_mac().trim(), mac);
+    // A bridge without it (made by an older berth) gets it on its next use.
+    let st = Command::new("ip").args(["link", "set", "dev", &net.bridge, "address", "02:00:00:00:00:01"]).status();
+    assert!(st.unwrap().success());
+    attach(e, &cid('a'), "web", on("front")).unwrap();
+    assert_eq!(bridge_mac().trim(), mac);
+    e.detach(&cid('a')).unwrap();
 }
 
 #[test]

@@ -414,8 +414,15 @@ impl Engine {
     /// Makes sure the network's bridge exists, with its address, sysctls and firewall.
     /// Cheap when it does (one netlink lookup); the first use after boot rebuilds it.
     fn ensure_bridge(&self, nl: &mut Netlink, net: &mut Network) -> Result<u32> {
-        if let Some(i) = nl.link_index(&net.bridge).map_err(|e| nl_err("looking up the bridge", e))? {
+        if let Some((i, mac)) = nl.link(&net.bridge).map_err(|e| nl_err("looking up the bridge", e))? {
             if !net.subnet.is_empty() {
+                // A bridge made before bridges had an address of their own gets it now (see
+                // `Netlink::create_bridge`); the lookup above returned the address anyway.
+                if let Some(want) = net.gateway_ip().map(mac_for) {
+                    if mac != Some(want) {
+                        let _ = nl.set_address(i, want);
+                    }
+                }
                 return Ok(i);
             }
         }

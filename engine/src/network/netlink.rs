@@ -283,6 +283,11 @@ impl Netlink {
 
     /// The index of the link called `name`, if there is one.
     pub fn link_index(&mut self, name: &str) -> io::Result<Option<u32>> {
+        Ok(self.link(name)?.map(|(i, _)| i))
+    }
+
+    /// The index and hardware address of the link called `name`, if there is one.
+    pub fn link(&mut self, name: &str) -> io::Result<Option<(u32, Option<[u8; 6]>)>> {
         let m = Msg::new(RTM_GETLINK, NLM_F_REQUEST).ifinfo(0, 0, 0).str_attr(IFLA_IFNAME, name);
         let seq = self.send(m)?;
         let mut buf = Vec::with_capacity(8192);
@@ -301,10 +306,20 @@ impl Netlink {
                     };
                 }
                 if kind == RTM_NEWLINK && payload.len() >= 16 {
-                    return Ok(Some(i32::from_ne_bytes(payload[4..8].try_into().unwrap()) as u32));
+                    let index = i32::from_ne_bytes(payload[4..8].try_into().unwrap()) as u32;
+                    let mac = attrs(&payload[16..])
+                        .into_iter()
+                        .find(|(k, v)| *k == IFLA_ADDRESS && v.len() == 6)
+                        .map(|(_, v)| v.try_into().unwrap());
+                    return Ok(Some((index, mac)));
                 }
             }
         }
+    }
+
+    /// Sets a link's hardware address.
+    pub fn set_address(&mut self, index: u32, mac: [u8; 6]) -> io::Result<()> {
+        self.request(Msg::new(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK).ifinfo(index, 0, 0).attr(IFLA_ADDRESS, &mac))
     }
 
     /// Every link of the namespace.
