@@ -65,7 +65,7 @@ hyperfine -N --runs "$(( runs < 10 ? runs : 10 ))" --warmup 1 --export-json "$W/
   "${ruby_peers[@]}"
 mkdir -p "$here/bench/results"
 {
-  echo "wasmtime: ${WASMTIME:+$("$WASMTIME" --version)}${WASMTIME:-not installed}; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "peer: $([ -n "$WASMTIME" ] && "$WASMTIME" --version || echo "no wasmtime CLI"); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   python3 "$here/bench/table.py" "$W/hello.json" "$W/cold.json" "$W/ruby.json"
 } > "$here/bench/results/wasm.md"

@@ -603,6 +603,12 @@ fn memory_limit_caps_guest_memory() {
     let i = inspect(&b, "grower");
     assert_eq!(i["State"]["OOMKilled"], true, "{i}");
     b.ok(&["rm", "grower"]);
+    // The same through the shim (detached).
+    b.ok(&["run", "-d", "--name", "grower", "--memory", "16m", "grow"]);
+    assert_eq!(b.ok(&["wait", "grower"]).trim(), "137");
+    let i = inspect(&b, "grower");
+    assert_eq!(i["State"]["OOMKilled"], true, "{i}");
+    b.ok(&["rm", "grower"]);
 }
 
 #[test]
@@ -652,6 +658,18 @@ fn bad_inputs_fail_clearly_and_leave_the_store_alone() {
     let d = Digest::of(&text);
     assert_eq!(std::fs::read(Store::open(b.root()).unwrap().blob_path(&d)).unwrap(), text);
     assert!(b.ok(&["ps", "-a", "-q"]).trim().is_empty(), "no container left behind");
+
+    // Through the shim (detached), the same codes: a trap ends the container with 134, a
+    // missing import refuses the start with 126 and leaves it created.
+    b.ok(&["run", "-d", "--name", "trap-d", "trap"]);
+    assert_eq!(b.ok(&["wait", "trap-d"]).trim(), "134");
+    let logs = b.run(&["logs", "trap-d"]);
+    assert!(String::from_utf8_lossy(&logs.stderr).contains("trap"), "{logs:?}");
+    let (_, stderr, code) = out(&b.run(&["run", "-d", "--name", "missing-d", "missing"]));
+    assert_eq!(code, 126, "{stderr}");
+    assert!(stderr.contains("host_magic"), "{stderr}");
+    assert_eq!(inspect(&b, "missing-d")["State"]["Status"], "created");
+    b.ok(&["rm", "trap-d", "missing-d"]);
 
     // Packaging a non-wasm file is refused.
     let dir = tempfile::tempdir().unwrap();
