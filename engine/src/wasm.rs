@@ -327,9 +327,11 @@ pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
     let rt = berth_shims::Wasm::new(rroot);
     let _ = rt.delete(&c.id, true); // a stale record of an earlier run
     let r = match &io {
-        Io::Fds(i, o, e) => with_stdio([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()], || {
-            rt.create(&c.id, &c.dir, &berth_shims::CreateOptions::default())
-        }),
+        Io::Fds(i, o, e) => {
+            crate::container::runtime::with_stdio([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()], || {
+                rt.create(&c.id, &c.dir, &berth_shims::CreateOptions::default())
+            })
+        }
         Io::Console(sock) => rt.create(
             &c.id,
             &c.dir,
@@ -356,23 +358,4 @@ pub fn runtime_delete(c: &Container) -> Result<()> {
 /// Whether the guest ran out of its memory limit (the runtime's marker in the bundle).
 pub fn oom_killed(c: &Container) -> bool {
     c.dir.join(berth_shims::wasm::OOM_MARKER).exists()
-}
-
-/// Puts `fds` on 0, 1, 2 while `f` runs (the guest process is forked from this one and
-/// inherits its stdio), then restores the originals.
-fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
-    use nix::fcntl::{fcntl, FcntlArg};
-    let mut saved = [-1; 3];
-    for (i, s) in saved.iter_mut().enumerate() {
-        *s = fcntl(i as i32, FcntlArg::F_DUPFD_CLOEXEC(10)).unwrap_or(-1);
-        let _ = nix::unistd::dup2(fds[i], i as i32);
-    }
-    let r = f();
-    for (i, s) in saved.iter().enumerate() {
-        if *s >= 0 {
-            let _ = nix::unistd::dup2(*s, i as i32);
-            let _ = nix::unistd::close(*s);
-        }
-    }
-    r
 }

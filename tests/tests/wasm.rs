@@ -834,17 +834,6 @@ fn foreground_guest_runs_in_the_cli_and_is_a_container_like_any_other() {
     b.ok(&["rm", "hi"]);
 }
 
-/// One HTTP GET of `/` on 127.0.0.1:`port`; the whole reply, or `None` while nothing answers.
-fn http_get(port: u16) -> Option<String> {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).ok()?;
-    Some(reply).filter(|r| !r.is_empty())
-}
-
 #[test]
 fn socket_guest_is_reached_through_p_and_by_name_from_a_native_container() {
     let b = Berth::new();
@@ -855,12 +844,7 @@ fn socket_guest_is_reached_through_p_and_by_name_from_a_native_container() {
     let port = berth_tests::free_port();
     let publish = format!("127.0.0.1:{port}:8080");
     let id = b.ok(&["run", "-d", "--name", "wsrv", "-p", &publish, "tcpwasm"]).trim().to_string();
-    let mut reply = None;
-    wait_until(30, "the guest's reply through -p", || {
-        reply = http_get(port);
-        reply.is_some()
-    });
-    let reply = reply.unwrap();
+    let reply = berth_tests::http_get(format!("127.0.0.1:{port}").parse().unwrap());
     assert!(reply.starts_with("HTTP/1.0 200 OK") && reply.ends_with("\r\n\r\nhello from wasm tcp\n"), "{reply:?}");
     let i = inspect(&b, &id);
     let pid = i["State"]["Pid"].as_i64().unwrap();

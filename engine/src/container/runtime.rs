@@ -71,7 +71,7 @@ fn start_failed(e: berth_shims::Error) -> Error {
 
 /// Puts `fds` on 0, 1, 2 for the duration of `f` (the built-in runtime forks from this
 /// process, and the container inherits its stdio), then restores the originals.
-fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
+pub(crate) fn with_stdio<T>(fds: [std::os::fd::RawFd; 3], f: impl FnOnce() -> T) -> T {
     use nix::fcntl::{fcntl, FcntlArg};
     let mut saved = [-1; 3];
     for (i, s) in saved.iter_mut().enumerate() {
