@@ -564,6 +564,50 @@ mod tests {
     }
 
     #[test]
+    fn a_module_source_stands_only_for_the_same_path_with_the_same_content() {
+        let t = tempfile::tempdir().unwrap();
+        let (rootfs, layer) = (t.path().join("rootfs"), t.path().join("layer"));
+        for d in [&rootfs, &layer] {
+            std::fs::create_dir_all(d.join("app")).unwrap();
+        }
+        std::fs::write(layer.join("app/x.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::fs::copy(layer.join("app/x.wasm"), rootfs.join("app/x.wasm")).unwrap();
+        let src = ModuleSource { key: "ab12".into(), path: layer.join("app/x.wasm") };
+        let parsed = ModuleSource::parse(&src.to_annotation()).unwrap();
+        assert_eq!((parsed.key.as_str(), &parsed.path), ("ab12", &src.path));
+        assert!(ModuleSource::parse("no-colon").is_none());
+        assert!(ModuleSource::parse("k/../x:/p").is_none(), "a key is a plain name");
+        // Same path, but a copy with its own mtime: not the same content as far as we know.
+        let bin = rootfs.join("app/x.wasm");
+        let mtime = std::fs::metadata(&src.path).unwrap().modified().unwrap();
+        std::fs::File::options().write(true).open(&bin).unwrap().set_modified(mtime).unwrap();
+        assert!(src.stands_for(&bin, &rootfs));
+        std::fs::write(&bin, b"\0asm\x01\0\0\0rewritten").unwrap();
+        assert!(!src.stands_for(&bin, &rootfs), "rewritten");
+        // Another path with the same size and mtime is another file.
+        std::fs::create_dir_all(rootfs.join("other")).unwrap();
+        let other = rootfs.join("other/x.wasm");
+        std::fs::copy(&src.path, &other).unwrap();
+        std::fs::File::options().write(true).open(&other).unwrap().set_modified(mtime).unwrap();
+        assert!(!src.stands_for(&other, &rootfs));
+    }
+
+    #[test]
+    fn the_cache_maps_what_it_compiled_under_the_given_key() {
+        let t = tempfile::tempdir().unwrap();
+        let engine = new_engine().unwrap();
+        let bytes = wat::parse_str("(module (func (export \"_start\")))").unwrap();
+        assert!(cache::lookup(&engine, t.path(), "k1").is_none());
+        cache::compile(&engine, Some(t.path()), "k1", &bytes).unwrap();
+        assert!(matches!(cache::lookup(&engine, t.path(), "k1"), Some(Compiled::Module(_))));
+        assert!(cache::lookup(&engine, t.path(), "k2").is_none());
+        // A damaged entry is dropped, not trusted.
+        std::fs::write(cache::entry_path(&engine, t.path(), "k1"), b"garbage").unwrap();
+        assert!(cache::lookup(&engine, t.path(), "k1").is_none());
+        assert!(!cache::entry_path(&engine, t.path(), "k1").exists());
+    }
+
+    #[test]
     fn resolves_symlinks_inside_the_rootfs() {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("app")).unwrap();
