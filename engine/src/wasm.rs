@@ -205,8 +205,13 @@ fn wasm_by_image(image: &Image) -> bool {
 }
 
 /// Which runtime runs a container of `image` whose process is `args` (resolved against `env`'s
-/// PATH in `rootfs`, which must be mounted).
-pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> Result<&'static str> {
+/// PATH in `rootfs`: a mounted rootfs or the layer view).
+pub fn decide(
+    image: &Image,
+    args: &[String],
+    env: &[String],
+    rootfs: &dyn crate::container::layerview::RootView,
+) -> Result<&'static str> {
     if wasm_by_image(image) {
         return Ok(RUNTIME_WASM);
     }
@@ -219,7 +224,7 @@ pub fn decide(image: &Image, args: &[String], env: &[String], rootfs: &Path) -> 
         path.split(':').map(|d| format!("{d}/{arg0}")).collect()
     };
     for c in candidates {
-        let Some(p) = berth_shims::wasm::resolve_in(rootfs, &c) else { continue };
+        let Some(p) = rootfs.resolve(&c) else { continue };
         let mut head = [0u8; 4];
         let Ok(mut f) = std::fs::File::open(&p) else { continue };
         if !p.is_file() {

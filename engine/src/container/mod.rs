@@ -13,6 +13,7 @@ pub mod attach;
 pub mod cp;
 pub mod exec;
 pub mod inline;
+pub mod layerview;
 pub mod logs;
 pub mod names;
 pub mod runtime;
@@ -713,14 +714,22 @@ impl Engine {
             crate::network::container::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
         (c.net, c.netns_path) = (net, netns);
         // The rootfs is needed to resolve user names and to seed new volumes from the image.
-        let mount = !crate::wasm::skips_rootfs_at_create(image, &img_cfg, opts);
+        // Only seeding copies whole trees; the few files the rest reads come from the layers
+        // directly when they overlay, which saves a mount the shim would repeat anyway.
+        let seeds = c.config.volumes.as_ref().is_some_and(|v| !v.is_empty())
+            || opts.mounts.iter().any(|m| m.kind == "volume")
+            || opts.binds.iter().any(|b| !b.starts_with('/') || !b.contains(':'));
+        let via_layers = c.snapshotter == "overlay" && !seeds;
+        let mount = !via_layers && !crate::wasm::skips_rootfs_at_create(image, &img_cfg, opts);
         if mount {
             snapshot::prepare(&c)?;
         }
         let rootfs = c.rootfs();
+        let layers = c.layers.clone();
+        let view: &dyn layerview::RootView = if via_layers { &layerview::LayerView::new(&layers) } else { &rootfs };
         let res = (|| {
-            spec::resolve_user(&mut c, &rootfs)?;
-            c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, &rootfs)?.into();
+            spec::resolve_user(&mut c, view)?;
+            c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, view)?.into();
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             spec::write_etc_files(&c)?;
             Ok::<(), Error>(())

@@ -9,6 +9,7 @@
 //! exactly as Docker does; the runtime compiles it. The spec is written once, at create, into
 //! the bundle's `config.json`, so `--runtime runc|crun` run the very same bundle.
 
+use super::layerview::RootView;
 use super::{Container, CreateOptions, HostConfig, MountPoint, ProcessInfo};
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -276,8 +277,8 @@ struct PasswdEntry {
     home: String,
 }
 
-fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let text = std::fs::read_to_string(secure_join(rootfs, "/etc/passwd")).unwrap_or_default();
+fn read_passwd(rootfs: &dyn RootView) -> Vec<PasswdEntry> {
+    let text = rootfs.resolve("/etc/passwd").and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -290,8 +291,8 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
 }
 
 /// (name, gid, members)
-fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
-    let text = std::fs::read_to_string(secure_join(rootfs, "/etc/group")).unwrap_or_default();
+fn read_group(rootfs: &dyn RootView) -> Vec<(String, u32, Vec<String>)> {
+    let text = rootfs.resolve("/etc/group").and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
@@ -305,8 +306,9 @@ fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
 }
 
 /// Resolves `Config.User` (`user`, `uid`, `user:group`, `uid:gid`) through the image's
-/// `/etc/passwd` and `/etc/group`, as Docker does; sets HOME when the env has none.
-pub(crate) fn resolve_user(c: &mut Container, rootfs: &Path) -> Result<()> {
+/// `/etc/passwd` and `/etc/group` (read through `rootfs`: a mounted rootfs or the layer view),
+/// as Docker does; sets HOME when the env has none.
+pub(crate) fn resolve_user(c: &mut Container, rootfs: &dyn RootView) -> Result<()> {
     let spec = c.config.user.clone();
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u.to_string(), Some(g.to_string())),
