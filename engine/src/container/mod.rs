@@ -731,7 +731,10 @@ impl Engine {
             spec::resolve_user(&mut c, view)?;
             c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, view)?.into();
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
-            spec::write_etc_files(&c)?;
+            // A wasm guest sees directories only (its preopens), never these files: not written.
+            if c.runtime != crate::wasm::RUNTIME_WASM {
+                spec::write_etc_files(&c)?;
+            }
             Ok::<(), Error>(())
         })();
         if mount {
