@@ -26,6 +26,8 @@ W=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
 cleanup() {
   "$B" --root "$W/root" rm -f $("$B" --root "$W/root" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   rm -rf "$W"
+  # The peers' cgroup parent (cgroupsPath /berth-bench/peer): runc and crun remove only the leaf.
+  find /sys/fs/cgroup/*/berth-bench /sys/fs/cgroup/berth-bench -depth -type d -exec rmdir {} + 2>/dev/null || true
 }
 trap cleanup EXIT
 
