@@ -328,8 +328,9 @@ pub fn shell_words(s: &str, env: &[(String, String)]) -> std::result::Result<Vec
     Ok(words)
 }
 
-/// `80` -> `80/tcp`; `8000-8002/udp` -> three ports.
-fn expand_port(w: &str) -> std::result::Result<Vec<String>, String> {
+/// EXPOSE words (`--change` and Dockerfiles alike): `80` -> `80/tcp`; `8000-8002/udp` -> three
+/// ports.
+pub(crate) fn expand_port(w: &str) -> std::result::Result<Vec<String>, String> {
     let (ports, proto) = match w.split_once('/') {
         Some((p, proto)) => (p, proto.to_ascii_lowercase()),
         None => (w, "tcp".to_string()),

@@ -17,6 +17,7 @@ use super::context::{self, Context, Ignore};
 use super::instructions::{Command, CopyArgs, Health, Instr, Step};
 use super::parser::{self, expand, expand_words, Heredoc};
 use super::plan::{self, Plan};
+use crate::archive::changes::expand_port;
 use crate::container::{spec, Config, Container, HostConfig, MountPoint, ProcessInfo};
 use crate::error::IoContext;
 use crate::image::Image;
@@ -365,17 +366,7 @@ impl Run<'_> {
             let g = self.global.clone();
             let look = |n: &str| g.get(n).cloned().flatten();
             for word in expand_words(args, self.escape, &look).map_err(|e| at(df, &s, e))? {
-                let (name, default) = match word.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (word.clone(), None),
-                };
-                let v = match self.build_args.get(&name) {
-                    Some(v) => {
-                        self.used_args.insert(name.clone());
-                        Some(v.clone())
-                    }
-                    None => default,
-                };
+                let (name, v) = arg_word(&word, &self.build_args, &mut self.used_args);
                 self.global.insert(name, v);
             }
         }
@@ -643,17 +634,8 @@ impl Run<'_> {
             Instr::From { .. } => unreachable!("FROM starts a stage"),
             Instr::Arg { args } => {
                 for word in exw(st, args)? {
-                    let (n, default) = match word.split_once('=') {
-                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                        None => (word.clone(), None),
-                    };
-                    let v = match self.build_args.get(&n) {
-                        Some(v) => {
-                            self.used_args.insert(n.clone());
-                            Some(v.clone())
-                        }
-                        None => default.or_else(|| self.global.get(&n).cloned().flatten()),
-                    };
+                    let (n, v) = arg_word(&word, &self.build_args, &mut self.used_args);
+                    let v = v.or_else(|| self.global.get(&n).cloned().flatten());
                     st.key = Some(cache::key(&st.key(), &["ARG", &n, v.as_deref().unwrap_or("\0")]));
                     st.args.insert(n, v);
                 }
@@ -684,7 +666,7 @@ impl Run<'_> {
                 let mut ports = st.config.get("ExposedPorts").and_then(|l| l.as_object().cloned()).unwrap_or_default();
                 let words = exw(st, args)?;
                 for w in &words {
-                    for p in expand_ports(w).map_err(|e| at(df, s, e))? {
+                    for p in expand_port(w).map_err(|e| at(df, s, e))? {
                         ports.insert(p, json!({}));
                     }
                 }
@@ -1772,27 +1754,20 @@ fn key_values(args: &str, esc: char, look: &dyn parser::Lookup) -> std::result::
     Ok(out)
 }
 
-/// EXPOSE words: `80`, `80/udp`, `8000-8002/tcp`.
-fn expand_ports(w: &str) -> std::result::Result<Vec<String>, String> {
-    let (ports, proto) = match w.split_once('/') {
-        Some((p, pr)) => (p, pr.to_ascii_lowercase()),
-        None => (w, "tcp".to_string()),
+/// An ARG word (`NAME` or `NAME=default`): its name and value, the `--build-arg` when one is
+/// given (which marks it used), else the declared default.
+fn arg_word(word: &str, build_args: &HashMap<String, String>, used: &mut HashSet<String>) -> (String, Option<String>) {
+    let (name, default) = match word.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+        None => (word.to_string(), None),
     };
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto: {proto}"));
-    }
-    let bad = || format!("invalid containerPort: {ports}");
-    let (a, b) = match ports.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
-        None => {
-            let a = ports.parse::<u16>().map_err(|_| bad())?;
-            (a, a)
+    match build_args.get(&name) {
+        Some(v) => {
+            used.insert(name.clone());
+            (name, Some(v.clone()))
         }
-    };
-    if b < a {
-        return Err(bad());
+        None => (name, default),
     }
-    Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
 }
 
 /// Go duration strings (`30s`, `1m30s`, `500ms`) in nanoseconds.
@@ -2063,10 +2038,10 @@ mod tests {
 
     #[test]
     fn ports_and_durations() {
-        assert_eq!(expand_ports("80").unwrap(), vec!["80/tcp"]);
-        assert_eq!(expand_ports("53/UDP").unwrap(), vec!["53/udp"]);
-        assert_eq!(expand_ports("8000-8001").unwrap(), vec!["8000/tcp", "8001/tcp"]);
-        assert!(expand_ports("x").is_err());
+        assert_eq!(expand_port("80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(expand_port("53/UDP").unwrap(), vec!["53/udp"]);
+        assert_eq!(expand_port("8000-8001").unwrap(), vec!["8000/tcp", "8001/tcp"]);
+        assert!(expand_port("x").is_err());
         assert_eq!(duration_ns("1m30s").unwrap(), 90_000_000_000);
         assert_eq!(duration_ns("500ms").unwrap(), 500_000_000);
     }

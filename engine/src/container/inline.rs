@@ -15,7 +15,7 @@
 //! tty, sockets, restart policies) goes through the shim as before.
 
 use super::logs::LogWriter;
-use super::{lock_dir, read_state, snapshot, write_json_atomic, Container};
+use super::{snapshot, Container};
 use crate::{Engine, Error, Result};
 use berth_shims::wasm::inline::{self, Inline, Sink, SinkFn};
 use fs4::fs_std::FileExt;
@@ -96,23 +96,13 @@ impl Engine {
         let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
         let pid = std::process::id() as i32;
         let start_time = super::runtime::pid_start_time(pid).unwrap_or(0);
-        {
-            let _g = lock_dir(&c.dir)?;
-            let mut st = read_state(&c.dir)?;
-            st.status = "running".into();
-            st.running = true;
-            st.restarting = false;
-            st.oom_killed = false;
-            st.exit_code = 0;
-            st.error.clear();
+        c.update_state(|st| {
+            st.mark_running(super::now_rfc3339());
             st.has_been_manually_stopped = false;
             st.pid = pid;
             st.pid_start_time = start_time;
             st.shim_pid = pid;
-            st.started_at = super::now_rfc3339();
-            write_json_atomic(&c.state_path(), &st)?;
-            c.state = st;
-        }
+        })?;
         let log = Arc::new(Mutex::new(LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?));
         let stderr = sink(2, &log);
         let out = guest.run(stdin, Sink::new(sink(1, &log)), Sink::new(stderr.clone()), STOP_GRACE);

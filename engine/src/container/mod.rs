@@ -222,6 +222,18 @@ impl Default for State {
 }
 
 impl State {
+    /// The transition to running, as the shim (or the CLI running a guest inline) records it
+    /// once the process started: the previous run's outcome is cleared.
+    pub fn mark_running(&mut self, started_at: String) {
+        self.status = "running".into();
+        self.running = true;
+        self.restarting = false;
+        self.oom_killed = false;
+        self.exit_code = 0;
+        self.error.clear();
+        self.started_at = started_at;
+    }
+
     /// Whether a shim is meant to be supervising the container now.
     pub fn is_active(&self) -> bool {
         self.running || self.restarting || self.status == "running" || self.status == "restarting"

@@ -317,16 +317,7 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
         reap_all(sigfd);
         return Err(e);
     }
-    let started = super::now_rfc3339();
-    c.update_state(|s| {
-        s.status = "running".into();
-        s.running = true;
-        s.restarting = false;
-        s.oom_killed = false;
-        s.exit_code = 0;
-        s.error.clear();
-        s.started_at = started.clone();
-    })?;
+    c.update_state(|s| s.mark_running(super::now_rfc3339()))?;
     // A stop recorded while the restart policy was bringing the container back found no
     // process to signal and now waits for this shim: stop it here. The state lock orders
     // the two, so a stop recorded after this update sees it running and signals it itself.
