@@ -890,3 +890,44 @@ fn a_guest_writing_its_rootfs_changes_only_its_own_container() {
     assert_eq!(code, 0, "{stderr}");
     b.ok(&["rm", "w1"]);
 }
+
+#[test]
+fn a_guest_that_cannot_name_files_runs_without_a_rootfs_until_one_is_needed() {
+    let b = Berth::new();
+    package(&b, "hello3", HELLO3);
+    // fd_write and proc_exit only: no preopen to find, no path to open. The foreground run
+    // makes no rootfs and writes no bundle; the record is what `ps`/`inspect`/`logs` read.
+    let (stdout, stderr, code) = out(&b.run(&["run", "--name", "nofs", "hello3"]));
+    assert_eq!((stdout.as_str(), code), ("hello\n", 3), "{stderr}");
+    let i = inspect(&b, "nofs");
+    let dir = b.root().join("containers").join(i["Id"].as_str().unwrap());
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    let log = format!("{}-json.log", i["Id"].as_str().unwrap());
+    let mut want = vec![log.as_str(), "config.v2.json", "shim.lock", "state.json"];
+    want.sort();
+    assert_eq!(files, want, "{}", dir.display());
+    assert_eq!(b.ok(&["logs", "nofs"]), "hello\n");
+
+    // `cp` makes the rootfs when first asked: the image's file is there.
+    let host = tempfile::tempdir().unwrap();
+    let dest = host.path().join("copied.wasm");
+    b.ok(&["cp", "nofs:/app.wasm", dest.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&dest).unwrap(), wasm(HELLO3));
+
+    // Started again (through the shim: attach runs it there), its bundle is made from the
+    // record; the guest runs as before.
+    let o = b.run(&["start", "-a", "nofs"]);
+    assert_eq!(
+        (o.stdout.as_slice(), o.status.code()),
+        (&b"hello\n"[..], Some(3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(dir.join("config.json").is_file());
+    assert_eq!(b.ok(&["logs", "nofs"]), "hello\nhello\n");
+    b.ok(&["rm", "nofs"]);
+    assert!(!dir.exists());
+    assert!(b.ok(&["ps", "-aq"]).trim().is_empty());
+}

@@ -208,6 +208,7 @@ impl ContainerFlags {
             auto_remove: false,
             runtime: self.runtime.clone(),
             attach: false,
+            defer_bundle: false,
         })
     }
 }

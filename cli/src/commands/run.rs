@@ -38,6 +38,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut opts = args.flags.options()?;
     opts.auto_remove = args.rm;
     opts.attach = !args.detach;
+    opts.defer_bundle = !args.detach;
     let mut c = create_pulling(ctx, &engine, &args.flags, &opts)?;
     if !args.detach {
         // A wasm guest that needs no network runs right here, this process its supervisor.

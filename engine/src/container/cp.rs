@@ -54,7 +54,13 @@ impl Drop for Mounted<'_> {
 }
 
 fn mount_for_copy(c: &Container) -> Result<Mounted<'_>> {
-    let was = c.snapshotter == "copy" || snapshot::is_mountpoint(&c.rootfs());
+    // A copied rootfs is made once, when first needed (a wasm guest that cannot name files
+    // never needed one); it then stays.
+    if c.snapshotter == "copy" {
+        snapshot::prepare(c)?;
+        return Ok(Mounted(c, false));
+    }
+    let was = snapshot::is_mountpoint(&c.rootfs());
     if !was {
         snapshot::prepare(c)?;
     }

@@ -61,9 +61,15 @@ impl Engine {
     /// go through the shim instead (nothing was changed then). A guest that cannot start
     /// (corrupt, missing imports) is [`Error::StartFailed`], recorded as the shim would.
     pub fn run_inline(&self, c: &mut Container, stdin: bool) -> Result<Option<i32>> {
-        let spec_path = c.dir.join("config.json");
-        let spec = oci_spec::runtime::Spec::load(&spec_path).map_err(|e| Error::Other(format!("{e}")))?;
+        let spec = match &c.pending_spec {
+            Some(s) => (**s).clone(),
+            None => {
+                let p = c.dir.join("config.json");
+                oci_spec::runtime::Spec::load(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?
+            }
+        };
         if !eligible(c, &spec) {
+            self.write_bundle(c)?;
             return Ok(None);
         }
         // Held for the whole run: to other commands, this process is the container's shim.
@@ -73,17 +79,37 @@ impl Engine {
         if !matches!(FileExt::try_lock_exclusive(&shim_lock), Ok(true)) {
             return Err(Error::Conflict(format!("container {} is already running", c.short_id())));
         }
-        snapshot::prepare(c)?;
-        let loaded = berth_shims::wasm::GuestConfig::from_spec(&spec, &c.dir).and_then(Inline::load);
+        // The guest is loaded before its rootfs is made (from the store's copy of the module,
+        // which the engine found in the layers): one that cannot name files gets none.
+        let cfg = berth_shims::wasm::GuestConfig::from_spec(&spec, &c.dir).map(|mut g| {
+            g.root_deferred = g.source.is_some();
+            g
+        });
+        let deferred = cfg.as_ref().is_ok_and(|g| g.root_deferred);
+        if !deferred {
+            snapshot::prepare(c)?;
+        }
+        let loaded = cfg.and_then(Inline::load).and_then(|mut g| {
+            if deferred && g.needs_files() && !g.needs_network() {
+                snapshot::prepare(c).map_err(|e| berth_shims::Error::Init(e.to_string()))?;
+                g.root_ready();
+            }
+            Ok(g)
+        });
         let guest = match loaded {
             Ok(g) if g.needs_network() => {
                 snapshot::release(c)?;
+                self.write_bundle(c)?;
                 return Ok(None);
             }
             Ok(g) => g,
             Err(e) => {
                 let _ = snapshot::release(c);
                 let (code, message) = (e.exit_code(), e.to_string());
+                if !c.host_config.auto_remove {
+                    // It stays, created, as Docker's does: `start` needs its bundle.
+                    self.write_bundle(c)?;
+                }
                 self.record_inline_end(c, |s| {
                     s.status = "created".into();
                     s.exit_code = code as i32;
@@ -93,12 +119,12 @@ impl Engine {
             }
         };
         inline::catch_stop_signals().map_err(|e| Error::Other(e.to_string()))?;
-        let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
         let pid = std::process::id() as i32;
         let start_time = super::runtime::pid_start_time(pid).unwrap_or(0);
         c.update_state(|st| {
             st.mark_running(super::now_rfc3339());
             st.has_been_manually_stopped = false;
+            st.oom_killed = false;
             st.pid = pid;
             st.pid_start_time = start_time;
             st.shim_pid = pid;

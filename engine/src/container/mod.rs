@@ -271,6 +271,10 @@ pub struct Container {
     pub state: State,
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The OCI spec not yet written to `config.json` (a deferred bundle, see
+    /// [`CreateOptions::defer_bundle`]).
+    #[serde(skip)]
+    pub pending_spec: Option<Box<oci_spec::runtime::Spec>>,
 }
 
 impl Container {
@@ -443,6 +447,10 @@ pub struct CreateOptions {
     pub runtime: Option<String>,
     /// Attach flags (recorded, as Docker does).
     pub attach: bool,
+    /// The caller may run the container in its own process ([`Engine::run_inline`]): the
+    /// bundle (`config.json`) and first state are then written only when it turns out to need
+    /// the shim (see [`Engine::write_bundle`]), so a foreground wasm run creates fewer files.
+    pub defer_bundle: bool,
     /// `-p`, `-P`, `--expose`, `--dns`, `--add-host`, `--ip`, `--network-alias`.
     pub net: crate::network::container::NetConfig,
 }
@@ -452,10 +460,12 @@ pub struct CreateOptions {
 /// Holds a container directory's lock; released on drop.
 pub struct DirLock(#[allow(dead_code)] File);
 
+/// Locks the container directory itself (flock on the directory): a lock file would be one
+/// more inode per container, and inode allocation is what a short-lived container's start
+/// spends most of its filesystem time on.
 pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
-    let p = dir.join("lock");
-    let f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p).at(&p)?;
-    FileExt::lock_exclusive(&f).at(&p)?;
+    let f = File::open(dir).at(dir)?;
+    FileExt::lock_exclusive(&f).at(dir)?;
     Ok(DirLock(f))
 }
 
@@ -753,15 +763,43 @@ impl Engine {
             snapshot::release(&c)?;
         }
         res?;
-        let mut spec = spec::generate(&c)?;
-        if c.runtime == crate::wasm::RUNTIME_WASM {
-            crate::wasm::annotate_spec(self, &c, &mut spec);
-        }
-        write_json_atomic(&dir.join("config.json"), &spec)?;
+        let spec = self.bundle_spec(&c)?;
         write_json_atomic(&dir.join("config.v2.json"), &c)?;
-        write_json_atomic(&dir.join("state.json"), &State::default())?;
         File::create(c.log_path()).at(c.log_path())?;
+        c.pending_spec = Some(Box::new(spec));
+        // Only a wasm guest can run in the caller's process; anything else needs its bundle.
+        if !(opts.defer_bundle && c.runtime == crate::wasm::RUNTIME_WASM) {
+            self.write_bundle(&mut c)?;
+        }
         Ok(c)
+    }
+
+    /// The container's OCI spec, as its shim gets it in `config.json`.
+    fn bundle_spec(&self, c: &Container) -> Result<oci_spec::runtime::Spec> {
+        let mut spec = spec::generate(c)?;
+        if c.runtime == crate::wasm::RUNTIME_WASM {
+            crate::wasm::annotate_spec(self, c, &mut spec);
+        }
+        Ok(spec)
+    }
+
+    /// Writes a deferred bundle: `config.json` (the pending spec, or generated again from the
+    /// record when the process that deferred it is gone) and the first state. A no-op when
+    /// the bundle is there.
+    pub fn write_bundle(&self, c: &mut Container) -> Result<()> {
+        let path = c.dir.join("config.json");
+        if c.pending_spec.is_none() && path.exists() {
+            return Ok(());
+        }
+        let spec = match c.pending_spec.take() {
+            Some(s) => *s,
+            None => self.bundle_spec(c)?,
+        };
+        write_json_atomic(&path, &spec)?;
+        if !c.state_path().exists() {
+            write_json_atomic(&c.state_path(), &c.state)?;
+        }
+        Ok(())
     }
 
     /// Checks that the shim of a container marked running is alive; if it died, cleans up
@@ -806,6 +844,7 @@ impl Engine {
     /// stream carries the container's output and exit code (see [`attach`]); without, the
     /// call returns once the process started (or failed to).
     pub fn start_container(&self, c: &mut Container, attach: bool) -> Result<attach::Session> {
+        self.write_bundle(c)?;
         let _g = lock_dir(&c.dir)?;
         c.state = read_state(&c.dir)?;
         if c.state.is_active() && shim_alive(&c.dir) {

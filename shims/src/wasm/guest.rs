@@ -47,6 +47,10 @@ pub struct GuestConfig {
     pub terminal: bool,
     /// What the engine knows of the binary's content (the cache key without hashing it).
     pub source: Option<ModuleSource>,
+    /// The rootfs is not made (yet): the binary is `source`'s file, and `/` is not preopened.
+    /// A guest that cannot name files (see [`needs_files`]) never gets one, so its start
+    /// creates no rootfs; the caller makes it and clears this for the others.
+    pub root_deferred: bool,
 }
 
 /// The binary's content as the engine knows it: its cache key and an immutable host copy (the
@@ -148,6 +152,7 @@ impl GuestConfig {
             bundle: bundle.to_path_buf(),
             terminal: process.terminal().unwrap_or(false),
             source,
+            root_deferred: false,
         })
     }
 
@@ -329,6 +334,8 @@ pub(super) struct Prepared {
     pre: Pre,
     /// Whether the guest imports `wasi:sockets` (only then does it need a network).
     pub(super) needs_network: bool,
+    /// Whether the guest can name files (only then does it need its rootfs).
+    pub(super) needs_files: bool,
 }
 
 enum Pre {
@@ -351,10 +358,17 @@ fn new_engine() -> Result<Engine> {
 /// Loads the binary `args[0]` names (from the compiled-code cache when it can) and links it.
 /// Every failure that is the image's fault is a 126 naming the binary.
 pub(super) fn prepare(cfg: &GuestConfig) -> Result<Prepared> {
-    let bin = cfg.resolve_binary()?;
+    let (bin, known) = match (&cfg.source, cfg.root_deferred) {
+        (Some(s), true) => (s.path.clone(), Some(s)),
+        (None, true) => return Err(Error::Spec("a deferred rootfs needs the module's source".into())),
+        (_, false) => {
+            let bin = cfg.resolve_binary()?;
+            let known = cfg.source.as_ref().filter(|s| s.stands_for(&bin, &cfg.rootfs));
+            (bin, known)
+        }
+    };
     let shown = &cfg.args[0];
     let engine = new_engine()?;
-    let known = cfg.source.as_ref().filter(|s| s.stands_for(&bin, &cfg.rootfs));
     let dir = cfg.cache_dir.as_deref();
     let cached = known.and_then(|s| dir.and_then(|d| cache::lookup(&engine, d, &s.key)));
     let compiled = match cached {
@@ -380,6 +394,7 @@ pub(super) fn prepare(cfg: &GuestConfig) -> Result<Prepared> {
         }
     };
     // Link now, so a module needing functions this host lacks fails the create, not the start.
+    let needs_files = needs_files(&engine, &compiled);
     let (pre, needs_network) = match &compiled {
         Compiled::Module(m) => {
             let mut linker: Linker<Host> = Linker::new(&engine);
@@ -399,7 +414,24 @@ pub(super) fn prepare(cfg: &GuestConfig) -> Result<Prepared> {
             (Pre::Component(pre), sockets)
         }
     };
-    Ok(Prepared { engine, pre, needs_network })
+    Ok(Prepared { engine, pre, needs_network, needs_files })
+}
+
+/// Whether the guest can name files at all: a preview 1 module only through a directory
+/// descriptor (the `path_*` calls, `fd_readdir`) that it finds with `fd_prestat_get`, a
+/// component only through `wasi:filesystem`. One that cannot never sees its rootfs, so none
+/// need be made for it (as one without `wasi:sockets` needs no network).
+fn needs_files(engine: &Engine, compiled: &Compiled) -> bool {
+    match compiled {
+        Compiled::Module(m) => m.imports().any(|i| {
+            let n = i.name();
+            i.module() == "wasi_snapshot_preview1"
+                && (n.starts_with("path_") || n.starts_with("fd_prestat_") || n == "fd_readdir")
+        }),
+        Compiled::Component(c) => {
+            c.component_type().imports(engine).any(|(name, _)| name.starts_with("wasi:filesystem/"))
+        }
+    }
 }
 
 fn join_netns(ns: &str) -> Result<()> {
@@ -455,7 +487,9 @@ fn build_ctx(cfg: &GuestConfig, stdio: Stdio) -> std::result::Result<WasiCtxBuil
         b.initial_cwd(&cfg.cwd);
     }
     let perms = |ro: bool| if ro { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
-    b.preopened_dir(&cfg.rootfs, "/", perms(cfg.rootfs_readonly)).map_err(|e| format!("preopen /: {e}"))?;
+    if !cfg.root_deferred {
+        b.preopened_dir(&cfg.rootfs, "/", perms(cfg.rootfs_readonly)).map_err(|e| format!("preopen /: {e}"))?;
+    }
     for (host, guest, ro) in &cfg.preopens {
         b.preopened_dir(host, guest, perms(*ro)).map_err(|e| format!("preopen {guest}: {e}"))?;
     }

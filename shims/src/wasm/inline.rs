@@ -127,6 +127,17 @@ impl Inline {
         self.prepared.needs_network
     }
 
+    /// Whether the guest can name files, so it must see its rootfs (see
+    /// [`GuestConfig::root_deferred`]).
+    pub fn needs_files(&self) -> bool {
+        self.prepared.needs_files
+    }
+
+    /// The caller made the rootfs of a guest loaded with a deferred one: preopen it as `/`.
+    pub fn root_ready(&mut self) {
+        self.cfg.root_deferred = false;
+    }
+
     /// Runs the guest to its end on a thread of its own (with a main thread's stack), its
     /// stdout and stderr going to the sinks and stdin this process's when `stdin` is set.
     pub fn run(self, stdin: bool, stdout: Sink, stderr: Sink, grace: Duration) -> Outcome {
@@ -134,7 +145,16 @@ impl Inline {
         let (tx, rx) = std::sync::mpsc::channel();
         let Inline { cfg, prepared } = self;
         let spawned = std::thread::Builder::new().name("wasm-guest".into()).stack_size(8 << 20).spawn(move || {
+            // wasmtime-wasi drives its host calls on the runtime it finds entered, else on a
+            // global one sized to the machine (a worker per core, found by reading cgroup
+            // files): one worker is all a single guest's host calls need.
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
+            let entered = rt.as_ref().ok().map(|r| r.enter());
             let end = guest::run(&cfg, prepared, Stdio::Streams { stdin, stdout, stderr });
+            drop(entered);
+            if let Ok(rt) = rt {
+                rt.shutdown_background();
+            }
             let _ = tx.send(end);
         });
         if let Err(e) = spawned {
