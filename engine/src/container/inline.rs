@@ -7,8 +7,8 @@
 //! published port runs in the CLI process: no shim re-exec, no guest process, and no network
 //! setup ("a guest that imports no socket interface needs no network setup"). It is still a
 //! container like the others: the record says running with the CLI as both its pid and its
-//! shim pid (the CLI holds `shim.lock`, so `ps`, `inspect`, `wait` and the shim-death
-//! reconciliation work unchanged), its output goes to the terminal and to its json log as it is
+//! shim pid (`shim_alive` checks that pid and its start time, so `ps`, `inspect`, `wait` and
+//! the shim-death reconciliation work unchanged), its output goes to the terminal and to its json log as it is
 //! written (`logs -f` from another terminal follows it), `stop`/`kill` signal the CLI, whose
 //! stop signals interrupt the guest through wasmtime's epoch, and the exit is recorded (and
 //! `--rm` honoured) before the CLI exits with the guest's code. Everything else (detached,
@@ -72,13 +72,22 @@ impl Engine {
             self.write_bundle(c)?;
             return Ok(None);
         }
-        // Held for the whole run: to other commands, this process is the container's shim.
-        let lock_path = c.dir.join("shim.lock");
-        let opts = std::fs::File::options().create(true).truncate(false).write(true).clone();
-        let shim_lock = opts.open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        if !matches!(FileExt::try_lock_exclusive(&shim_lock), Ok(true)) {
-            return Err(Error::Conflict(format!("container {} is already running", c.short_id())));
-        }
+        // A record not written yet is unknown to every other command: the run writes it once,
+        // already running, and this process (its recorded pid and supervisor) is alive for as
+        // long as the container is (see `shim_alive`). A record others can see is claimed
+        // through `shim.lock`, held for the whole run as a shim holds it.
+        let fresh = c.pending_spec.is_some();
+        let shim_lock = if fresh {
+            None
+        } else {
+            let lock_path = c.dir.join("shim.lock");
+            let opts = std::fs::File::options().create(true).truncate(false).write(true).clone();
+            let f = opts.open(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+            if !matches!(FileExt::try_lock_exclusive(&f), Ok(true)) {
+                return Err(Error::Conflict(format!("container {} is already running", c.short_id())));
+            }
+            Some(f)
+        };
         // The guest is loaded before its rootfs is made (from the store's copy of the module,
         // which the engine found in the layers): one that cannot name files gets none.
         let cfg = berth_shims::wasm::GuestConfig::from_spec(&spec, &c.dir).map(|mut g| {
@@ -121,14 +130,22 @@ impl Engine {
         inline::catch_stop_signals().map_err(|e| Error::Other(e.to_string()))?;
         let pid = std::process::id() as i32;
         let start_time = super::runtime::pid_start_time(pid).unwrap_or(0);
-        c.update_state(|st| {
+        let running = |st: &mut super::State| {
             st.mark_running(super::now_rfc3339());
             st.has_been_manually_stopped = false;
             st.oom_killed = false;
             st.pid = pid;
             st.pid_start_time = start_time;
             st.shim_pid = pid;
-        })?;
+        };
+        if fresh {
+            c.pending_spec = None;
+            running(&mut c.state);
+            c.first_state = Some(c.state.clone());
+            super::write_json_atomic(&c.dir.join("config.v2.json"), c)?;
+        } else {
+            c.update_state(running)?;
+        }
         let log = Arc::new(Mutex::new(LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?));
         let stderr = sink(2, &log);
         let out = guest.run(stdin, Sink::new(sink(1, &log)), Sink::new(stderr.clone()), STOP_GRACE);

@@ -6,8 +6,9 @@
 //! the overlay snapshot). Names are reserved atomically as symlinks in `<root>/names/`, so
 //! two concurrent `berth run --name x` cannot both win. There is no daemon: a running
 //! container is owned by its shim (`berth shim`, see [`shim`]), which holds `shim.lock` for its
-//! whole life. Any berth command that finds a container marked running whose `shim.lock` is
-//! free knows the shim died and reconciles: kills what is left, unmounts, marks it exited.
+//! whole life (or by the CLI running a wasm guest inline, see [`inline`], checked by pid). Any
+//! berth command that finds a container marked running whose supervisor is gone reconciles:
+//! kills what is left, unmounts, marks it exited.
 
 pub mod attach;
 pub mod cp;
@@ -271,8 +272,13 @@ pub struct Container {
     pub state: State,
     #[serde(skip)]
     pub dir: PathBuf,
-    /// The OCI spec not yet written to `config.json` (a deferred bundle, see
-    /// [`CreateOptions::defer_bundle`]).
+    /// The state a record was first written with, when no `state.json` was: an inline run
+    /// writes its record once, already running (see [`read_state`]).
+    #[serde(rename = "State", skip_serializing_if = "Option::is_none")]
+    pub first_state: Option<State>,
+    /// The OCI spec of a record not written yet (a deferred bundle, see
+    /// [`CreateOptions::defer_bundle`]): `config.v2.json`, `config.json` and `state.json`
+    /// wait for [`Engine::write_bundle`] or an inline run.
     #[serde(skip)]
     pub pending_spec: Option<Box<oci_spec::runtime::Spec>>,
 }
@@ -469,11 +475,29 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
     Ok(DirLock(f))
 }
 
+/// The state: `state.json`, else the one the record was first written with, else created.
 pub(crate) fn read_state(dir: &Path) -> Result<State> {
+    if let Some(st) = read_state_file(dir)? {
+        return Ok(st);
+    }
+    #[derive(Deserialize)]
+    struct First {
+        #[serde(rename = "State")]
+        state: Option<State>,
+    }
+    let p = dir.join("config.v2.json");
+    match fs::read(&p) {
+        Ok(b) => Ok(serde_json::from_slice::<First>(&b).ok().and_then(|f| f.state).unwrap_or_default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(Error::io(&p, e)),
+    }
+}
+
+fn read_state_file(dir: &Path) -> Result<Option<State>> {
     let p = dir.join("state.json");
     match fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::malformed(p.display().to_string(), e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::malformed(p.display().to_string(), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(&p, e)),
     }
 }
@@ -493,10 +517,18 @@ pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, dest).at(dest)
 }
 
-/// Whether the shim of the container in `dir` is alive (it holds `shim.lock`).
+/// Whether the shim of the container in `dir` is alive: it holds `shim.lock`, or, for a
+/// container run inline (whose supervisor, the CLI, is its process and has no lock file), the
+/// recorded supervisor is still the process it was (same pid, same start time).
 pub fn shim_alive(dir: &Path) -> bool {
     let p = dir.join("shim.lock");
-    let Ok(f) = OpenOptions::new().read(true).write(true).open(&p) else { return false };
+    let Ok(f) = OpenOptions::new().read(true).write(true).open(&p) else {
+        let Ok(st) = read_state(dir) else { return false };
+        return st.is_active()
+            && st.shim_pid > 0
+            && st.shim_pid == st.pid
+            && runtime::pid_alive_since(st.shim_pid, st.pid_start_time);
+    };
     match FileExt::try_lock_exclusive(&f) {
         Ok(true) => {
             let _ = FileExt::unlock(&f);
@@ -563,7 +595,10 @@ impl Engine {
         let mut c: Container =
             serde_json::from_slice(&bytes).map_err(|e| Error::malformed(p.display().to_string(), e))?;
         c.dir = dir;
-        c.state = read_state(&c.dir)?;
+        c.state = match read_state_file(&c.dir)? {
+            Some(st) => st,
+            None => c.first_state.clone().unwrap_or_default(),
+        };
         Ok(c)
     }
 
@@ -764,7 +799,6 @@ impl Engine {
         }
         res?;
         let spec = self.bundle_spec(&c)?;
-        write_json_atomic(&dir.join("config.v2.json"), &c)?;
         File::create(c.log_path()).at(c.log_path())?;
         c.pending_spec = Some(Box::new(spec));
         // Only a wasm guest can run in the caller's process; anything else needs its bundle.
@@ -783,16 +817,17 @@ impl Engine {
         Ok(spec)
     }
 
-    /// Writes a deferred bundle: `config.json` (the pending spec, or generated again from the
-    /// record when the process that deferred it is gone) and the first state. A no-op when
-    /// the bundle is there.
+    /// Writes a deferred record and bundle: `config.v2.json`, `config.json` (the pending
+    /// spec, or generated again from the record of an inline run that ended) and the state.
+    /// A no-op when they are there.
     pub fn write_bundle(&self, c: &mut Container) -> Result<()> {
         let path = c.dir.join("config.json");
-        if c.pending_spec.is_none() && path.exists() {
-            return Ok(());
-        }
         let spec = match c.pending_spec.take() {
-            Some(s) => *s,
+            Some(s) => {
+                write_json_atomic(&c.dir.join("config.v2.json"), c)?;
+                *s
+            }
+            None if path.exists() => return Ok(()),
             None => self.bundle_spec(c)?,
         };
         write_json_atomic(&path, &spec)?;

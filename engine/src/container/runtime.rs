@@ -283,9 +283,20 @@ pub fn signal(c: &Container, sig: i32) -> Result<()> {
 
 /// A process's start time (field 22 of /proc/<pid>/stat), to tell a reused pid.
 pub fn pid_start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.1
+}
+
+/// Whether `pid` is the live (not exited, not a zombie) process that started at `start`.
+pub fn pid_alive_since(pid: i32, start: u64) -> bool {
+    matches!(stat_fields(pid), Some((state, Some(t)))  if t == start && state != 'Z' && state != 'X')
+}
+
+/// A process's state letter and start time, from /proc/<pid>/stat.
+fn stat_fields(pid: i32) -> Option<(char, Option<u64>)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let state = rest.chars().next()?;
+    Some((state, rest.split(' ').nth(19).and_then(|t| t.parse().ok())))
 }
 
 /// After a shim died: kills the container's processes if still there. True if it killed.
