@@ -526,7 +526,8 @@ fn lifecycle_detach_logs_stop_wait_restart_rm() {
     package(&b, "spin", SPIN);
     package(&b, "hello3", HELLO3);
 
-    // -d, logs, stop of a spinning guest (epoch interruption, well within the timeout).
+    // -d, logs, stop of a spinning guest (its process ends at the signal, well within the
+    // timeout).
     let id = b.ok(&["run", "-d", "--name", "spinner", "spin"]).trim().to_string();
     let t = Instant::now();
     while !b.ok(&["logs", "spinner"]).contains("tick") {

@@ -10,7 +10,8 @@
 //! shim pid (`shim_alive` checks that pid and its start time, so `ps`, `inspect`, `wait` and
 //! the shim-death reconciliation work unchanged), its output goes to the terminal and to its json log as it is
 //! written (`logs -f` from another terminal follows it), `stop`/`kill` signal the CLI, whose
-//! stop signals interrupt the guest through wasmtime's epoch, and the exit is recorded (and
+//! stop signals end the run at once (the guest dies with the CLI, as a native process dies of
+//! the signal), and the exit is recorded (and
 //! `--rm` honoured) before the CLI exits with the guest's code. Everything else (detached,
 //! tty, sockets, restart policies) goes through the shim as before.
 
@@ -21,10 +22,6 @@ use berth_shims::wasm::inline::{self, Inline, Sink, SinkFn};
 use fs4::fs_std::FileExt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// How long a stopped guest stuck in a host call (a blocking read) has to notice the stop.
-const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// Whether the container may run in the CLI without looking at its guest.
 fn eligible(c: &Container, spec: &oci_spec::runtime::Spec) -> bool {
@@ -148,7 +145,7 @@ impl Engine {
         }
         let log = Arc::new(Mutex::new(LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?));
         let stderr = sink(2, &log);
-        let out = guest.run(stdin, Sink::new(sink(1, &log)), Sink::new(stderr.clone()), STOP_GRACE);
+        let out = guest.run(stdin, Sink::new(sink(1, &log)), Sink::new(stderr.clone()));
         if let Some(m) = &out.end.message {
             let _ = stderr(format!("{m}\n").as_bytes());
         }

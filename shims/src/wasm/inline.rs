@@ -5,9 +5,9 @@
 //! guest process, no network namespace. The caller loads the guest ([`Inline::load`]), asks
 //! whether it needs a network (a guest importing `wasi:sockets` goes through the shim, into the
 //! namespace the network code makes), and runs it with its output going to [`Sink`]s (the
-//! terminal and the container's log). Stop signals sent to this process interrupt the guest
-//! through wasmtime's epoch, as they do in the shim's guest process; a guest stuck in a host
-//! call is given up after a grace period, and the caller ends the process.
+//! terminal and the container's log). A stop signal sent to this process ends the run at once
+//! with 128+signal, the guest left on its thread: the caller records the exit and ends the
+//! process, as the shim's guest process ends on one.
 
 use super::guest::{self, End, GuestConfig, Prepared, Stdio, STOP_SIGNAL, STOP_SIGNALS};
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
@@ -109,8 +109,8 @@ pub struct Inline {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub end: End,
-    /// The guest did not return within the grace period after a stop signal; it is still
-    /// running on its thread, and the caller must end the process once it recorded the exit.
+    /// A stop signal ended the run: the guest is still on its thread, and the caller must end
+    /// the process once it recorded the exit.
     pub abandoned: bool,
 }
 
@@ -139,9 +139,10 @@ impl Inline {
     }
 
     /// Runs the guest to its end on a thread of its own (with a main thread's stack), its
-    /// stdout and stderr going to the sinks and stdin this process's when `stdin` is set.
-    pub fn run(self, stdin: bool, stdout: Sink, stderr: Sink, grace: Duration) -> Outcome {
-        let engine = self.prepared.engine.clone();
+    /// stdout and stderr going to the sinks and stdin this process's when `stdin` is set. A
+    /// stop signal ends the run at once, the guest left on its thread: the caller records the
+    /// exit and ends the process, as the signal ends a native process.
+    pub fn run(self, stdin: bool, stdout: Sink, stderr: Sink) -> Outcome {
         let (tx, rx) = std::sync::mpsc::channel();
         let Inline { cfg, prepared } = self;
         let spawned = std::thread::Builder::new().name("wasm-guest".into()).stack_size(8 << 20).spawn(move || {
@@ -161,7 +162,6 @@ impl Inline {
             let end = End { code: 125, message: Some(format!("berth: starting the guest thread: {e}")), oom: false };
             return Outcome { end, abandoned: false };
         }
-        let mut stopped_at: Option<Instant> = None;
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(end) => return Outcome { end, abandoned: false },
@@ -171,19 +171,9 @@ impl Inline {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     let sig = stop_signal();
-                    if sig <= 0 {
-                        continue;
-                    }
-                    match stopped_at {
-                        None => {
-                            engine.increment_epoch();
-                            stopped_at = Some(Instant::now());
-                        }
-                        Some(t) if t.elapsed() >= grace => {
-                            let end = End { code: (128 + sig) as u8, message: None, oom: false };
-                            return Outcome { end, abandoned: true };
-                        }
-                        Some(_) => {}
+                    if sig > 0 {
+                        let end = End { code: (128 + sig) as u8, message: None, oom: false };
+                        return Outcome { end, abandoned: true };
                     }
                 }
             }

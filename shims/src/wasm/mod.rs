@@ -9,8 +9,9 @@
 //! would), loads the module (from the compiled-code cache when it can, see [`cache`]), links it
 //! against WASI — which is where a corrupt module or a missing import is reported, as a failed
 //! create with Docker's 126 — and then blocks on `exec.fifo` exactly like the Linux init, until
-//! `start`. Stop signals are caught on a thread that bumps wasmtime's epoch, so a spinning guest
-//! is interrupted at its next loop back-edge and the process exits with 128+signal.
+//! `start`. Stop signals are caught on a thread that flushes the guest's stdout and ends the
+//! process with 128+signal, so a spinning guest stops at once, as a native process without a
+//! handler would (no epoch interruption: its checks would tax every guest, see `guest`).
 //!
 //! What the guest sees comes from the OCI spec: `process.args`/`env`/`cwd`; the rootfs preopened
 //! at `/` (read-only when `root.readonly`) and every directory bind mount preopened at its
