@@ -932,3 +932,48 @@ fn a_guest_that_cannot_name_files_runs_without_a_rootfs_until_one_is_needed() {
     assert!(!dir.exists());
     assert!(b.ok(&["ps", "-aq"]).trim().is_empty());
 }
+
+#[test]
+fn a_finished_rm_run_leaves_a_spare_record_that_the_next_run_reuses_clean() {
+    use std::os::unix::fs::MetadataExt;
+    let b = Berth::new();
+    package(&b, "hello3", HELLO3);
+    let spares = b.root().join("spare");
+    let spare_inodes = || -> Vec<u64> {
+        std::fs::read_dir(&spares)
+            .map(|r| r.flatten().map(|e| e.metadata().unwrap().ino()).collect())
+            .unwrap_or_default()
+    };
+    // An inline --rm run's directory (record + log) becomes a spare instead of being deleted.
+    let (stdout, _, code) = out(&b.run(&["run", "--rm", "hello3"]));
+    assert_eq!((stdout.as_str(), code), ("hello\n", 3));
+    let kept = spare_inodes();
+    assert_eq!(kept.len(), 1);
+    assert!(b.ok(&["ps", "-aq"]).trim().is_empty());
+
+    // The next run takes it: same directory inode, nothing of the last owner left.
+    let (stdout, _, code) = out(&b.run(&["run", "--name", "again", "hello3"]));
+    assert_eq!((stdout.as_str(), code), ("hello\n", 3));
+    assert!(spare_inodes().is_empty());
+    let i = inspect(&b, "again");
+    let id = i["Id"].as_str().unwrap();
+    let dir = b.root().join("containers").join(id);
+    assert_eq!(std::fs::metadata(&dir).unwrap().ino(), kept[0], "the spare was reused");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    let log = format!("{id}-json.log");
+    let mut want = vec![log.as_str(), "config.v2.json", "state.json"];
+    want.sort();
+    assert_eq!(files, want);
+    assert_eq!(b.ok(&["logs", "again"]), "hello\n", "the old log was emptied");
+    assert_eq!((i["Name"].as_str(), i["State"]["ExitCode"].as_i64()), (Some("/again"), Some(3)), "{i}");
+    b.ok(&["rm", "again"]);
+
+    // A few are kept, no more; none is a container.
+    for _ in 0..6 {
+        assert_eq!(out(&b.run(&["run", "--rm", "hello3"])).2, 3);
+    }
+    assert!((1..=4).contains(&spare_inodes().len()), "{:?}", spare_inodes());
+    assert!(b.ok(&["ps", "-aq"]).trim().is_empty());
+}

@@ -139,7 +139,7 @@ impl Engine {
             c.pending_spec = None;
             running(&mut c.state);
             c.first_state = Some(c.state.clone());
-            super::write_json_atomic(&c.dir.join("config.v2.json"), c)?;
+            c.write_record()?;
         } else {
             c.update_state(running)?;
         }
@@ -175,6 +175,9 @@ impl Engine {
             // What the general removal also undoes was never made here: no network, runtime
             // record or cgroup, and the rootfs is already unmounted (or a plain copy).
             self.release_name(&c.name, &c.id);
+            if super::spare::keep(self.root(), &c.dir, &c.id, &c.log_path()) {
+                return Ok(());
+            }
             let gone = self.containers_dir().join(format!(".removing-{}", c.id));
             std::fs::rename(&c.dir, &gone).map_err(|e| Error::io(&c.dir, e))?;
             return std::fs::remove_dir_all(&gone).map_err(|e| Error::io(&gone, e));

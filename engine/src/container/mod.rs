@@ -20,6 +20,7 @@ pub mod names;
 pub mod runtime;
 pub mod shim;
 pub mod snapshot;
+mod spare;
 pub mod spec;
 pub mod stats;
 pub mod volume;
@@ -316,6 +317,12 @@ impl Container {
     pub fn reload_state(&mut self) -> Result<()> {
         self.state = read_state(&self.dir)?;
         Ok(())
+    }
+
+    /// Writes the record, `config.v2.json` (see [`spare::write_record`]).
+    pub(crate) fn write_record(&self) -> Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::Other(e.to_string()))?;
+        spare::write_record(&self.dir, &bytes)
     }
 
     /// Read-modify-writes the state under the container's lock.
@@ -677,7 +684,7 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let other = fs::read_link(&link).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
                 // A name left behind by a container that no longer exists is free again.
-                if !other.is_empty() && !self.containers_dir().join(&other).join("config.v2.json").exists() {
+                if !other.is_empty() && !self.container_exists(&other) {
                     let _ = fs::remove_file(&link);
                     return self.reserve_name(name, id);
                 }
@@ -687,6 +694,17 @@ impl Engine {
             }
             Err(e) => Err(Error::io(&link, e)),
         }
+    }
+
+    /// Whether container `id` exists: it has a record, or its directory was made within the
+    /// last minute (a create writes the record last, an inline run only once it starts).
+    fn container_exists(&self, id: &str) -> bool {
+        let dir = self.containers_dir().join(id);
+        if dir.join("config.v2.json").exists() {
+            return true;
+        }
+        let recent = |m: fs::Metadata| m.modified().ok()?.elapsed().ok().map(|a| a < Duration::from_secs(60));
+        fs::metadata(&dir).ok().and_then(recent).unwrap_or(false)
     }
 
     fn release_name(&self, name: &str, id: &str) {
@@ -749,7 +767,12 @@ impl Engine {
         layers: Vec<PathBuf>,
         opts: &CreateOptions,
     ) -> Result<Container> {
-        fs::create_dir_all(dir).at(dir)?;
+        let log = dir.join(format!("{id}-json.log"));
+        let reused = opts.defer_bundle && spare::claim(self.root(), dir, &log).is_some();
+        if !reused {
+            fs::create_dir_all(dir).at(dir)?;
+            File::create(&log).at(&log)?;
+        }
         let img_cfg = crate::wasm::image_config(image);
         let mut c = Container {
             id: id.to_string(),
@@ -799,7 +822,6 @@ impl Engine {
         }
         res?;
         let spec = self.bundle_spec(&c)?;
-        File::create(c.log_path()).at(c.log_path())?;
         c.pending_spec = Some(Box::new(spec));
         // Only a wasm guest can run in the caller's process; anything else needs its bundle.
         if !(opts.defer_bundle && c.runtime == crate::wasm::RUNTIME_WASM) {
@@ -824,7 +846,7 @@ impl Engine {
         let path = c.dir.join("config.json");
         let spec = match c.pending_spec.take() {
             Some(s) => {
-                write_json_atomic(&c.dir.join("config.v2.json"), c)?;
+                c.write_record()?;
                 *s
             }
             None if path.exists() => return Ok(()),
