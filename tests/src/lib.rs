@@ -166,6 +166,34 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// Starts a server `cmd(port)` on a free port of 127.0.0.1 and waits until it accepts
+/// connections. A free port can be taken by another test's server between the probe and the
+/// bind, and the connection test would then succeed against that one: a server that exits
+/// (its bind failed) is started again on another port.
+pub fn serve_on_free_port(what: &str, cmd: impl Fn(u16) -> Command) -> (u16, ChildGuard) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut guard = ChildGuard(cmd(port).spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}")));
+        let t = Instant::now();
+        let mut up = false;
+        while t.elapsed() < Duration::from_secs(10) && !up {
+            if matches!(guard.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if !up {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // One that lost the port exits right after its bind failed.
+        std::thread::sleep(Duration::from_millis(100));
+        if up && matches!(guard.0.try_wait(), Ok(None)) {
+            return (port, guard);
+        }
+    }
+    panic!("{what} did not start");
+}
+
 /// A child process killed (by PID) and reaped when dropped.
 pub struct ChildGuard(pub Child);
 
@@ -187,22 +215,17 @@ impl DistributionRegistry {
     /// Starts an anonymous registry; `extra_config` is appended to the YAML config (auth...).
     pub fn start_with(extra_config: &str) -> DistributionRegistry {
         let dir = tempfile::Builder::new().prefix("berth-distribution-").tempdir().unwrap();
-        let port = free_port();
         let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_config}",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:PORT\n{extra_config}",
             dir.path().join("data").display()
         );
         let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed (scripts/setup.sh)");
-        let guard = ChildGuard(child);
-        assert!(wait_for_port(port, Duration::from_secs(10)), "docker-registry did not start");
+        let (port, guard) = serve_on_free_port("docker-registry (scripts/setup.sh installs it)", |port| {
+            std::fs::write(&cfg_path, cfg.replace("127.0.0.1:PORT", &format!("127.0.0.1:{port}"))).unwrap();
+            let mut c = Command::new("docker-registry");
+            c.arg("serve").arg(&cfg_path).stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        });
         DistributionRegistry { port, dir, _child: guard }
     }
 
@@ -225,18 +248,13 @@ pub struct BerthRegistry {
 impl BerthRegistry {
     pub fn start() -> BerthRegistry {
         let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new(berth_bin())
-            .args(["--root"])
-            .arg(dir.path().join("root"))
-            .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}"), "--storage"])
-            .arg(dir.path().join("storage"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn berth registry serve");
-        let guard = ChildGuard(child);
-        assert!(wait_for_port(port, Duration::from_secs(10)), "berth registry serve did not start");
+        let (port, guard) = serve_on_free_port("berth registry serve", |port| {
+            let mut c = Command::new(berth_bin());
+            c.arg("--root").arg(dir.path().join("root"));
+            c.args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}"), "--storage"]);
+            c.arg(dir.path().join("storage")).stdout(Stdio::null()).stderr(Stdio::null());
+            c
+        });
         BerthRegistry { port, dir, _child: guard }
     }
 
