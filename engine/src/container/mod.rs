@@ -643,7 +643,7 @@ impl Engine {
             return Err(Error::NotFound("No such container: ".into()));
         }
         if let Ok(target) = fs::read_link(self.names_dir().join(s)) {
-            let id = target.to_string_lossy().into_owned();
+            let id = names::link_id(&target.to_string_lossy());
             if let Ok(mut c) = self.load_container(&id) {
                 if self.reconcile(&mut c)? {
                     return Ok(c);
@@ -679,10 +679,10 @@ impl Engine {
         let dir = self.names_dir();
         fs::create_dir_all(&dir).at(&dir)?;
         let link = dir.join(name);
-        match std::os::unix::fs::symlink(id, &link) {
+        match std::os::unix::fs::symlink(names::link_target(id), &link) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let other = fs::read_link(&link).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
+                let other = fs::read_link(&link).map(|t| names::link_id(&t.to_string_lossy())).unwrap_or_default();
                 // A name left behind by a container that no longer exists is free again.
                 if !other.is_empty() && !self.container_exists(&other) {
                     let _ = fs::remove_file(&link);
@@ -709,7 +709,7 @@ impl Engine {
 
     fn release_name(&self, name: &str, id: &str) {
         let link = self.names_dir().join(name);
-        if fs::read_link(&link).map(|t| t.to_string_lossy() == id).unwrap_or(false) {
+        if fs::read_link(&link).map(|t| names::link_id(&t.to_string_lossy()) == id).unwrap_or(false) {
             let _ = fs::remove_file(&link);
         }
     }

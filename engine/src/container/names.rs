@@ -4,7 +4,29 @@
 //! Docker's word lists' spirit: an adjective and the surname of a notable scientist or hacker.
 //! Like Docker, `boring_wozniak` is never generated, and on a collision a digit is appended.
 
+use base64::Engine as _;
 use rand::Rng;
+
+/// The target of a name link (`<root>/names/<name>`) for container `id`: the id's 32 bytes in
+/// unpadded base64url, 43 characters. A target under 60 bytes is kept in the symlink's inode
+/// (an ext4 "fast" symlink); the 64-character hex id would need a data block, allocated,
+/// freed and discarded with every short-lived container.
+pub fn link_target(id: &str) -> String {
+    match hex::decode(id) {
+        Ok(b) if b.len() == 32 => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+        _ => id.to_string(),
+    }
+}
+
+/// The container id a name link's target stands for (links of either form).
+pub fn link_id(target: &str) -> String {
+    if target.len() == 43 {
+        if let Ok(b) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(target) {
+            return hex::encode(b);
+        }
+    }
+    target.to_string()
+}
 
 const LEFT: &[&str] = &[
     "admiring",
@@ -393,5 +415,16 @@ mod tests {
         assert!(!valid("-ab"));
         assert!(!valid("a b"));
         assert!(valid("web.1-x_y"));
+    }
+
+    #[test]
+    fn link_targets_fit_a_fast_symlink_and_give_the_id_back() {
+        let id = "9259d0de34fb0c2377a31e7a6643058e419af7fdabe2ea1692bf80f01e162ddb";
+        let t = link_target(id);
+        assert_eq!(t.len(), 43);
+        assert!(!t.contains('/'));
+        assert_eq!(link_id(&t), id);
+        // Links made before (the hex id itself) still resolve.
+        assert_eq!(link_id(id), id);
     }
 }
