@@ -60,7 +60,7 @@ cold_peer=()
 [ -z "$WASMTIME" ] || cold_peer=(-n "wasmtime run -C cache=n hello.wasm (compiles)" "$WASMTIME run -C cache=n $W/hello.wasm")
 hyperfine -N --runs "$runs" --warmup 1 --export-json "$W/cold.json" --prepare "rm -rf $W/root/wasm-cache/compiled" \
   -n "berth run --rm hello (cold: compiles)" "$B run --rm hello" "${cold_peer[@]}"
-hyperfine -N --runs "$(( runs < 10 ? runs : 10 ))" --warmup 1 --export-json "$W/ruby.json" \
+hyperfine -N --runs "$(( runs < 20 ? runs : 20 ))" --warmup 2 --export-json "$W/ruby.json" \
   -n "berth run --rm ruby -e 'puts 1' (cached)" "$B run --rm ruby -e 'puts 1'" \
   "${ruby_peers[@]}"
 mkdir -p "$here/bench/results"
