@@ -58,14 +58,17 @@ impl Engine {
     /// go through the shim instead (nothing was changed then). A guest that cannot start
     /// (corrupt, missing imports) is [`Error::StartFailed`], recorded as the shim would.
     pub fn run_inline(&self, c: &mut Container, stdin: bool) -> Result<Option<i32>> {
+        let loaded_spec;
         let spec = match &c.pending_spec {
-            Some(s) => (**s).clone(),
+            Some(s) => &**s,
             None => {
                 let p = c.dir.join("config.json");
-                oci_spec::runtime::Spec::load(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?
+                loaded_spec =
+                    oci_spec::runtime::Spec::load(&p).map_err(|e| Error::Other(format!("{}: {e}", p.display())))?;
+                &loaded_spec
             }
         };
-        if !eligible(c, &spec) {
+        if !eligible(c, spec) {
             self.write_bundle(c)?;
             return Ok(None);
         }
@@ -87,7 +90,7 @@ impl Engine {
         };
         // The guest is loaded before its rootfs is made (from the store's copy of the module,
         // which the engine found in the layers): one that cannot name files gets none.
-        let cfg = berth_shims::wasm::GuestConfig::from_spec(&spec, &c.dir).map(|mut g| {
+        let cfg = berth_shims::wasm::GuestConfig::from_spec(spec, &c.dir).map(|mut g| {
             g.root_deferred = g.source.is_some();
             g
         });
