@@ -8,12 +8,12 @@
 //! setup ("a guest that imports no socket interface needs no network setup"). It is still a
 //! container like the others: the record says running with the CLI as both its pid and its
 //! shim pid (`shim_alive` checks that pid and its start time, so `ps`, `inspect`, `wait` and
-//! the shim-death reconciliation work unchanged), its output goes to the terminal and to its json log as it is
-//! written (`logs -f` from another terminal follows it), `stop`/`kill` signal the CLI, whose
-//! stop signals end the run at once (the guest dies with the CLI, as a native process dies of
-//! the signal), and the exit is recorded (and
-//! `--rm` honoured) before the CLI exits with the guest's code. Everything else (detached,
-//! tty, sockets, restart policies) goes through the shim as before.
+//! the shim-death reconciliation work unchanged), its output goes to the terminal and to its
+//! json log as it is written (`logs -f` from another terminal follows it), `stop`/`kill`
+//! signal the CLI, whose stop signals end the run at once (the guest dies with the CLI, as a
+//! native process dies of the signal), and the exit is recorded (and `--rm` honoured) before
+//! the CLI exits with the guest's code. Everything else (detached, tty, sockets, restart
+//! policies) goes through the shim as before.
 
 use super::logs::LogWriter;
 use super::{snapshot, Container};

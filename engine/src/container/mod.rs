@@ -768,7 +768,7 @@ impl Engine {
         opts: &CreateOptions,
     ) -> Result<Container> {
         let log = dir.join(format!("{id}-json.log"));
-        let reused = opts.defer_bundle && spare::claim(self.root(), dir, &log).is_some();
+        let reused = opts.defer_bundle && spare::claim(self.root(), dir, &log);
         if !reused {
             fs::create_dir_all(dir).at(dir)?;
             File::create(&log).at(&log)?;

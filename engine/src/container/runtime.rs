@@ -301,14 +301,14 @@ fn stat_fields(pid: i32) -> Option<(char, Option<u64>)> {
 
 /// After a shim died: kills the container's processes if still there. True if it killed.
 pub fn kill_leftovers(c: &Container) -> bool {
-    let pid = c.state.pid;
-    if pid <= 0 || pid_start_time(pid).is_none() || pid_start_time(pid) != Some(c.state.pid_start_time) {
+    let (pid, start) = (c.state.pid, c.state.pid_start_time);
+    if pid <= 0 || !pid_alive_since(pid, start) {
         return false;
     }
-    // A pid verified by its start time.
+    // A pid verified by its start time; dead once gone or a zombie (its parent may reap late).
     let _ = berth_sys::process::send_signal(pid, libc::SIGKILL);
     for _ in 0..200 {
-        if pid_start_time(pid) != Some(c.state.pid_start_time) {
+        if !pid_alive_since(pid, start) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));

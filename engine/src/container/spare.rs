@@ -26,20 +26,20 @@ fn spare_dir(root: &Path) -> PathBuf {
     root.join("spare")
 }
 
-/// Claims a spare as the directory `dir` of container `id`, with an empty log at `log`.
-/// `None` when there is none (the caller makes a new directory).
-pub(crate) fn claim(root: &Path, dir: &Path, log: &Path) -> Option<()> {
-    let spares = spare_dir(root);
-    for e in fs::read_dir(&spares).ok()?.flatten() {
+/// Claims a spare as a new container's directory `dir`, with an empty log at `log`. False
+/// when there is none (the caller makes a new directory).
+pub(crate) fn claim(root: &Path, dir: &Path, log: &Path) -> bool {
+    let Ok(spares) = fs::read_dir(spare_dir(root)) else { return false };
+    for e in spares.flatten() {
         if fs::rename(e.path(), dir).is_err() {
             continue; // another run claimed it first
         }
         if tidy(dir, log).is_ok() {
-            return Some(());
+            return true;
         }
         let _ = fs::remove_dir_all(dir);
     }
-    None
+    false
 }
 
 /// Leaves only `record` and an empty log (renamed to `log`) in a claimed directory.
@@ -64,9 +64,9 @@ fn tidy(dir: &Path, log: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Turns the directory of a finished container, already out of `containers/` or not, into a
-/// spare if it holds exactly its record and its log; false when it does not (or enough spares
-/// are kept), and the caller removes it.
+/// Moves the directory of a finished container out of `containers/` into a spare if it holds
+/// exactly its record and its log; false when it does not (or enough spares are kept), and the
+/// caller removes it.
 pub(crate) fn keep(root: &Path, dir: &Path, id: &str, log: &Path) -> bool {
     let spares = spare_dir(root);
     if fs::read_dir(&spares).map(|r| r.count()).unwrap_or(0) >= MAX {
