@@ -36,6 +36,34 @@ use std::path::{Path, PathBuf};
 /// Default state root, as Docker's `/var/lib/docker`.
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 
+/// Creates the state root 0700 (its parents as usual), or takes group and other bits away
+/// from an existing one.
+fn private_root(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::metadata(root) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(m.permissions().mode() & 0o700))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(root) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => private_root(root),
+                r => r,
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `dir` and its missing parents, each 0700 (existing ones keep their mode).
+pub(crate) fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// The engine: one state root and the store inside it.
 pub struct Engine {
     root: PathBuf,
@@ -43,10 +71,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (creating if needed) the state root at `root`.
+    /// Opens (creating if needed) the state root at `root`. The root is private to its owner
+    /// (0700): it holds unpacked layers (setuid binaries of any image), records with the
+    /// containers' environments, logs and live root filesystems. A root left more open (by
+    /// an older berth, or made by hand) is tightened here: one `stat` per command.
     pub fn open(root: impl AsRef<Path>) -> Result<Engine> {
         let root = root.as_ref().to_path_buf();
-        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        private_root(&root).map_err(|e| Error::io(&root, e))?;
         let store = store::Store::open(&root)?;
         Ok(Engine { root, store })
     }

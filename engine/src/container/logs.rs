@@ -28,7 +28,9 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn open(path: &Path) -> std::io::Result<LogWriter> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // What a container prints is its owner's only (0600), as its record.
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
         Ok(LogWriter { file, partial: [Vec::new(), Vec::new()] })
     }
 

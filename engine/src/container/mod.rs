@@ -515,10 +515,11 @@ pub(crate) fn write_json_atomic<T: Serialize>(dest: &Path, v: &T) -> Result<()> 
     write_atomic(dest, &bytes)
 }
 
+/// Records are the owner's only (0600): they hold the containers' environments.
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
     {
-        let mut f = File::create(&tmp).at(&tmp)?;
+        let mut f = private_file(&tmp).at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;
     }
     fs::rename(&tmp, dest).at(dest)
@@ -543,6 +544,12 @@ pub fn shim_alive(dir: &Path) -> bool {
         }
         _ => true,
     }
+}
+
+/// Creates (truncating) a file only its owner may read: records, process specs and logs.
+pub(crate) fn private_file(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(p)
 }
 
 fn new_id() -> String {
@@ -770,8 +777,9 @@ impl Engine {
         let log = dir.join(format!("{id}-json.log"));
         let reused = opts.defer_bundle && spare::claim(self.root(), dir, &log);
         if !reused {
-            fs::create_dir_all(dir).at(dir)?;
-            File::create(&log).at(&log)?;
+            // 0700: the record, logs and live rootfs are nobody else's business.
+            crate::create_private_dir_all(dir).at(dir)?;
+            private_file(&log).at(&log)?;
         }
         let img_cfg = crate::wasm::image_config(image);
         let mut c = Container {

@@ -381,7 +381,10 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
     }
     let tmp = c.dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
     let log = c.dir.join(format!("exec-{:016x}.log", rand::random::<u64>()));
-    std::fs::write(&tmp, serde_json::to_vec(process).unwrap_or_default()).map_err(|e| Error::io(&tmp, e))?;
+    // The process spec carries its environment: the owner's only, as the record.
+    super::private_file(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &serde_json::to_vec(process).unwrap_or_default()))
+        .map_err(|e| Error::io(&tmp, e))?;
     let mut cmd = Command::new(program(c)?);
     cmd.args(base_args(c));
     cmd.arg("--log").arg(&log).arg("--log-format").arg("json");

@@ -12,7 +12,7 @@
 //! left half-made by a crash is cleaned when claimed. At most [`MAX`] are kept.
 
 use crate::error::{IoContext, Result};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ fn tidy(dir: &Path, log: &Path) -> std::io::Result<()> {
         fs::rename(dir.join(LOG), log)?;
         OpenOptions::new().write(true).open(log)?.set_len(0)?;
     } else {
-        File::create(log)?;
+        super::private_file(log)?;
     }
     Ok(())
 }

@@ -50,9 +50,13 @@ impl Store {
             lock_path: state_root.join("store.lock"),
             index_lock_path: state_root.join("index.lock"),
         };
-        for d in [s.content.join("blobs/sha256"), s.tmp.clone(), s.layers.join("sha256")] {
+        for d in [s.content.join("blobs/sha256"), s.tmp.clone()] {
             fs::create_dir_all(&d).at(&d)?;
         }
+        // Unpacked layers keep their files' modes (setuid binaries included): only root may
+        // walk into them, as Docker's 0700 layer directories.
+        let d = s.layers.join("sha256");
+        crate::create_private_dir_all(&d).at(&d)?;
         s.sweep_tmp();
         let layout = s.content.join("oci-layout");
         if !layout.exists() {
