@@ -26,6 +26,27 @@ pub const WASM_CONTENT_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm
 /// The `Accept` header berth sends for manifests: every manifest and index form it can read.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// Largest manifest or index berth reads, from a registry, an archive or a client pushing to
+/// its registry. Manifests are held in memory whole. The distribution spec asks registries to
+/// accept at least 4 MB (containerd reads at most 4 MiB); 8 MiB takes every manifest the spec
+/// promises and bounds what a hostile one costs.
+pub const MAX_MANIFEST_SIZE: usize = 8 << 20;
+
+/// Largest image config berth reads: configs are parsed whole, and every later command reads
+/// its image's config again. Real ones are a few KiB (history and all), 8 MiB leaves room.
+pub const MAX_CONFIG_SIZE: u64 = 8 << 20;
+
+/// Refuses a config bigger than [`MAX_CONFIG_SIZE`] before anything reads or stores it.
+pub fn check_config_size(size: u64, what: &str) -> crate::Result<()> {
+    if size > MAX_CONFIG_SIZE {
+        return Err(crate::Error::malformed(
+            what,
+            format!("the image config is {size} bytes, more than the {MAX_CONFIG_SIZE} berth accepts"),
+        ));
+    }
+    Ok(())
+}
+
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {

@@ -89,6 +89,13 @@ impl Engine {
         // The config first: it is small, and with --platform on a single-platform image it
         // decides whether the layers are worth fetching at all.
         let config_digest = desc_digest(parsed.config())?;
+        media::check_config_size(parsed.config().size(), &format!("config {config_digest} of {reference}"))?;
+        // What the registry declares must fit on the disk before a byte of it is written.
+        let missing = std::iter::once(parsed.config())
+            .chain(parsed.layers())
+            .filter(|d| desc_digest(d).is_ok_and(|d| !store.has_blob(&d)))
+            .fold(0u64, |n, d| n.saturating_add(d.size()));
+        store.check_free_space(missing, &format!("{reference} (its missing blobs)"))?;
         if !store.has_blob(&config_digest) {
             client.fetch_blob(&repo, &config_digest, parsed.config().size(), &store, &|_| {}).await?;
             downloaded = true;

@@ -4,24 +4,30 @@
 //! `<id>/layer.tar`, possibly symlinked), Docker 25+'s (the same `manifest.json` over an OCI
 //! layout's `blobs/`), skopeo's `docker-archive:` and plain OCI layouts (`oci-archive:`, `berth
 //! save --format oci`); the archive itself may be gzip or zstd compressed. The tar is read once,
-//! as a stream (stdin works): blobs go straight into the store, each checked against its name
-//! when it has one, and only small metadata files are held in memory. Names are set only after
-//! every image was checked end to end (blob digests and sizes, layer diff-ids against the
-//! configs), so a malformed or truncated archive names nothing; blobs it left are complete and
-//! verified, and unreferenced ones go at the next `image prune`.
+//! as a stream (stdin works): every file streams to the store's scratch space, checked against its
+//! name when it has one, one copy per distinct content; only small metadata files are held in
+//! memory, within a fixed budget (an archive of thousands of files costs disk, never memory).
+//! Content enters the store only when an image references it, manifests and configs only
+//! within [`media::MAX_MANIFEST_SIZE`] and [`media::MAX_CONFIG_SIZE`]; what nothing references
+//! is removed at the end. Names are set only after every image was checked end to end (blob
+//! digests and sizes, layer diff-ids against the configs), so a malformed or truncated archive
+//! names nothing; blobs it left are complete and verified, and go at the next `image prune`.
 
 use super::save::DockerManifestItem;
 use crate::media::{self, Compression};
 use crate::platform::Platform;
-use crate::store::{desc_digest, descriptor, Store, CONTAINERD_NAME, REF_NAME};
+use crate::store::{desc_digest, descriptor, Staged, Store, CONTAINERD_NAME, REF_NAME};
 use crate::{Digest, Engine, Error, Reference, Result};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde_json::json;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-/// Files at most this big that are not named like blobs are kept in memory (metadata).
+/// Files at most this big that are not named like blobs are kept in memory (metadata)...
 const SMALL_FILE: u64 = 1 << 20;
+/// ...as long as all of them together stay within this; the rest go to disk.
+const SMALL_BUDGET: u64 = 16 << 20;
 
 /// One image loaded.
 #[derive(Clone, Debug)]
@@ -34,6 +40,7 @@ pub struct Loaded {
 }
 
 const WHAT: &str = "image archive";
+const MAX_MANIFEST: u64 = media::MAX_MANIFEST_SIZE as u64;
 
 fn malformed(why: impl std::fmt::Display) -> Error {
     Error::malformed(WHAT, why)
@@ -42,8 +49,12 @@ fn malformed(why: impl std::fmt::Display) -> Error {
 /// What the tar held, by normalised path.
 #[derive(Default)]
 struct Contents {
+    /// Files on disk: in the store, or staged.
     blobs: HashMap<String, (Digest, u64)>,
+    /// Content not in the store (yet), by digest: committed when referenced.
+    staged: RefCell<HashMap<Digest, Staged>>,
     small: HashMap<String, Vec<u8>>,
+    small_total: u64,
     links: HashMap<String, String>,
 }
 
@@ -107,7 +118,8 @@ impl Contents {
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
                         let size = e.size();
                         if let Some(d) = blob_path_digest(&path) {
-                            if store.has_blob(&d) && store.blob_size(&d) == Some(size) {
+                            let known = c.staged.borrow().get(&d).map(Staged::size);
+                            if known.or_else(|| store.blob_size(&d)) == Some(size) {
                                 // Already stored; the archive's copy is still checked, so a
                                 // corrupt archive is refused whatever the store holds.
                                 let mut h = crate::digest::HashingReader::new(&mut e);
@@ -120,22 +132,31 @@ impl Contents {
                                     )));
                                 }
                             } else {
+                                store.check_free_space(size, &path)?;
                                 let mut ing = store.ingest(Some((d.clone(), Some(size))))?;
                                 let n = copy_entry(&mut e, &mut ing, &path)?;
                                 check_len(&path, n, size)?;
-                                ing.commit().map_err(|err| malformed(format!("{path}: {err}")))?;
+                                let st = ing.stage().map_err(|err| malformed(format!("{path}: {err}")))?;
+                                c.staged.borrow_mut().insert(d.clone(), st);
                             }
                             c.blobs.insert(path, (d, size));
-                        } else if size <= SMALL_FILE {
+                        } else if size <= SMALL_FILE && c.small_total + size <= SMALL_BUDGET {
                             let mut buf = Vec::with_capacity(size as usize);
                             e.read_to_end(&mut buf).map_err(malformed)?;
                             check_len(&path, buf.len() as u64, size)?;
+                            c.small_total += size;
                             c.small.insert(path, buf);
                         } else {
+                            store.check_free_space(size, &path)?;
                             let mut ing = store.ingest(None)?;
                             let n = copy_entry(&mut e, &mut ing, &path)?;
                             check_len(&path, n, size)?;
-                            let (d, n) = ing.commit()?;
+                            let st = ing.stage()?;
+                            let (d, n) = (st.digest().clone(), st.size());
+                            // One copy per distinct content (a dropped duplicate is removed).
+                            if !store.has_blob(&d) {
+                                c.staged.borrow_mut().entry(d.clone()).or_insert(st);
+                            }
                             c.blobs.insert(path, (d, n));
                         }
                     }
@@ -163,11 +184,15 @@ impl Contents {
         Err(malformed(format!("{path}: too many levels of links")))
     }
 
-    /// The blob a path holds, stored (small files are stored on demand).
+    /// The blob a path holds, stored (staged and small files are stored on demand).
     fn blob(&self, store: &Store, path: &str) -> Result<(Digest, u64)> {
         let p = self.resolve(path)?;
-        if let Some(b) = self.blobs.get(&p) {
-            return Ok(b.clone());
+        if let Some((d, n)) = self.blobs.get(&p) {
+            let staged = self.staged.borrow_mut().remove(d);
+            if let Some(st) = staged {
+                st.commit()?;
+            }
+            return Ok((d.clone(), *n));
         }
         if let Some(bytes) = self.small.get(&p) {
             return store.put_blob(bytes, blob_path_digest(&p).as_ref());
@@ -180,12 +205,27 @@ impl Contents {
         Err(malformed(format!("the archive has no {path}")))
     }
 
-    fn bytes(&self, store: &Store, path: &str) -> Result<Vec<u8>> {
+    /// The content of a (metadata) file, at most `cap` bytes of it, without storing it.
+    fn bytes(&self, store: &Store, path: &str, cap: u64) -> Result<Vec<u8>> {
         let p = self.resolve(path)?;
         if let Some(bytes) = self.small.get(&p) {
+            check_cap(&p, bytes.len() as u64, cap)?;
             return Ok(bytes.clone());
         }
-        let (d, _) = self.blob(store, &p)?;
+        let (d, n) = match self.blobs.get(&p) {
+            Some(b) => b.clone(),
+            None => {
+                let d = blob_path_digest(&p).ok_or_else(|| malformed(format!("the archive has no {path}")))?;
+                let n = store.blob_size(&d).ok_or_else(|| malformed(format!("the archive has no {path}")))?;
+                (d, n)
+            }
+        };
+        check_cap(&p, n, cap)?;
+        if let Some(st) = self.staged.borrow().get(&d) {
+            let b = std::fs::read(st.path()).map_err(|e| Error::io(st.path(), e))?;
+            d.verify(&b)?;
+            return Ok(b);
+        }
         store.read_blob(&d)
     }
 
@@ -208,6 +248,14 @@ impl Contents {
 
 fn copy_entry<R: Read>(e: &mut R, w: &mut impl Write, path: &str) -> Result<u64> {
     io::copy(e, w).map_err(|err| malformed(format!("{path}: {err}")))
+}
+
+/// Manifests and configs are read whole: refused past their cap before a byte is read.
+fn check_cap(path: &str, size: u64, cap: u64) -> Result<()> {
+    if size > cap {
+        return Err(malformed(format!("{path} is {size} bytes, more than the {cap} berth accepts for it")));
+    }
+    Ok(())
 }
 
 fn check_len(path: &str, got: u64, want: u64) -> Result<()> {
@@ -252,6 +300,7 @@ fn diff_ids_of(config: &serde_json::Value) -> Vec<Digest> {
 /// Checks a manifest (already stored) end to end: config, every layer, diff-ids.
 fn verify_manifest(store: &Store, c: &Contents, m: &ImageManifest) -> Result<Digest> {
     let cfg = desc_digest(m.config())?;
+    media::check_config_size(m.config().size(), &format!("config {cfg}"))?;
     c.by_digest(store, &cfg, Some(m.config().size()))?;
     let config: serde_json::Value =
         serde_json::from_slice(&store.read_blob(&cfg)?).map_err(|e| Error::malformed(format!("config {cfg}"), e))?;
@@ -313,22 +362,21 @@ impl Engine {
 
     fn load_docker(&self, c: &Contents) -> Result<Vec<Ready>> {
         let store = self.store();
-        let items: Vec<DockerManifestItem> = serde_json::from_slice(&c.bytes(store, "manifest.json")?)
+        let items: Vec<DockerManifestItem> = serde_json::from_slice(&c.bytes(store, "manifest.json", MAX_MANIFEST)?)
             .map_err(|e| Error::malformed("manifest.json", e))?;
         // Docker 25+ archives carry OCI manifests too: reuse them when they match, so the
         // manifest digest survives a save/load round trip.
         let mut oci_manifests: Vec<(Descriptor, ImageManifest)> = Vec::new();
-        if let Ok(b) = c.bytes(store, "index.json") {
+        if let Ok(b) = c.bytes(store, "index.json", MAX_MANIFEST) {
             if let Ok(idx) = serde_json::from_slice::<ImageIndex>(&b) {
                 for d in idx.manifests() {
                     if !media::is_manifest(d.media_type().as_ref()) {
                         continue;
                     }
                     let Ok(dd) = desc_digest(d) else { continue };
-                    if c.by_digest(store, &dd, Some(d.size())).is_err() {
-                        continue;
-                    }
-                    if let Ok(m) = store.read_blob(&dd).and_then(|b| serde_json::from_slice(&b).map_err(malformed)) {
+                    let path = format!("blobs/sha256/{}", dd.hex());
+                    let bytes = c.bytes(store, &path, MAX_MANIFEST);
+                    if let Ok(m) = bytes.and_then(|b| serde_json::from_slice(&b).map_err(malformed)) {
                         oci_manifests.push((d.clone(), m));
                     }
                 }
@@ -336,7 +384,7 @@ impl Engine {
         }
         let mut ready = Vec::new();
         for item in items {
-            let config_bytes = c.bytes(store, &item.config)?;
+            let config_bytes = c.bytes(store, &item.config, media::MAX_CONFIG_SIZE)?;
             let (id, config_size) = store.put_blob(&config_bytes, None)?;
             let config: serde_json::Value = serde_json::from_slice(&config_bytes)
                 .map_err(|e| Error::malformed(format!("config {}", item.config), e))?;
@@ -361,7 +409,11 @@ impl Engine {
                     && m.layers().iter().zip(&layers).all(|(a, b)| a.digest() == b.digest())
             });
             let desc = match reuse {
-                Some((d, _)) => descriptor(d.media_type().as_ref(), &desc_digest(d)?, d.size()),
+                Some((d, _)) => {
+                    let dd = desc_digest(d)?;
+                    c.by_digest(store, &dd, Some(d.size()))?;
+                    descriptor(d.media_type().as_ref(), &dd, d.size())
+                }
                 None => {
                     let layer_json: Vec<serde_json::Value> = layers
                         .iter()
@@ -388,20 +440,22 @@ impl Engine {
 
     fn load_oci(&self, c: &Contents) -> Result<Vec<Ready>> {
         let store = self.store();
-        let idx: ImageIndex =
-            serde_json::from_slice(&c.bytes(store, "index.json")?).map_err(|e| Error::malformed("index.json", e))?;
+        let idx: ImageIndex = serde_json::from_slice(&c.bytes(store, "index.json", MAX_MANIFEST)?)
+            .map_err(|e| Error::malformed("index.json", e))?;
         let mut ready: Vec<Ready> = Vec::new();
         for d in idx.manifests() {
             let names = oci_names(d);
             let mut desc = d.clone();
             let mut mt = desc.media_type().to_string();
             let dd = desc_digest(&desc)?;
+            check_cap(&format!("{mt} {dd}"), desc.size(), MAX_MANIFEST)?;
             c.by_digest(store, &dd, Some(desc.size()))?;
             if media::is_index(&mt) {
                 let nested: ImageIndex = serde_json::from_slice(&store.read_blob(&dd)?)
                     .map_err(|e| Error::malformed(format!("index {dd}"), e))?;
                 desc = pick_platform(&nested, &dd)?;
                 mt = desc.media_type().to_string();
+                check_cap(&format!("{mt} {}", desc.digest()), desc.size(), MAX_MANIFEST)?;
                 c.by_digest(store, &desc_digest(&desc)?, Some(desc.size()))?;
             }
             if !media::is_manifest(&mt) {

@@ -38,8 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Largest manifest berth accepts (the spec asks registries to take at least 4 MB).
-pub const MAX_MANIFEST_SIZE: usize = 8 << 20;
+pub use crate::media::MAX_MANIFEST_SIZE;
 /// Blobs up to this size are uploaded from memory; bigger ones stream from the file.
 const SMALL_BLOB: u64 = 4 << 20;
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
@@ -342,6 +341,7 @@ impl RegistryClient {
         let body = read_limited(resp, 1 << 20).await.map_err(|e| match e {
             ReadError::TooBig => Error::malformed(format!("token from {realm}"), "larger than 1 MiB"),
             ReadError::Http(e) => net_error(domain, &what, &e),
+            ReadError::Stalled(e) => e,
         })?;
         let v: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| Error::malformed(format!("token from {realm}"), e))?;
@@ -431,9 +431,9 @@ impl RegistryClient {
         let url = self.url(repo, &format!("manifests/{reference}"))?;
         let what = manifest_what(repo, reference);
         let scopes = [repo.pull_scope()];
-        let resp = self
-            .send(&repo.domain, &scopes, &what, |c| Ok(c.get(url.clone()).header(ACCEPT, media::MANIFEST_ACCEPT)))
-            .await?;
+        let send =
+            self.send(&repo.domain, &scopes, &what, |c| Ok(c.get(url.clone()).header(ACCEPT, media::MANIFEST_ACCEPT)));
+        let resp = Stall::new().guard(&repo.domain, &what, send).await??;
         if !resp.status().is_success() {
             return Err(error_for(resp, repo, &what).await);
         }
@@ -442,6 +442,7 @@ impl RegistryClient {
         let bytes = read_limited(resp, MAX_MANIFEST_SIZE).await.map_err(|e| match e {
             ReadError::TooBig => Error::malformed(&what, format!("larger than {MAX_MANIFEST_SIZE} bytes")),
             ReadError::Http(e) => body_error(repo, &what, &e),
+            ReadError::Stalled(e) => e,
         })?;
         let digest = Digest::of(&bytes);
         let expected = match reference.parse::<Digest>() {
@@ -500,13 +501,17 @@ impl RegistryClient {
         let url = self.url(repo, &format!("blobs/{digest}"))?;
         let what = format!("blob {digest} from {repo}");
         let scopes = [repo.pull_scope()];
-        let resp = self.send(&repo.domain, &scopes, &what, |c| Ok(c.get(url.clone()))).await?;
+        store.check_free_space(size, &what)?;
+        let mut stall = Stall::new();
+        let resp = stall
+            .guard(&repo.domain, &what, self.send(&repo.domain, &scopes, &what, |c| Ok(c.get(url.clone()))))
+            .await??;
         if !resp.status().is_success() {
             return Err(error_for(resp, repo, &what).await);
         }
         let mut ing = store.ingest(Some((digest.clone(), Some(size))))?;
         let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
+        while let Some(chunk) = stall.next(&repo.domain, &what, &mut body).await? {
             let chunk = chunk.map_err(|e| Error::Registry {
                 registry: repo.domain.clone(),
                 message: format!("{what}: body truncated after {} of {size} bytes: {}", ing.written(), error_chain(&e)),
@@ -857,6 +862,8 @@ fn manifest_media_type(bytes: &[u8], content_type: Option<&str>) -> std::result:
 enum ReadError {
     TooBig,
     Http(reqwest::Error),
+    /// The body stalled (see [`Stall`]).
+    Stalled(Error),
 }
 
 impl From<reqwest::Error> for ReadError {
@@ -867,8 +874,11 @@ impl From<reqwest::Error> for ReadError {
 
 async fn read_limited(resp: Response, limit: usize) -> std::result::Result<Vec<u8>, ReadError> {
     let mut out = Vec::with_capacity(resp.content_length().unwrap_or(0).min(limit as u64) as usize);
+    let what = format!("the response from {}", resp.url());
+    let domain = resp.url().host_str().unwrap_or_default().to_string();
     let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
+    let mut stall = Stall::new();
+    while let Some(chunk) = stall.next(&domain, &what, &mut body).await.map_err(ReadError::Stalled)? {
         let chunk = chunk?;
         if out.len() + chunk.len() > limit {
             return Err(ReadError::TooBig);
@@ -876,6 +886,81 @@ async fn read_limited(resp: Response, limit: usize) -> std::result::Result<Vec<u
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// The stall deadline of a transfer: at least [`STALL_MIN_BYTES`] must arrive in every window
+/// of `BERTH_PULL_STALL_TIMEOUT` seconds (default [`STALL_TIMEOUT`]), headers included, or
+/// the transfer fails. The HTTP client's read timeout alone restarts at every byte, so a
+/// registry trickling a byte every few minutes would hold a pull (and the store lock) forever.
+/// This is git's `http.lowSpeedLimit`/`lowSpeedTime` (curl's low-speed limit); Docker and
+/// containerd have no such deadline of their own and rely on the connection's timeouts.
+struct Stall {
+    window: Duration,
+    start: Instant,
+    bytes: u64,
+}
+
+/// Default window of [`Stall`], in seconds.
+pub const STALL_TIMEOUT: u64 = 60;
+/// Bytes a transfer must move per stall window (a few bytes a second keep nothing alive).
+const STALL_MIN_BYTES: u64 = 1024;
+
+impl Stall {
+    fn new() -> Stall {
+        let secs = std::env::var("BERTH_PULL_STALL_TIMEOUT")
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(STALL_TIMEOUT as f64);
+        Stall { window: Duration::from_secs_f64(secs), start: Instant::now(), bytes: 0 }
+    }
+
+    fn error(&self, domain: &str, what: &str) -> Error {
+        Error::Registry {
+            registry: domain.to_string(),
+            message: format!(
+                "{what}: stalled: {} bytes in the last {:.0?} (at least {STALL_MIN_BYTES} needed; BERTH_PULL_STALL_TIMEOUT sets the window)",
+                self.bytes, self.window
+            ),
+        }
+    }
+
+    /// Awaits `f` within what is left of the current window.
+    async fn guard<T>(&mut self, domain: &str, what: &str, f: impl std::future::Future<Output = T>) -> Result<T> {
+        let left = self.window.saturating_sub(self.start.elapsed());
+        tokio::time::timeout(left, f).await.map_err(|_| self.error(domain, what))
+    }
+
+    /// The next chunk of `body`, counting it; fails once a window ends with too little.
+    async fn next<S, T, E>(
+        &mut self,
+        domain: &str,
+        what: &str,
+        body: &mut S,
+    ) -> Result<Option<std::result::Result<T, E>>>
+    where
+        S: futures::Stream<Item = std::result::Result<T, E>> + Unpin,
+        T: AsRef<[u8]>,
+    {
+        loop {
+            if self.start.elapsed() >= self.window {
+                if self.bytes < STALL_MIN_BYTES {
+                    return Err(self.error(domain, what));
+                }
+                (self.start, self.bytes) = (Instant::now(), 0);
+            }
+            let left = self.window.saturating_sub(self.start.elapsed());
+            match tokio::time::timeout(left, body.next()).await {
+                Ok(item) => {
+                    if let Some(Ok(c)) = &item {
+                        self.bytes += c.as_ref().len() as u64;
+                    }
+                    return Ok(item);
+                }
+                Err(_) => continue,
+            }
+        }
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

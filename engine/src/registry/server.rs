@@ -30,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 pub use storage::Storage;
 
-/// Largest manifest accepted (the spec asks for at least 4 MB); bigger ones get 413.
-pub const MAX_MANIFEST_SIZE: usize = 8 << 20;
+/// Largest manifest accepted (see [`crate::media::MAX_MANIFEST_SIZE`]); bigger ones get 413.
+pub use crate::media::MAX_MANIFEST_SIZE;
 const API_VERSION: &str = "registry/2.0";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -531,6 +531,11 @@ fn parse_manifest(bytes: &[u8], header_type: Option<&str>) -> std::result::Resul
             let (d, size, mt) = parse_descriptor(c, "config")?;
             if kind == Some("manifest") && mt.is_none() {
                 return Err(invalid("config descriptor has no mediaType".into()));
+            }
+            // An image that every client would refuse to pull (and would cost each one its
+            // config's size in memory per command) is refused at the door.
+            if kind == Some("manifest") {
+                crate::media::check_config_size(size, "config").map_err(|e| invalid(e.to_string()))?;
             }
             if pm.artifact_type.is_none() {
                 pm.artifact_type = mt;

@@ -109,6 +109,21 @@ impl Store {
         self.tmp.join(format!("{what}-{}-{:016x}", std::process::id(), rand::random::<u64>()))
     }
 
+    /// Refuses to start writing `needed` bytes that the store's filesystem has no room for
+    /// (what a registry declares, before a byte of it is written): a registry announcing a
+    /// 10^12-byte blob is stopped at once instead of filling the disk.
+    pub fn check_free_space(&self, needed: u64, what: &str) -> Result<()> {
+        let st = nix::sys::statvfs::statvfs(&self.tmp).map_err(|e| Error::io(&self.tmp, e.into()))?;
+        let free = (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64);
+        if needed > free {
+            return Err(Error::Other(format!(
+                "not enough disk space for {what}: it needs {needed} bytes, {} has {free} available",
+                self.tmp.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// Shared lock: held by anything that adds content (pull, import, load, build).
     pub fn lock_shared(&self) -> Result<LockGuard> {
         let f = self.lock_file(&self.lock_path)?;
@@ -365,18 +380,24 @@ impl Ingest {
     }
 
     /// Verifies size and digest, fsyncs and renames into `blobs/`. Returns (digest, size).
-    pub fn commit(mut self) -> Result<(Digest, u64)> {
-        let r = self.finish();
+    pub fn commit(self) -> Result<(Digest, u64)> {
+        self.stage()?.commit()
+    }
+
+    /// Verifies size and digest but leaves the content in the scratch space, to be committed
+    /// only if something turns out to reference it (dropped, it is removed).
+    pub fn stage(mut self) -> Result<Staged> {
+        let r = self.verify();
         if r.is_err() {
             let _ = fs::remove_file(&self.path);
         }
         r
     }
 
-    fn finish(&mut self) -> Result<(Digest, u64)> {
+    fn verify(&mut self) -> Result<Staged> {
         let w = self.writer.take().expect("commit once");
         let (buf, digest, size) = w.finish();
-        let f = buf.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
+        buf.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
         if let Some((exp, exp_size)) = &self.expected {
             if let Some(s) = exp_size {
                 if *s != size {
@@ -387,12 +408,55 @@ impl Ingest {
                 return Err(Error::DigestMismatch { expected: exp.to_string(), actual: digest.to_string() });
             }
         }
-        f.sync_all().at(&self.path)?;
-        drop(f);
-        let dest = self.store.blob_path(&digest);
-        fs::rename(&self.path, &dest).at(&dest)?;
-        sync_dir(dest.parent().expect("blob has a parent"));
-        Ok((digest, size))
+        Ok(Staged { store: self.store.clone(), path: Some(self.path.clone()), digest, size })
+    }
+}
+
+/// Verified content waiting in the scratch space (see [`Ingest::stage`]); removed when dropped
+/// uncommitted.
+pub struct Staged {
+    store: Store,
+    path: Option<PathBuf>,
+    digest: Digest,
+    size: u64,
+}
+
+impl Staged {
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Where the content is until committed.
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().expect("not committed")
+    }
+
+    /// Fsyncs and renames into `blobs/`. Returns (digest, size).
+    pub fn commit(mut self) -> Result<(Digest, u64)> {
+        let path = self.path.take().expect("commit once");
+        let r = (|| {
+            File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
+            let dest = self.store.blob_path(&self.digest);
+            fs::rename(&path, &dest).at(&dest)?;
+            sync_dir(dest.parent().expect("blob has a parent"));
+            Ok((self.digest.clone(), self.size))
+        })();
+        if r.is_err() {
+            let _ = fs::remove_file(&path);
+        }
+        r
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            let _ = fs::remove_file(p);
+        }
     }
 }
 
