@@ -65,6 +65,11 @@ pub struct BuildOptions {
     pub secrets: Vec<(String, PathBuf)>,
     /// `--progress quiet` / `-q`: print nothing while building.
     pub quiet: bool,
+    /// `--network`: the network of RUN steps that name none (`default`, `host`, `none`).
+    /// `host` also grants BuildKit's `network.host` entitlement.
+    pub network: Option<String>,
+    /// `--allow network.host`: RUN `--network=host` is permitted (the default stays).
+    pub allow_host_network: bool,
 }
 
 /// The result of a build.
@@ -287,6 +292,13 @@ impl Engine {
         for tag in &opts.tags {
             crate::Reference::parse(tag)?;
         }
+        if let Some(n) = opts.network.as_deref() {
+            if !matches!(n, "" | "default" | "bridge" | "host" | "none") {
+                return Err(Error::Unsupported(format!(
+                    "network mode {n:?} not supported by build (default, host or none)"
+                )));
+            }
+        }
         let t = Instant::now();
         let v = out.vertex("[internal] load .dockerignore");
         let ctx = Context::open(&opts.context, opts.dockerfile_text.is_none().then_some(df_path.as_path()))?;
@@ -349,6 +361,19 @@ impl Run<'_> {
         m.insert("BUILDARCH".into(), h.architecture.clone());
         m.insert("BUILDVARIANT".into(), h.variant.clone().unwrap_or_default());
         m
+    }
+
+    /// The network of a RUN step without `--network`: `--network`'s (`bridge` is the
+    /// default one, as in `docker build`).
+    fn default_network(&self) -> String {
+        match self.opts.network.as_deref() {
+            None | Some("" | "default" | "bridge") => "default".into(),
+            Some(n) => n.into(),
+        }
+    }
+
+    fn host_network_allowed(&self) -> bool {
+        self.opts.allow_host_network || self.opts.network.as_deref() == Some("host")
     }
 
     fn is_wasm(&self) -> bool {
@@ -803,9 +828,18 @@ impl Run<'_> {
                         env.push(format!("{p}={v}"));
                     }
                 }
-                let net = network.clone().unwrap_or_else(|| "default".into());
+                let net = network.clone().unwrap_or_else(|| self.default_network());
                 if !matches!(net.as_str(), "default" | "host" | "none") {
                     return Err(at(df, s, format!("unsupported network mode {net:?} (default, host or none)")));
+                }
+                if net == "host" && !self.host_network_allowed() {
+                    // BuildKit's `network.host` entitlement: a Dockerfile alone cannot
+                    // reach the host's loopback services.
+                    return Err(at(
+                        df,
+                        s,
+                        "network.host is not allowed: pass --network host or --allow network.host to build".into(),
+                    ));
                 }
                 let mut mounts_spec = Vec::new();
                 for m in mounts {
@@ -1356,14 +1390,14 @@ impl Run<'_> {
                 ..Default::default()
             },
             host_config: HostConfig {
-                network_mode: if net == "none" { "none".into() } else { "host".into() },
+                network_mode: if net == "host" { "host".into() } else { "bridge".into() },
                 ..Default::default()
             },
             process: ProcessInfo { args: argv.to_vec(), env, cwd: st.workdir(), ..Default::default() },
             mounts: mounts.iter().map(|m| m.mount.clone()).collect(),
             ..Default::default()
         };
-        let guard = RunGuard { c: c.clone() };
+        let mut guard = RunGuard { c: c.clone(), network: None };
         crate::container::snapshot::prepare(&c)?;
         let rootfs = c.rootfs();
         // Mount points the runtime will create: removed from the layer unless they were there.
@@ -1381,6 +1415,32 @@ impl Run<'_> {
         c.process.args = argv.to_vec();
         c.process.cwd = st.workdir();
         spec::write_etc_files(&c)?;
+        if net != "host" {
+            // The step's own namespace (BuildKit's default): a veth on the default bridge, or
+            // loopback alone with `none`; never the host's 127.0.0.1. This process owns the
+            // sandbox (a killed build's is reconciled away by the next network operation) and
+            // the guard detaches it whatever happens.
+            let netns = self.engine.netns_path(&id);
+            let req = crate::network::AttachRequest {
+                container_id: id.clone(),
+                name: c.name.clone(),
+                hostname: c.config.hostname.clone(),
+                netns: netns.clone(),
+                create_netns: true,
+                owner: None,
+                opts: crate::network::NetworkOpts {
+                    network: if net == "none" { "none".into() } else { crate::network::DEFAULT_NETWORK.into() },
+                    ..Default::default()
+                },
+            };
+            guard.network = Some(self.engine);
+            let a = self.engine.attach(&req)?;
+            for (f, body) in [("hosts", &a.hosts), ("resolv.conf", &a.resolv_conf)] {
+                let p = dir.join(f);
+                fs::write(&p, body).at(&p)?;
+            }
+            c.netns_path = Some(netns.display().to_string());
+        }
         let spec_v = spec::generate(&c)?;
         let spec_path = dir.join("config.json");
         fs::write(&spec_path, serde_json::to_vec(&spec_v).map_err(|e| Error::Other(e.to_string()))?).at(&spec_path)?;
@@ -1531,15 +1591,24 @@ fn self_say(v: usize, t0: Instant, line: &str, output: &mut String, quiet: bool)
     }
 }
 
-/// Removes a build container's runtime record, mount and directory, whatever happened.
-struct RunGuard {
+/// Removes a build container's runtime record, mount, network sandbox and directory,
+/// whatever happened.
+struct RunGuard<'a> {
     c: Container,
+    /// The engine whose network the step was attached to (none with `--network host`).
+    network: Option<&'a Engine>,
 }
 
-impl Drop for RunGuard {
+impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         let _ = crate::container::snapshot::unmount(&self.c.rootfs());
         let _ = crate::container::runtime::delete(&self.c);
+        if let Some(e) = self.network {
+            // After the runtime's delete: no process of the step holds the namespace.
+            if let Err(err) = e.detach(&self.c.id) {
+                tracing::warn!("build step {}: removing its network: {err}", &self.c.id[..12]);
+            }
+        }
         let _ = unpack::remove_tree(&self.c.dir);
     }
 }

@@ -1,0 +1,177 @@
+//! Breakouts through the sandboxes around build steps and wasm guests (issue 11, items 9
+//! and 7), attacked as a hostile Dockerfile or guest would, each asserting that the host is
+//! untouched.
+//!
+//! Build steps: a `RUN` must not reach a service on the host's 127.0.0.1 unless the build
+//! was given `--network host`; `none` and the default have loopback up; no veth, namespace
+//! or lease outlives a build, a failing one included. Every test runs as root (skips
+//! otherwise) against a server on 127.0.0.1 that the test itself starts.
+
+use berth_tests::{busybox_root, links_settle, root_links, Berth};
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What a reached host server answers: only a connection that got through can print it.
+const SECRET: &str = "berth-host-loopback-secret";
+
+/// A server on the host's 127.0.0.1 answering every connection with [`SECRET`]; stops
+/// (its thread ends) when dropped.
+struct HostService {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl HostService {
+    fn start() -> HostService {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        let _ = c.write_all(format!("{SECRET}\n").as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        HostService { port, stop }
+    }
+}
+
+impl Drop for HostService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Builds `dockerfile` (with `extra` flags) as `tag`; returns (success, stderr).
+fn build(b: &Berth, dockerfile: &str, tag: &str, extra: &[&str]) -> (bool, String) {
+    let ctx = tempfile::Builder::new().prefix("berth-sbx-ctx-").tempdir().unwrap();
+    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let mut args = vec!["build", "--progress", "plain", "--no-cache", "-t", tag];
+    args.extend_from_slice(extra);
+    args.push(ctx.path().to_str().unwrap());
+    let o = b.run(&args);
+    (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A RUN that tries the host's 127.0.0.1:port and records what it got in /r.
+fn probe_dockerfile(port: u16, run_flags: &str) -> String {
+    format!(
+        "FROM busybox\nRUN {run_flags} nc -w 2 127.0.0.1 {port} </dev/null >/r 2>/dev/null; \
+         ip -o link show lo >/lo; ls /sys/class/net >/links; true\n"
+    )
+}
+
+fn cat(b: &Berth, image: &str, file: &str) -> String {
+    b.ok(&["run", "--rm", "--network", "none", image, "cat", file])
+}
+
+/// Files under the root's network state (sandboxes, leases) and pinned namespaces.
+fn net_state(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in ["network/sandboxes", "network/leases", "netns"] {
+        let p = root.join(d);
+        for e in walkdir(&p) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn walkdir(p: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(p) else { return out };
+    for e in rd.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn run_step_cannot_reach_the_hosts_loopback() {
+    let Some(b) = busybox_root() else { return };
+    let svc = HostService::start();
+    let (ok, err) = build(&b, &probe_dockerfile(svc.port, ""), "probe:default", &[]);
+    assert!(ok, "build failed: {err}");
+    let got = cat(&b, "probe:default", "/r");
+    assert!(!got.contains(SECRET), "a RUN step reached the host's 127.0.0.1:{}: {got:?}", svc.port);
+    // Its own namespace on the default bridge: loopback up, and an interface of its own.
+    let lo = cat(&b, "probe:default", "/lo");
+    assert!(lo.contains(",UP") || lo.contains("<UP"), "loopback is not up in a default RUN: {lo:?}");
+    let links = cat(&b, "probe:default", "/links");
+    assert!(links.split_whitespace().any(|l| l == "eth0"), "no eth0 on the default bridge: {links:?}");
+}
+
+#[test]
+fn run_step_with_network_none_has_only_loopback_up() {
+    let Some(b) = busybox_root() else { return };
+    let svc = HostService::start();
+    // Per step (BuildKit's RUN --network=none) and for the whole build (--network none).
+    for (tag, flags, extra) in
+        [("probe:step-none", "--network=none", &[][..]), ("probe:none", "", &["--network", "none"][..])]
+    {
+        let (ok, err) = build(&b, &probe_dockerfile(svc.port, flags), tag, extra);
+        assert!(ok, "build {tag} failed: {err}");
+        let got = cat(&b, tag, "/r");
+        assert!(!got.contains(SECRET), "{tag}: a RUN step reached the host's loopback: {got:?}");
+        let lo = cat(&b, tag, "/lo");
+        assert!(lo.contains(",UP") || lo.contains("<UP"), "{tag}: loopback is not up: {lo:?}");
+        let links: Vec<String> = cat(&b, tag, "/links").split_whitespace().map(String::from).collect();
+        assert_eq!(links, vec!["lo".to_string()], "{tag}: more than loopback");
+    }
+}
+
+#[test]
+fn host_network_is_an_explicit_opt_in() {
+    let Some(b) = busybox_root() else { return };
+    let svc = HostService::start();
+    // `RUN --network=host` alone is refused: the entitlement is the builder's to grant.
+    let (ok, err) = build(&b, &probe_dockerfile(svc.port, "--network=host"), "probe:denied", &[]);
+    assert!(!ok, "RUN --network=host ran without the network.host entitlement");
+    assert!(err.contains("network.host"), "{err}");
+    // `build --network host` reaches the host's loopback, as docker build's does.
+    let (ok, err) = build(&b, &probe_dockerfile(svc.port, ""), "probe:host", &["--network", "host"]);
+    assert!(ok, "build failed: {err}");
+    assert!(cat(&b, "probe:host", "/r").contains(SECRET), "--network host did not reach the host's loopback");
+    // `--allow network.host` permits the step's own `--network=host`.
+    let (ok, err) =
+        build(&b, &probe_dockerfile(svc.port, "--network=host"), "probe:allowed", &["--allow", "network.host"]);
+    assert!(ok, "build failed: {err}");
+    assert!(cat(&b, "probe:allowed", "/r").contains(SECRET));
+}
+
+#[test]
+fn build_steps_leak_no_veth_namespace_or_lease() {
+    let Some(b) = busybox_root() else { return };
+    // The default bridge exists from the first step on; count after it was made.
+    let (ok, err) = build(&b, "FROM busybox\nRUN true\n", "warm", &[]);
+    assert!(ok, "{err}");
+    let links0 = links_settle(b.root(), 1);
+    let state0 = net_state(b.root());
+    assert_eq!(links0, 1, "the bridge alone should remain");
+    assert!(state0.is_empty(), "leftover network state: {state0:?}");
+    let df = "FROM busybox\nRUN echo a >/a\nRUN --network=none echo b >/b\nRUN echo c >/c\n";
+    let (ok, err) = build(&b, df, "three", &[]);
+    assert!(ok, "{err}");
+    // A failing step is released too.
+    let (ok, _) = build(&b, "FROM busybox\nRUN echo x >/x\nRUN exit 3\n", "fails", &[]);
+    assert!(!ok, "a failing RUN made the build succeed");
+    assert_eq!(links_settle(b.root(), links0), links0, "veths left on the bridge after builds");
+    let state = net_state(b.root());
+    assert!(state.is_empty(), "sandbox records, leases or namespaces left after builds: {state:?}");
+    assert_eq!(root_links(b.root()), links0);
+}
