@@ -175,3 +175,117 @@ fn build_steps_leak_no_veth_namespace_or_lease() {
     assert!(state.is_empty(), "sandbox records, leases or namespaces left after builds: {state:?}");
     assert_eq!(root_links(b.root()), links0);
 }
+
+// ---- wasm guests (item 7) ---------------------------------------------------------------
+
+/// A guest bombing its host through wasmtime: `table.grow` by 1 Mi elements at a time (up to
+/// 32 times, 256 MiB at 8 bytes an element), then `memory.grow` by 1 MiB at a time (up to 256
+/// times) and writing every byte of its memory, printing `table-blocked`/`table-unbounded` and
+/// `memory-blocked`/`memory-unbounded` (blocked: a growth returned -1 before the end), then
+/// `grown`; then `END` (spins forever, or returns).
+const BOMB: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (table $t 0 funcref)
+  (data (i32.const 16) "table-blocked\n")
+  (data (i32.const 32) "table-unbounded\n")
+  (data (i32.const 64) "memory-blocked\n")
+  (data (i32.const 80) "memory-unbounded\n")
+  (data (i32.const 112) "grown\n")
+  (func $print (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eq (table.grow $t (ref.null func) (i32.const 1048576)) (i32.const -1)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $n) (i32.const 32)))))
+    (if (i32.lt_u (local.get $n) (i32.const 32))
+      (then (call $print (i32.const 16) (i32.const 14)))
+      (else (call $print (i32.const 32) (i32.const 16))))
+    (local.set $n (i32.const 0))
+    (block $done (loop $l
+      (br_if $done (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $n) (i32.const 256)))))
+    (if (i32.lt_u (local.get $n) (i32.const 256))
+      (then (call $print (i32.const 64) (i32.const 15)))
+      (else (call $print (i32.const 80) (i32.const 17))))
+    (memory.fill (i32.const 256) (i32.const 1) (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 256)))
+    (call $print (i32.const 112) (i32.const 6))
+    END))
+"#;
+
+/// Packages `wat_text` as `name` in `b`.
+fn package_wasm(b: &Berth, name: &str, wat_text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.wat");
+    fs::write(&file, wat_text).unwrap();
+    b.ok(&["wasm", "package", file.to_str().unwrap(), "-t", name]);
+}
+
+/// A field of /proc/<pid>/status, in its own unit (kB for sizes).
+fn status_field(pid: i64, field: &str) -> String {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {s}"))
+        .trim()
+        .to_string()
+}
+
+fn kib(v: &str) -> u64 {
+    v.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !f() {
+        assert!(t.elapsed().as_secs() < secs, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn guest_pid(b: &Berth, id: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(&b.ok(&["inspect", id])).unwrap();
+    v[0]["State"]["Pid"].as_i64().unwrap()
+}
+
+#[test]
+fn wasm_table_and_memory_bombs_stay_within_the_memory_limit() {
+    if !berth_tests::is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let b = Berth::new();
+    package_wasm(&b, "bomb", &BOMB.replace("END", "(loop $spin (br $spin))"));
+    package_wasm(&b, "bomb-exit", &BOMB.replace("END", ""));
+    package_wasm(&b, "idle", "(module (memory 1) (func (export \"_start\") (loop $spin (br $spin))))");
+
+    // In the CLI itself (the foreground fast path): the growths fail inside the guest.
+    let o = b.run(&["run", "--rm", "--memory", "64m", "bomb-exit"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("table-blocked"), "table.grow was not bounded by --memory 64m: {stdout}");
+    assert!(stdout.contains("memory-blocked"), "{stdout}");
+
+    // In the shim's guest process: its peak resident memory stays near the limit.
+    let idle = b.ok(&["run", "-d", "idle"]).trim().to_string();
+    let pid = guest_pid(&b, &idle);
+    wait_for(10, "the idle guest", || fs::read_to_string(format!("/proc/{pid}/status")).is_ok());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let base = kib(&status_field(pid, "VmHWM"));
+    b.ok(&["rm", "-f", &idle]);
+    let id = b.ok(&["run", "-d", "--memory", "64m", "bomb"]).trim().to_string();
+    wait_for(60, "the bomb to finish growing", || b.ok(&["logs", &id]).contains("grown"));
+    let logs = b.ok(&["logs", &id]);
+    assert!(logs.contains("table-blocked"), "table.grow was not bounded by --memory 64m: {logs}");
+    assert!(logs.contains("memory-blocked"), "{logs}");
+    let pid = guest_pid(&b, &id);
+    let hwm = kib(&status_field(pid, "VmHWM"));
+    b.ok(&["rm", "-f", &id]);
+    eprintln!("peak RSS of the guest: {hwm} kB under --memory 64m (idle guest: {base} kB)");
+    // 64 MiB of tables and memory together, plus slack for the allocator.
+    assert!(hwm < base + 64 * 1024 + 16 * 1024, "peak RSS {hwm} kB (idle guest: {base} kB) under --memory 64m");
+}

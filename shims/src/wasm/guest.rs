@@ -230,27 +230,87 @@ impl WasiView for Host {
     }
 }
 
-/// Caps the total size of the guest's linear memories.
+/// What one table element costs the host: a funcref table holds a pointer per element (an
+/// externref one 4 bytes; counting 8 for every kind errs on the side of the host).
+const TABLE_ELEMENT_BYTES: usize = 8;
+/// Table elements a guest may hold in all without `--memory`: 10 million (80 MB), as many as
+/// wasmtime's own pooling allocator allows in all of its tables by default.
+const DEFAULT_TABLE_ELEMENTS: usize = 10_000_000;
+/// Instances, tables and memories one guest may create. A module is one instance with at most
+/// a handful of each; a component a few dozen core instances. wasmtime's defaults (10,000
+/// each) would let one guest reserve 10,000 linear memories of address space.
+const MAX_INSTANCES: usize = 1_000;
+const MAX_TABLES: usize = 1_000;
+const MAX_MEMORIES: usize = 100;
+
+/// The store's limiter: everything a guest allocates through wasmtime is bounded. Its linear
+/// memories and its tables share one budget, `--memory` (`linux.resources.memory.limit`), a
+/// table element costing [`TABLE_ELEMENT_BYTES`]: without this, `table.grow` reached 937 MB
+/// under `--memory 64m`. Without a limit, memories are unbounded (as a native container's are)
+/// and tables hold at most [`DEFAULT_TABLE_ELEMENTS`]. The counts of instances, tables and
+/// memories are capped too. A growth beyond fails inside the guest (`memory.grow` and
+/// `table.grow` return -1), and marks the run so a guest that then traps is reported out of
+/// memory.
 struct Limits {
     max: Option<usize>,
+    /// Bytes of linear memory and of tables.
     used: usize,
+    /// Table elements, in all tables.
+    elements: usize,
     hit: Arc<AtomicBool>,
+}
+
+impl Limits {
+    fn new(max: Option<usize>, hit: Arc<AtomicBool>) -> Limits {
+        Limits { max, used: 0, elements: 0, hit }
+    }
+
+    /// Whether `used` bytes growing from `current` to `desired` bytes stays within the budget;
+    /// the new total if it does.
+    fn grow(&mut self, current: usize, desired: usize) -> Option<usize> {
+        let total = (self.used - current.min(self.used)).saturating_add(desired);
+        if self.max.is_some_and(|max| total > max) {
+            self.hit.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(total)
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limits {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.used - current.min(self.used) + desired;
-        if let Some(max) = self.max {
-            if total > max {
-                self.hit.store(true, Ordering::Relaxed);
-                return Ok(false);
+        match self.grow(current, desired) {
+            Some(total) => {
+                self.used = total;
+                Ok(true)
             }
+            None => Ok(false),
         }
-        self.used = total;
-        Ok(true)
     }
-    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(true)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let elements = (self.elements - current.min(self.elements)).saturating_add(desired);
+        if self.max.is_none() && elements > DEFAULT_TABLE_ELEMENTS {
+            self.hit.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        let bytes = |n: usize| n.saturating_mul(TABLE_ELEMENT_BYTES);
+        match self.grow(bytes(current), bytes(desired)) {
+            Some(total) => {
+                self.used = total;
+                self.elements = elements;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -525,7 +585,7 @@ pub(super) fn run(cfg: &GuestConfig, p: Prepared, stdio: Stdio) -> End {
         Ok(b) => b,
         Err(e) => return End { code: 125, message: Some(format!("berth: wasm container: {e}")), oom: false },
     };
-    let limits = Limits { max: cfg.memory_limit.map(|l| l as usize), used: 0, hit: hit.clone() };
+    let limits = Limits::new(cfg.memory_limit.map(|l| l as usize), hit.clone());
     let host = match &p.pre {
         Pre::Module(_) => Host { p1: Some(builder.build_p1()), p2: None, limits },
         Pre::Component(_) => Host { p1: None, p2: Some((builder.build(), ResourceTable::new())), limits },
@@ -632,6 +692,36 @@ mod tests {
         std::fs::write(cache::entry_path(&engine, t.path(), "k1"), b"garbage").unwrap();
         assert!(cache::lookup(&engine, t.path(), "k1").is_none());
         assert!(!cache::entry_path(&engine, t.path(), "k1").exists());
+    }
+
+    #[test]
+    fn tables_and_memories_share_the_memory_budget() {
+        let engine = new_engine().unwrap();
+        let wat = r#"(module (memory 1) (table $t 0 funcref)
+          (func (export "tgrow") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0)))
+          (func (export "mgrow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+        let m = wasmtime::Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+        let instance = |max: Option<usize>| {
+            let hit = Arc::new(AtomicBool::new(false));
+            let mut store = Store::new(&engine, Limits::new(max, hit.clone()));
+            store.limiter(|l| l);
+            let i = wasmtime::Instance::new(&mut store, &m, &[]).unwrap();
+            let tgrow = i.get_typed_func::<i32, i32>(&mut store, "tgrow").unwrap();
+            let mgrow = i.get_typed_func::<i32, i32>(&mut store, "mgrow").unwrap();
+            (store, tgrow, mgrow, hit)
+        };
+        // 1 MiB: the 64 KiB page and 120,000 elements (960,000 bytes) fit; 23,040 bytes remain.
+        let (mut store, tgrow, mgrow, hit) = instance(Some(1 << 20));
+        assert_eq!(tgrow.call(&mut store, 120_000).unwrap(), 0);
+        assert!(!hit.load(Ordering::Relaxed));
+        assert_eq!(tgrow.call(&mut store, 3_000).unwrap(), -1, "24,000 bytes more than the budget");
+        assert!(hit.load(Ordering::Relaxed));
+        assert_eq!(mgrow.call(&mut store, 1).unwrap(), -1, "a page does not fit beside the table");
+        assert_eq!(tgrow.call(&mut store, 2_880).unwrap(), 120_000, "exactly the rest does");
+        // Without a limit, memories grow but tables stop at the default number of elements.
+        let (mut store, tgrow, mgrow, _) = instance(None);
+        assert_eq!(mgrow.call(&mut store, 16).unwrap(), 1);
+        assert_eq!(tgrow.call(&mut store, DEFAULT_TABLE_ELEMENTS as i32 + 1).unwrap(), -1);
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! What the guest sees comes from the OCI spec: `process.args`/`env`/`cwd`; the rootfs preopened
 //! at `/` (read-only when `root.readonly`) and every directory bind mount preopened at its
 //! destination (`ro` honoured); `linux.resources.memory.limit` caps the guest's linear memories
-//! (a [`wasmtime::ResourceLimiter`]: growth beyond fails inside the guest, and a guest that then
+//! and tables together (a [`wasmtime::ResourceLimiter`], which also bounds the number of
+//! instances, tables and memories: growth beyond fails inside the guest, and a guest that then
 //! traps is reported out of memory with 137 and a `wasm-oom` marker in the bundle).
 
 pub mod cache;
