@@ -218,6 +218,19 @@ const BOMB: &str = r#"
     END))
 "#;
 
+/// Spins forever.
+const IDLE: &str = "(module (memory 1) (func (export \"_start\") (loop $spin (br $spin))))";
+
+/// A fresh root, or None (the test skips) when not root: the guest process's confinement
+/// needs root to set up.
+fn wasm_root() -> Option<Berth> {
+    if !berth_tests::is_root() {
+        eprintln!("skipping: needs root");
+        return None;
+    }
+    Some(Berth::new())
+}
+
 /// Packages `wat_text` as `name` in `b`.
 fn package_wasm(b: &Berth, name: &str, wat_text: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -255,14 +268,10 @@ fn guest_pid(b: &Berth, id: &str) -> i64 {
 
 #[test]
 fn wasm_table_and_memory_bombs_stay_within_the_memory_limit() {
-    if !berth_tests::is_root() {
-        eprintln!("skipping: needs root");
-        return;
-    }
-    let b = Berth::new();
+    let Some(b) = wasm_root() else { return };
     package_wasm(&b, "bomb", &BOMB.replace("END", "(loop $spin (br $spin))"));
     package_wasm(&b, "bomb-exit", &BOMB.replace("END", ""));
-    package_wasm(&b, "idle", "(module (memory 1) (func (export \"_start\") (loop $spin (br $spin))))");
+    package_wasm(&b, "idle", IDLE);
 
     // In the CLI itself (the foreground fast path): the growths fail inside the guest.
     let o = b.run(&["run", "--rm", "--memory", "64m", "bomb-exit"]);
@@ -288,4 +297,51 @@ fn wasm_table_and_memory_bombs_stay_within_the_memory_limit() {
     eprintln!("peak RSS of the guest: {hwm} kB under --memory 64m (idle guest: {base} kB)");
     // 64 MiB of tables and memory together, plus slack for the allocator.
     assert!(hwm < base + 64 * 1024 + 16 * 1024, "peak RSS {hwm} kB (idle guest: {base} kB) under --memory 64m");
+}
+
+/// Docker's default capability set (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
+/// SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP), as /proc shows it.
+const DOCKER_CAPS: &str = "00000000a80425fb";
+
+#[test]
+fn wasm_guest_process_is_confined_as_a_native_container() {
+    let Some(b) = wasm_root() else { return };
+    package_wasm(&b, "idle", IDLE);
+    let id = b.ok(&["run", "-d", "idle"]).trim().to_string();
+    let pid = guest_pid(&b, &id);
+    let fields: Vec<(&str, String)> = ["Seccomp", "NoNewPrivs", "CapEff", "CapPrm", "CapBnd", "NSpid"]
+        .iter()
+        .map(|f| (*f, status_field(pid, f)))
+        .collect();
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let ns: Vec<(&str, String, String)> = ["mnt", "pid", "ipc", "uts", "net"]
+        .iter()
+        .map(|n| {
+            let link = |p: String| fs::read_link(p).unwrap().display().to_string();
+            (*n, link(format!("/proc/{pid}/ns/{n}")), link(format!("/proc/self/ns/{n}")))
+        })
+        .collect();
+    // A stop signal still ends it at once (it is its namespace's PID 1 now).
+    let t = std::time::Instant::now();
+    b.ok(&["stop", &id]);
+    assert!(t.elapsed().as_secs() < 5, "stop took {:?}", t.elapsed());
+    assert_eq!(b.ok(&["inspect", "-f", "{{.State.ExitCode}}", &id]).trim(), "143");
+    b.ok(&["rm", &id]);
+
+    let get = |f: &str| fields.iter().find(|(k, _)| *k == f).unwrap().1.clone();
+    assert_eq!(get("Seccomp"), "2", "no seccomp filter on the guest process: {fields:?}");
+    assert_eq!(get("NoNewPrivs"), "1", "{fields:?}");
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(get(f), DOCKER_CAPS, "{f} of the guest process is not Docker's set: {fields:?}");
+    }
+    assert!(
+        get("NSpid").ends_with("\t1") || get("NSpid").ends_with(" 1"),
+        "not PID 1 of its own namespace: {fields:?}"
+    );
+    for (n, guest, host) in &ns {
+        assert_ne!(guest, host, "the guest process shares the host's {n} namespace");
+    }
+    for l in cgroup.lines().filter(|l| !l.is_empty()) {
+        assert!(l.ends_with(&format!("/berth/{id}")), "the guest process is not in its container's cgroup: {cgroup}");
+    }
 }
