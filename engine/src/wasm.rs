@@ -224,10 +224,9 @@ pub fn decide(
         path.split(':').map(|d| format!("{d}/{arg0}")).collect()
     };
     for c in candidates {
-        let Some(p) = rootfs.resolve(&c) else { continue };
+        let Some(mut f) = rootfs.open(&c) else { continue };
         let mut head = [0u8; 4];
-        let Ok(mut f) = std::fs::File::open(&p) else { continue };
-        if !p.is_file() {
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
             continue;
         }
         let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);

@@ -1369,13 +1369,12 @@ impl Run<'_> {
         // Mount points the runtime will create: removed from the layer unless they were there.
         let mut points: Vec<String> = vec!["/etc/hosts".into(), "/etc/hostname".into(), "/etc/resolv.conf".into()];
         points.extend(c.mounts.iter().map(|m| m.destination.clone()));
-        let pre: Vec<(String, bool)> =
-            points.iter().map(|p| (p.clone(), fs::symlink_metadata(rootfs.join(context::clean(p))).is_ok())).collect();
-        let cwd = rootfs.join(context::clean(&c.process.cwd));
-        let cwd_existed = cwd.exists();
-        if !cwd_existed {
-            fs::create_dir_all(&cwd).at(&cwd)?;
-        }
+        // Resolved with the rootfs as the root, as the runtime will (the stage's symlinks never
+        // lead to the host's tree).
+        let root_view = berth_sys::inroot::Root::open(&rootfs).at(&rootfs)?;
+        let pre: Vec<(String, bool)> = points.iter().map(|p| (p.clone(), root_view.resolve(p).is_ok())).collect();
+        root_view.mkdir_all(&c.process.cwd, 0o755)?;
+        drop(root_view);
         spec::resolve_user(&mut c, &rootfs)?;
         c.process.env = c.config.env.clone();
         c.process.args = argv.to_vec();
@@ -1421,22 +1420,7 @@ impl Run<'_> {
             if existed {
                 continue;
             }
-            let q = upper.join(context::clean(&p));
-            if let Ok(m) = fs::symlink_metadata(&q) {
-                if m.is_dir() {
-                    let _ = fs::remove_dir(&q);
-                } else if m.len() == 0 {
-                    let _ = fs::remove_file(&q);
-                }
-                // Parents made only to hold the mount point go too.
-                let mut parent = q.parent().map(Path::to_path_buf);
-                while let Some(pp) = parent {
-                    if pp == upper || fs::remove_dir(&pp).is_err() {
-                        break;
-                    }
-                    parent = pp.parent().map(Path::to_path_buf);
-                }
-            }
+            remove_mount_point(&upper, &p);
         }
         // The upper directory is the layer: move its entries into the step's directory.
         for e in fs::read_dir(&upper).at(&upper)? {
@@ -1991,13 +1975,10 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
         Some((u, g)) => (u, Some(g)),
         None => (spec_s, None),
     };
+    // Read in the stage's merged view: its symlinks resolve inside it, never on the host.
+    use crate::container::layerview::{LayerView, RootView};
     let read = |f: &str| -> String {
-        for d in dirs.iter().rev() {
-            if let Ok(s) = fs::read_to_string(d.join(f)) {
-                return s;
-            }
-        }
-        String::new()
+        LayerView::new(dirs).open(f).and_then(|f| std::io::read_to_string(f).ok()).unwrap_or_default()
     };
     let find = |file: &str, name: &str| -> Option<u32> {
         read(file).lines().find_map(|l| {
@@ -2019,6 +2000,40 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+/// Removes the empty file or directory the runtime made at `point` in a RUN's upper directory,
+/// and the parents made only to hold it. The upper directory holds what the step wrote: each
+/// component is opened by name without following symlinks, so a link the step planted (`/etc`
+/// turned into a link to a host directory) stops the walk instead of leading out of it.
+fn remove_mount_point(upper: &Path, point: &str) {
+    let rel = context::clean(point);
+    let names: Vec<&std::ffi::OsStr> = Path::new(&rel).iter().collect();
+    let Some((last, parents)) = names.split_last() else { return };
+    let Ok(top) = berth_sys::inroot::Dir::open(upper) else { return };
+    let mut dirs = vec![top];
+    for n in parents {
+        match dirs.last().expect("the top is there").open_dir(n) {
+            Ok(d) => dirs.push(d),
+            Err(_) => return,
+        }
+    }
+    let parent = dirs.last().expect("the top is there");
+    match parent.child_metadata(last) {
+        Ok(m) if m.is_dir() => {
+            let _ = parent.remove_dir(last);
+        }
+        Ok(m) if m.len() == 0 => {
+            let _ = parent.remove_file(last);
+        }
+        _ => return,
+    }
+    // Parents made only to hold the mount point go too (removal stops at the first non-empty).
+    for (i, n) in parents.iter().enumerate().rev() {
+        if dirs[i].remove_dir(n).is_err() {
+            break;
+        }
+    }
 }
 
 /// SOURCE_DATE_EPOCH: no file in a new layer is newer than the epoch.
