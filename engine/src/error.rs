@@ -63,6 +63,15 @@ impl Error {
     }
 }
 
+/// A path that could not be resolved inside a container's (or a volume's) root: named with
+/// the root, keeping the errno (ELOOP for a symlink chain past the kernel's limit).
+impl From<berth_sys::inroot::Error> for Error {
+    fn from(e: berth_sys::inroot::Error) -> Error {
+        let source = std::io::Error::new(e.source.kind(), format!("inside {}: {}", e.root.display(), e.source));
+        Error::Io { path: e.path, source }
+    }
+}
+
 /// Adds the path to an `io::Result`.
 pub trait IoContext<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T>;

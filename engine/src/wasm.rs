@@ -224,10 +224,9 @@ pub fn decide(
         path.split(':').map(|d| format!("{d}/{arg0}")).collect()
     };
     for c in candidates {
-        let Some(p) = rootfs.resolve(&c) else { continue };
+        let Some(mut f) = rootfs.open(&c) else { continue };
         let mut head = [0u8; 4];
-        let Ok(mut f) = std::fs::File::open(&p) else { continue };
-        if !p.is_file() {
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
             continue;
         }
         let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
@@ -321,30 +320,17 @@ fn start_failed(e: berth_shims::Error) -> Error {
     Error::StartFailed { code: e.exit_code(), message: e.to_string() }
 }
 
-/// Creates a wasm container through `berth_shims::Wasm` (forking the guest process from this
-/// single-threaded shim, with `io` as its stdio); returns the guest process's pid.
+/// Creates a wasm container through `berth_shims::Wasm` (its guest process forked, with `io`
+/// as its stdio, in a helper of this single-threaded shim, as a native container's init is, so
+/// that it is the PID 1 of a namespace of its own); returns the guest process's pid.
 pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
     use berth_shims::Runtime;
-    use std::os::fd::AsRawFd;
     let rroot = runtime_root(c);
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
     let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
     let rt = berth_shims::Wasm::new(rroot);
     let _ = rt.delete(&c.id, true); // a stale record of an earlier run
-    let r = match &io {
-        Io::Fds(i, o, e) => {
-            crate::container::runtime::with_stdio([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()], || {
-                rt.create(&c.id, &c.dir, &berth_shims::CreateOptions::default())
-            })
-        }
-        Io::Console(sock) => rt.create(
-            &c.id,
-            &c.dir,
-            &berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() },
-        ),
-    };
-    drop(io);
-    r.map(|st| st.pid).map_err(start_failed)
+    crate::container::runtime::create_in_helper(io, |opts| rt.create(&c.id, &c.dir, opts))
 }
 
 /// Lets a created wasm container's guest run.

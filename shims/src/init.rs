@@ -157,6 +157,18 @@ pub fn child_main(
     preserve_fds: u32,
 ) -> ! {
     process::reset_signals();
+    // Before anything joins the container: no ptrace, no /proc/<pid>/fd from inside it, and
+    // nothing of the parent's but what the setup needs (and the preserved descriptors).
+    let mut keep = vec![sync];
+    keep.extend(console_socket);
+    if let Gate::Fifo(f) = gate {
+        keep.push(f);
+    }
+    keep.extend(plan.join.iter().map(|(_, fd)| *fd));
+    if let Err(e) = process::set_non_dumpable() {
+        report_and_exit(sync, gate, &e)
+    }
+    process::close_fds_except(3 + preserve_fds, &keep);
     let size = plan.process.console_size;
     let mut console = |s: &dyn Syscall| match console_socket {
         Some(sock) => crate::console::setup(s, sock, size, true),

@@ -1,5 +1,5 @@
 //! Mount options as written in config.json, turned into mount(2) flags, propagation changes and
-//! file-system data, plus a symlink-safe join of container paths onto the rootfs.
+//! file-system data (destinations are resolved by `berth_sys::inroot`, see `Syscall::in_root`).
 //!
 //! The option table follows runc's (and mount(8)'s): flags such as `ro`/`nosuid` become
 //! `MS_*` bits, their negations clear them, propagation options (`rprivate`, `slave`...) are
@@ -7,9 +7,6 @@
 //! `size=65536k`, `newinstance`) is passed to the file system as data.
 
 use nix::mount::MsFlags;
-use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
 
 /// Parsed mount options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,49 +96,6 @@ pub fn propagation_flags(name: &str) -> Option<MsFlags> {
     })
 }
 
-/// Joins `path` (a path inside the container) onto `root`, resolving symlinks as if `root` were
-/// `/`, so that a hostile image cannot point a mount destination outside its rootfs
-/// (`/etc -> /host/etc` resolves to `<root>/host/etc`). Components that do not exist yet are
-/// appended as they are.
-pub fn secure_join(root: &Path, path: &Path) -> PathBuf {
-    let mut pending: VecDeque<OsString> = VecDeque::new();
-    push_components(&mut pending, path);
-    let mut resolved = PathBuf::new();
-    let mut links = 0;
-    while let Some(c) = pending.pop_front() {
-        if c == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = resolved.join(&c);
-        if links < 255 {
-            if let Ok(target) = std::fs::read_link(root.join(&candidate)) {
-                links += 1;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                let mut front = VecDeque::new();
-                push_components(&mut front, &target);
-                front.extend(pending);
-                pending = front;
-                continue;
-            }
-        }
-        resolved = candidate;
-    }
-    root.join(resolved)
-}
-
-fn push_components(out: &mut VecDeque<OsString>, path: &Path) {
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push_back(n.to_os_string()),
-            Component::ParentDir => out.push_back("..".into()),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,18 +122,5 @@ mod tests {
     fn later_options_override_earlier_ones() {
         assert_eq!(opts(&["ro", "rw"]).flags, MsFlags::empty());
         assert_eq!(opts(&["noexec", "exec", "nodev"]).flags, MsFlags::MS_NODEV);
-    }
-
-    #[test]
-    fn secure_join_keeps_symlinks_inside_the_root() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path();
-        std::fs::create_dir_all(root.join("real/dir")).unwrap();
-        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
-        std::os::unix::fs::symlink("../../../../etc", root.join("real/escape")).unwrap();
-        assert_eq!(secure_join(root, Path::new("/abs/dir")), root.join("real/dir"));
-        assert_eq!(secure_join(root, Path::new("/real/escape/passwd")), root.join("etc/passwd"));
-        assert_eq!(secure_join(root, Path::new("/../../x")), root.join("x"));
-        assert_eq!(secure_join(root, Path::new("/not/there")), root.join("not/there"));
     }
 }

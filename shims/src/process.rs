@@ -125,6 +125,49 @@ pub fn cloexec_from(min: u32) {
     }
 }
 
+/// Makes this process non-dumpable: no other process (short of one with CAP_SYS_PTRACE over
+/// it) may ptrace it or open its /proc files (`fd/`, `exe`, `mem`, `environ`). Called before a
+/// process joins a container's namespaces, so a process in the container cannot hijack it
+/// while it still holds the runtime's privileges and descriptors; the flag lives in the
+/// memory map, so a fork inherits it, and the kernel clears it again at `execve` of the
+/// container's program, which then runs confined (runc's init does the same).
+pub fn set_non_dumpable() -> Result<()> {
+    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 0)", e))
+}
+
+/// Closes every descriptor from `min` up except those in `keep`: what a process forked toward
+/// a container must not carry into it (its parent's sockets, logs, directories; the caller's
+/// `9</host/dir`), closed before it joins the container, not merely marked close-on-exec.
+pub fn close_fds_except(min: u32, keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&fd| fd >= 0 && fd as u32 >= min).map(|&fd| fd as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = min;
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    for k in keep.iter().copied() {
+        if k > lo {
+            ranges.push((lo, k - 1));
+        }
+        lo = k + 1;
+    }
+    ranges.push((lo, u32::MAX));
+    for (a, b) in ranges {
+        // SAFETY: close_range takes integers; the descriptors it closes belong to this freshly
+        // forked process, in which nothing else will use them (the ones still needed are kept).
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, a, b, 0) };
+        if rc != 0 {
+            // Kernels before 5.9: close what /proc/self/fd lists (collected first: reading
+            // the directory opens a descriptor of its own).
+            let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+                .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
+                .unwrap_or_default();
+            for fd in fds.into_iter().filter(|&fd| fd as u32 >= a && fd as u32 <= b) {
+                let _ = nix::unistd::close(fd);
+            }
+        }
+    }
+}
+
 /// Replaces the process image; returns only on failure, with the errno.
 pub fn execve(path: &Path, args: &[String], env: &[String]) -> Errno {
     let cpath = match CString::new(path.as_os_str().as_bytes()) {

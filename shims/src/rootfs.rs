@@ -6,9 +6,10 @@
 //!
 //! 1. make `/` a slave (or what `linux.rootfsPropagation` says) so nothing leaks to the host,
 //!    and bind the rootfs onto itself so it is a mount point pivot_root accepts;
-//! 2. each mount of `mounts` in order, destinations resolved inside the rootfs without following
-//!    symlinks out of it; `cgroup` mounts become a tmpfs with one bind (or, in a cgroup
-//!    namespace, one fresh mount) per v1 hierarchy, or a cgroup2 mount;
+//! 2. each mount of `mounts` in order, destinations resolved (and created) with the rootfs as
+//!    the root, then mounted onto the resolved descriptor (`/proc/self/fd/N`); `cgroup` mounts
+//!    become a tmpfs with one bind (or, in a cgroup namespace, one fresh mount) per v1
+//!    hierarchy, or a cgroup2 mount;
 //! 3. unless /dev is a bind mount: device nodes (null, zero, full, random, urandom, tty and
 //!    `linux.devices`) made with mknod (bind-mounted from the host where mknod is refused),
 //!    `/dev/ptmx -> pts/ptmx`, and the `/dev/fd`, `/dev/std{in,out,err}` symlinks;
@@ -19,8 +20,8 @@
 //!    directories; absent paths are skipped) and finally the read-only remount of `/`.
 
 use crate::error::{Error, Result};
-use crate::mounts::{parse_options, secure_join};
-use crate::syscall::{DeviceKind, FileKind, Syscall};
+use crate::mounts::parse_options;
+use crate::syscall::{DeviceKind, FileKind, InRoot, Make, Syscall};
 use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::Mount;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,7 @@ pub fn prepare(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
         // private (the rest of the tree keeps the requested propagation).
         make_parent_private(sys, &plan.rootfs)?;
     }
+    // Every path below is resolved after this bind, so what is mounted lands in this mount.
     sys.mount(Some(&plan.rootfs), &plan.rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
     for m in &plan.mounts {
         mount_one(sys, plan, m)?;
@@ -115,10 +117,7 @@ pub fn prepare(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
     if plan.setup_dev() {
         create_devices(sys, plan)?;
     }
-    let cwd = secure_join(&plan.rootfs, &plan.cwd);
-    if sys.file_kind(&cwd).is_none() {
-        sys.mkdir_all(&cwd, 0o755)?;
-    }
+    sys.in_root(&plan.rootfs, &plan.cwd, Make::Dir)?;
     Ok(())
 }
 
@@ -134,78 +133,88 @@ fn make_parent_private(sys: &dyn Syscall, rootfs: &Path) -> Result<()> {
     sys.mount(None, &mountpoint, None, MsFlags::MS_PRIVATE, None)
 }
 
+/// The mount now at `dest` (a container path), resolved again: a descriptor taken before a
+/// mount names the directory under it, and remounts and propagation changes need the mount.
+fn mounted(sys: &dyn Syscall, plan: &RootfsPlan, dest: &Path) -> Result<InRoot> {
+    sys.in_root(&plan.rootfs, dest, Make::Nothing)
+}
+
 fn mount_one(sys: &dyn Syscall, plan: &RootfsPlan, m: &Mount) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
-    if !m.destination().is_absolute() {
-        return Err(Error::Spec(format!("mount destination {:?} must be absolute", m.destination())));
+    let dest = m.destination();
+    if !dest.is_absolute() {
+        return Err(Error::Spec(format!("mount destination {dest:?} must be absolute")));
     }
-    let dest = secure_join(&plan.rootfs, m.destination());
     if typ == "cgroup" {
-        return mount_cgroup(sys, plan, &dest, &opts.flags);
+        return mount_cgroup(sys, plan, dest, &opts.flags);
     }
     if opts.is_bind() || typ == "bind" {
-        let src = m
-            .source()
-            .as_deref()
-            .ok_or_else(|| Error::Spec(format!("bind mount on {:?} has no source", m.destination())))?;
-        match sys.file_kind(src) {
+        let src = m.source().as_deref().ok_or_else(|| Error::Spec(format!("bind mount on {dest:?} has no source")))?;
+        let make = match sys.file_kind(src) {
             None => {
                 return Err(Error::Spec(format!(
                     "bind mount source {} for {} does not exist",
                     src.display(),
-                    m.destination().display()
+                    dest.display()
                 )))
             }
-            Some(FileKind::Dir) => sys.mkdir_all(&dest, 0o755)?,
-            Some(_) => sys.create_file(&dest)?,
-        }
-        sys.mount(Some(src), &dest, None, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), None)?;
+            Some(FileKind::Dir) => Make::Dir,
+            Some(_) => Make::File,
+        };
+        let target = sys.in_root(&plan.rootfs, dest, make)?;
+        sys.mount(Some(src), &target.path, None, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), None)?;
         let remount = opts.remount_flags();
         if !remount.is_empty() {
-            sys.mount(Some(src), &dest, None, remount | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None)?;
+            let target = mounted(sys, plan, dest)?;
+            sys.mount(Some(src), &target.path, None, remount | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None)?;
         }
     } else {
-        sys.mkdir_all(&dest, 0o755)?;
+        let target = sys.in_root(&plan.rootfs, dest, Make::Dir)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        sys.mount(Some(&source), &dest, Some(typ), opts.flags, data)?;
+        sys.mount(Some(&source), &target.path, Some(typ), opts.flags, data)?;
     }
-    for p in &opts.propagation {
-        sys.mount(None, &dest, None, *p, None)?;
+    if !opts.propagation.is_empty() {
+        let target = mounted(sys, plan, dest)?;
+        for p in &opts.propagation {
+            sys.mount(None, &target.path, None, *p, None)?;
+        }
     }
     Ok(())
 }
 
 fn mount_cgroup(sys: &dyn Syscall, plan: &RootfsPlan, dest: &Path, flags: &MsFlags) -> Result<()> {
-    sys.mkdir_all(dest, 0o755)?;
+    let target = sys.in_root(&plan.rootfs, dest, Make::Dir)?;
     match &plan.cgroup_mounts {
         CgroupMounts::None => Ok(()),
         CgroupMounts::V2 { host_dir, cgroupns } => {
             if *cgroupns {
-                sys.mount(Some(Path::new("cgroup2")), dest, Some("cgroup2"), *flags, None)
+                sys.mount(Some(Path::new("cgroup2")), &target.path, Some("cgroup2"), *flags, None)
             } else {
-                sys.mount(Some(host_dir), dest, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-                sys.mount(Some(host_dir), dest, None, *flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None)
+                sys.mount(Some(host_dir), &target.path, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+                let target = mounted(sys, plan, dest)?;
+                sys.mount(Some(host_dir), &target.path, None, *flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None)
             }
         }
         CgroupMounts::V1 { hierarchies, cgroupns } => {
             // The tmpfs stays writable, as runc leaves it; the hierarchies carry the read-only flag.
             let tmpfs_flags = *flags & !MsFlags::MS_RDONLY;
-            sys.mount(Some(Path::new("tmpfs")), dest, Some("tmpfs"), tmpfs_flags, Some("mode=755"))?;
+            sys.mount(Some(Path::new("tmpfs")), &target.path, Some("tmpfs"), tmpfs_flags, Some("mode=755"))?;
+            let top = mounted(sys, plan, dest)?;
             for (name, data, host_dir) in hierarchies {
-                let sub = dest.join(name);
-                sys.mkdir_all(&sub, 0o755)?;
+                let sub = sys.in_root(&plan.rootfs, &dest.join(name), Make::Dir)?;
                 if *cgroupns {
-                    sys.mount(Some(Path::new("cgroup")), &sub, Some("cgroup"), *flags, Some(data))?;
+                    sys.mount(Some(Path::new("cgroup")), &sub.path, Some("cgroup"), *flags, Some(data))?;
                 } else {
-                    sys.mount(Some(host_dir), &sub, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-                    sys.mount(Some(host_dir), &sub, None, *flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None)?;
+                    sys.mount(Some(host_dir), &sub.path, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+                    let sub = mounted(sys, plan, &dest.join(name))?;
+                    sys.mount(Some(host_dir), &sub.path, None, *flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None)?;
                 }
                 if name.contains(',') {
                     // Co-mounted controllers (cpu,cpuacct) get a symlink per controller.
                     for part in name.split(',') {
-                        match sys.symlink(Path::new(name), &dest.join(part)) {
+                        match sys.symlink(Path::new(name), &top.path.join(part)) {
                             Err(e) if e.errno() != Some(libc::EEXIST) => return Err(e),
                             _ => {}
                         }
@@ -221,10 +230,12 @@ fn create_devices(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
     // Device modes are exact: no umask while creating them (the process's umask comes later).
     sys.umask(0);
     for d in &plan.devices {
-        let dest = secure_join(&plan.rootfs, &d.path);
-        if let Some(parent) = dest.parent() {
-            sys.mkdir_all(parent, 0o755)?;
-        }
+        let (Some(parent), Some(name)) = (d.path.parent(), d.path.file_name()) else {
+            return Err(Error::Spec(format!("device path {:?} names no file", d.path)));
+        };
+        // Created by name in its resolved parent: mknod never follows a symlink there.
+        let dir = sys.in_root(&plan.rootfs, parent, Make::Dir)?;
+        let dest = dir.path.join(name);
         match sys.mknod(&dest, d.kind, d.mode, d.major, d.minor) {
             Ok(()) => {
                 if d.uid != 0 || d.gid != 0 {
@@ -234,13 +245,13 @@ fn create_devices(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
             Err(e) if e.errno() == Some(libc::EEXIST) => {}
             // mknod is refused (no CAP_MKNOD, a user namespace): bind the host's node instead.
             Err(e) if e.errno() == Some(libc::EPERM) => {
-                sys.create_file(&dest)?;
-                sys.mount(Some(&d.path), &dest, None, MsFlags::MS_BIND, None)?;
+                let target = sys.in_root(&plan.rootfs, &d.path, Make::File)?;
+                sys.mount(Some(&d.path), &target.path, None, MsFlags::MS_BIND, None)?;
             }
             Err(e) => return Err(e),
         }
     }
-    let dev = secure_join(&plan.rootfs, Path::new("/dev"));
+    let dev = sys.in_root(&plan.rootfs, Path::new("/dev"), Make::Dir)?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),
@@ -251,12 +262,12 @@ fn create_devices(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {
-        match sys.symlink(Path::new(target), &dev.join(name)) {
+        match sys.symlink(Path::new(target), &dev.path.join(name)) {
             Err(e) if e.errno() != Some(libc::EEXIST) => return Err(e),
             _ => {}
         }
     }
-    let ptmx = dev.join("ptmx");
+    let ptmx = dev.path.join("ptmx");
     sys.remove_file(&ptmx)?;
     sys.symlink(Path::new("pts/ptmx"), &ptmx)?;
     sys.umask(0o022);

@@ -60,9 +60,13 @@ pub struct Args {
     /// Write the image id to this file.
     #[arg(long)]
     pub iidfile: Option<PathBuf>,
-    /// Network for RUN steps (accepted for compatibility; RUN --network chooses per step).
+    /// Network of RUN steps: default (a namespace of their own on the default bridge),
+    /// none (loopback only) or host (the host's network; also allows RUN --network=host).
     #[arg(long)]
     pub network: Option<String>,
+    /// Entitlements to grant: network.host lets RUN --network=host use the host's network.
+    #[arg(long = "allow", value_delimiter = ',')]
+    pub allow: Vec<String>,
 }
 
 fn kv(s: &str) -> (String, Option<String>) {
@@ -133,6 +137,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.push && args.tags.is_empty() {
         anyhow::bail!("--push needs a name: use -t NAME:TAG");
     }
+    for a in &args.allow {
+        if a != "network.host" {
+            anyhow::bail!("invalid entitlement {a:?} (berth knows network.host)");
+        }
+    }
     let (dockerfile, dockerfile_text) = match args.file.as_deref() {
         Some("-") => {
             let mut s = String::new();
@@ -156,6 +165,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         platform: args.platform.clone(),
         secrets,
         quiet,
+        network: args.network.clone(),
+        allow_host_network: args.allow.iter().any(|a| a == "network.host"),
     };
     let engine = ctx.engine()?;
     let pull_opts = PullOptions { platform: None, insecure_registries: ctx.insecure_registries.clone(), client: None };

@@ -192,9 +192,24 @@ pub fn resolve_in(root: &Path, src: &str, ignore: Option<&Ignore>) -> Result<Vec
     if climbs {
         return Err(Error::Other(format!("forbidden path outside the build context: {src}")));
     }
-    let rel = clean(src);
+    let mut rel = clean(src);
     let excluded = |r: &str| ignore.is_some_and(|i| i.excluded(r));
     if !has_glob(&rel) {
+        // The parent's symlinks resolve inside the root (a stage's `/data -> /etc` is the
+        // stage's /etc, never the host's); the last component is copied as it is.
+        if let Some((parent, name)) = rel.rsplit_once('/') {
+            let r = berth_sys::inroot::Root::open(root).map_err(|e| Error::io(root, e))?;
+            match r.canonical(parent) {
+                Ok(p) => {
+                    let p = p.to_string_lossy().trim_start_matches('/').to_string();
+                    rel = if p.is_empty() { name.to_string() } else { format!("{p}/{name}") };
+                }
+                Err(e) if e.is_not_found() || e.errno() == Some(libc::ENOTDIR) => {
+                    return Err(Error::NotFound(format!("failed to compute cache key: \"/{rel}\": not found")));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let p = root.join(&rel);
         if (rel.is_empty() || fs::symlink_metadata(&p).is_ok()) && !excluded(&rel) {
             return Ok(vec![rel]);
@@ -226,7 +241,8 @@ fn glob_walk(root: &Path, rel: &str, pat: &[String], out: &mut Vec<String>) -> R
     for n in names {
         if glob(first.as_bytes(), n.as_bytes()) {
             let r = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
-            if rest.is_empty() || root.join(&r).is_dir() {
+            // Only real directories are descended: a symlink would be followed on the host.
+            if rest.is_empty() || fs::symlink_metadata(root.join(&r)).is_ok_and(|m| m.is_dir()) {
                 glob_walk(root, &r, rest, out)?;
             }
         }

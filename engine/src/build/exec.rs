@@ -65,6 +65,11 @@ pub struct BuildOptions {
     pub secrets: Vec<(String, PathBuf)>,
     /// `--progress quiet` / `-q`: print nothing while building.
     pub quiet: bool,
+    /// `--network`: the network of RUN steps that name none (`default`, `host`, `none`).
+    /// `host` also grants BuildKit's `network.host` entitlement.
+    pub network: Option<String>,
+    /// `--allow network.host`: RUN `--network=host` is permitted (the default stays).
+    pub allow_host_network: bool,
 }
 
 /// The result of a build.
@@ -287,6 +292,13 @@ impl Engine {
         for tag in &opts.tags {
             crate::Reference::parse(tag)?;
         }
+        if let Some(n) = opts.network.as_deref() {
+            if !matches!(n, "" | "default" | "bridge" | "host" | "none") {
+                return Err(Error::Unsupported(format!(
+                    "network mode {n:?} not supported by build (default, host or none)"
+                )));
+            }
+        }
         let t = Instant::now();
         let v = out.vertex("[internal] load .dockerignore");
         let ctx = Context::open(&opts.context, opts.dockerfile_text.is_none().then_some(df_path.as_path()))?;
@@ -349,6 +361,19 @@ impl Run<'_> {
         m.insert("BUILDARCH".into(), h.architecture.clone());
         m.insert("BUILDVARIANT".into(), h.variant.clone().unwrap_or_default());
         m
+    }
+
+    /// The network of a RUN step without `--network`: `--network`'s (`bridge` is the
+    /// default one, as in `docker build`).
+    fn default_network(&self) -> String {
+        match self.opts.network.as_deref() {
+            None | Some("" | "default" | "bridge") => "default".into(),
+            Some(n) => n.into(),
+        }
+    }
+
+    fn host_network_allowed(&self) -> bool {
+        self.opts.allow_host_network || self.opts.network.as_deref() == Some("host")
     }
 
     fn is_wasm(&self) -> bool {
@@ -803,9 +828,18 @@ impl Run<'_> {
                         env.push(format!("{p}={v}"));
                     }
                 }
-                let net = network.clone().unwrap_or_else(|| "default".into());
+                let net = network.clone().unwrap_or_else(|| self.default_network());
                 if !matches!(net.as_str(), "default" | "host" | "none") {
                     return Err(at(df, s, format!("unsupported network mode {net:?} (default, host or none)")));
+                }
+                if net == "host" && !self.host_network_allowed() {
+                    // BuildKit's `network.host` entitlement: a Dockerfile alone cannot
+                    // reach the host's loopback services.
+                    return Err(at(
+                        df,
+                        s,
+                        "network.host is not allowed: pass --network host or --allow network.host to build".into(),
+                    ));
                 }
                 let mut mounts_spec = Vec::new();
                 for m in mounts {
@@ -1356,31 +1390,56 @@ impl Run<'_> {
                 ..Default::default()
             },
             host_config: HostConfig {
-                network_mode: if net == "none" { "none".into() } else { "host".into() },
+                network_mode: if net == "host" { "host".into() } else { "bridge".into() },
                 ..Default::default()
             },
             process: ProcessInfo { args: argv.to_vec(), env, cwd: st.workdir(), ..Default::default() },
             mounts: mounts.iter().map(|m| m.mount.clone()).collect(),
             ..Default::default()
         };
-        let guard = RunGuard { c: c.clone() };
+        let mut guard = RunGuard { c: c.clone(), network: None };
         crate::container::snapshot::prepare(&c)?;
         let rootfs = c.rootfs();
         // Mount points the runtime will create: removed from the layer unless they were there.
         let mut points: Vec<String> = vec!["/etc/hosts".into(), "/etc/hostname".into(), "/etc/resolv.conf".into()];
         points.extend(c.mounts.iter().map(|m| m.destination.clone()));
-        let pre: Vec<(String, bool)> =
-            points.iter().map(|p| (p.clone(), fs::symlink_metadata(rootfs.join(context::clean(p))).is_ok())).collect();
-        let cwd = rootfs.join(context::clean(&c.process.cwd));
-        let cwd_existed = cwd.exists();
-        if !cwd_existed {
-            fs::create_dir_all(&cwd).at(&cwd)?;
-        }
+        // Resolved with the rootfs as the root, as the runtime will (the stage's symlinks never
+        // lead to the host's tree).
+        let root_view = berth_sys::inroot::Root::open(&rootfs).at(&rootfs)?;
+        let pre: Vec<(String, bool)> = points.iter().map(|p| (p.clone(), root_view.resolve(p).is_ok())).collect();
+        root_view.mkdir_all(&c.process.cwd, 0o755)?;
+        drop(root_view);
         spec::resolve_user(&mut c, &rootfs)?;
         c.process.env = c.config.env.clone();
         c.process.args = argv.to_vec();
         c.process.cwd = st.workdir();
         spec::write_etc_files(&c)?;
+        if net != "host" {
+            // The step's own namespace (BuildKit's default): a veth on the default bridge, or
+            // loopback alone with `none`; never the host's 127.0.0.1. This process owns the
+            // sandbox (a killed build's is reconciled away by the next network operation) and
+            // the guard detaches it whatever happens.
+            let netns = self.engine.netns_path(&id);
+            let req = crate::network::AttachRequest {
+                container_id: id.clone(),
+                name: c.name.clone(),
+                hostname: c.config.hostname.clone(),
+                netns: netns.clone(),
+                create_netns: true,
+                owner: None,
+                opts: crate::network::NetworkOpts {
+                    network: if net == "none" { "none".into() } else { crate::network::DEFAULT_NETWORK.into() },
+                    ..Default::default()
+                },
+            };
+            guard.network = Some(self.engine);
+            let a = self.engine.attach(&req)?;
+            for (f, body) in [("hosts", &a.hosts), ("resolv.conf", &a.resolv_conf)] {
+                let p = dir.join(f);
+                fs::write(&p, body).at(&p)?;
+            }
+            c.netns_path = Some(netns.display().to_string());
+        }
         let spec_v = spec::generate(&c)?;
         let spec_path = dir.join("config.json");
         fs::write(&spec_path, serde_json::to_vec(&spec_v).map_err(|e| Error::Other(e.to_string()))?).at(&spec_path)?;
@@ -1421,22 +1480,7 @@ impl Run<'_> {
             if existed {
                 continue;
             }
-            let q = upper.join(context::clean(&p));
-            if let Ok(m) = fs::symlink_metadata(&q) {
-                if m.is_dir() {
-                    let _ = fs::remove_dir(&q);
-                } else if m.len() == 0 {
-                    let _ = fs::remove_file(&q);
-                }
-                // Parents made only to hold the mount point go too.
-                let mut parent = q.parent().map(Path::to_path_buf);
-                while let Some(pp) = parent {
-                    if pp == upper || fs::remove_dir(&pp).is_err() {
-                        break;
-                    }
-                    parent = pp.parent().map(Path::to_path_buf);
-                }
-            }
+            remove_mount_point(&upper, &p);
         }
         // The upper directory is the layer: move its entries into the step's directory.
         for e in fs::read_dir(&upper).at(&upper)? {
@@ -1531,15 +1575,24 @@ fn self_say(v: usize, t0: Instant, line: &str, output: &mut String, quiet: bool)
     }
 }
 
-/// Removes a build container's runtime record, mount and directory, whatever happened.
-struct RunGuard {
+/// Removes a build container's runtime record, mount, network sandbox and directory,
+/// whatever happened.
+struct RunGuard<'a> {
     c: Container,
+    /// The engine whose network the step was attached to (none with `--network host`).
+    network: Option<&'a Engine>,
 }
 
-impl Drop for RunGuard {
+impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         let _ = crate::container::snapshot::unmount(&self.c.rootfs());
         let _ = crate::container::runtime::delete(&self.c);
+        if let Some(e) = self.network {
+            // After the runtime's delete: no process of the step holds the namespace.
+            if let Err(err) = e.detach(&self.c.id) {
+                tracing::warn!("build step {}: removing its network: {err}", &self.c.id[..12]);
+            }
+        }
         let _ = unpack::remove_tree(&self.c.dir);
     }
 }
@@ -1991,13 +2044,10 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
         Some((u, g)) => (u, Some(g)),
         None => (spec_s, None),
     };
+    // Read in the stage's merged view: its symlinks resolve inside it, never on the host.
+    use crate::container::layerview::{LayerView, RootView};
     let read = |f: &str| -> String {
-        for d in dirs.iter().rev() {
-            if let Ok(s) = fs::read_to_string(d.join(f)) {
-                return s;
-            }
-        }
-        String::new()
+        LayerView::new(dirs).open(f).and_then(|f| std::io::read_to_string(f).ok()).unwrap_or_default()
     };
     let find = |file: &str, name: &str| -> Option<u32> {
         read(file).lines().find_map(|l| {
@@ -2019,6 +2069,40 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+/// Removes the empty file or directory the runtime made at `point` in a RUN's upper directory,
+/// and the parents made only to hold it. The upper directory holds what the step wrote: each
+/// component is opened by name without following symlinks, so a link the step planted (`/etc`
+/// turned into a link to a host directory) stops the walk instead of leading out of it.
+fn remove_mount_point(upper: &Path, point: &str) {
+    let rel = context::clean(point);
+    let names: Vec<&std::ffi::OsStr> = Path::new(&rel).iter().collect();
+    let Some((last, parents)) = names.split_last() else { return };
+    let Ok(top) = berth_sys::inroot::Dir::open(upper) else { return };
+    let mut dirs = vec![top];
+    for n in parents {
+        match dirs.last().expect("the top is there").open_dir(n) {
+            Ok(d) => dirs.push(d),
+            Err(_) => return,
+        }
+    }
+    let parent = dirs.last().expect("the top is there");
+    match parent.child_metadata(last) {
+        Ok(m) if m.is_dir() => {
+            let _ = parent.remove_dir(last);
+        }
+        Ok(m) if m.len() == 0 => {
+            let _ = parent.remove_file(last);
+        }
+        _ => return,
+    }
+    // Parents made only to hold the mount point go too (removal stops at the first non-empty).
+    for (i, n) in parents.iter().enumerate().rev() {
+        if dirs[i].remove_dir(n).is_err() {
+            break;
+        }
+    }
 }
 
 /// SOURCE_DATE_EPOCH: no file in a new layer is newer than the epoch.

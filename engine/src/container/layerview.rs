@@ -20,21 +20,22 @@ const MAX_HOPS: usize = 40;
 
 /// A container's root filesystem as the create-time readers see it.
 pub trait RootView {
-    /// The host path holding the container's `path` (symlinks resolved inside the root), or
-    /// `None` when it cannot be resolved.
-    fn resolve(&self, path: &str) -> Option<PathBuf>;
+    /// The container's file at `path` (symlinks resolved inside the root) opened for reading,
+    /// or `None` when it cannot be resolved or opened.
+    fn open(&self, path: &str) -> Option<fs::File>;
 }
 
-/// A mounted overlay or a copied rootfs: the directory is the merged view.
+/// A mounted overlay or a copied rootfs: the directory is the merged view, resolved with it as
+/// the root (`berth_sys::inroot`) and opened in the same step.
 impl RootView for Path {
-    fn resolve(&self, path: &str) -> Option<PathBuf> {
-        Some(super::spec::secure_join(self, path))
+    fn open(&self, path: &str) -> Option<fs::File> {
+        berth_sys::inroot::Root::open(self).ok()?.open_file(path).ok()
     }
 }
 
 impl RootView for PathBuf {
-    fn resolve(&self, path: &str) -> Option<PathBuf> {
-        self.as_path().resolve(path)
+    fn open(&self, path: &str) -> Option<fs::File> {
+        self.as_path().open(path)
     }
 }
 
@@ -81,7 +82,16 @@ impl<'a> LayerView<'a> {
 }
 
 impl RootView for LayerView<'_> {
-    fn resolve(&self, path: &str) -> Option<PathBuf> {
+    fn open(&self, path: &str) -> Option<fs::File> {
+        // The store's layer directories are immutable: the host path found is the file.
+        fs::File::open(self.resolve(path)?).ok()
+    }
+}
+
+impl LayerView<'_> {
+    /// The host path of the merged entry at `path`, symlinks resolved in the merged view
+    /// (more than [`MAX_HOPS`] is `None`).
+    pub fn resolve(&self, path: &str) -> Option<PathBuf> {
         let mut out: Vec<String> = Vec::new();
         let mut pending: Vec<String> = Path::new(path).components().rev().filter_map(component).collect();
         let mut hops = 0;

@@ -252,9 +252,9 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
     // The network namespace the runtime joins (idempotent across restarts).
     crate::network::container::setup(c, &c.net)?;
     snapshot::prepare(c)?;
-    let cwd = super::spec::secure_join(&c.rootfs(), &c.process.cwd);
-    if !cwd.exists() {
-        let _ = std::fs::create_dir_all(&cwd);
+    // Created inside the root (the runtime reports what fails: a chain too long, a file there).
+    if let Ok(root) = berth_sys::inroot::Root::open(c.rootfs()) {
+        let _ = root.mkdir_all(&c.process.cwd, 0o755);
     }
     let (io, mut output, console) = if c.config.tty {
         let sock = std::env::temp_dir().join(format!(

@@ -310,7 +310,7 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
                     if !existed {
                         created.push(v.name.clone());
                     }
-                    seed_volume(&v.mountpoint, &super::spec::secure_join(rootfs, &dst))?;
+                    seed_volume(&v.mountpoint, rootfs, &dst)?;
                     MountPoint {
                         kind: "volume".into(),
                         name: v.name.clone(),
@@ -404,16 +404,23 @@ fn parse_bind(s: &str) -> Result<MountSpec> {
 }
 
 /// Seeds an empty volume with the image's content at the mount path (Docker's copy-up).
-fn seed_volume(data: &Path, image_path: &Path) -> Result<()> {
-    let Ok(md) = image_path.symlink_metadata() else { return Ok(()) };
-    if !md.is_dir() {
-        return Ok(());
-    }
+/// Copies what the image has at `dst` into a new volume, `dst` resolved with the rootfs as
+/// the root (a hostile image's symlinks never reach the host's tree; a chain past the kernel's
+/// limit fails the run). Nothing to copy when the image has no directory there.
+fn seed_volume(data: &Path, rootfs: &Path, dst: &str) -> Result<()> {
+    let root = berth_sys::inroot::Root::open(rootfs).at(rootfs)?;
+    let dir = match root.open_dir(dst) {
+        Ok(d) => d,
+        Err(e) if e.is_not_found() || e.errno() == Some(libc::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     if fs::read_dir(data).at(data)?.next().is_some() {
         return Ok(());
     }
+    let md = dir.metadata().at(dst)?;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    super::snapshot::apply_layer_copy(image_path, data)?;
+    // The copy walks below the resolved directory's descriptor, never re-resolving `dst`.
+    super::snapshot::apply_layer_copy(&dir.proc_path(), data)?;
     let _ = std::os::unix::fs::lchown(data, Some(md.uid()), Some(md.gid()));
     fs::set_permissions(data, fs::Permissions::from_mode(md.mode() & 0o7777)).at(data)?;
     Ok(())

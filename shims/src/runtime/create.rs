@@ -269,6 +269,9 @@ impl<S: Syscall> Linux<S> {
             let f = File::open(path).at(path)?;
             self.sys.setns(f.as_raw_fd(), CloneFlags::CLONE_NEWPID)?;
         }
+        // Inherited by the init: not dumpable from its first instruction (it may be entering
+        // a PID namespace others already live in).
+        process::set_non_dumpable()?;
         let (reader, writer) = process::pipe()?;
         let gate = match &fifo_fd {
             Some(f) => Gate::Fifo(f.as_raw_fd()),

@@ -81,6 +81,9 @@ impl<S: Syscall> Linux<S> {
             _ => None,
         };
         let procs = c.state.cgroup.as_ref().map(|cg| cg.procs_files()).unwrap_or_default();
+        // Set here, before the fork, so the child is never dumpable inside the container's
+        // PID namespace, not even between fork and its first instruction.
+        process::set_non_dumpable()?;
         let (reader, writer) = process::pipe()?;
         match process::fork()? {
             process::Forked::Child => {
@@ -88,6 +91,12 @@ impl<S: Syscall> Linux<S> {
                 process::reset_signals();
                 let sync = writer.as_raw_fd();
                 let sys = &self.sys;
+                // Already non-dumpable (inherited); nothing of the caller's (its other
+                // descriptors, `9</host/dir`) goes along into the container.
+                let mut keep = vec![sync];
+                keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+                keep.extend(join.iter().map(|(_, fd)| *fd));
+                process::close_fds_except(3 + opts.preserve_fds, &keep);
                 let setup = (|| {
                     init::enter(sys, &procs, &join, plan.oom_score_adj)?;
                     if plan.terminal {

@@ -19,7 +19,7 @@
 //! itself a child subreaper (PR_SET_CHILD_SUBREAPER) before calling `create`, and then `wait`
 //! (waitpid) works from the supervisor.
 
-mod create;
+pub(crate) mod create;
 mod delete;
 mod exec;
 mod kill;

@@ -1,7 +1,7 @@
 //! The real [`Syscall`]: thin wrappers over nix and libc that turn errno into [`Error::Sys`]
 //! naming the call and its arguments.
 
-use super::{CapabilitySets, DeviceKind, FileKind, Syscall};
+use super::{CapabilitySets, DeviceKind, FileKind, InRoot, Make, Syscall};
 use crate::error::{Error, Result};
 use caps::{CapSet, CapsHashSet};
 use nix::errno::Errno;
@@ -50,6 +50,18 @@ impl Syscall for LinuxSyscall {
 
     fn umount(&self, target: &Path, flags: MntFlags) -> Result<()> {
         nix::mount::umount2(target, flags).map_err(|e| Error::sys(format!("umount {}", target.display()), e))
+    }
+
+    fn in_root(&self, root: &Path, path: &Path, make: Make) -> Result<InRoot> {
+        use berth_sys::inroot::Root;
+        let r = Root::open(root).map_err(|e| Error::io(root, e))?;
+        let fd: std::result::Result<std::os::fd::OwnedFd, _> = match make {
+            Make::Nothing => r.resolve(path).map(Into::into),
+            Make::Dir => r.mkdir_all(path, 0o755).map(Into::into),
+            Make::File => r.create_file(path, 0o644).map(Into::into),
+        };
+        let fd = fd.map_err(|e| Error::Sys { what: "resolving in the container's root".into(), source: e.into() })?;
+        Ok(InRoot::held(fd))
     }
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {

@@ -19,8 +19,8 @@ use crate::error::Result;
 use caps::CapsHashSet;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
-use std::os::fd::RawFd;
-use std::path::Path;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 /// What a path is, as `stat` (following symlinks) sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,37 @@ pub enum DeviceKind {
     Char,
     Block,
     Fifo,
+}
+
+/// What [`Syscall::in_root`] creates when the path is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Make {
+    /// Nothing: the path must exist.
+    Nothing,
+    /// A directory (and its parents), 0755.
+    Dir,
+    /// An empty file (and its parent directories), 0644.
+    File,
+}
+
+/// A path resolved inside a root: `path` reaches exactly the resolved inode while this lives
+/// (`/proc/self/fd/N` of the descriptor it holds), so a mount onto it cannot be redirected.
+#[derive(Debug)]
+pub struct InRoot {
+    pub path: PathBuf,
+    _held: Option<OwnedFd>,
+}
+
+impl InRoot {
+    /// A resolved descriptor and the path that names it.
+    pub fn held(fd: OwnedFd) -> InRoot {
+        InRoot { path: berth_sys::inroot::fd_path(&fd), _held: Some(fd) }
+    }
+
+    /// A plain path (the recording implementation's answer: nothing to hold).
+    pub fn plain(path: PathBuf) -> InRoot {
+        InRoot { path, _held: None }
+    }
 }
 
 /// The capability sets a process ends with (the bounding set is applied separately, earlier,
@@ -59,6 +90,9 @@ pub trait Syscall {
         data: Option<&str>,
     ) -> Result<()>;
     fn umount(&self, target: &Path, flags: MntFlags) -> Result<()>;
+    /// Resolves `path` inside `root` with `root` as `/` (symlinks never leave it; a chain past
+    /// the kernel's limit is ELOOP) and creates it per `make` when absent.
+    fn in_root(&self, root: &Path, path: &Path, make: Make) -> Result<InRoot>;
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()>;
     fn chroot(&self, path: &Path) -> Result<()>;
     fn chdir(&self, path: &Path) -> Result<()>;

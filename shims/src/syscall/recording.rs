@@ -3,7 +3,7 @@
 //! Lines look like `mount proc -> /r/proc type=proc flags=NOSUID|NODEV|NOEXEC data=` so tests
 //! can assert on order (`position`) and content (`contains`) without a root-owned kernel.
 
-use super::{CapabilitySets, DeviceKind, FileKind, Syscall};
+use super::{CapabilitySets, DeviceKind, FileKind, InRoot, Make, Syscall};
 use crate::error::{Error, Result};
 use caps::CapsHashSet;
 use nix::errno::Errno;
@@ -114,6 +114,26 @@ impl Syscall for RecordingSyscall {
 
     fn umount(&self, target: &Path, flags: MntFlags) -> Result<()> {
         self.record(format!("umount {} flags={:#x}", target.display(), flags.bits()))
+    }
+
+    fn in_root(&self, root: &Path, path: &Path, make: Make) -> Result<InRoot> {
+        // Lexically inside the root: the real resolution is the kernel's (tested in berth-sys).
+        let mut p = root.to_path_buf();
+        for c in path.components() {
+            match c {
+                std::path::Component::Normal(n) => p.push(n),
+                std::path::Component::ParentDir if p != root => {
+                    p.pop();
+                }
+                _ => {}
+            }
+        }
+        match make {
+            Make::Nothing => {}
+            Make::Dir => self.mkdir_all(&p, 0o755)?,
+            Make::File => self.create_file(&p)?,
+        }
+        Ok(InRoot::plain(p))
     }
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {

@@ -1,17 +1,24 @@
 //! The guest process: what the forked child of `create` does, from the OCI spec to the guest's
 //! exit status.
 //!
-//! Order matters: the network namespace is joined before anything starts a thread (namespaces
-//! are per thread, and threads inherit their creator's), stop signals are blocked before any
-//! thread exists (so only the signal thread receives them), and every failure that is the
-//! image's fault (missing or corrupt binary, unknown imports) happens before `start`, reported
-//! over the sync pipe as a failed create.
+//! Order matters: the process is confined ([`Confinement`]: cgroup, namespaces, capabilities)
+//! before anything starts a thread (namespaces and capabilities are per thread, and threads
+//! inherit their creator's), stop signals are blocked before any thread exists (so only the
+//! signal thread receives them), no_new_privs and seccomp go on every thread last, once the
+//! guest is loaded and `start` came, and every failure that is the image's fault (missing or
+//! corrupt binary, unknown imports) happens before `start`, reported over the sync pipe as a
+//! failed create.
 
 use super::cache::{self, Compiled};
+use crate::container_process::{self, ProcessPlan};
 use crate::error::{Error, Result};
+use crate::init;
 use crate::process;
+use crate::syscall::{LinuxSyscall, Syscall};
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
 use oci_spec::runtime::Spec;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
@@ -39,8 +46,6 @@ pub struct GuestConfig {
     pub rootfs_readonly: bool,
     /// (host dir, guest path, read-only)
     pub preopens: Vec<(PathBuf, String, bool)>,
-    /// The network namespace to join; `Some("")` means a new one.
-    pub netns: Option<String>,
     pub memory_limit: Option<u64>,
     pub cache_dir: Option<PathBuf>,
     pub bundle: PathBuf,
@@ -115,11 +120,6 @@ impl GuestConfig {
             let dest = m.destination().to_string_lossy().into_owned();
             preopens.push((src.clone(), dest, opts.iter().any(|o| o == "ro")));
         }
-        let netns = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).and_then(|ns| {
-            ns.iter()
-                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-                .map(|n| n.path().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
-        });
         let memory_limit = spec
             .linux()
             .as_ref()
@@ -146,7 +146,6 @@ impl GuestConfig {
             rootfs,
             rootfs_readonly: root.readonly().unwrap_or(false),
             preopens,
-            netns,
             memory_limit,
             cache_dir,
             bundle: bundle.to_path_buf(),
@@ -230,27 +229,87 @@ impl WasiView for Host {
     }
 }
 
-/// Caps the total size of the guest's linear memories.
+/// What one table element costs the host: a funcref table holds a pointer per element (an
+/// externref one 4 bytes; counting 8 for every kind errs on the side of the host).
+const TABLE_ELEMENT_BYTES: usize = 8;
+/// Table elements a guest may hold in all without `--memory`: 10 million (80 MB), as many as
+/// wasmtime's own pooling allocator allows in all of its tables by default.
+const DEFAULT_TABLE_ELEMENTS: usize = 10_000_000;
+/// Instances, tables and memories one guest may create. A module is one instance with at most
+/// a handful of each; a component a few dozen core instances. wasmtime's defaults (10,000
+/// each) would let one guest reserve 10,000 linear memories of address space.
+const MAX_INSTANCES: usize = 1_000;
+const MAX_TABLES: usize = 1_000;
+const MAX_MEMORIES: usize = 100;
+
+/// The store's limiter: everything a guest allocates through wasmtime is bounded. Its linear
+/// memories and its tables share one budget, `--memory` (`linux.resources.memory.limit`), a
+/// table element costing [`TABLE_ELEMENT_BYTES`]: without this, `table.grow` reached 937 MB
+/// under `--memory 64m`. Without a limit, memories are unbounded (as a native container's are)
+/// and tables hold at most [`DEFAULT_TABLE_ELEMENTS`]. The counts of instances, tables and
+/// memories are capped too. A growth beyond fails inside the guest (`memory.grow` and
+/// `table.grow` return -1), and marks the run so a guest that then traps is reported out of
+/// memory.
 struct Limits {
     max: Option<usize>,
+    /// Bytes of linear memory and of tables.
     used: usize,
+    /// Table elements, in all tables.
+    elements: usize,
     hit: Arc<AtomicBool>,
+}
+
+impl Limits {
+    fn new(max: Option<usize>, hit: Arc<AtomicBool>) -> Limits {
+        Limits { max, used: 0, elements: 0, hit }
+    }
+
+    /// Whether `used` bytes growing from `current` to `desired` bytes stays within the budget;
+    /// the new total if it does.
+    fn grow(&mut self, current: usize, desired: usize) -> Option<usize> {
+        let total = (self.used - current.min(self.used)).saturating_add(desired);
+        if self.max.is_some_and(|max| total > max) {
+            self.hit.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(total)
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limits {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.used - current.min(self.used) + desired;
-        if let Some(max) = self.max {
-            if total > max {
-                self.hit.store(true, Ordering::Relaxed);
-                return Ok(false);
+        match self.grow(current, desired) {
+            Some(total) => {
+                self.used = total;
+                Ok(true)
             }
+            None => Ok(false),
         }
-        self.used = total;
-        Ok(true)
     }
-    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(true)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let elements = (self.elements - current.min(self.elements)).saturating_add(desired);
+        if self.max.is_none() && elements > DEFAULT_TABLE_ELEMENTS {
+            self.hit.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        let bytes = |n: usize| n.saturating_mul(TABLE_ELEMENT_BYTES);
+        match self.grow(bytes(current), bytes(desired)) {
+            Some(total) => {
+                self.used = total;
+                self.elements = elements;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -272,9 +331,96 @@ fn stop_sigset() -> libc::sigset_t {
     }
 }
 
+/// What confines the guest process as a native container's init is confined (the same
+/// pieces: [`init::enter`], [`container_process::apply_identity`] and
+/// [`container_process::apply_late_seccomp`]): the container's cgroup, joined first; the
+/// spec's namespaces (the network one joined by path, mount, IPC, UTS and cgroup ones made
+/// here, the PID one by the parent, so this process is its PID 1); the spec's capabilities
+/// (Docker's set) and rlimits; no_new_privs and the spec's seccomp profile (Docker's), both
+/// installed on every thread once the guest is loaded. What is not done is the rootfs: the
+/// guest process keeps the host's file system (in a mount namespace of its own, propagation
+/// from the host kept), since a guest reaches files only through its WASI preopens, which
+/// the runtime opens by host path. The process stays uid 0 in the sense of the host's files,
+/// as a root native container, with only its capabilities.
+pub struct Confinement {
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Namespaces to enter, as descriptors the parent opened.
+    pub join: Vec<(CloneFlags, RawFd)>,
+    /// Namespaces to make (not PID).
+    pub unshare: CloneFlags,
+    pub hostname: Option<String>,
+    pub plan: ProcessPlan,
+}
+
+impl Confinement {
+    /// Everything before the guest is loaded, in the still single-threaded child: threads
+    /// started later (compilation, WASI's) inherit the namespaces and capabilities.
+    fn enter(&mut self, sys: &LinuxSyscall) -> Result<()> {
+        init::enter(sys, &self.cgroup_procs, &self.join, self.plan.oom_score_adj)?;
+        if !self.unshare.is_empty() {
+            sys.unshare(self.unshare)?;
+        }
+        if self.unshare.contains(CloneFlags::CLONE_NEWNS) {
+            // Nothing mounted here reaches the host; the host's unmounts still reach here.
+            sys.mount(None, Path::new("/"), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
+        }
+        if let Some(h) = self.hostname.as_deref().filter(|h| !h.is_empty()) {
+            sys.sethostname(h)?;
+        }
+        // The process's working directory is a host path (the guest's is WASI's); user and
+        // groups stay root's (see above): capabilities, rlimits and umask are the spec's.
+        self.plan.cwd = PathBuf::from("/");
+        self.plan.uid = 0;
+        self.plan.gid = 0;
+        self.plan.additional_gids.clear();
+        // A guest never execs: no_new_privs costs it nothing, and the filter goes in late.
+        self.plan.no_new_privileges = true;
+        container_process::apply_identity(sys, &self.plan)
+    }
+
+    /// no_new_privs and the seccomp filter, on every thread (compilation may have started
+    /// some): the last step before the guest runs.
+    fn seal(&mut self, sys: &LinuxSyscall) -> Result<()> {
+        for f in &mut self.plan.seccomp {
+            f.flags |= libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+        }
+        container_process::apply_late_seccomp(sys, &self.plan)
+    }
+}
+
+extern "C" fn on_stop_signal_in_init(_sig: libc::c_int) {}
+
+/// As its namespace's PID 1, the guest process would never see a signal it left at its
+/// default action (the kernel drops them, even from the shim): a handler that does nothing
+/// makes the (blocked) stop signals arrive for the signal thread to take.
+fn accept_stop_signals() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(SigHandler::Handler(on_stop_signal_in_init), SaFlags::SA_RESTART, SigSet::empty());
+    for s in STOP_SIGNALS {
+        let sig = Signal::try_from(s).map_err(|e| Error::sys("signal", e))?;
+        // SAFETY: the handler does nothing at all.
+        unsafe { sigaction(sig, &act) }.map_err(|e| Error::sys(format!("sigaction {sig}"), e))?;
+    }
+    Ok(())
+}
+
 /// Runs in the forked child; returns the process's exit code.
-pub fn child_main(cfg: &GuestConfig, sync: OwnedFd, fifo: &Path, console: Option<&Path>) -> u8 {
+pub fn child_main(
+    cfg: &GuestConfig,
+    sync: OwnedFd,
+    fifo: &Path,
+    console: Option<&Path>,
+    mut confine: Confinement,
+) -> u8 {
     process::reset_signals();
+    let sys = LinuxSyscall;
+    // The cgroup and the namespaces given by path, with the descriptors the parent opened.
+    if let Err(e) = init::enter(&sys, &confine.cgroup_procs, &confine.join, None) {
+        process::send_error(sync.as_raw_fd(), &e);
+        return e.exit_code();
+    }
+    confine.cgroup_procs.clear();
+    confine.join.clear();
     // Nothing of the shim's (its lock, sockets, the log) may stay open in the guest process.
     let keep = sync.as_raw_fd() as u32;
     // SAFETY: closing descriptor ranges this process owns and does not use any more.
@@ -288,9 +434,8 @@ pub fn child_main(cfg: &GuestConfig, sync: OwnedFd, fifo: &Path, console: Option
     // SAFETY: blocking signals in the (still single) thread; threads created later inherit it.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     let prepared = (|| {
-        if let Some(ns) = &cfg.netns {
-            join_netns(ns)?;
-        }
+        accept_stop_signals()?;
+        confine.enter(&sys)?;
         if let Some(sock) = console {
             setup_console(sock)?;
         }
@@ -316,6 +461,10 @@ pub fn child_main(cfg: &GuestConfig, sync: OwnedFd, fifo: &Path, console: Option
             }
         }
         Err(_) => return 125,
+    }
+    if let Err(e) = confine.seal(&sys) {
+        eprintln!("berth: {e}");
+        return e.exit_code();
     }
     spawn_signal_thread();
     let end = run(cfg, prepared, Stdio::Inherit);
@@ -436,14 +585,6 @@ fn needs_files(engine: &Engine, compiled: &Compiled) -> bool {
     }
 }
 
-fn join_netns(ns: &str) -> Result<()> {
-    if ns.is_empty() {
-        return nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("unshare(net)", e));
-    }
-    let f = std::fs::File::open(ns).map_err(|e| Error::io(ns, e))?;
-    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys(format!("setns {ns}"), e))
-}
-
 /// A terminal for the guest: a pty whose master goes to the console socket, the slave on stdio.
 fn setup_console(sock: &Path) -> Result<()> {
     let pty = nix::pty::openpty(None, None).map_err(|e| Error::sys("openpty", e))?;
@@ -525,7 +666,7 @@ pub(super) fn run(cfg: &GuestConfig, p: Prepared, stdio: Stdio) -> End {
         Ok(b) => b,
         Err(e) => return End { code: 125, message: Some(format!("berth: wasm container: {e}")), oom: false },
     };
-    let limits = Limits { max: cfg.memory_limit.map(|l| l as usize), used: 0, hit: hit.clone() };
+    let limits = Limits::new(cfg.memory_limit.map(|l| l as usize), hit.clone());
     let host = match &p.pre {
         Pre::Module(_) => Host { p1: Some(builder.build_p1()), p2: None, limits },
         Pre::Component(_) => Host { p1: None, p2: Some((builder.build(), ResourceTable::new())), limits },
@@ -632,6 +773,36 @@ mod tests {
         std::fs::write(cache::entry_path(&engine, t.path(), "k1"), b"garbage").unwrap();
         assert!(cache::lookup(&engine, t.path(), "k1").is_none());
         assert!(!cache::entry_path(&engine, t.path(), "k1").exists());
+    }
+
+    #[test]
+    fn tables_and_memories_share_the_memory_budget() {
+        let engine = new_engine().unwrap();
+        let wat = r#"(module (memory 1) (table $t 0 funcref)
+          (func (export "tgrow") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0)))
+          (func (export "mgrow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+        let m = wasmtime::Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+        let instance = |max: Option<usize>| {
+            let hit = Arc::new(AtomicBool::new(false));
+            let mut store = Store::new(&engine, Limits::new(max, hit.clone()));
+            store.limiter(|l| l);
+            let i = wasmtime::Instance::new(&mut store, &m, &[]).unwrap();
+            let tgrow = i.get_typed_func::<i32, i32>(&mut store, "tgrow").unwrap();
+            let mgrow = i.get_typed_func::<i32, i32>(&mut store, "mgrow").unwrap();
+            (store, tgrow, mgrow, hit)
+        };
+        // 1 MiB: the 64 KiB page and 120,000 elements (960,000 bytes) fit; 23,040 bytes remain.
+        let (mut store, tgrow, mgrow, hit) = instance(Some(1 << 20));
+        assert_eq!(tgrow.call(&mut store, 120_000).unwrap(), 0);
+        assert!(!hit.load(Ordering::Relaxed));
+        assert_eq!(tgrow.call(&mut store, 3_000).unwrap(), -1, "24,000 bytes more than the budget");
+        assert!(hit.load(Ordering::Relaxed));
+        assert_eq!(mgrow.call(&mut store, 1).unwrap(), -1, "a page does not fit beside the table");
+        assert_eq!(tgrow.call(&mut store, 2_880).unwrap(), 120_000, "exactly the rest does");
+        // Without a limit, memories grow but tables stop at the default number of elements.
+        let (mut store, tgrow, mgrow, _) = instance(None);
+        assert_eq!(mgrow.call(&mut store, 16).unwrap(), 1);
+        assert_eq!(tgrow.call(&mut store, DEFAULT_TABLE_ELEMENTS as i32 + 1).unwrap(), -1);
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //!
 //! A wasm container is still one host process, the shim's child, so everything the shim does
 //! with a native container's init (waitpid, signals, start time, logs through its stdio) holds
-//! unchanged. `create` forks that process; it joins the bundle's network namespace first (so
-//! every socket the guest opens through `wasi:sockets` lives there, as a native container's
-//! would), loads the module (from the compiled-code cache when it can, see [`cache`]), links it
+//! unchanged. `create` forks that process, confined as a native container's init is (its
+//! cgroup, always; PID, mount, IPC, UTS namespaces and the bundle's network namespace, so every
+//! socket the guest opens through `wasi:sockets` lives there; Docker's capabilities,
+//! no_new_privs and seccomp profile: see `guest::Confinement`), loads the module (from the compiled-code cache when it can, see [`cache`]), links it
 //! against WASI — which is where a corrupt module or a missing import is reported, as a failed
 //! create with Docker's 126 — and then blocks on `exec.fifo` exactly like the Linux init, until
 //! `start`. Stop signals are caught on a thread that flushes the guest's stdout and ends the
@@ -16,7 +17,8 @@
 //! What the guest sees comes from the OCI spec: `process.args`/`env`/`cwd`; the rootfs preopened
 //! at `/` (read-only when `root.readonly`) and every directory bind mount preopened at its
 //! destination (`ro` honoured); `linux.resources.memory.limit` caps the guest's linear memories
-//! (a [`wasmtime::ResourceLimiter`]: growth beyond fails inside the guest, and a guest that then
+//! and tables together (a [`wasmtime::ResourceLimiter`], which also bounds the number of
+//! instances, tables and memories: growth beyond fails inside the guest, and a guest that then
 //! traps is reported out of memory with 137 and a `wasm-oom` marker in the bundle).
 
 pub mod cache;
@@ -32,9 +34,10 @@ use crate::syscall::LinuxSyscall;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-pub use guest::{is_component, is_wasm, resolve_in, End, GuestConfig, ModuleSource};
+pub use guest::{is_component, is_wasm, resolve_in, Confinement, End, GuestConfig, ModuleSource};
 
 /// The annotation the engine sets on a bundle that this runtime must run (crun's name for it).
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
@@ -46,26 +49,22 @@ pub const SOURCE_ANNOTATION: &str = "io.berth.wasm.source";
 /// The file a guest that ran out of its memory limit leaves in its bundle.
 pub const OOM_MARKER: &str = "wasm-oom";
 
-/// `--cpus` and friends: the guest process in a cgroup with only the spec's CPU limits (its
-/// memory is capped inside wasmtime instead, where exceeding it fails cleanly in the guest).
-fn cpu_cgroup(spec: &oci_spec::runtime::Spec, id: &str, pid: i32) -> Result<Option<Cgroup>> {
-    let Some(linux) = spec.linux() else { return Ok(None) };
-    let Some(cpu) = linux.resources().as_ref().and_then(|r| r.cpu().clone()) else { return Ok(None) };
-    if cpu.quota().is_none() && cpu.shares().is_none() && cpu.cpus().is_none() {
-        return Ok(None);
-    }
+/// The container's cgroup, made (with the spec's limits but memory's: wasmtime caps the guest's
+/// memory itself, where exceeding it fails cleanly inside the guest, and a cgroup limit would
+/// also count the runtime's own pages) for the guest process to join first thing.
+fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
     let default = PathBuf::from(format!("/berth/{id}"));
     let cg = Layout::detect()?.cgroup(linux.cgroups_path().as_deref().unwrap_or(&default))?;
     cg.create(&LinuxSyscall)?;
-    let r = oci_spec::runtime::LinuxResourcesBuilder::default()
-        .cpu(cpu)
-        .build()
-        .map_err(|e| Error::Spec(format!("linux.resources.cpu: {e}")))?;
-    cg.apply(&LinuxSyscall, &r)?;
-    for f in cg.procs_files() {
-        std::fs::write(&f, pid.to_string()).map_err(|e| Error::io(&f, e))?;
+    if let Some(r) = linux.resources() {
+        let mut r = r.clone();
+        r.set_memory(None);
+        if let Err(e) = cg.apply(&LinuxSyscall, &r) {
+            let _ = cg.destroy(&LinuxSyscall);
+            return Err(e);
+        }
     }
-    Ok(Some(cg))
+    Ok(cg)
 }
 
 /// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`].
@@ -92,6 +91,17 @@ impl Runtime for Wasm {
         let spec = load_spec(bundle)?;
         let cfg = GuestConfig::from_spec(&spec, bundle)?;
         process::ensure_single_threaded()?;
+        // The confinement of a native container's init (see `guest::Confinement`), resolved
+        // here so that a bad spec fails the create before anything is forked.
+        let linux = spec.linux().clone().unwrap_or_default();
+        let ns = crate::runtime::create::namespaces(&linux)?;
+        let process_spec = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
+        let plan = crate::container_process::ProcessPlan::new(process_spec, linux.seccomp().as_ref())?;
+        let mut join_files = Vec::new();
+        for (flag, path) in &ns.join {
+            let f = std::fs::File::open(path).map_err(|e| Error::Spec(format!("namespace {}: {e}", path.display())))?;
+            join_files.push((*flag, f));
+        }
         let dir = self.root.join(id);
         if dir.join("state.json").exists() {
             return Err(Error::Exists(id.to_string()));
@@ -101,36 +111,76 @@ impl Runtime for Wasm {
         let _ = std::fs::remove_file(&fifo);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
-        let (r, w) = process::pipe()?;
-        match process::fork()? {
+        let cgroup = match guest_cgroup(&linux, id) {
+            Ok(cg) => cg,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let undo = |e: Error| {
+            let _ = cgroup.destroy(&LinuxSyscall);
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e)
+        };
+        // Only the children of this process land in the new PID namespace, so the guest is its
+        // PID 1. The engine calls this in a helper forked for the purpose (a process can make
+        // one PID namespace for its children), as for a native container.
+        if ns.new_pid {
+            if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID) {
+                return undo(Error::sys("unshare(pid)", e));
+            }
+        }
+        if let Some(p) = &ns.pid_path {
+            let joined = std::fs::File::open(p).map_err(|e| Error::io(p, e)).and_then(|f| {
+                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| Error::sys("setns(pid)", e))
+            });
+            if let Err(e) = joined {
+                return undo(e);
+            }
+        }
+        let confine = guest::Confinement {
+            cgroup_procs: cgroup.procs_files(),
+            join: join_files.iter().map(|(f, file)| (*f, file.as_raw_fd())).collect(),
+            unshare: ns.unshare,
+            hostname: spec.hostname().clone().filter(|_| ns.uts),
+            plan,
+        };
+        let (r, w) = match process::pipe() {
+            Ok(p) => p,
+            Err(e) => return undo(e),
+        };
+        let forked = match process::fork() {
+            Ok(f) => f,
+            Err(e) => return undo(e),
+        };
+        match forked {
             Forked::Child => {
                 drop(r);
-                let code = guest::child_main(&cfg, w, &fifo, opts.console_socket.as_deref());
+                let code = guest::child_main(&cfg, w, &fifo, opts.console_socket.as_deref(), confine);
                 process::exit_child(code)
             }
             Forked::Parent(pid) => {
                 drop(w);
+                drop(join_files);
                 let fail = |code: u8, msg: String| {
                     let _ = process::wait_child(pid);
+                    let _ = cgroup.destroy(&LinuxSyscall);
                     let _ = std::fs::remove_dir_all(&dir);
                     Err(Error::Exec { code, message: msg })
                 };
-                match process::read_reply(r)? {
-                    Reply::Ready => {}
-                    Reply::Failed(code, msg) => return fail(code, msg),
-                    Reply::Eof => {
+                match process::read_reply(r) {
+                    Ok(Reply::Ready) => {}
+                    Ok(Reply::Failed(code, msg)) => return fail(code, msg),
+                    Ok(Reply::Eof) => {
                         return fail(125, format!("wasm container {id:?}: the guest process died during setup"))
                     }
-                }
-                let cgroup = match cpu_cgroup(&spec, id, pid) {
-                    Ok(cg) => cg,
                     Err(e) => {
                         let _ = process::kill(pid, Signal::SIGKILL);
-                        let _ = process::wait_child(pid);
-                        let _ = std::fs::remove_dir_all(&dir);
-                        return Err(e);
+                        return fail(125, e.to_string());
                     }
-                };
+                }
+                let cgroup = Some(cgroup.clone());
                 let state = State {
                     oci_version: OCI_VERSION.into(),
                     id: id.to_string(),

