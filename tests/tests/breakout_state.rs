@@ -311,6 +311,33 @@ fn an_oversized_config_is_refused_by_load() {
     assert!(err.contains("more than the 8388608 berth accepts"), "{err}");
     assert_eq!(blob_count(b.root()), 0, "nothing stored");
     assert_eq!(tmp_count(b.root()), 0, "no scratch file left");
+
+    // The same image as an OCI layout: manifest and layer are stored only with their config.
+    let oci = work.path().join("oci.tar");
+    let mut t = tar::Builder::new(fs::File::create(&oci).unwrap());
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", sha256_hex(&config)), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{}", sha256_hex(&layer)), "size": layer.len()}],
+    }))
+    .unwrap();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", sha256_hex(&manifest)), "size": manifest.len(),
+                       "annotations": {"io.containerd.image.name": "docker.io/library/big:2"}}],
+    }))
+    .unwrap();
+    for body in [&manifest, &config, &layer] {
+        append(&mut t, &format!("blobs/sha256/{}", sha256_hex(body)), body.len() as u64, &body[..]);
+    }
+    append(&mut t, "oci-layout", 30, &br#"{"imageLayoutVersion":"1.0.0"}"#[..]);
+    append(&mut t, "index.json", index.len() as u64, &index[..]);
+    t.into_inner().unwrap().sync_all().unwrap();
+    let err = b.fails(&["load", "-i", oci.to_str().unwrap()]);
+    assert!(err.contains("more than the 8388608 berth accepts"), "{err}");
+    assert_eq!(blob_count(b.root()), 0, "nothing stored");
+    assert_eq!(tmp_count(b.root()), 0, "no scratch file left");
     assert!(b.ok(&["images", "-q"]).trim().is_empty());
 }
 
@@ -643,6 +670,9 @@ fn what_sigkilled_commands_leave_is_swept() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let listed = b.ok(&["ps", "-aq", "--no-trunc"]);
     let listed: Vec<&str> = listed.lines().collect();
+    // Listing swept the half-removed and the never-recorded: what is left is what it shows.
+    let now = footprint(b.root(), &ids);
+    assert_eq!((now.container_dirs, now.removing), (listed.len(), 0), "{now:?}");
     if !listed.is_empty() {
         let mut args = vec!["rm", "-f"];
         args.extend(listed);

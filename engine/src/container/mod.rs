@@ -633,6 +633,10 @@ impl Engine {
         let mut out = Vec::new();
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
+            if id.starts_with(sweep::REMOVING) {
+                self.sweep_removal(&e.path()); // only if its remover died
+                continue;
+            }
             if id.len() != 64 {
                 continue;
             }
@@ -642,7 +646,12 @@ impl Engine {
                         out.push(c);
                     }
                 }
-                Err(_) => continue, // being created or removed concurrently
+                // Being created or removed concurrently, or left by a creator that died (then
+                // swept: no record and its log lock free).
+                Err(Error::NotFound(_)) => {
+                    self.sweep_unrecorded_dir(&id);
+                }
+                Err(_) => continue,
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));

@@ -7,8 +7,9 @@
 //! it is provably abandoned: its owner holds a `flock` for as long as it works on it (the
 //! directory itself for a build step and a removal, the container's log while a record is not
 //! written yet), and a lock that can be taken means the owner is gone. The sweeps read one
-//! small directory each; `build` sweeps `build-run/` when it starts, `rm` the removals, and
-//! `container prune` all three.
+//! small directory each; `build` sweeps `build-run/` when it starts, `rm` and every command
+//! that lists containers (`ps`, `prune`...) sweep the removals and record-less directories they
+//! come across, and `container prune` all three.
 
 use super::{names, snapshot, Container};
 use crate::Engine;
@@ -56,12 +57,15 @@ impl Engine {
             if !e.file_name().to_string_lossy().starts_with(REMOVING) {
                 continue;
             }
-            let dir = e.path();
-            if let Some(_held) = try_lock(&dir) {
-                n += usize::from(remove_dir(&dir));
-            }
+            n += usize::from(self.sweep_removal(&e.path()));
         }
         n
+    }
+
+    /// Deletes one `.removing-*` directory if its remover died.
+    pub(crate) fn sweep_removal(&self, dir: &Path) -> bool {
+        let Some(_held) = try_lock(dir) else { return false };
+        remove_dir(dir)
     }
 
     /// Sweeps container directories that never got their record (their creator died
@@ -72,27 +76,31 @@ impl Engine {
         let mut n = 0;
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            let dir = e.path();
-            if id.len() != 64 || dir.join("config.v2.json").exists() || recent(&dir) {
-                continue;
-            }
-            let log = Container { id: id.clone(), dir: dir.clone(), ..Default::default() }.log_path();
-            let held = match try_lock(&log) {
-                Some(f) => Some(f),
-                None if !log.exists() => None,
-                None => continue, // its creator is at work
-            };
-            if dir.join("config.v2.json").exists() {
-                continue; // written while we looked
-            }
-            if self.sandbox(&id).ok().flatten().is_some() {
-                let _ = self.detach(&id);
-            }
-            self.release_names_of(&id);
-            n += usize::from(remove_dir(&dir));
-            drop(held);
+            n += usize::from(id.len() == 64 && self.sweep_unrecorded_dir(&id));
         }
         n
+    }
+
+    /// Deletes the directory of container `id` if it has no record and its creator died.
+    pub(crate) fn sweep_unrecorded_dir(&self, id: &str) -> bool {
+        let dir = self.containers_dir().join(id);
+        if dir.join("config.v2.json").exists() || recent(&dir) {
+            return false;
+        }
+        let log = Container { id: id.to_string(), dir: dir.clone(), ..Default::default() }.log_path();
+        let _held = match try_lock(&log) {
+            Some(f) => Some(f),
+            None if !log.exists() => None,
+            None => return false, // its creator is at work
+        };
+        if dir.join("config.v2.json").exists() {
+            return false; // written while we looked
+        }
+        if self.sandbox(id).ok().flatten().is_some() {
+            let _ = self.detach(id);
+        }
+        self.release_names_of(id);
+        remove_dir(&dir)
     }
 
     /// Frees every name reserved for container `id`.
