@@ -630,6 +630,9 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(&dir, e)),
         };
+        // Build steps whose build was killed (one readdir of a directory that is usually
+        // absent or empty).
+        self.sweep_build_runs();
         let mut out = Vec::new();
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();

@@ -7,9 +7,8 @@
 //! it is provably abandoned: its owner holds a `flock` for as long as it works on it (the
 //! directory itself for a build step and a removal, the container's log while a record is not
 //! written yet), and a lock that can be taken means the owner is gone. The sweeps read one
-//! small directory each; `build` sweeps `build-run/` when it starts, `rm` and every command
-//! that lists containers (`ps`, `prune`...) sweep the removals and record-less directories they
-//! come across, and `container prune` all three.
+//! small directory each: `build` sweeps `build-run/` when it starts, `rm` the removals, and
+//! every command that lists containers (`ps`, `container prune`...) all three.
 
 use super::{names, snapshot, Container};
 use crate::Engine;
