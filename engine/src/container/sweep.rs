@@ -112,3 +112,38 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_nobody_holds_is_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let e = Engine::open(root.path()).unwrap();
+        // A container being created: no record yet, its creator holds the log.
+        let id = "a".repeat(64);
+        let dir = e.containers_dir().join(&id);
+        fs::create_dir_all(dir.join("upper")).unwrap();
+        let log = dir.join(format!("{id}-json.log"));
+        fs::write(&log, b"").unwrap();
+        let creator = try_lock(&log).unwrap();
+        // A removal under way: its remover holds the directory.
+        let gone = e.containers_dir().join(format!("{REMOVING}{}", "b".repeat(64)));
+        fs::create_dir_all(gone.join("upper/x")).unwrap();
+        let remover = try_lock(&gone).unwrap();
+        // A recorded container, however old and unlocked, is not for a sweep.
+        let kept = e.containers_dir().join("c".repeat(64));
+        fs::create_dir_all(&kept).unwrap();
+        fs::write(kept.join("config.v2.json"), b"{}").unwrap();
+
+        assert!(!e.sweep_unrecorded_dir(&id), "within the grace period");
+        std::thread::sleep(GRACE + Duration::from_millis(100));
+        assert_eq!((e.sweep_unrecorded(), e.sweep_removals()), (0, 0), "their owners are alive");
+        assert!(dir.exists() && gone.exists());
+        drop((creator, remover));
+        assert_eq!((e.sweep_unrecorded(), e.sweep_removals()), (1, 1), "their owners died");
+        assert!(!dir.exists() && !gone.exists());
+        assert!(kept.join("config.v2.json").exists());
+    }
+}
