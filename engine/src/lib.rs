@@ -42,7 +42,14 @@ fn private_root(root: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match std::fs::metadata(root) {
         Ok(m) if m.permissions().mode() & 0o077 != 0 => {
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(m.permissions().mode() & 0o700))
+            match std::fs::set_permissions(root, std::fs::Permissions::from_mode(m.permissions().mode() & 0o700)) {
+                // Someone else's root (a non-root user pointed at it): theirs to tighten.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::warn!("{}: cannot make the state root private: {e}", root.display());
+                    Ok(())
+                }
+                r => r,
+            }
         }
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

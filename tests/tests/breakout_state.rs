@@ -311,6 +311,33 @@ fn an_oversized_config_is_refused_by_load() {
     assert!(err.contains("more than the 8388608 berth accepts"), "{err}");
     assert_eq!(blob_count(b.root()), 0, "nothing stored");
     assert_eq!(tmp_count(b.root()), 0, "no scratch file left");
+
+    // The same image as an OCI layout: manifest and layer are stored only with their config.
+    let oci = work.path().join("oci.tar");
+    let mut t = tar::Builder::new(fs::File::create(&oci).unwrap());
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", sha256_hex(&config)), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{}", sha256_hex(&layer)), "size": layer.len()}],
+    }))
+    .unwrap();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", sha256_hex(&manifest)), "size": manifest.len(),
+                       "annotations": {"io.containerd.image.name": "docker.io/library/big:2"}}],
+    }))
+    .unwrap();
+    for body in [&manifest, &config, &layer] {
+        append(&mut t, &format!("blobs/sha256/{}", sha256_hex(body)), body.len() as u64, &body[..]);
+    }
+    append(&mut t, "oci-layout", 30, &br#"{"imageLayoutVersion":"1.0.0"}"#[..]);
+    append(&mut t, "index.json", index.len() as u64, &index[..]);
+    t.into_inner().unwrap().sync_all().unwrap();
+    let err = b.fails(&["load", "-i", oci.to_str().unwrap()]);
+    assert!(err.contains("more than the 8388608 berth accepts"), "{err}");
+    assert_eq!(blob_count(b.root()), 0, "nothing stored");
+    assert_eq!(tmp_count(b.root()), 0, "no scratch file left");
     assert!(b.ok(&["images", "-q"]).trim().is_empty());
 }
 
@@ -516,4 +543,150 @@ fn the_embedded_registry_refuses_an_oversized_config() {
         let r = http.get(format!("{base}/v2/big/cfg/manifests/1")).send().await.unwrap();
         assert_eq!(r.status(), 404, "no tag was made");
     });
+}
+
+// ---- leaks after SIGKILL (item 11) --------------------------------------------------------
+
+/// What a root owns on the machine, counted from the outside.
+#[derive(Debug, PartialEq, Eq)]
+struct Footprint {
+    mounts: usize,
+    build_runs: usize,
+    container_dirs: usize,
+    removing: usize,
+    cgroups: usize,
+    links: usize,
+    processes: usize,
+}
+
+/// The 64-hex ids the root has directories for (containers, removals, build steps).
+fn ids_of(root: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    for d in ["containers", "build-run"] {
+        for e in fs::read_dir(root.join(d)).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let id = n.strip_prefix(".removing-").unwrap_or(&n).to_string();
+            if id.len() == 64 {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// Mounts, directories, cgroups of `ids`, links and processes of this root (other tests run
+/// at the same time: only this root's own).
+fn footprint(root: &Path, ids: &[String]) -> Footprint {
+    let r = root.to_string_lossy().into_owned();
+    let count = |d: &str, f: &dyn Fn(&str) -> bool| {
+        fs::read_dir(root.join(d))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| f(&e.file_name().to_string_lossy()))
+            .count()
+    };
+    let mut hierarchies: Vec<PathBuf> = vec!["/sys/fs/cgroup".into()];
+    hierarchies.extend(fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()));
+    let cgroups = hierarchies.iter().map(|h| ids.iter().filter(|id| h.join("berth").join(id).is_dir()).count()).sum();
+    let processes = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|p| p.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|p| {
+            let cmd = String::from_utf8_lossy(&fs::read(p.path().join("cmdline")).unwrap_or_default()).into_owned();
+            let cg = fs::read_to_string(p.path().join("cgroup")).unwrap_or_default();
+            cmd.contains(&r) || ids.iter().any(|id| cg.contains(&format!("/berth/{id}")))
+        })
+        .count();
+    Footprint {
+        mounts: fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&r)).count(),
+        build_runs: count("build-run", &|_| true),
+        container_dirs: count("containers", &|n| !n.starts_with(".removing-")),
+        removing: count("containers", &|n| n.starts_with(".removing-")),
+        cgroups,
+        links: berth_tests::root_links(root),
+        processes,
+    }
+}
+
+/// A small xorshift generator: random kill points, reproducible from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Starts `berth args` and SIGKILLs it after `ms` milliseconds (or lets it finish first).
+fn kill_after(b: &Berth, args: &[&str], ms: u64) {
+    let mut child =
+        b.cmd().args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    // SAFETY: a plain kill(2) of the child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+#[test]
+fn what_sigkilled_commands_leave_is_swept() {
+    let Some(b) = busybox_root() else { return };
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    eprintln!("seed {seed}");
+    let mut rng = Rng(seed);
+    let ctx = context("FROM busybox\nRUN sleep 5\n");
+    let ctx = ctx.path().to_str().unwrap().to_string();
+    // The default bridge stays once made: made before counting.
+    b.ok(&["run", "--rm", "busybox", "true"]);
+    let t = std::time::Instant::now();
+    let before = loop {
+        // The `--rm` run's shim may still be on its way out.
+        let f = footprint(b.root(), &[]);
+        if f.processes == 0 || t.elapsed() > std::time::Duration::from_secs(5) {
+            break f;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+
+    for _ in 0..10 {
+        kill_after(&b, &["build", "--no-cache", "-q", &ctx], rng.below(800));
+    }
+    for _ in 0..10 {
+        let id = b.ok(&["run", "-d", "busybox", "sleep", "100"]);
+        kill_after(&b, &["rm", "-f", id.trim()], rng.below(300));
+    }
+    for _ in 0..10 {
+        kill_after(&b, &["run", "-d", "busybox", "sleep", "100"], rng.below(300));
+    }
+    let ids = ids_of(b.root());
+    eprintln!("after the kills: {:?}", footprint(b.root(), &ids));
+
+    // What `ps -a` shows goes as usual; the rest only a sweep finds. Record-less directories
+    // are judged after a grace period (a spare is renamed into place before it is locked).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let listed = b.ok(&["ps", "-aq", "--no-trunc"]);
+    let listed: Vec<&str> = listed.lines().collect();
+    // Listing swept the half-removed, the never-recorded and the build steps of killed builds:
+    // what is left is what it shows.
+    let now = footprint(b.root(), &ids);
+    assert_eq!((now.container_dirs, now.removing, now.build_runs), (listed.len(), 0, 0), "{now:?}");
+    if !listed.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(listed);
+        b.ok(&args);
+    }
+    b.ok(&["container", "prune", "-f"]);
+    let t = std::time::Instant::now();
+    let after = loop {
+        let f = footprint(b.root(), &ids);
+        if f == before || t.elapsed() > std::time::Duration::from_secs(10) {
+            break f;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(after, before, "back to where the root started");
 }

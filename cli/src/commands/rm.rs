@@ -16,8 +16,11 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
-    super::each_container(&args.containers, |name| {
+    let r = super::each_container(&args.containers, |name| {
         let mut c = engine.find_container(name)?;
         engine.remove_container(&mut c, args.force, args.volumes).map(|()| name.to_string())
-    })
+    });
+    // Removals an earlier `rm` was killed in the middle of (one readdir).
+    engine.sweep_removals();
+    r
 }

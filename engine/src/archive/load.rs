@@ -229,6 +229,18 @@ impl Contents {
         store.read_blob(&d)
     }
 
+    /// The bytes of a manifest or index the archive holds (or the store has), checked
+    /// against its descriptor and the manifest cap, without storing them.
+    fn document(&self, store: &Store, desc: &Descriptor) -> Result<Vec<u8>> {
+        let d = desc_digest(desc)?;
+        check_cap(&format!("{} {d}", desc.media_type()), desc.size(), MAX_MANIFEST)?;
+        let b = self.bytes(store, &format!("blobs/sha256/{}", d.hex()), MAX_MANIFEST)?;
+        if b.len() as u64 != desc.size() {
+            return Err(Error::SizeMismatch { digest: d.to_string(), expected: desc.size(), actual: b.len() as u64 });
+        }
+        Ok(b)
+    }
+
     /// A blob named by digest: in the archive's `blobs/` or already in the store.
     fn by_digest(&self, store: &Store, d: &Digest, size: Option<u64>) -> Result<()> {
         let (got, n) = self
@@ -448,24 +460,29 @@ impl Engine {
             let mut desc = d.clone();
             let mut mt = desc.media_type().to_string();
             let dd = desc_digest(&desc)?;
-            check_cap(&format!("{mt} {dd}"), desc.size(), MAX_MANIFEST)?;
-            c.by_digest(store, &dd, Some(desc.size()))?;
+            // Indexes and manifests are read from the archive and stored only once the image
+            // they lead to checked out: a refused image leaves nothing behind.
+            let mut docs = vec![(dd.clone(), desc.size())];
+            let mut bytes = c.document(store, &desc)?;
             if media::is_index(&mt) {
-                let nested: ImageIndex = serde_json::from_slice(&store.read_blob(&dd)?)
-                    .map_err(|e| Error::malformed(format!("index {dd}"), e))?;
+                let nested: ImageIndex =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::malformed(format!("index {dd}"), e))?;
                 desc = pick_platform(&nested, &dd)?;
                 mt = desc.media_type().to_string();
-                check_cap(&format!("{mt} {}", desc.digest()), desc.size(), MAX_MANIFEST)?;
-                c.by_digest(store, &desc_digest(&desc)?, Some(desc.size()))?;
+                bytes = c.document(store, &desc)?;
+                docs.push((desc_digest(&desc)?, desc.size()));
             }
             if !media::is_manifest(&mt) {
                 tracing::debug!("load: skipping {mt} entry {}", desc.digest());
                 continue;
             }
             let md = desc_digest(&desc)?;
-            let m: ImageManifest = serde_json::from_slice(&store.read_blob(&md)?)
-                .map_err(|e| Error::malformed(format!("manifest {md}"), e))?;
+            let m: ImageManifest =
+                serde_json::from_slice(&bytes).map_err(|e| Error::malformed(format!("manifest {md}"), e))?;
             let id = verify_manifest(store, c, &m)?;
+            for (d, size) in &docs {
+                c.by_digest(store, d, Some(*size))?;
+            }
             let clean = descriptor(&mt, &md, desc.size());
             match ready.iter_mut().find(|r| r.desc.digest() == clean.digest()) {
                 Some(r) => r.names.extend(names),

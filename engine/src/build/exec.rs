@@ -273,6 +273,7 @@ impl Engine {
     /// Builds an image from a Dockerfile and a context; names it after every `-t` when the
     /// whole build succeeded. Progress goes to `w` (BuildKit's plain format).
     pub fn build(&self, opts: &BuildOptions, pull: Puller<'_>, w: &mut (dyn Write + Send)) -> Result<BuildOutput> {
+        self.sweep_build_runs();
         let mut out = Out { sink: Sink::Writer(w), n: Arc::new(AtomicUsize::new(0)), quiet: opts.quiet };
         let t = Instant::now();
         let df_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
@@ -1371,6 +1372,8 @@ impl Run<'_> {
             Digest::of(format!("{}-{:?}-{}", std::process::id(), Instant::now(), name).as_bytes()).hex().to_string();
         let dir = root.join("build-run").join(&id);
         fs::create_dir_all(&dir).at(&dir)?;
+        // Held for the step's whole life: a free lock marks a step whose build died.
+        let _running = crate::container::sweep::try_lock(&dir);
         if !crate::container::snapshot::overlay_supported() {
             return Err(Error::Unsupported("RUN needs overlayfs (BERTH_SNAPSHOTTER=copy cannot build)".into()));
         }
@@ -1581,6 +1584,36 @@ struct RunGuard<'a> {
     c: Container,
     /// The engine whose network the step was attached to (none with `--network host`).
     network: Option<&'a Engine>,
+}
+
+impl<'a> RunGuard<'a> {
+    /// The step container of `build-run/<id>`, as much of it as its cleanup needs (its
+    /// network sandbox, if it had one, is found by the id).
+    fn of(engine: &'a Engine, dir: &Path) -> RunGuard<'a> {
+        let id = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        RunGuard {
+            c: Container { id, dir: dir.to_path_buf(), snapshotter: "overlay".into(), ..Default::default() },
+            network: Some(engine),
+        }
+    }
+}
+
+impl Engine {
+    /// Cleans up after builds that died in a RUN step (SIGKILL leaves their step container
+    /// mounted under `build-run/<id>/`, maybe still running, maybe with its network sandbox):
+    /// each directory whose lock is free loses its container, its mount, its sandbox and
+    /// itself. Returns how many.
+    pub fn sweep_build_runs(&self) -> usize {
+        let Ok(rd) = fs::read_dir(self.root().join("build-run")) else { return 0 };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let dir = e.path();
+            let Some(_held) = crate::container::sweep::try_lock(&dir) else { continue };
+            drop(RunGuard::of(self, &dir));
+            n += usize::from(!dir.exists());
+        }
+        n
+    }
 }
 
 impl Drop for RunGuard<'_> {

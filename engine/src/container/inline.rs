@@ -143,6 +143,7 @@ impl Engine {
             running(&mut c.state);
             c.first_state = Some(c.state.clone());
             c.write_record()?;
+            c.creating = None;
         } else {
             c.update_state(running)?;
         }

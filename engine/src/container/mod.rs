@@ -23,6 +23,7 @@ pub mod snapshot;
 mod spare;
 pub mod spec;
 pub mod stats;
+pub mod sweep;
 pub mod volume;
 
 use crate::error::IoContext;
@@ -282,6 +283,11 @@ pub struct Container {
     /// wait for [`Engine::write_bundle`] or an inline run.
     #[serde(skip)]
     pub pending_spec: Option<Box<oci_spec::runtime::Spec>>,
+    /// A `flock` on the log, held by the process creating the container for as long as it
+    /// holds this value: a directory without a record whose log is not locked was abandoned
+    /// by a creator that died (see [`sweep`]).
+    #[serde(skip)]
+    pub(crate) creating: Option<std::sync::Arc<File>>,
 }
 
 impl Container {
@@ -624,9 +630,16 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(&dir, e)),
         };
+        // Build steps whose build was killed (one readdir of a directory that is usually
+        // absent or empty).
+        self.sweep_build_runs();
         let mut out = Vec::new();
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
+            if id.starts_with(sweep::REMOVING) {
+                self.sweep_removal(&e.path()); // only if its remover died
+                continue;
+            }
             if id.len() != 64 {
                 continue;
             }
@@ -636,7 +649,12 @@ impl Engine {
                         out.push(c);
                     }
                 }
-                Err(_) => continue, // being created or removed concurrently
+                // Being created or removed concurrently, or left by a creator that died (then
+                // swept: no record and its log lock free).
+                Err(Error::NotFound(_)) => {
+                    self.sweep_unrecorded_dir(&id);
+                }
+                Err(_) => continue,
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));
@@ -781,6 +799,7 @@ impl Engine {
             crate::create_private_dir_all(dir).at(dir)?;
             private_file(&log).at(&log)?;
         }
+        let creating = sweep::try_lock(&log).map(std::sync::Arc::new);
         let img_cfg = crate::wasm::image_config(image);
         let mut c = Container {
             id: id.to_string(),
@@ -795,6 +814,7 @@ impl Engine {
                 "copy".into()
             },
             dir: dir.to_path_buf(),
+            creating,
             ..Default::default()
         };
         spec::resolve_config(&mut c, &img_cfg, opts)?;
@@ -855,6 +875,7 @@ impl Engine {
         let spec = match c.pending_spec.take() {
             Some(s) => {
                 c.write_record()?;
+                c.creating = None; // recorded: nothing left for a sweep to judge
                 *s
             }
             None if path.exists() => return Ok(()),
@@ -1067,10 +1088,16 @@ impl Engine {
         crate::network::container::teardown(c);
         snapshot::unmount(&c.rootfs())?;
         self.release_name(&c.name, &c.id);
-        // Rename first so a concurrent lookup never sees a half-deleted container.
-        let gone = self.containers_dir().join(format!(".removing-{}", c.id));
+        // Rename first so a concurrent lookup never sees a half-deleted container. The
+        // directory's lock (ours, or our caller's when it holds it) tells a sweep that the
+        // removal is under way (see [`sweep`]).
+        let _removing = sweep::try_lock(&c.dir);
+        let gone = self.containers_dir().join(format!("{}{}", sweep::REMOVING, c.id));
         if fs::rename(&c.dir, &gone).is_ok() {
-            fs::remove_dir_all(&gone).at(&gone)?;
+            match fs::remove_dir_all(&gone) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&gone, e)),
+                _ => {}
+            }
         }
         if volumes {
             for m in &c.mounts {
