@@ -345,3 +345,42 @@ fn wasm_guest_process_is_confined_as_a_native_container() {
         assert!(l.ends_with(&format!("/berth/{id}")), "the guest process is not in its container's cgroup: {cgroup}");
     }
 }
+
+#[test]
+fn inline_wasm_guest_runs_in_its_containers_cgroup() {
+    let Some(b) = wasm_root() else { return };
+    package_wasm(&b, "idle", IDLE);
+    // The foreground fast path: the CLI itself runs the guest.
+    let mut cli = b.cmd().args(["run", "--name", "inline", "idle"]).spawn().unwrap();
+    let cli_pid = cli.id() as i64;
+    wait_for(20, "the inline guest to run", || {
+        b.run(&["inspect", "-f", "{{.State.Running}}", "inline"]).stdout.starts_with(b"true")
+    });
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "inline"]).trim().to_string();
+    assert_eq!(guest_pid(&b, &id), cli_pid, "not run inline by the CLI");
+    let cgroup = fs::read_to_string(format!("/proc/{cli_pid}/cgroup")).unwrap();
+    b.ok(&["stop", "inline"]);
+    let status = cli.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    for l in cgroup.lines().filter(|l| !l.is_empty()) {
+        assert!(l.ends_with(&format!("/berth/{id}")), "the inline guest is not in its container's cgroup: {cgroup}");
+    }
+    // Its cgroup went with the run.
+    let left: Vec<String> = walk_cgroups(&id);
+    assert!(left.is_empty(), "cgroup directories left after the run: {left:?}");
+    b.ok(&["rm", "inline"]);
+}
+
+/// The directories named `id` under any `berth` cgroup.
+fn walk_cgroups(id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for base in ["/sys/fs/cgroup/berth".to_string()].into_iter().chain(
+        fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| format!("{}/berth", e.path().display())),
+    ) {
+        let p = Path::new(&base).join(id);
+        if p.exists() {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}

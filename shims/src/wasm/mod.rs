@@ -51,8 +51,8 @@ pub const OOM_MARKER: &str = "wasm-oom";
 
 /// The container's cgroup, made (with the spec's limits but memory's: wasmtime caps the guest's
 /// memory itself, where exceeding it fails cleanly inside the guest, and a cgroup limit would
-/// also count the runtime's own pages) for the guest process to join first thing.
-fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
+/// also count the runtime's own pages) for the guest's process to join first thing.
+pub(crate) fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
     let default = PathBuf::from(format!("/berth/{id}"));
     let cg = Layout::detect()?.cgroup(linux.cgroups_path().as_deref().unwrap_or(&default))?;
     cg.create(&LinuxSyscall)?;
