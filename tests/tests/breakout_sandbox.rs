@@ -384,3 +384,17 @@ fn walk_cgroups(id: &str) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn wasm_guest_holds_no_other_containers_mounts() {
+    let Some(b) = busybox_root() else { return };
+    package_wasm(&b, "idle", IDLE);
+    // A native container: its root file system and network namespace pin are host mounts.
+    let native = b.ok(&["run", "-d", "busybox", "sleep", "600"]).trim().to_string();
+    let id = b.ok(&["run", "-d", "idle"]).trim().to_string();
+    let pid = guest_pid(&b, &id);
+    let mounts = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    b.ok(&["rm", "-f", &id, &native]);
+    let held: Vec<&str> = mounts.lines().filter(|l| l.contains(&native)).collect();
+    assert!(held.is_empty(), "the guest's mount namespace holds another container's mounts: {held:?}");
+}
