@@ -67,7 +67,7 @@ fn build(b: &Berth, dockerfile: &str, tag: &str, extra: &[&str]) -> (bool, Strin
 fn probe_dockerfile(port: u16, run_flags: &str) -> String {
     format!(
         "FROM busybox\nRUN {run_flags} nc -w 2 127.0.0.1 {port} </dev/null >/r 2>/dev/null; \
-         ip -o link show lo >/lo; ls /sys/class/net >/links; true\n"
+         ip -o link show lo >/lo; ls /sys/class/net >/links; cp /etc/resolv.conf /resolv; true\n"
     )
 }
 
@@ -114,6 +114,9 @@ fn run_step_cannot_reach_the_hosts_loopback() {
     assert!(lo.contains(",UP") || lo.contains("<UP"), "loopback is not up in a default RUN: {lo:?}");
     let links = cat(&b, "probe:default", "/links");
     assert!(links.split_whitespace().any(|l| l == "eth0"), "no eth0 on the default bridge: {links:?}");
+    // Name resolution is set up as for a container on the default bridge.
+    let container = b.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert_eq!(cat(&b, "probe:default", "/resolv"), container);
 }
 
 #[test]
