@@ -67,7 +67,10 @@ pub(crate) fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result
     Ok(cg)
 }
 
-/// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`].
+/// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`]. Like
+/// it, `create` unshares the PID namespace of the calling process's future children, so that
+/// the guest process is its namespace's PID 1: call it from a process that forks nothing
+/// else afterwards (the engine forks a helper for each create).
 #[derive(Debug)]
 pub struct Wasm {
     root: PathBuf,
