@@ -720,8 +720,11 @@ pub(super) fn run(cfg: &GuestConfig, p: Prepared, stdio: Stdio) -> End {
             }
             if hit.load(Ordering::Relaxed) {
                 let _ = std::fs::write(cfg.bundle.join(super::OOM_MARKER), b"");
-                let limit = cfg.memory_limit.unwrap_or_default();
-                let message = format!("berth: wasm guest ran out of memory (limit {limit} bytes): {e}");
+                let limit = match cfg.memory_limit {
+                    Some(l) => format!("limit {l} bytes"),
+                    None => format!("limit {DEFAULT_TABLE_ELEMENTS} table elements"),
+                };
+                let message = format!("berth: wasm guest ran out of memory ({limit}): {e}");
                 return End { code: 137, message: Some(message), oom: true };
             }
             End { code: 134, message: Some(format!("berth: wasm guest trapped: {e:?}")), oom: false }
