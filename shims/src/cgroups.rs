@@ -208,11 +208,22 @@ impl Layout {
         if cgroups_path.components().any(|c| c == Component::ParentDir) {
             return Err(Error::Cgroup(format!("cgroupsPath {:?} must not contain '..'", cgroups_path)));
         }
+        self.cgroup_at(
+            |h| if cgroups_path.is_absolute() { cgroups_path.to_path_buf() } else { h.own.join(cgroups_path) },
+        )
+    }
+
+    /// The cgroup this process is in, in every hierarchy (to go back to after joining another).
+    pub fn own_cgroup(&self) -> Result<Cgroup> {
+        self.cgroup_at(|h| h.own.clone())
+    }
+
+    /// The cgroup at `path(hierarchy)` (a path from the hierarchy's root) in every hierarchy.
+    fn cgroup_at(&self, path: impl Fn(&Hierarchy) -> PathBuf) -> Result<Cgroup> {
         let v1 = self.is_v1();
         let mut dirs = Vec::new();
         for h in &self.hierarchies {
-            let in_hierarchy =
-                if cgroups_path.is_absolute() { cgroups_path.to_path_buf() } else { h.own.join(cgroups_path) };
+            let in_hierarchy = path(h);
             let rel = in_hierarchy
                 .strip_prefix(&h.mount_root)
                 .unwrap_or_else(|_| in_hierarchy.strip_prefix("/").unwrap_or(&in_hierarchy))

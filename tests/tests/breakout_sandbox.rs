@@ -67,7 +67,7 @@ fn build(b: &Berth, dockerfile: &str, tag: &str, extra: &[&str]) -> (bool, Strin
 fn probe_dockerfile(port: u16, run_flags: &str) -> String {
     format!(
         "FROM busybox\nRUN {run_flags} nc -w 2 127.0.0.1 {port} </dev/null >/r 2>/dev/null; \
-         ip -o link show lo >/lo; ls /sys/class/net >/links; true\n"
+         ip -o link show lo >/lo; ls /sys/class/net >/links; cp /etc/resolv.conf /resolv; true\n"
     )
 }
 
@@ -114,6 +114,9 @@ fn run_step_cannot_reach_the_hosts_loopback() {
     assert!(lo.contains(",UP") || lo.contains("<UP"), "loopback is not up in a default RUN: {lo:?}");
     let links = cat(&b, "probe:default", "/links");
     assert!(links.split_whitespace().any(|l| l == "eth0"), "no eth0 on the default bridge: {links:?}");
+    // Name resolution is set up as for a container on the default bridge.
+    let container = b.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert_eq!(cat(&b, "probe:default", "/resolv"), container);
 }
 
 #[test]
@@ -344,4 +347,57 @@ fn wasm_guest_process_is_confined_as_a_native_container() {
     for l in cgroup.lines().filter(|l| !l.is_empty()) {
         assert!(l.ends_with(&format!("/berth/{id}")), "the guest process is not in its container's cgroup: {cgroup}");
     }
+}
+
+#[test]
+fn inline_wasm_guest_runs_in_its_containers_cgroup() {
+    let Some(b) = wasm_root() else { return };
+    package_wasm(&b, "idle", IDLE);
+    // The foreground fast path: the CLI itself runs the guest.
+    let mut cli = b.cmd().args(["run", "--name", "inline", "idle"]).spawn().unwrap();
+    let cli_pid = cli.id() as i64;
+    wait_for(20, "the inline guest to run", || {
+        b.run(&["inspect", "-f", "{{.State.Running}}", "inline"]).stdout.starts_with(b"true")
+    });
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "inline"]).trim().to_string();
+    assert_eq!(guest_pid(&b, &id), cli_pid, "not run inline by the CLI");
+    let cgroup = fs::read_to_string(format!("/proc/{cli_pid}/cgroup")).unwrap();
+    b.ok(&["stop", "inline"]);
+    let status = cli.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    for l in cgroup.lines().filter(|l| !l.is_empty()) {
+        assert!(l.ends_with(&format!("/berth/{id}")), "the inline guest is not in its container's cgroup: {cgroup}");
+    }
+    // Its cgroup went with the run.
+    let left: Vec<String> = walk_cgroups(&id);
+    assert!(left.is_empty(), "cgroup directories left after the run: {left:?}");
+    b.ok(&["rm", "inline"]);
+}
+
+/// The directories named `id` under any `berth` cgroup.
+fn walk_cgroups(id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for base in ["/sys/fs/cgroup/berth".to_string()].into_iter().chain(
+        fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| format!("{}/berth", e.path().display())),
+    ) {
+        let p = Path::new(&base).join(id);
+        if p.exists() {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn wasm_guest_holds_no_other_containers_mounts() {
+    let Some(b) = busybox_root() else { return };
+    package_wasm(&b, "idle", IDLE);
+    // A native container: its root file system and network namespace pin are host mounts.
+    let native = b.ok(&["run", "-d", "busybox", "sleep", "600"]).trim().to_string();
+    let id = b.ok(&["run", "-d", "idle"]).trim().to_string();
+    let pid = guest_pid(&b, &id);
+    let mounts = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    b.ok(&["rm", "-f", &id, &native]);
+    let held: Vec<&str> = mounts.lines().filter(|l| l.contains(&native)).collect();
+    assert!(held.is_empty(), "the guest's mount namespace holds another container's mounts: {held:?}");
 }

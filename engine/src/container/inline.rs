@@ -5,7 +5,10 @@
 //! (`berth_shims::wasm::inline`). So a foreground (`run` without `-d`), non-tty wasm container
 //! whose guest imports no `wasi:sockets` and that has no restart policy, CPU limit or
 //! published port runs in the CLI process: no shim re-exec, no guest process, and no network
-//! setup ("a guest that imports no socket interface needs no network setup"). It is still a
+//! setup ("a guest that imports no socket interface needs no network setup"). The CLI joins
+//! the container's cgroup for the run; the rest of the guest process's confinement
+//! (namespaces, capabilities, seccomp) is the shim path's only (see
+//! `berth_shims::wasm::inline`). It is still a
 //! container like the others: the record says running with the CLI as both its pid and its
 //! shim pid (`shim_alive` checks that pid and its start time, so `ps`, `inspect`, `wait` and
 //! the shim-death reconciliation work unchanged), its output goes to the terminal and to its
@@ -127,6 +130,13 @@ impl Engine {
                 return Err(Error::StartFailed { code, message });
             }
         };
+        let cgroup = match inline::CgroupStay::join(spec, &c.id) {
+            Ok(cg) => cg,
+            Err(e) => {
+                let _ = snapshot::release(c);
+                return Err(Error::Other(e.to_string()));
+            }
+        };
         inline::catch_stop_signals().map_err(|e| Error::Other(e.to_string()))?;
         let pid = std::process::id() as i32;
         let start_time = super::runtime::pid_start_time(pid).unwrap_or(0);
@@ -156,6 +166,7 @@ impl Engine {
         if let Ok(mut l) = log.lock() {
             l.flush();
         }
+        cgroup.leave();
         let code = out.end.code as i32;
         let oom = out.end.oom;
         let _ = snapshot::release(c);
@@ -176,8 +187,8 @@ impl Engine {
             return self.remove_container_files(c, true);
         }
         if c.host_config.auto_remove {
-            // What the general removal also undoes was never made here: no network, runtime
-            // record or cgroup, and the rootfs is already unmounted (or a plain copy).
+            // What the general removal also undoes was never made here or is gone: no network
+            // or runtime record, the cgroup removed, the rootfs unmounted (or a plain copy).
             self.release_name(&c.name, &c.id);
             if super::spare::keep(self.root(), &c.dir, &c.id, &c.log_path()) {
                 return Ok(());

@@ -350,6 +350,9 @@ pub struct Confinement {
     pub unshare: CloneFlags,
     pub hostname: Option<String>,
     pub plan: ProcessPlan,
+    /// Host paths the guest process uses (its rootfs, bundle, preopens, caches, fifo): the
+    /// mounts holding them stay in its mount namespace.
+    pub needs: Vec<PathBuf>,
 }
 
 impl Confinement {
@@ -363,6 +366,7 @@ impl Confinement {
         if self.unshare.contains(CloneFlags::CLONE_NEWNS) {
             // Nothing mounted here reaches the host; the host's unmounts still reach here.
             sys.mount(None, Path::new("/"), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
+            self.drop_foreign_mounts(sys)?;
         }
         if let Some(h) = self.hostname.as_deref().filter(|h| !h.is_empty()) {
             sys.sethostname(h)?;
@@ -376,6 +380,26 @@ impl Confinement {
         // A guest never execs: no_new_privs costs it nothing, and the filter goes in late.
         self.plan.no_new_privileges = true;
         container_process::apply_identity(sys, &self.plan)
+    }
+
+    /// The namespace holds a copy of every host mount for as long as the guest lives, and
+    /// the host's unmounts reach the copy only where the host's mounts are shared (often they
+    /// are private): other containers' network namespace pins and root file systems would
+    /// outlive their removal here (and their veths with them). A native init drops them all
+    /// with its old root; the guest process, which keeps the host's file system, drops these
+    /// two kinds, but those holding a path it uses.
+    fn drop_foreign_mounts(&self, sys: &LinuxSyscall) -> Result<()> {
+        let text = sys.read_file(Path::new("/proc/self/mountinfo"))?;
+        let needs: Vec<PathBuf> = self.needs.iter().map(|p| std::fs::canonicalize(p).unwrap_or(p.clone())).collect();
+        for m in crate::cgroups::parse_mountinfo(&text) {
+            let at = Path::new(&m.mountpoint);
+            if !matches!(m.fstype.as_str(), "nsfs" | "overlay") || needs.iter().any(|n| n.starts_with(at)) {
+                continue;
+            }
+            // Already gone with a parent it was under: fine.
+            let _ = sys.umount(at, nix::mount::MntFlags::MNT_DETACH);
+        }
+        Ok(())
     }
 
     /// no_new_privs and the seccomp filter, on every thread (compilation may have started
@@ -696,8 +720,11 @@ pub(super) fn run(cfg: &GuestConfig, p: Prepared, stdio: Stdio) -> End {
             }
             if hit.load(Ordering::Relaxed) {
                 let _ = std::fs::write(cfg.bundle.join(super::OOM_MARKER), b"");
-                let limit = cfg.memory_limit.unwrap_or_default();
-                let message = format!("berth: wasm guest ran out of memory (limit {limit} bytes): {e}");
+                let limit = match cfg.memory_limit {
+                    Some(l) => format!("limit {l} bytes"),
+                    None => format!("limit {DEFAULT_TABLE_ELEMENTS} table elements"),
+                };
+                let message = format!("berth: wasm guest ran out of memory ({limit}): {e}");
                 return End { code: 137, message: Some(message), oom: true };
             }
             End { code: 134, message: Some(format!("berth: wasm guest trapped: {e:?}")), oom: false }

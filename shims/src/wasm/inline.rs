@@ -1,8 +1,13 @@
 //! A guest run inside the calling process: the foreground fast path of `berth run`.
 //!
-//! A wasm guest needs no namespaces, so a foreground container whose guest opens no sockets
-//! can run on a thread of the CLI itself, which then is its supervisor: no shim re-exec, no
-//! guest process, no network namespace. The caller loads the guest ([`Inline::load`]), asks
+//! A foreground container whose guest opens no sockets can run on a thread of the CLI itself,
+//! which then is its supervisor: no shim re-exec, no guest process, no network namespace. Its
+//! confinement is then weaker than the shim's guest process's: the same store limits (memory
+//! and tables within `--memory`, bounded instances) and the container's cgroup for the run
+//! ([`CgroupStay`]), but not the namespaces, dropped capabilities, no_new_privs and seccomp
+//! filter, which the CLI cannot take on (it goes on to record the exit, unmount and remove)
+//! and which on the guest's thread alone would not hold against code running in the same
+//! address space. The caller loads the guest ([`Inline::load`]), asks
 //! whether it needs a network (a guest importing `wasi:sockets` goes through the shim, into the
 //! namespace the network code makes), and runs it with its output going to [`Sink`]s (the
 //! terminal and the container's log). A stop signal sent to this process ends the run at once
@@ -97,6 +102,47 @@ pub fn catch_stop_signals() -> Result<()> {
 /// The stop signal this process received, if any (0: none).
 pub fn stop_signal() -> i32 {
     STOP_SIGNAL.load(Ordering::Relaxed)
+}
+
+/// The calling process's stay in a container's cgroup, for the length of an inline run: the
+/// process running the guest is in the container's cgroup, as the shim's guest process is
+/// (whose other confinement, namespaces, capabilities and seccomp, this process cannot take
+/// on: it goes on to record the exit, unmount and remove). [`CgroupStay::leave`] moves the
+/// process back to where it was and removes the container's cgroup.
+pub struct CgroupStay {
+    container: crate::cgroups::Cgroup,
+    home: crate::cgroups::Cgroup,
+}
+
+impl CgroupStay {
+    /// Makes the container's cgroup from the spec (see [`super::guest_cgroup`]; device rules
+    /// left out: this process keeps working after the guest) and moves this process into it.
+    pub fn join(spec: &oci_spec::runtime::Spec, id: &str) -> Result<CgroupStay> {
+        use crate::syscall::{LinuxSyscall, Syscall};
+        let home = crate::cgroups::Layout::detect()?.own_cgroup()?;
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        if let Some(r) = linux.resources_mut() {
+            r.set_devices(None);
+        }
+        let container = super::guest_cgroup(&linux, id)?;
+        for f in container.procs_files() {
+            if let Err(e) = LinuxSyscall.write_file(&f, "0") {
+                let stay = CgroupStay { container, home };
+                stay.leave();
+                return Err(Error::Cgroup(format!("join {}: {e}", f.display())));
+            }
+        }
+        Ok(CgroupStay { container, home })
+    }
+
+    /// Back to this process's own cgroup; the container's removed.
+    pub fn leave(self) {
+        use crate::syscall::{LinuxSyscall, Syscall};
+        for f in self.home.procs_files() {
+            let _ = LinuxSyscall.write_file(&f, "0");
+        }
+        let _ = self.container.destroy(&LinuxSyscall);
+    }
 }
 
 /// A guest loaded for an in-process run.

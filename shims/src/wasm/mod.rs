@@ -51,8 +51,8 @@ pub const OOM_MARKER: &str = "wasm-oom";
 
 /// The container's cgroup, made (with the spec's limits but memory's: wasmtime caps the guest's
 /// memory itself, where exceeding it fails cleanly inside the guest, and a cgroup limit would
-/// also count the runtime's own pages) for the guest process to join first thing.
-fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
+/// also count the runtime's own pages) for the guest's process to join first thing.
+pub(crate) fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
     let default = PathBuf::from(format!("/berth/{id}"));
     let cg = Layout::detect()?.cgroup(linux.cgroups_path().as_deref().unwrap_or(&default))?;
     cg.create(&LinuxSyscall)?;
@@ -67,7 +67,10 @@ fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Cgroup> {
     Ok(cg)
 }
 
-/// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`].
+/// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`]. Like
+/// it, `create` unshares the PID namespace of the calling process's future children, so that
+/// the guest process is its namespace's PID 1: call it from a process that forks nothing
+/// else afterwards (the engine forks a helper for each create).
 #[derive(Debug)]
 pub struct Wasm {
     root: PathBuf,
@@ -145,6 +148,12 @@ impl Runtime for Wasm {
             unshare: ns.unshare,
             hostname: spec.hostname().clone().filter(|_| ns.uts),
             plan,
+            needs: [cfg.rootfs.clone(), cfg.bundle.clone(), fifo.clone()]
+                .into_iter()
+                .chain(cfg.cache_dir.clone())
+                .chain(cfg.source.as_ref().map(|s| s.path.clone()))
+                .chain(cfg.preopens.iter().map(|p| p.0.clone()))
+                .collect(),
         };
         let (r, w) = match process::pipe() {
             Ok(p) => p,
