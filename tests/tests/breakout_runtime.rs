@@ -202,6 +202,127 @@ fn exec_child_cannot_be_hijacked() {
     b.ok(&["rm", "-f", "box"]);
 }
 
+/// Processes whose command line is exactly `args` (a container's marker command).
+fn processes(args: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want)
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+        })
+        .collect()
+}
+
+/// What a root owns on the machine: mount lines under it, berth cgroup directories of its
+/// containers, and its shims.
+fn footprint(root: &Path) -> (usize, usize, usize) {
+    let r = root.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&r)).count();
+    let ids: Vec<String> = std::fs::read_dir(root.join("containers"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let mut cgroups = 0;
+    let mut hierarchies: Vec<PathBuf> = vec!["/sys/fs/cgroup".into()];
+    hierarchies.extend(std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()));
+    for h in &hierarchies {
+        cgroups += ids.iter().filter(|id| h.join("berth").join(id).is_dir()).count();
+    }
+    (mounts, cgroups, shims_of(root).len())
+}
+
+/// The pids of the shims serving `root`.
+fn shims_of(root: &Path) -> Vec<i32> {
+    let r = root.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let a: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            a.len() > 2 && a[1] == b"shim" && a[2] == r.as_bytes()
+        })
+        .collect()
+}
+
+/// Item 8, killed while the container runs: its processes die with the shim at once, before
+/// any other berth command looks; the next command records the end and cleans up.
+#[test]
+fn container_dies_with_its_shim() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let before = footprint(b.root());
+    b.ok(&["run", "-d", "--name", "sup", "--network", "none", "busybox", "sleep", "31337"]);
+    assert_eq!(processes(&["sleep", "31337"]).len(), 1);
+    let shims = shims_of(b.root());
+    assert_eq!(shims.len(), 1);
+    // SAFETY (test): a shim this test started.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    wait_until("the container to die with its shim", Duration::from_secs(3), || {
+        processes(&["sleep", "31337"]).is_empty()
+    });
+    let ps = b.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    b.ok(&["rm", "sup"]);
+    assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
+}
+
+/// Item 8, killed while `run -d` waits for the start: the CLI fails promptly (125) instead of
+/// hanging, and nothing of the container stays running (no init blocked on its exec fifo).
+#[test]
+fn run_fails_promptly_when_its_shim_dies() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let before = footprint(b.root());
+    let mut early = 0;
+    for (i, delay_us) in [0u64, 1000, 5000, 10_000, 20_000, 40_000, 80_000, 150_000].into_iter().enumerate() {
+        let marker = format!("{}", 40000 + i);
+        let mut cli = b.cmd();
+        cli.args(["run", "-d", "--network", "none", "busybox", "sleep", &marker]);
+        cli.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut cli = ChildGuard(cli.spawn().unwrap());
+        let t = Instant::now();
+        let shim = loop {
+            if let Some(&p) = shims_of(b.root()).first() {
+                break Some(p);
+            }
+            if cli.0.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(10) {
+                break None;
+            }
+        };
+        let Some(shim) = shim else { panic!("no shim appeared (iteration {i})") };
+        std::thread::sleep(Duration::from_micros(delay_us));
+        // SAFETY (test): a shim this test started.
+        unsafe { libc::kill(shim, libc::SIGKILL) };
+        let t = Instant::now();
+        let st = loop {
+            if let Some(st) = cli.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "`run -d` still waits for a dead shim (iteration {i})");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if !st.success() {
+            early += 1;
+            assert_eq!(st.code(), Some(125), "iteration {i}");
+        }
+        wait_until("the container's processes to go", Duration::from_secs(3), || {
+            processes(&["sleep", &marker]).is_empty()
+        });
+    }
+    eprintln!("{early} of 8 kills landed before the container started");
+    let ids = b.ok(&["ps", "-aq"]);
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.lines());
+    if args.len() > 2 {
+        b.ok(&args);
+    }
+    assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
+}
+
 #[allow(dead_code)]
 fn _keep(_: &Berth, _: ChildGuard, _: PathBuf) -> PathBuf {
     berth_bin()
