@@ -323,6 +323,82 @@ fn run_fails_promptly_when_its_shim_dies() {
     assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
 }
 
+/// Item 6: `berth exec` without `-t`, run from a terminal, gives the container's process
+/// pipes, never the terminal itself: a background process left behind in the container cannot
+/// read what the user types next at the host shell.
+#[test]
+fn exec_does_not_hand_over_the_callers_terminal() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    b.ok(&["run", "-d", "--name", "term", "--network", "none", "busybox", "sleep", "1000"]);
+    let (mut m, mut s) = (0, 0);
+    // SAFETY (test): openpty fills two ints.
+    assert_eq!(unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) }, 0);
+    // SAFETY (test): fresh descriptors from openpty, owned here.
+    let (master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(m), std::os::fd::OwnedFd::from_raw_fd(s))
+    };
+    for interactive in [false, true] {
+        let mut cmd = b.cmd();
+        cmd.arg("exec");
+        if interactive {
+            cmd.arg("-i");
+        }
+        cmd.args(["term", "sh", "-c", "sleep 30303 & echo started"]);
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()));
+        cmd.stdout(Stdio::from(slave.try_clone().unwrap()));
+        cmd.stderr(Stdio::from(slave.try_clone().unwrap()));
+        // SAFETY (test): setsid and TIOCSCTTY in the forked child: the pty is its terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let t = Instant::now();
+        let mut child = ChildGuard(cmd.spawn().unwrap());
+        let st = loop {
+            if let Some(st) = child.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "exec did not return");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(st.success());
+        let mut out = vec![0u8; 4096];
+        let n = nix_read(&master, &mut out);
+        assert!(String::from_utf8_lossy(&out[..n]).contains("started"), "the output still reaches the caller");
+        // The background process, seen from the host: its stdio are pipes (or /dev/null).
+        let bg = processes(&["sleep", "30303"]);
+        assert_eq!(bg.len(), 1, "the background process runs on");
+        for fd in 0..3 {
+            let l = std::fs::read_link(format!("/proc/{}/fd/{fd}", bg[0])).unwrap();
+            let l = l.to_string_lossy();
+            assert!(l.starts_with("pipe:") || l == "/dev/null", "-i {interactive}: fd {fd} is {l}");
+        }
+        // SAFETY (test): the background process this test started.
+        unsafe { libc::kill(bg[0], libc::SIGKILL) };
+        wait_until("the background process to go", Duration::from_secs(5), || {
+            processes(&["sleep", "30303"]).is_empty()
+        });
+    }
+    b.ok(&["rm", "-f", "term"]);
+}
+
+fn nix_read(fd: &std::os::fd::OwnedFd, buf: &mut [u8]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY (test): one pollfd; read into our buffer.
+    unsafe {
+        if libc::poll(&mut pfd, 1, 2000) <= 0 {
+            return 0;
+        }
+        libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()).max(0) as usize
+    }
+}
+
 #[allow(dead_code)]
 fn _keep(_: &Berth, _: ChildGuard, _: PathBuf) -> PathBuf {
     berth_bin()

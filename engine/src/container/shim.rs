@@ -490,9 +490,9 @@ fn wait_blocking(pid: i32) -> i32 {
     }
 }
 
-fn write_all_fd(fd: &OwnedFd, mut d: &[u8]) -> nix::Result<()> {
+pub(crate) fn write_all_fd(fd: impl AsFd, mut d: &[u8]) -> nix::Result<()> {
     while !d.is_empty() {
-        match nix::unistd::write(fd, d) {
+        match nix::unistd::write(fd.as_fd(), d) {
             Ok(n) => d = &d[n..],
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),
