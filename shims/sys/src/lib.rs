@@ -9,4 +9,5 @@
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod sealed;
 pub mod term;
