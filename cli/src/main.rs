@@ -136,6 +136,8 @@ fn main() -> ExitCode {
             eprintln!("berth: cannot run from a sealed copy of the berth binary: {e}");
             return ExitCode::from(125);
         }
+        // Exec'd through a descriptor, the kernel named the process after its number.
+        let _ = nix::sys::prctl::set_name(c"berth");
     }
     // The per-container supervisor: dispatched before anything else is initialised, to keep
     // its footprint minimal (see berth_engine::container::shim).

@@ -25,7 +25,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// an exec child or init before it execs the container's program) and for each tries to read
 /// its descriptors, to open its executable for writing, and to PTRACE_ATTACH it; logs every
 /// success to `argv[2]`, and at the end how many berth processes it saw.
-const TRACER_C: &str = r#"
+/// What both attackers share: headers, and whether a process's name starts with a prefix.
+const PROC_C: &str = r#"
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -38,17 +39,21 @@ const TRACER_C: &str = r#"
 #include <time.h>
 #include <unistd.h>
 
-/* Whether pid still runs berth's code (an exec that completed makes a hit legitimate). */
-static int is_berth(int pid) {
+static int comm_is(int pid, const char *prefix) {
     char p[64], comm[64] = {0};
     snprintf(p, sizeof p, "/proc/%d/comm", pid);
     int fd = open(p, O_RDONLY);
     if (fd < 0) return 0;
     if (read(fd, comm, sizeof comm - 1) < 0) comm[0] = 0;
     close(fd);
-    return strncmp(comm, "berth", 5) == 0;
+    return strncmp(comm, prefix, strlen(prefix)) == 0;
 }
 
+/* Whether pid still runs berth's code (an exec that completed makes a hit legitimate). */
+static int is_berth(int pid) { return comm_is(pid, "berth"); }
+"#;
+
+const TRACER_C: &str = r#"
 int main(int argc, char **argv) {
     int secs = atoi(argv[1]);
     FILE *log = fopen(argv[2], "a");
@@ -105,7 +110,7 @@ fn compile(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
         return None;
     }
     let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
+    std::fs::write(&c, format!("{PROC_C}{src}")).unwrap();
     let out = dir.join(name);
     let o = Command::new("gcc").args(["-static", "-O1", "-o"]).arg(&out).arg(&c).output().unwrap();
     assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
@@ -421,16 +426,6 @@ fn nix_read(fd: &std::os::fd::OwnedFd, buf: &mut [u8]) -> usize {
 /// /proc/self/exe), and keeps trying to reopen each for writing (which works once no process
 /// runs that file any more); on success it overwrites the start of the file. Logs to `argv[2]`.
 const OVERWRITER_C: &str = r#"
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 int main(int argc, char **argv) {
     int secs = atoi(argv[1]);
     FILE *log = fopen(argv[2], "a");
@@ -445,16 +440,11 @@ int main(int argc, char **argv) {
         while (d && (e = readdir(d))) {
             int pid = atoi(e->d_name);
             if (pid <= 1 || pid >= 4096 || pid == getpid() || seen[pid]) continue;
-            char p[64], comm[64] = {0};
-            snprintf(p, sizeof p, "/proc/%d/comm", pid);
-            int fd = open(p, O_RDONLY);
-            if (fd < 0) continue;
-            if (read(fd, comm, sizeof comm - 1) < 0) comm[0] = 0;
-            close(fd);
-            if (strncmp(comm, "berth", 5) && strncmp(comm, "exe", 3)) continue;
+            if (!is_berth(pid) && !comm_is(pid, "exe")) continue;
+            char p[64];
             snprintf(p, sizeof p, "/proc/%d/exe", pid);
             int x = open(p, O_PATH);
-            if (x >= 0 && held < 256) { fds[held++] = x; seen[pid] = 1; fprintf(log, "HANDLE %d %s", pid, comm); }
+            if (x >= 0 && held < 256) { fds[held++] = x; seen[pid] = 1; fprintf(log, "HANDLE %d\n", pid); }
         }
         if (d) closedir(d);
         for (int i = 0; i < held; i++) {

@@ -58,6 +58,8 @@ pub fn main(args: &[OsString]) -> i32 {
         return 2;
     };
     let dir = PathBuf::from(root).join("containers").join(id);
+    // Exec'd through a descriptor of the sealed binary, the kernel named us after its number.
+    let _ = nix::sys::prctl::set_name(c"berth");
     // Set up by `spawn`; if it is not a socket the first write fails and the client is dropped.
     let client = berth_sys::process::claim_inherited_fd(ATTACH_FD).map(UnixStream::from);
     match supervise(&dir, client) {
