@@ -110,7 +110,35 @@ enum Command {
     },
 }
 
+/// Whether this invocation forks processes into a container itself (`berth exec`, and
+/// `berth runtime`), given its arguments after the program name: global options (and their
+/// values) are skipped, the first other word is the command.
+fn enters_containers(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if matches!(a.as_ref(), "--root" | "--log-level" | "--insecure-registry") {
+            it.next();
+        } else if !a.starts_with('-') {
+            return a == "exec" || a == "runtime";
+        }
+    }
+    false
+}
+
 fn main() -> ExitCode {
+    // Processes that will run inside a container before they exec its program run from a
+    // sealed view of this binary, so none can reach the host's binary writable through
+    // /proc/<pid>/exe (see berth_sys::sealed; the shim is spawned from one directly).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if enters_containers(&args) {
+        if let Err(e) = berth_sys::sealed::reexec_sealed() {
+            eprintln!("berth: cannot run from a sealed copy of the berth binary: {e}");
+            return ExitCode::from(125);
+        }
+        // Exec'd through a descriptor, the kernel named the process after its number.
+        let _ = nix::sys::prctl::set_name(c"berth");
+    }
     // The per-container supervisor: dispatched before anything else is initialised, to keep
     // its footprint minimal (see berth_engine::container::shim).
     if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {

@@ -146,17 +146,28 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
     Ok(())
 }
 
+/// The descriptors the init's setup uses, inherited from the runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildFds {
+    /// The sync pipe's write end.
+    pub sync: RawFd,
+    pub gate: Gate,
+    /// The console socket, when the process has a terminal.
+    pub console: Option<RawFd>,
+}
+
 /// The whole child: never returns. Errors go to the parent over `sync` (and to stderr once the
-/// parent is gone), with Docker's exit codes.
-pub fn child_main(
-    sys: &dyn Syscall,
-    mut plan: InitPlan,
-    sync: RawFd,
-    gate: Gate,
-    console_socket: Option<RawFd>,
-    preserve_fds: u32,
-) -> ! {
+/// parent is gone), with Docker's exit codes. With `die_with_parent` the init gets SIGKILL when
+/// the thread that forked it exits (set again once its credentials are final: changing them
+/// clears the parent-death signal), and gives up if that already happened.
+pub fn child_main(sys: &dyn Syscall, mut plan: InitPlan, fds: ChildFds, preserve_fds: u32, die_with_parent: bool) -> ! {
+    let ChildFds { sync, gate, console: console_socket } = fds;
     process::reset_signals();
+    if die_with_parent {
+        if let Err(e) = process::die_with_parent(sync) {
+            report_and_exit(sync, gate, &e)
+        }
+    }
     // Before anything joins the container: no ptrace, no /proc/<pid>/fd from inside it, and
     // nothing of the parent's but what the setup needs (and the preserved descriptors).
     let mut keep = vec![sync];
@@ -175,6 +186,7 @@ pub fn child_main(
         None => Err(Error::Spec("process.terminal is true but no console socket was given".into())),
     };
     let err = match setup(sys, &mut plan, &mut console) {
+        Ok(_) if die_with_parent && process::die_with_parent(sync).is_err() => process::exit_child(137),
         Ok(exe) => finish(sys, &plan.process, &exe, sync, gate, preserve_fds),
         Err(e) => e,
     };

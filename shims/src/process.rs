@@ -135,6 +135,20 @@ pub fn set_non_dumpable() -> Result<()> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 0)", e))
 }
 
+/// Asks for SIGKILL when the thread that forked this process exits, then makes sure that has not
+/// already happened: the parent holds the only read end of the `sync` pipe, whose write end
+/// reports an error once nobody can read it.
+pub fn die_with_parent(sync: RawFd) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    let mut pfd = libc::pollfd { fd: sync, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: one valid pollfd on the stack; a zero timeout only samples the pipe's state.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        return Err(Error::Init("the runtime's caller exited while the container was being created".into()));
+    }
+    Ok(())
+}
+
 /// Closes every descriptor from `min` up except those in `keep`: what a process forked toward
 /// a container must not carry into it (its parent's sockets, logs, directories; the caller's
 /// `9</host/dir`), closed before it joins the container, not merely marked close-on-exec.

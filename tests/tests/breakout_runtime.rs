@@ -8,7 +8,7 @@
 //! has no ptrace tool) and bind-mounted in read-only. Every test takes one lock: some count the
 //! machine's processes, mounts and cgroups.
 
-use berth_tests::{berth_bin, busybox_root, have, Berth, ChildGuard};
+use berth_tests::{berth_bin, busybox_root, have, ChildGuard};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,7 +25,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// an exec child or init before it execs the container's program) and for each tries to read
 /// its descriptors, to open its executable for writing, and to PTRACE_ATTACH it; logs every
 /// success to `argv[2]`, and at the end how many berth processes it saw.
-const TRACER_C: &str = r#"
+/// What both attackers share: headers, and whether a process's name starts with a prefix.
+const PROC_C: &str = r#"
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -38,17 +39,21 @@ const TRACER_C: &str = r#"
 #include <time.h>
 #include <unistd.h>
 
-/* Whether pid still runs berth's code (an exec that completed makes a hit legitimate). */
-static int is_berth(int pid) {
+static int comm_is(int pid, const char *prefix) {
     char p[64], comm[64] = {0};
     snprintf(p, sizeof p, "/proc/%d/comm", pid);
     int fd = open(p, O_RDONLY);
     if (fd < 0) return 0;
     if (read(fd, comm, sizeof comm - 1) < 0) comm[0] = 0;
     close(fd);
-    return strncmp(comm, "berth", 5) == 0;
+    return strncmp(comm, prefix, strlen(prefix)) == 0;
 }
 
+/* Whether pid still runs berth's code (an exec that completed makes a hit legitimate). */
+static int is_berth(int pid) { return comm_is(pid, "berth"); }
+"#;
+
+const TRACER_C: &str = r#"
 int main(int argc, char **argv) {
     int secs = atoi(argv[1]);
     FILE *log = fopen(argv[2], "a");
@@ -105,7 +110,7 @@ fn compile(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
         return None;
     }
     let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
+    std::fs::write(&c, format!("{PROC_C}{src}")).unwrap();
     let out = dir.join(name);
     let o = Command::new("gcc").args(["-static", "-O1", "-o"]).arg(&out).arg(&c).output().unwrap();
     assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
@@ -202,7 +207,321 @@ fn exec_child_cannot_be_hijacked() {
     b.ok(&["rm", "-f", "box"]);
 }
 
-#[allow(dead_code)]
-fn _keep(_: &Berth, _: ChildGuard, _: PathBuf) -> PathBuf {
-    berth_bin()
+/// Processes whose command line is exactly `args` (a container's marker command).
+fn processes(args: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want)
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+        })
+        .collect()
+}
+
+/// What a root owns on the machine: mount lines under it, berth cgroup directories of its
+/// containers, and its shims.
+fn footprint(root: &Path) -> (usize, usize, usize) {
+    let r = root.to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&r)).count();
+    let ids: Vec<String> = std::fs::read_dir(root.join("containers"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let mut cgroups = 0;
+    let mut hierarchies: Vec<PathBuf> = vec!["/sys/fs/cgroup".into()];
+    hierarchies.extend(std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()));
+    for h in &hierarchies {
+        cgroups += ids.iter().filter(|id| h.join("berth").join(id).is_dir()).count();
+    }
+    (mounts, cgroups, shims_of(root).len())
+}
+
+/// The parent of `pid` (0 when gone).
+fn ppid(pid: i32) -> i32 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    st.rfind(')').and_then(|i| st[i + 2..].split(' ').nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The pids of the shims serving `root`.
+fn shims_of(root: &Path) -> Vec<i32> {
+    let r = root.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let a: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            a.len() > 2 && a[1] == b"shim" && a[2] == r.as_bytes()
+        })
+        .collect()
+}
+
+/// Item 8, killed while the container runs: its processes die with the shim at once, before
+/// any other berth command looks; the next command records the end and cleans up.
+#[test]
+fn container_dies_with_its_shim() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let before = footprint(b.root());
+    b.ok(&["run", "-d", "--name", "sup", "--network", "none", "busybox", "sleep", "31337"]);
+    assert_eq!(processes(&["sleep", "31337"]).len(), 1);
+    let shims = shims_of(b.root());
+    assert_eq!(shims.len(), 1);
+    // SAFETY (test): a shim this test started.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    wait_until("the container to die with its shim", Duration::from_secs(3), || {
+        processes(&["sleep", "31337"]).is_empty()
+    });
+    let ps = b.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    b.ok(&["rm", "sup"]);
+    assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
+}
+
+/// Item 8, killed while `run -d` waits for the start: the CLI fails promptly (125) instead of
+/// hanging, and nothing of the container stays running (no init blocked on its exec fifo).
+#[test]
+fn run_fails_promptly_when_its_shim_dies() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let before = footprint(b.root());
+    let mut early = 0;
+    for (i, delay_us) in [0u64, 1000, 5000, 10_000, 20_000, 40_000, 80_000, 150_000].into_iter().enumerate() {
+        let marker = format!("{}", 40000 + i);
+        let mut cli = b.cmd();
+        cli.args(["run", "-d", "--network", "none", "busybox", "sleep", &marker]);
+        cli.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut cli = ChildGuard(cli.spawn().unwrap());
+        let t = Instant::now();
+        let shim = loop {
+            if let Some(&p) = shims_of(b.root()).first() {
+                break Some(p);
+            }
+            if cli.0.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(10) {
+                break None;
+            }
+        };
+        let Some(shim) = shim else { panic!("no shim appeared (iteration {i})") };
+        std::thread::sleep(Duration::from_micros(delay_us));
+        // The shim itself, not a child it forked that still bears its command line.
+        let now = shims_of(b.root());
+        let shim = now.iter().copied().find(|p| !now.contains(&ppid(*p))).unwrap_or(shim);
+        // SAFETY (test): a shim this test started.
+        unsafe { libc::kill(shim, libc::SIGKILL) };
+        let t = Instant::now();
+        let st = loop {
+            if let Some(st) = cli.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "`run -d` still waits for a dead shim (iteration {i})");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if !st.success() {
+            early += 1;
+            assert_eq!(st.code(), Some(125), "iteration {i}");
+        }
+        let t = Instant::now();
+        while !processes(&["sleep", &marker]).is_empty() {
+            if t.elapsed() > Duration::from_secs(3) {
+                let left: Vec<String> = processes(&["sleep", &marker])
+                    .iter()
+                    .map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default())
+                    .collect();
+                panic!("iteration {i} (CLI {st}): the container outlived its shim:\n{}", left.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    eprintln!("{early} of 8 kills landed before the container started");
+    let ids = b.ok(&["ps", "-aq"]);
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.lines());
+    if args.len() > 2 {
+        b.ok(&args);
+    }
+    assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
+}
+
+/// Item 6: `berth exec` without `-t`, run from a terminal, gives the container's process
+/// pipes, never the terminal itself: a background process left behind in the container cannot
+/// read what the user types next at the host shell.
+#[test]
+fn exec_does_not_hand_over_the_callers_terminal() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    b.ok(&["run", "-d", "--name", "term", "--network", "none", "busybox", "sleep", "1000"]);
+    let (mut m, mut s) = (0, 0);
+    // SAFETY (test): openpty fills two ints.
+    assert_eq!(unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) }, 0);
+    // SAFETY (test): fresh descriptors from openpty, owned here.
+    let (master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(m), std::os::fd::OwnedFd::from_raw_fd(s))
+    };
+    for interactive in [false, true] {
+        let mut cmd = b.cmd();
+        cmd.arg("exec");
+        if interactive {
+            cmd.arg("-i");
+        }
+        cmd.args(["term", "sh", "-c", "sleep 30303 & echo started"]);
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()));
+        cmd.stdout(Stdio::from(slave.try_clone().unwrap()));
+        cmd.stderr(Stdio::from(slave.try_clone().unwrap()));
+        // SAFETY (test): setsid and TIOCSCTTY in the forked child: the pty is its terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let t = Instant::now();
+        let mut child = ChildGuard(cmd.spawn().unwrap());
+        let st = loop {
+            if let Some(st) = child.0.try_wait().unwrap() {
+                break st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "exec did not return");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(st.success());
+        let mut out = vec![0u8; 4096];
+        let n = nix_read(&master, &mut out);
+        assert!(String::from_utf8_lossy(&out[..n]).contains("started"), "the output still reaches the caller");
+        // The background process, seen from the host: its stdio are pipes (or /dev/null).
+        let bg = processes(&["sleep", "30303"]);
+        assert_eq!(bg.len(), 1, "the background process runs on");
+        for fd in 0..3 {
+            let l = std::fs::read_link(format!("/proc/{}/fd/{fd}", bg[0])).unwrap();
+            let l = l.to_string_lossy();
+            assert!(l.starts_with("pipe:") || l == "/dev/null", "-i {interactive}: fd {fd} is {l}");
+        }
+        // SAFETY (test): the background process this test started.
+        unsafe { libc::kill(bg[0], libc::SIGKILL) };
+        wait_until("the background process to go", Duration::from_secs(5), || {
+            processes(&["sleep", "30303"]).is_empty()
+        });
+    }
+    b.ok(&["rm", "-f", "term"]);
+}
+
+fn nix_read(fd: &std::os::fd::OwnedFd, buf: &mut [u8]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY (test): one pollfd; read into our buffer.
+    unsafe {
+        if libc::poll(&mut pfd, 1, 2000) <= 0 {
+            return 0;
+        }
+        libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()).max(0) as usize
+    }
+}
+
+/// The overwriter (CVE-2019-5736): for `argv[1]` seconds, takes an O_PATH handle on the
+/// executable of every berth process it can see (comm "berth", or "exe" for one exec'd through
+/// /proc/self/exe), and keeps trying to reopen each for writing (which works once no process
+/// runs that file any more); on success it overwrites the start of the file. Logs to `argv[2]`.
+const OVERWRITER_C: &str = r#"
+int main(int argc, char **argv) {
+    int secs = atoi(argv[1]);
+    FILE *log = fopen(argv[2], "a");
+    if (!log) return 1;
+    setvbuf(log, NULL, _IONBF, 0);
+    int fds[256], held = 0, seen[4096] = {0};
+    time_t end = time(NULL) + secs;
+    fprintf(log, "START\n");
+    while (time(NULL) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 1 || pid >= 4096 || pid == getpid() || seen[pid]) continue;
+            if (!is_berth(pid) && !comm_is(pid, "exe")) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/%d/exe", pid);
+            int x = open(p, O_PATH);
+            if (x >= 0 && held < 256) { fds[held++] = x; seen[pid] = 1; fprintf(log, "HANDLE %d\n", pid); }
+        }
+        if (d) closedir(d);
+        for (int i = 0; i < held; i++) {
+            char p[64];
+            snprintf(p, sizeof p, "/proc/self/fd/%d", fds[i]);
+            int w = open(p, O_WRONLY);
+            if (w >= 0) {
+                ssize_t n = pwrite(w, "PWNED", 5, 0);
+                fprintf(log, "HIT-WROTE %zd\n", n);
+                close(w);
+            }
+        }
+        usleep(20000);
+    }
+    fprintf(log, "DONE held=%d\n", held);
+    return 0;
+}
+"#;
+
+/// Item 4: a container cannot overwrite the berth binary through /proc/<pid>/exe of a berth
+/// process (an exec child, or berth itself exec'd in the container as `/proc/self/exe`), even
+/// once its shim is gone. Attempted against a copy of the binary, which must stay unchanged.
+#[test]
+fn binary_cannot_be_overwritten_from_a_container() {
+    let _g = serial();
+    let Some(b) = busybox_root() else { return };
+    let tools = tempfile::tempdir().unwrap();
+    let Some(_) = compile(tools.path(), "ow", OVERWRITER_C) else { return };
+    let bin = tempfile::tempdir().unwrap();
+    let copy = bin.path().join("berth");
+    std::fs::copy(berth_bin(), &copy).unwrap();
+    let original = std::fs::read(&copy).unwrap();
+    let berth = |args: &[&str]| {
+        let mut c = Command::new(&copy);
+        c.arg("--root").arg(b.root()).args(args).stdin(Stdio::null());
+        c
+    };
+    let ok = |args: &[&str]| {
+        let o = berth(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let vol = format!("{}:/t:ro", tools.path().display());
+    ok(&["run", "-d", "--name", "ow", "--network", "none", "-v", &vol, "busybox", "sleep", "1000"]);
+    let shim = shims_of(b.root())[0];
+    // The shim (the init's parent) runs from a sealed view: not writable even by host root.
+    // (Writing back the ELF magic's first byte: harmless should it succeed.) EROFS from the
+    // overlay view, EPERM from a sealed memfd; never ETXTBSY, the host file's "busy".
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{shim}/exe"))
+        .and_then(|f| std::os::unix::fs::FileExt::write_at(&f, b"\x7f", 0));
+    let errno = w.expect_err("the shim's executable is writable").raw_os_error();
+    assert!(matches!(errno, Some(libc::EROFS) | Some(libc::EPERM)), "the shim runs the host's binary: {errno:?}");
+    ok(&["exec", "-d", "ow", "/t/ow", "8", "/tmp/log"]);
+    wait_until("the overwriter to start", Duration::from_secs(10), || {
+        berth(&["exec", "ow", "cat", "/tmp/log"]).output().unwrap().stdout.starts_with(b"START")
+    });
+    for _ in 0..20 {
+        assert_eq!(status_within(berth(&["exec", "ow", "true"]), Duration::from_secs(20)).code(), Some(0));
+    }
+    // berth itself inside the container, through /proc/self/exe (refused now; on main it ran
+    // the host's binary, a process the overwriter can take a handle on).
+    let _ = berth(&["exec", "-d", "ow", "/proc/self/exe", "registry", "serve", "--addr", "127.0.0.1:0"]).output();
+    std::thread::sleep(Duration::from_millis(500));
+    let log = String::from_utf8_lossy(&berth(&["exec", "ow", "cat", "/tmp/log"]).output().unwrap().stdout).into_owned();
+    // Then every process of the copy that would keep the file busy goes: the shim, and berth
+    // exec'd in the container if it ran.
+    for pid in processes(&["/proc/self/exe", "registry", "serve", "--addr", "127.0.0.1:0"]) {
+        // SAFETY (test): a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // SAFETY (test): the shim this test started.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_secs(3));
+    eprintln!("overwriter log before the shim died:\n{log}");
+    assert!(std::fs::read(&copy).unwrap() == original, "the berth binary (a copy) was overwritten from the container");
+    assert!(!log.contains("HIT-WROTE"), "{log}");
+    let _ = berth(&["rm", "-f", "ow"]).output();
 }

@@ -50,6 +50,7 @@ impl CreateArgs {
             console_socket: self.console_socket.clone(),
             pid_file: self.pid_file.clone(),
             preserve_fds: self.preserve_fds,
+            die_with_parent: false,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! the container's own `/etc/passwd` and `/etc/group`), working directory (or `-w`),
 //! capabilities, no_new_privs and seccomp profile, as Docker's exec does; the runtime enters
 //! the container's namespaces and cgroup. It is spawned from the calling (single-threaded)
-//! CLI process and shares its stdio: `-t` gets a pseudo-terminal from the runtime.
+//! CLI process but never gets the CLI's own stdio (a background process in the container would
+//! read the user's terminal): pipes, or with `-t` a pseudo-terminal from the runtime, which the
+//! CLI relays.
 
 use super::{spec, Container};
 use crate::{Engine, Error, Result};

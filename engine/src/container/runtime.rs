@@ -166,9 +166,28 @@ pub fn create(c: &Container, io: Io) -> Result<i32> {
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
     if is_builtin(c) {
         use berth_shims::Runtime;
+        use std::os::fd::AsRawFd;
         let rt = builtin(c);
         let _ = rt.delete(&c.id, true); // a stale record of an earlier run
-        return create_in_helper(io, |opts| rt.create(&c.id, &c.dir, opts));
+        let (mut opts, fds) = match &io {
+            Io::Fds(i, o, e) => {
+                (berth_shims::CreateOptions::default(), Some([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]))
+            }
+            Io::Console(sock) => {
+                (berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() }, None)
+            }
+        };
+        // Created from this process (the shim), so the container's init is its child and dies
+        // with it: a killed shim leaves no container running unsupervised, and no init blocked
+        // on its exec fifo. (The runtime undoes the PID namespace unshare after its fork, so a
+        // restart can create again.)
+        opts.die_with_parent = true;
+        let r = match fds {
+            Some(fds) => with_stdio(fds, || rt.create(&c.id, &c.dir, &opts)),
+            None => rt.create(&c.id, &c.dir, &opts),
+        };
+        drop(io);
+        return r.map(|st| st.pid).map_err(start_failed);
     }
     let pid_file = c.dir.join("init.pid");
     let log = c.dir.join("runtime.log");
@@ -429,34 +448,46 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
     Ok(Some(code))
 }
 
-/// `exec` through the built-in runtime, from this (single-threaded) process. With a terminal
-/// the process is started detached with a console socket, and this process relays between
-/// its own stdio and the pty master (window size included) until the process exits.
+/// `exec` through the built-in runtime, from this (single-threaded) process. The process never
+/// gets this process's own stdio (a terminal the user types into, say): without a terminal it
+/// gets pipes (stdin, stdout, stderr), with one a pty from the runtime, and this process relays
+/// between them and its own stdio until the process exits.
 fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
     use berth_shims::Runtime;
+    use std::os::fd::AsRawFd;
     let p: oci_spec::runtime::Process =
         serde_json::from_value(process.clone()).map_err(|e| Error::Other(format!("exec process: {e}")))?;
     let rt = builtin(c);
     let tty = process["terminal"].as_bool().unwrap_or(false);
+    let pid_file = c.dir.join(format!("exec-{:08x}.pid", rand::random::<u32>()));
+    let read_pid = || {
+        let pid: i32 = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let _ = std::fs::remove_file(&pid_file);
+        pid
+    };
     if !tty {
-        let r = if detach {
+        if detach {
             let null = std::fs::File::options()
                 .read(true)
                 .write(true)
                 .open("/dev/null")
                 .map_err(|e| Error::io("/dev/null", e))?;
-            use std::os::fd::AsRawFd;
             let fd = null.as_raw_fd();
-            with_stdio([fd, fd, fd], || rt.exec(&c.id, &p, &berth_shims::ExecOptions { detach, ..Default::default() }))
-        } else {
-            rt.exec(&c.id, &p, &berth_shims::ExecOptions::default())
-        };
-        return r.map(|st| st.map(|s| s.code() as i32)).map_err(start_failed);
+            let opts = berth_shims::ExecOptions { detach, ..Default::default() };
+            return with_stdio([fd, fd, fd], || rt.exec(&c.id, &p, &opts)).map(|_| None).map_err(start_failed);
+        }
+        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")));
+        let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?, pipe()?);
+        let opts = berth_shims::ExecOptions { pid_file: Some(pid_file.clone()), detach: true, ..Default::default() };
+        let r = with_stdio([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()], || rt.exec(&c.id, &p, &opts));
+        let pid = read_pid();
+        drop((in_r, out_w, err_w));
+        r.map_err(start_failed)?;
+        return Ok(Some(relay(pid, &[(&out_r, 1), (&err_r, 2)], Input::Pipe(in_w), None)));
     }
     let sock =
         std::env::temp_dir().join(format!("berth-exec-{}-{:08x}.sock", std::process::id(), rand::random::<u32>()));
     let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| Error::io(&sock, e))?;
-    let pid_file = c.dir.join(format!("exec-{:08x}.pid", rand::random::<u32>()));
     let opts = berth_shims::ExecOptions {
         console_socket: Some(sock.clone()),
         pid_file: Some(pid_file.clone()),
@@ -465,66 +496,103 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
     };
     let r = rt.exec(&c.id, &p, &opts);
     let _ = std::fs::remove_file(&sock);
-    let pid: i32 = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    let _ = std::fs::remove_file(&pid_file);
+    let pid = read_pid();
     r.map_err(start_failed)?;
     listener.set_nonblocking(true).ok();
     let (conn, _) = listener.accept().map_err(|e| Error::Other(format!("console socket: {e}")))?;
-    let (master, _) = berth_shims::console::recv_fd(std::os::fd::AsRawFd::as_raw_fd(&conn))
+    let (master, _) = berth_shims::console::recv_fd(conn.as_raw_fd())
         .map_err(|e| Error::Other(format!("receiving the terminal: {e}")))?;
     if detach {
         return Ok(None);
     }
-    relay_pty(&master);
-    // The exec'd process is our child when the runtime forked it from us.
-    let code = match berth_sys::process::wait_child(pid, false) {
-        Ok(Some((_, code))) => code,
-        _ => 0,
-    };
-    Ok(Some(code))
+    Ok(Some(relay(pid, &[(&master, 1)], Input::Pty, Some(&master))))
 }
 
-/// Copies stdin to the pty master and the master to stdout until the pty closes.
-fn relay_pty(master: &std::os::fd::OwnedFd) {
+/// Where `relay` sends what it reads from this process's stdin.
+enum Input {
+    /// The write end of the process's stdin pipe (closed at our stdin's end).
+    Pipe(OwnedFd),
+    /// The pty master (the first output), which stays open.
+    Pty,
+}
+
+/// Copies each output to this process's descriptor (1 or 2) and our stdin to the process
+/// (window size to `pty` included) until the outputs close, or the process (our child: the
+/// runtime forked it from us) has exited and they stayed quiet for half a second (a background
+/// process may hold them); returns the process's exit code.
+fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>) -> i32 {
     use nix::poll::{PollFd, PollFlags};
     use std::os::fd::{AsFd, AsRawFd};
-    let m = master.as_raw_fd();
     let stdin = std::io::stdin();
     let mut buf = [0u8; 8192];
-    let mut stdin_open = true;
+    let (mut input, mut stdin_open) = match input {
+        Input::Pipe(w) => (Some(w), true),
+        Input::Pty => (None, true),
+    };
+    let mut open: Vec<bool> = vec![true; outs.len()];
     let mut last = (0u16, 0u16);
+    let mut exit: Option<(i32, std::time::Instant)> = None;
     loop {
-        if let Some(sz) = super::attach::terminal_size() {
-            if sz != last {
-                last = sz;
-                let _ = berth_sys::term::set_window_size(master, sz.0, sz.1);
+        if exit.is_none() {
+            if let Ok(Some((_, code))) = berth_sys::process::wait_child(pid, true) {
+                exit = Some((code, std::time::Instant::now()));
             }
         }
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match exit {
+            Some((code, at)) if !open.contains(&true) || at.elapsed() > std::time::Duration::from_millis(500) => {
+                return code;
+            }
+            None if !open.contains(&true) => {
+                return berth_sys::process::wait_child(pid, false).ok().flatten().map_or(0, |(_, c)| c);
+            }
+            _ => {}
+        }
+        if let (Some(m), Some(sz)) = (pty, super::attach::terminal_size()) {
+            if sz != last {
+                last = sz;
+                let _ = berth_sys::term::set_window_size(m, sz.0, sz.1);
+            }
+        }
+        let mut fds: Vec<PollFd> = outs
+            .iter()
+            .zip(&open)
+            .map(|((f, _), o)| PollFd::new(f.as_fd(), if *o { PollFlags::POLLIN } else { PollFlags::empty() }))
+            .collect();
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        if nix::poll::poll(&mut fds, 200u8).is_err() {
+        if nix::poll::poll(&mut fds, 100u8).is_err() {
             continue;
         }
-        let ready = |i: usize| fds.get(i).and_then(|p| p.revents()).is_some_and(|r| !r.is_empty());
-        let (master_ready, stdin_ready) = (ready(0), ready(1));
+        let ready: Vec<bool> = fds.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
-        if master_ready {
-            let n = nix::unistd::read(m, &mut buf).unwrap_or(0);
-            if n == 0 {
-                return;
+        for (i, (f, dest)) in outs.iter().enumerate() {
+            if !open[i] || !ready[i] {
+                continue;
             }
-            let mut out = std::io::stdout();
-            let _ = std::io::Write::write_all(&mut out, &buf[..n]);
-            let _ = std::io::Write::flush(&mut out);
-        }
-        if stdin_ready {
-            match nix::unistd::read(0, &mut buf) {
+            match nix::unistd::read(f.as_raw_fd(), &mut buf) {
                 Ok(n @ 1..) => {
-                    let _ = nix::unistd::write(master, &buf[..n]);
+                    use std::io::Write;
+                    let _ = if *dest == 2 {
+                        std::io::stderr().write_all(&buf[..n])
+                    } else {
+                        std::io::stdout().write_all(&buf[..n]).and_then(|_| std::io::stdout().flush())
+                    };
                 }
-                _ => stdin_open = false,
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+                _ => open[i] = false,
+            }
+        }
+        if stdin_open && ready.get(outs.len()).copied().unwrap_or(false) {
+            let to = input.as_ref().map(|w| w.as_fd()).or(pty.map(|m| m.as_fd()));
+            match (nix::unistd::read(0, &mut buf), to) {
+                (Ok(n @ 1..), Some(to)) => {
+                    let _ = super::shim::write_all_fd(to, &buf[..n]);
+                }
+                _ => {
+                    stdin_open = false;
+                    input = None; // end of input: the process sees EOF on its stdin pipe
+                }
             }
         }
     }

@@ -30,8 +30,16 @@ const ATTACH_FD: RawFd = 3;
 /// Spawns the shim of `c` and returns the CLI's end of its attach stream.
 pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
     let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
-    // /proc/self/exe, not the path: it works even if the binary was replaced meanwhile.
-    let mut cmd = std::process::Command::new("/proc/self/exe");
+    // From a sealed view of this binary (the container's init is forked from the shim, so it
+    // must not be the host's binary, writable through /proc/<pid>/exe), opened through
+    // /proc/self/exe: that works even if the binary was replaced meanwhile.
+    let sealed = if berth_sys::sealed::running_sealed() {
+        None
+    } else {
+        Some(berth_sys::sealed::sealed_self().map_err(|e| Error::Other(format!("sealing the berth binary: {e}")))?)
+    };
+    let exe = sealed.as_ref().map_or_else(|| PathBuf::from("/proc/self/exe"), berth_sys::sealed::exec_path);
+    let mut cmd = std::process::Command::new(exe);
     std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
     cmd.arg("shim").arg(root).arg(&c.id);
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
@@ -50,6 +58,8 @@ pub fn main(args: &[OsString]) -> i32 {
         return 2;
     };
     let dir = PathBuf::from(root).join("containers").join(id);
+    // Exec'd through a descriptor of the sealed binary, the kernel named us after its number.
+    let _ = nix::sys::prctl::set_name(c"berth");
     // Set up by `spawn`; if it is not a socket the first write fails and the client is dropped.
     let client = berth_sys::process::claim_inherited_fd(ATTACH_FD).map(UnixStream::from);
     match supervise(&dir, client) {
@@ -490,9 +500,9 @@ fn wait_blocking(pid: i32) -> i32 {
     }
 }
 
-fn write_all_fd(fd: &OwnedFd, mut d: &[u8]) -> nix::Result<()> {
+pub(crate) fn write_all_fd(fd: impl AsFd, mut d: &[u8]) -> nix::Result<()> {
     while !d.is_empty() {
-        match nix::unistd::write(fd, d) {
+        match nix::unistd::write(fd.as_fd(), d) {
             Ok(n) => d = &d[n..],
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),

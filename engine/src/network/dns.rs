@@ -56,6 +56,10 @@ pub fn berth_exe() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_EXE") {
         return Ok(p.into());
     }
+    // A shim runs from a sealed view whose path means nothing outside its own mount.
+    if berth_sys::sealed::running_sealed() {
+        return Ok(PathBuf::from("/proc/self/exe"));
+    }
     let exe = std::env::current_exe().map_err(|e| Error::Other(format!("finding the berth binary: {e}")))?;
     if exe.file_name().is_some_and(|n| n == "berth") {
         return Ok(exe);

@@ -261,7 +261,13 @@ impl<S: Syscall> Linux<S> {
         let p = self.prepare(id, bundle, spec, dir, opts, (fifo, own_tty), cgroup_out)?;
         let Prepared { plan, ns, state, _fds, console, console_local, fifo: fifo_fd } = p;
 
-        // Only the children of this process land in these PID namespaces.
+        // Only the children of this process land in these PID namespaces; this process's own
+        // is restored after the fork, so that it can create again (a restart).
+        let own_pid_ns = if ns.new_pid || ns.pid_path.is_some() {
+            Some(File::open("/proc/self/ns/pid").at("/proc/self/ns/pid")?)
+        } else {
+            None
+        };
         if ns.new_pid {
             self.sys.unshare(CloneFlags::CLONE_NEWPID)?;
         }
@@ -278,10 +284,18 @@ impl<S: Syscall> Linux<S> {
             None => Gate::None,
         };
         let console_fd = console.as_ref().map(|c| c.as_raw_fd());
-        match process::fork()? {
+        let forked = process::fork();
+        if let Some(f) = &own_pid_ns {
+            if !matches!(forked, Ok(process::Forked::Child)) {
+                self.sys.setns(f.as_raw_fd(), CloneFlags::CLONE_NEWPID)?;
+            }
+        }
+        match forked? {
             process::Forked::Child => {
                 drop(reader);
-                init::child_main(&self.sys, plan, writer.as_raw_fd(), gate, console_fd, opts.preserve_fds)
+                drop(own_pid_ns);
+                let fds = init::ChildFds { sync: writer.as_raw_fd(), gate, console: console_fd };
+                init::child_main(&self.sys, plan, fds, opts.preserve_fds, opts.die_with_parent)
             }
             process::Forked::Parent(pid) => {
                 drop(writer);

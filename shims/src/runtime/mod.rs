@@ -17,7 +17,9 @@
 //! it rather than forking from its tokio runtime. The init that `create` leaves behind is
 //! reparented when `berth runtime create` exits: a supervisor that wants its exit status makes
 //! itself a child subreaper (PR_SET_CHILD_SUBREAPER) before calling `create`, and then `wait`
-//! (waitpid) works from the supervisor.
+//! (waitpid) works from the supervisor. A supervisor may also call `create` itself, any number
+//! of times (the PID namespace it unshares for the child is undone after the fork): the init is
+//! then its child, and with [`CreateOptions::die_with_parent`] dies with it.
 
 pub(crate) mod create;
 mod delete;
@@ -53,6 +55,10 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     /// How many descriptors from 3 up the container's process inherits.
     pub preserve_fds: u32,
+    /// The init is killed (SIGKILL) when the calling thread exits: for a supervisor that
+    /// creates the container itself and must not leave it running unsupervised (berth's
+    /// shim). Not for `berth runtime create`, which exits right after.
+    pub die_with_parent: bool,
 }
 
 /// Options of `run`.

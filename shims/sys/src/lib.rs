@@ -10,4 +10,5 @@ pub mod fs;
 pub mod inroot;
 pub mod net;
 pub mod process;
+pub mod sealed;
 pub mod term;
