@@ -212,6 +212,11 @@ fn cp_through_chains_stays_in_the_root() {
     let tree = out_dir.path().join("tree");
     fs::create_dir(&tree).unwrap();
     fs::write(tree.join("inner"), "inner").unwrap();
+    // A tar stream for `cp - CONTAINER:DEST`: a file and a directory.
+    let mut t = tar::Builder::new(Vec::new());
+    t.append_path_with_name(&payload, "streamed").unwrap();
+    t.append_dir_all("streamed-dir", &tree).unwrap();
+    let stream = t.into_inner().unwrap();
     for n in CHAINS {
         let got = out_dir.path().join(format!("got{n}"));
         let (out, ok) = run(&b, &["cp", &format!("cpc:/c{n}/l1/secret"), got.to_str().unwrap()]);
@@ -239,6 +244,23 @@ fn cp_through_chains_stays_in_the_root() {
             if !resolves(n) {
                 assert!(!ok && eloop(&out), "cp into {dest}: {out}");
             }
+        }
+        let dest = format!("cpc:/c{n}/l1/");
+        let mut child = b
+            .cmd()
+            .args(["cp", "-", &dest])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), &stream).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stderr);
+        m.untouched(&format!("cp - {dest}"));
+        if resolves(n) {
+            assert!(o.status.success(), "cp - {dest}: {out}");
+        } else {
+            assert!(!o.status.success() && eloop(&out), "cp - {dest}: {out}");
         }
     }
 }
