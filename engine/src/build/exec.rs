@@ -1861,7 +1861,19 @@ fn lookup(dirs: &[PathBuf], path: &str) -> Option<fs::Metadata> {
     if rel.is_empty() {
         return dirs.last().and_then(|d| fs::metadata(d).ok());
     }
-    for d in dirs.iter().rev() {
+    let parts: Vec<&str> = rel.split('/').collect();
+    'layers: for d in dirs.iter().rev() {
+        // A link or a file on the way covers the path in this layer and the lower ones; it is
+        // never followed (joined onto the layer directory, the host would follow it).
+        let mut p = d.clone();
+        for part in &parts[..parts.len() - 1] {
+            p.push(part);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return None,
+                Err(_) => continue 'layers,
+            }
+        }
         if let Ok(m) = fs::symlink_metadata(d.join(&rel)) {
             if m.file_type().is_char_device() && m.rdev() == 0 {
                 return None;
