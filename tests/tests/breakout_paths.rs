@@ -200,6 +200,26 @@ fn workdir_through_chains_stays_in_the_root() {
     }
 }
 
+/// `exec -w` through chains: the exec process changes directory inside the container, where
+/// the chain resolves against the container's root (or is too long).
+#[test]
+fn exec_workdir_through_chains_stays_in_the_root() {
+    let Some((b, m)) = setup() else { return };
+    b.ok(&["run", "-d", "--name", "ex", "chains", "sleep", "60"]);
+    for n in CHAINS {
+        let wd = format!("/c{n}/l1");
+        let (out, ok) = run(&b, &["exec", "-w", &wd, "ex", "sh", "-c", "pwd; cat secret; true"]);
+        m.not_in(&out, &format!("exec -w {wd}"));
+        m.untouched(&format!("exec -w {wd}"));
+        if resolves(n) {
+            assert!(ok && out.contains(&m.path().display().to_string()), "exec -w {wd}: {out}");
+        } else {
+            assert!(!ok, "exec -w {wd} through {n} links must fail: {out}");
+        }
+    }
+    b.ok(&["rm", "-f", "ex"]);
+}
+
 /// Item 2: `cp` out of and into a container through chains: the host's file is never read
 /// and nothing is written at the host's path.
 #[test]
