@@ -371,6 +371,13 @@ fn build_paths_through_chains_stay_in_the_root() {
         m.not_in(&out, &format!("COPY into {n} links"));
         m.untouched(&format!("COPY into {n} links"));
     }
+    // COPY into a link to the host's directory lands in the image's directory of that name
+    // (BuildKit's rule: the destination's links resolve inside the stage), and the link stays.
+    let df = format!("FROM chains\nCOPY f /var/www/m/\nRUN test -L /var/www/m && cat {}/f\n", m.path().display());
+    let (out, ok) = try_build(&b, "into-link", &df, &[("f", "context file")]);
+    assert!(ok && out.contains("context file"), "COPY into /var/www/m/: {out}");
+    m.untouched("COPY into /var/www/m/");
+
     // A RUN's mount points are removed from its upper directory afterwards, walked by name: a
     // step that turns the mount point's parent into a link to the host's directory cannot make
     // berth remove what is there.
