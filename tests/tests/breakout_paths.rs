@@ -25,7 +25,8 @@ fn resolves(n: usize) -> bool {
     n <= 40
 }
 
-/// A host directory that chains point at, holding `secret` with a content unique to the test.
+/// A host directory that chains point at, holding `secret` (and `d/secret`) with a content
+/// unique to the test.
 struct Marker {
     dir: tempfile::TempDir,
     secret: String,
@@ -36,6 +37,8 @@ impl Marker {
         let dir = tempfile::Builder::new().prefix("berth-marker-").tempdir_in("/tmp").unwrap();
         let secret = format!("host-secret-{}-{}", std::process::id(), dir.path().display());
         fs::write(dir.path().join("secret"), &secret).unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/secret"), &secret).unwrap();
         Marker { dir, secret }
     }
 
@@ -43,12 +46,17 @@ impl Marker {
         self.dir.path()
     }
 
-    /// The host directory holds its secret and nothing else, unchanged.
+    /// The host directory holds its secrets and nothing else, unchanged.
     fn untouched(&self, what: &str) {
-        let names: BTreeSet<String> =
-            fs::read_dir(self.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert_eq!(names, BTreeSet::from(["secret".to_string()]), "{what}: something was created on the host");
-        assert_eq!(fs::read_to_string(self.path().join("secret")).unwrap(), self.secret, "{what}: host file changed");
+        let names = |p: &Path| -> BTreeSet<String> {
+            fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+        };
+        let want = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+        assert_eq!(names(self.path()), want(&["d", "secret"]), "{what}: something was created on the host");
+        assert_eq!(names(&self.path().join("d")), want(&["secret"]), "{what}: something was created on the host");
+        for f in ["secret", "d/secret"] {
+            assert_eq!(fs::read_to_string(self.path().join(f)).unwrap(), self.secret, "{what}: host file changed");
+        }
     }
 
     fn not_in(&self, out: &str, what: &str) {
@@ -69,14 +77,14 @@ fn setup() -> Option<(Berth, Marker)> {
 }
 
 /// Shell that makes `/c<n>/l1` a chain of `n` links ending at `target`, for every n of
-/// [`CHAINS`], and `/var/www/site -> /etc`. The image has an empty directory at `target`
+/// [`CHAINS`], `/var/www/site -> /etc` and `/var/www/m -> target`. The image has an empty directory at `target`
 /// too, so a chain resolved inside the root leads somewhere (the host's directory has the
 /// secret: that tells which one was reached).
 fn chains_script(target: &Path) -> String {
     let ns: Vec<String> = CHAINS.iter().map(|n| n.to_string()).collect();
     format!(
         "mkdir -p {0} && for n in {1}; do mkdir -p /c$n && cd /c$n && i=1 && while [ $i -lt $n ]; do ln -s l$((i+1)) l$i; \
-         i=$((i+1)); done && ln -s {0} l$n; done && mkdir -p /var/www && ln -s /etc /var/www/site",
+         i=$((i+1)); done && ln -s {0} l$n; done && mkdir -p /var/www && ln -s /etc /var/www/site && ln -s {0} /var/www/m",
         target.display(),
         ns.join(" ")
     )
@@ -116,13 +124,16 @@ fn volume_seeding_through_chains_stays_in_the_root() {
     let Some((b, m)) = setup() else { return };
     for n in CHAINS {
         let tag = format!("vol{n}");
-        build(&b, &tag, &format!("FROM chains\nVOLUME /c{n}/l1\n"), &[]);
-        let (out, ok) = run(&b, &["run", "--rm", &tag, "sh", "-c", &format!("cat /c{n}/l1/secret; ls /c{n}/l1")]);
+        build(&b, &tag, &format!("FROM chains\nVOLUME /c{n}/l1/d\n"), &[]);
+        // The volume is mounted where the chain resolves in the root: the image's copy of the
+        // host's directory path (the container itself cannot follow more than 40 links).
+        let script = format!("cat {0}/d/secret; cat /c{n}/l1/d/secret", m.path().display());
+        let (out, ok) = run(&b, &["run", "--rm", &tag, "sh", "-c", &script]);
         m.not_in(&out, &format!("VOLUME through {n} links"));
+        m.untouched(&format!("VOLUME through {n} links"));
         if !resolves(n) {
             assert!(!ok && eloop(&out), "VOLUME through {n} links must fail with ELOOP: {out}");
         }
-        m.untouched(&format!("VOLUME through {n} links"));
     }
     // The issue's reproduction: 40 links and one more to `/`, under `/v`, `VOLUME /v/etc`.
     build(
@@ -148,25 +159,26 @@ fn bind_targets_through_chains_stay_in_the_root() {
     let src = tempfile::tempdir().unwrap();
     fs::write(src.path().join("bound"), "bound").unwrap();
     let file = src.path().join("bound");
-    for n in CHAINS {
+    // Longest first: the runtime's own resolver used to give up at 255 links.
+    for n in CHAINS.into_iter().rev() {
         let dir_bind = format!("{}:/c{n}/l1/sub", src.path().display());
         let file_bind = format!("{}:/c{n}/l1/file", file.display());
         for bind in [&dir_bind, &file_bind] {
             let (out, ok) = run(&b, &["run", "--rm", "-v", bind, "chains", "sh", "-c", "cat /c*/l1/secret"]);
             m.not_in(&out, &format!("-v {bind}"));
+            m.untouched(&format!("-v {bind}"));
             if resolves(n) {
                 assert!(ok || out.contains("No such file"), "-v {bind}: {out}");
             } else {
                 assert!(!ok && eloop(&out), "-v {bind} must fail with ELOOP: {out}");
             }
-            m.untouched(&format!("-v {bind}"));
         }
     }
     // An anonymous volume at the same place: created (and seeded) inside the root too.
     for n in CHAINS {
         let (out, ok) = run(&b, &["run", "--rm", "-v", &format!("/c{n}/l1/anon"), "chains", "true"]);
-        assert_eq!(ok, resolves(n), "-v /c{n}/l1/anon: {out}");
         m.untouched(&format!("-v /c{n}/l1/anon"));
+        assert_eq!(ok, resolves(n), "-v /c{n}/l1/anon: {out}");
     }
 }
 
@@ -178,14 +190,34 @@ fn workdir_through_chains_stays_in_the_root() {
         let wd = format!("/c{n}/l1/wd");
         let (out, ok) = run(&b, &["run", "--rm", "-w", &wd, "chains", "sh", "-c", "pwd; cat secret; true"]);
         m.not_in(&out, &format!("-w {wd}"));
+        m.untouched(&format!("-w {wd}"));
         if resolves(n) {
             assert!(ok, "-w {wd}: {out}");
             assert!(out.contains(&format!("{}/wd", m.path().display())), "-w {wd}: {out}");
         } else {
             assert!(!ok && eloop(&out), "-w {wd} must fail with ELOOP: {out}");
         }
-        m.untouched(&format!("-w {wd}"));
     }
+}
+
+/// `exec -w` through chains: the exec process changes directory inside the container, where
+/// the chain resolves against the container's root (or is too long).
+#[test]
+fn exec_workdir_through_chains_stays_in_the_root() {
+    let Some((b, m)) = setup() else { return };
+    b.ok(&["run", "-d", "--name", "ex", "chains", "sleep", "60"]);
+    for n in CHAINS {
+        let wd = format!("/c{n}/l1");
+        let (out, ok) = run(&b, &["exec", "-w", &wd, "ex", "sh", "-c", "pwd; cat secret; true"]);
+        m.not_in(&out, &format!("exec -w {wd}"));
+        m.untouched(&format!("exec -w {wd}"));
+        if resolves(n) {
+            assert!(ok && out.contains(&m.path().display().to_string()), "exec -w {wd}: {out}");
+        } else {
+            assert!(!ok, "exec -w {wd} through {n} links must fail: {out}");
+        }
+    }
+    b.ok(&["rm", "-f", "ex"]);
 }
 
 /// Item 2: `cp` out of and into a container through chains: the host's file is never read
@@ -200,11 +232,17 @@ fn cp_through_chains_stays_in_the_root() {
     let tree = out_dir.path().join("tree");
     fs::create_dir(&tree).unwrap();
     fs::write(tree.join("inner"), "inner").unwrap();
+    // A tar stream for `cp - CONTAINER:DEST`: a file and a directory.
+    let mut t = tar::Builder::new(Vec::new());
+    t.append_path_with_name(&payload, "streamed").unwrap();
+    t.append_dir_all("streamed-dir", &tree).unwrap();
+    let stream = t.into_inner().unwrap();
     for n in CHAINS {
         let got = out_dir.path().join(format!("got{n}"));
         let (out, ok) = run(&b, &["cp", &format!("cpc:/c{n}/l1/secret"), got.to_str().unwrap()]);
+        let copied = fs::read_to_string(&got).unwrap_or_default();
+        assert!(!copied.contains(&m.secret), "cp out through {n} links read the host's file");
         assert!(!ok, "cp out through {n} links: {out}");
-        assert!(!got.exists() || !fs::read_to_string(&got).unwrap_or_default().contains(&m.secret));
         if !resolves(n) {
             assert!(eloop(&out), "cp out through {n} links: {out}");
         }
@@ -222,10 +260,27 @@ fn cp_through_chains_stays_in_the_root() {
             (&tree, format!("cpc:/c{n}/l1")),
         ] {
             let (out, ok) = run(&b, &["cp", src.to_str().unwrap(), &dest]);
+            m.untouched(&format!("cp {} {dest}", src.display()));
             if !resolves(n) {
                 assert!(!ok && eloop(&out), "cp into {dest}: {out}");
             }
-            m.untouched(&format!("cp {} {dest}", src.display()));
+        }
+        let dest = format!("cpc:/c{n}/l1/");
+        let mut child = b
+            .cmd()
+            .args(["cp", "-", &dest])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), &stream).unwrap();
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stderr);
+        m.untouched(&format!("cp - {dest}"));
+        if resolves(n) {
+            assert!(o.status.success(), "cp - {dest}: {out}");
+        } else {
+            assert!(!o.status.success() && eloop(&out), "cp - {dest}: {out}");
         }
     }
 }
@@ -258,6 +313,26 @@ fn cp_into_a_planted_symlink_writes_the_containers_etc() {
     assert_eq!(fs::metadata("/etc").unwrap().permissions().mode(), etc_mode);
 }
 
+/// Item 2, the same through a link to the host's directory itself (which the image also has,
+/// empty): the copy lands in the container's directory; the host's keeps its files and mode.
+#[test]
+fn cp_into_a_planted_symlink_to_a_host_path_stays_in_the_root() {
+    let Some((b, m)) = setup() else { return };
+    b.ok(&["create", "--name", "cpc", "chains"]);
+    let host = tempfile::tempdir().unwrap();
+    let src = host.path().join("m");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("planted"), "planted").unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o750)).unwrap();
+    let mode = fs::metadata(m.path()).unwrap().permissions().mode();
+    b.ok(&["cp", src.to_str().unwrap(), "cpc:/var/www/"]);
+    m.untouched("cp m cpc:/var/www/");
+    assert_eq!(fs::metadata(m.path()).unwrap().permissions().mode(), mode, "cp changed the host directory's mode");
+    let back = host.path().join("back");
+    b.ok(&["cp", &format!("cpc:{}/planted", m.path().display()), back.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&back).unwrap(), "planted");
+}
+
 /// `build`: the working directory each RUN is made in (a previous step turned it into a
 /// link: straight to the host's directory, or through a chain), `COPY --from` a stage's chain,
 /// and COPY into a directory the image made a link to the host's directory.
@@ -270,12 +345,12 @@ fn build_paths_through_chains_stay_in_the_root() {
     for (target, links) in &targets {
         let df = format!("FROM chains\nWORKDIR /w/sub\nRUN cd / && rm -rf /w && ln -s {target} /w\nRUN pwd\n");
         let (out, ok) = try_build(&b, "wd", &df, &[]);
+        m.untouched(&format!("RUN in /w/sub, /w -> {target}"));
         if resolves(*links) {
             assert!(ok, "RUN in /w/sub, /w -> {target}: {out}");
         } else {
             assert!(!ok && eloop(&out), "RUN in /w/sub through {links} links must fail with ELOOP: {out}");
         }
-        m.untouched(&format!("RUN in /w/sub, /w -> {target}"));
     }
     for n in CHAINS {
         let (out, ok) = try_build(
@@ -284,8 +359,8 @@ fn build_paths_through_chains_stay_in_the_root() {
             &format!("FROM busybox\nCOPY --from=chains /c{n}/l1/secret /got\nRUN cat /got\n"),
             &[],
         );
-        assert!(!ok, "COPY --from through {n} links: {out}");
         m.not_in(&out, &format!("COPY --from through {n} links"));
+        assert!(!ok, "COPY --from through {n} links: {out}");
 
         let (out, _) = try_build(
             &b,
@@ -296,6 +371,13 @@ fn build_paths_through_chains_stay_in_the_root() {
         m.not_in(&out, &format!("COPY into {n} links"));
         m.untouched(&format!("COPY into {n} links"));
     }
+    // COPY into a link to the host's directory lands in the image's directory of that name
+    // (BuildKit's rule: the destination's links resolve inside the stage), and the link stays.
+    let df = format!("FROM chains\nCOPY f /var/www/m/\nRUN test -L /var/www/m && cat {}/f\n", m.path().display());
+    let (out, ok) = try_build(&b, "into-link", &df, &[("f", "context file")]);
+    assert!(ok && out.contains("context file"), "COPY into /var/www/m/: {out}");
+    m.untouched("COPY into /var/www/m/");
+
     // A RUN's mount points are removed from its upper directory afterwards, walked by name: a
     // step that turns the mount point's parent into a link to the host's directory cannot make
     // berth remove what is there.

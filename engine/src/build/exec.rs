@@ -1225,9 +1225,10 @@ impl Run<'_> {
             None if p.from_context => Some((0, 0)),
             None => None,
         };
-        let dest_exists_dir = lookup(&dirs, &p.dest).is_some_and(|m| m.is_dir());
+        let dest = resolve_dest(&dirs, &p.dest, p.dest_dir);
+        let dest_exists_dir = lookup(&dirs, &dest).is_some_and(|m| m.is_dir());
         let into_dir = p.dest_dir || dest_exists_dir;
-        let dest_dir_path = if into_dir { p.dest.clone() } else { parent_of(&p.dest) };
+        let dest_dir_path = if into_dir { dest.clone() } else { parent_of(&dest) };
         make_parents(&dirs, staging, &dest_dir_path, true)?;
         let target_root = staging.join(context::clean(&dest_dir_path));
         if into_dir {
@@ -1238,7 +1239,7 @@ impl Run<'_> {
         for s in &p.sources {
             match s {
                 Source::Heredoc(h) => {
-                    let t = if into_dir { target_root.join(&h.name) } else { staging.join(context::clean(&p.dest)) };
+                    let t = if into_dir { target_root.join(&h.name) } else { staging.join(context::clean(&dest)) };
                     fs::write(&t, h.content.as_bytes()).at(&t)?;
                     fs::set_permissions(&t, fs::Permissions::from_mode(p.chmod.unwrap_or(0o644))).at(&t)?;
                     if let Some((u, g)) = owner {
@@ -1257,7 +1258,7 @@ impl Run<'_> {
                             return Err(Error::NotFound(format!("ADD {}: no directory {sd:?} at {commit}", git.url)));
                         }
                         // A repository is a directory: its contents land in the destination.
-                        let t = staging.join(context::clean(&p.dest));
+                        let t = staging.join(context::clean(&dest));
                         fs::create_dir_all(&t).at(&t)?;
                         for e in walkdir::WalkDir::new(&from).min_depth(1).sort_by_file_name() {
                             let e = e.map_err(|e| Error::Other(format!("ADD {}: {e}", git.url)))?;
@@ -1284,11 +1285,8 @@ impl Run<'_> {
                                 return Err(Error::Other(format!("digest mismatch {}: {want}", f.digest)));
                             }
                         }
-                        let t = if into_dir {
-                            target_root.join(&f.filename)
-                        } else {
-                            staging.join(context::clean(&p.dest))
-                        };
+                        let t =
+                            if into_dir { target_root.join(&f.filename) } else { staging.join(context::clean(&dest)) };
                         if let Some(parent) = t.parent() {
                             fs::create_dir_all(parent).at(parent)?;
                         }
@@ -1309,7 +1307,7 @@ impl Run<'_> {
                     let m = fs::symlink_metadata(&src).at(&src)?;
                     if m.is_dir() {
                         // A directory's contents land in the destination directory.
-                        let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&p.dest)) };
+                        let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&dest)) };
                         fs::create_dir_all(&t).at(&t)?;
                         for f in files {
                             let sub = if f == rel { "" } else { f.strip_prefix(&format!("{rel}/")).unwrap_or(f) };
@@ -1321,7 +1319,7 @@ impl Run<'_> {
                         continue;
                     }
                     if p.add && m.is_file() && is_tar(&src) {
-                        let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&p.dest)) };
+                        let t = if into_dir { target_root.clone() } else { staging.join(context::clean(&dest)) };
                         fs::create_dir_all(&t).at(&t)?;
                         // Extracted apart (with the store's checks against escaping entries),
                         // then merged over what the destination already holds.
@@ -1344,7 +1342,7 @@ impl Run<'_> {
                         continue;
                     }
                     let name = Path::new(rel).file_name().map(|n| n.to_os_string()).unwrap_or_default();
-                    let t = if into_dir { target_root.join(name) } else { staging.join(context::clean(&p.dest)) };
+                    let t = if into_dir { target_root.join(name) } else { staging.join(context::clean(&dest)) };
                     copy_entry(&src, &t, owner, p.chmod)?;
                 }
             }
@@ -1963,7 +1961,19 @@ fn lookup(dirs: &[PathBuf], path: &str) -> Option<fs::Metadata> {
     if rel.is_empty() {
         return dirs.last().and_then(|d| fs::metadata(d).ok());
     }
-    for d in dirs.iter().rev() {
+    let parts: Vec<&str> = rel.split('/').collect();
+    'layers: for d in dirs.iter().rev() {
+        // A link or a file on the way covers the path in this layer and the lower ones; it is
+        // never followed (joined onto the layer directory, the host would follow it).
+        let mut p = d.clone();
+        for part in &parts[..parts.len() - 1] {
+            p.push(part);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return None,
+                Err(_) => continue 'layers,
+            }
+        }
         if let Ok(m) = fs::symlink_metadata(d.join(&rel)) {
             if m.file_type().is_char_device() && m.rdev() == 0 {
                 return None;
@@ -2102,6 +2112,26 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+/// A COPY/ADD destination as the stage sees it: the links among its existing directories
+/// resolved in the stage's merged view (BuildKit's rule), so `COPY f /var/run/` lands in
+/// `/run` where `/var/run -> /run` instead of shadowing the link with a directory. The last
+/// name of a file destination is kept. `--link` (no stage below) and chains past 40 links keep
+/// the path as written: either way the files go to the step's own staging directory.
+fn resolve_dest(dirs: &[PathBuf], dest: &str, dest_dir: bool) -> String {
+    if dirs.is_empty() {
+        return dest.to_string();
+    }
+    let view = crate::container::layerview::LayerView::new(dirs);
+    if dest_dir {
+        return view.canonical(dest).unwrap_or_else(|| dest.to_string());
+    }
+    let name = Path::new(dest).file_name().map(|n| n.to_string_lossy().into_owned());
+    match (view.canonical(&parent_of(dest)), name) {
+        (Some(parent), Some(name)) => format!("{}/{name}", parent.trim_end_matches('/')),
+        _ => dest.to_string(),
+    }
 }
 
 /// Removes the empty file or directory the runtime made at `point` in a RUN's upper directory,

@@ -92,6 +92,18 @@ impl LayerView<'_> {
     /// The host path of the merged entry at `path`, symlinks resolved in the merged view
     /// (more than [`MAX_HOPS`] is `None`).
     pub fn resolve(&self, path: &str) -> Option<PathBuf> {
+        self.lookup(&self.walk(path)?)
+    }
+
+    /// `path` as a path from the root with the symlinks of its existing components resolved in
+    /// the merged view; a missing tail is kept as it is. `None` past [`MAX_HOPS`].
+    pub fn canonical(&self, path: &str) -> Option<String> {
+        Some(format!("/{}", self.walk(path)?.join("/")))
+    }
+
+    /// The components of `path` once its symlinks are resolved in the merged view (a missing
+    /// component and what follows it are kept as written).
+    fn walk(&self, path: &str) -> Option<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         let mut pending: Vec<String> = Path::new(path).components().rev().filter_map(component).collect();
         let mut hops = 0;
@@ -114,7 +126,7 @@ impl LayerView<'_> {
                 pending.extend(target.components().rev().filter_map(component));
             }
         }
-        self.lookup(&out)
+        Some(out)
     }
 }
 
@@ -223,6 +235,23 @@ mod tests {
         let v = LayerView::new(&ls);
         assert_eq!(read(&v, "/bin/app").as_deref(), Some("\0asm"));
         assert_eq!(v.resolve("/bin/app").unwrap(), ls[0].join("usr/local/bin/real"));
+    }
+
+    #[test]
+    fn canonical_resolves_existing_links_and_keeps_a_missing_tail() {
+        let (_t, ls) = layers(2);
+        fs::create_dir_all(ls[0].join("run")).unwrap();
+        fs::create_dir_all(ls[0].join("var")).unwrap();
+        symlink("/run", ls[1].join("var-run")).unwrap();
+        symlink("../run", ls[0].join("var/run")).unwrap();
+        let v = LayerView::new(&ls);
+        assert_eq!(v.canonical("/var/run/x/y").as_deref(), Some("/run/x/y"));
+        assert_eq!(v.canonical("/var-run").as_deref(), Some("/run"));
+        assert_eq!(v.canonical("/new/../dir").as_deref(), Some("/dir"));
+        assert_eq!(v.canonical("/").as_deref(), Some("/"));
+        symlink("b", ls[0].join("a")).unwrap();
+        symlink("a", ls[0].join("b")).unwrap();
+        assert_eq!(v.canonical("/a/x"), None);
     }
 
     #[test]

@@ -181,38 +181,12 @@ impl GuestConfig {
     }
 }
 
-/// `path` inside `root`, symlinks followed and kept inside `root` (the engine's dispatch
-/// rule resolves entrypoints the same way).
+/// `path` inside `root`, symlinks followed and kept inside `root` (`berth_sys::inroot`, the
+/// resolver every other path inside a root goes through; the engine's dispatch rule resolves
+/// entrypoints the same way). A chain past the kernel's 40 links resolves to nothing.
 pub fn resolve_in(root: &Path, path: &str) -> Option<PathBuf> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut todo: Vec<String> = path.split('/').rev().map(String::from).collect();
-    let mut hops = 0;
-    while let Some(c) = todo.pop() {
-        match c.as_str() {
-            "" | "." => continue,
-            ".." => {
-                parts.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let host = root.join(parts.iter().chain(std::iter::once(&c)).collect::<PathBuf>());
-        match std::fs::read_link(&host) {
-            Ok(target) => {
-                hops += 1;
-                if hops > 40 {
-                    return None;
-                }
-                let t = target.to_string_lossy().into_owned();
-                if t.starts_with('/') {
-                    parts.clear();
-                }
-                todo.extend(t.split('/').rev().map(String::from));
-            }
-            Err(_) => parts.push(c),
-        }
-    }
-    Some(root.join(parts.iter().collect::<PathBuf>()))
+    let rel = berth_sys::inroot::Root::open(root).ok()?.canonical(path).ok()?;
+    Some(root.join(rel.strip_prefix("/").unwrap_or(&rel)))
 }
 
 /// The store's data: WASI state and the memory limiter.
