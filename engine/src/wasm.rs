@@ -320,9 +320,9 @@ fn start_failed(e: berth_shims::Error) -> Error {
     Error::StartFailed { code: e.exit_code(), message: e.to_string() }
 }
 
-/// Creates a wasm container through `berth_shims::Wasm` (its guest process forked, with `io`
-/// as its stdio, in a helper of this single-threaded shim, as a native container's init is, so
-/// that it is the PID 1 of a namespace of its own); returns the guest process's pid.
+/// Creates a wasm container through `berth_shims::Wasm` (its guest process forked from this
+/// single-threaded shim with `io` as its stdio, as a native container's init is: the PID 1 of a
+/// namespace of its own, dying with the shim); returns the guest process's pid.
 pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
     use berth_shims::Runtime;
     let rroot = runtime_root(c);
@@ -330,7 +330,7 @@ pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
     let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
     let rt = berth_shims::Wasm::new(rroot);
     let _ = rt.delete(&c.id, true); // a stale record of an earlier run
-    crate::container::runtime::create_in_helper(io, |opts| rt.create(&c.id, &c.dir, opts))
+    crate::container::runtime::create_here(io, |opts| rt.create(&c.id, &c.dir, opts))
 }
 
 /// Lets a created wasm container's guest run.

@@ -8,7 +8,7 @@
 //! has no ptrace tool) and bind-mounted in read-only. Every test takes one lock: some count the
 //! machine's processes, mounts and cgroups.
 
-use berth_tests::{berth_bin, busybox_root, have, ChildGuard};
+use berth_tests::{berth_bin, busybox_root, have, Berth, ChildGuard};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -278,6 +278,40 @@ fn container_dies_with_its_shim() {
     let ps = b.ok(&["ps", "-a"]);
     assert!(ps.contains("Exited (137)"), "{ps}");
     b.ok(&["rm", "sup"]);
+    assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
+}
+
+/// Item 8 for wasm: a detached guest process (forked by the shim, as a native init is) dies
+/// with its shim too, instead of spinning on unsupervised.
+#[test]
+fn wasm_guest_dies_with_its_shim() {
+    let _g = serial();
+    if !berth_tests::is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let b = Berth::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("spin.wat");
+    std::fs::write(&wat, "(module (memory 1) (func (export \"_start\") (loop $spin (br $spin))))").unwrap();
+    b.ok(&["wasm", "package", wat.to_str().unwrap(), "-t", "spin"]);
+    let before = footprint(b.root());
+    let id = b.ok(&["run", "-d", "spin"]).trim().to_string();
+    let guest: i32 = b.ok(&["inspect", "-f", "{{.State.Pid}}", &id]).trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{guest}")).exists());
+    // The guest process is forked from the shim without an exec, so it bears the shim's
+    // command line too: the shim is the one whose parent is not a shim.
+    let both = shims_of(b.root());
+    let shim = both.iter().copied().find(|p| !both.contains(&ppid(*p))).expect("the shim");
+    assert!(both.contains(&guest) || both.len() == 1, "{both:?} {guest}");
+    // SAFETY (test): a shim this test started.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    wait_until("the wasm guest to die with its shim", Duration::from_secs(3), || {
+        std::fs::read_to_string(format!("/proc/{guest}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+    });
+    let ps = b.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    b.ok(&["rm", &id]);
     assert_eq!(footprint(b.root()), before, "mounts, cgroups, shims");
 }
 

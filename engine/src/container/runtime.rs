@@ -96,19 +96,19 @@ pub enum Io {
     Console(PathBuf),
 }
 
-/// Runs a built-in runtime's `create` (berth's Linux runtime or the wasm one) with `io` as the
-/// container's stdio; returns the container's pid.
+/// Runs a built-in runtime's `create` (berth's Linux runtime or the wasm one) in this process
+/// (the shim) with `io` as the container's stdio; returns the container's pid.
 ///
-/// The built-in runtimes unshare the PID namespace in the calling process, which a process can
-/// do once: each create runs in a freshly forked helper (a restart is a second create), whose
-/// container process is reparented to us (the subreaper) when the helper exits. The helper
-/// reports the pid, or the error, over a pipe.
-pub(crate) fn create_in_helper(
+/// The container's first process is this process's child and dies with it
+/// (`die_with_parent`): a killed shim leaves no container running unsupervised and no init
+/// blocked on its exec fifo. The runtimes restore this process's own PID namespace for
+/// children after their fork, so a restart can create again.
+pub(crate) fn create_here(
     io: Io,
     create: impl FnOnce(&berth_shims::CreateOptions) -> berth_shims::Result<berth_shims::State>,
 ) -> Result<i32> {
     use std::os::fd::AsRawFd;
-    let (opts, fds) = match &io {
+    let (mut opts, fds) = match &io {
         Io::Fds(i, o, e) => {
             (berth_shims::CreateOptions::default(), Some([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]))
         }
@@ -116,45 +116,13 @@ pub(crate) fn create_in_helper(
             (berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() }, None)
         }
     };
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")))?;
-    let mut wr = Some(wr);
-    let child = berth_sys::process::fork_single_threaded(|| {
-        let r = match fds {
-            Some(fds) => with_stdio(fds, || create(&opts)),
-            None => create(&opts),
-        };
-        let msg = match r {
-            Ok(st) => format!("O{}", st.pid),
-            Err(e) => format!("E{:03}{}", e.exit_code(), e),
-        };
-        if let Some(wr) = wr.take() {
-            let mut f = std::fs::File::from(wr);
-            let _ = std::io::Write::write_all(&mut f, msg.as_bytes());
-        }
-        0
-    })
-    .map_err(|e| Error::Other(format!("fork: {e}")))?;
-    drop(wr);
+    opts.die_with_parent = true;
+    let r = match fds {
+        Some(fds) => with_stdio(fds, || create(&opts)),
+        None => create(&opts),
+    };
     drop(io);
-    // Wait for the helper first, then take its message: reading to end-of-file would
-    // never end, as the container's init holds the pipe until it execs (after start).
-    let _ = berth_sys::process::wait_child(child, false);
-    let mut msg = String::new();
-    let mut buf = [0u8; 4096];
-    // Non-blocking: the message is smaller than a pipe's atomic write, so it is all there
-    // once the helper has exited (or there is none).
-    let _ = nix::fcntl::fcntl(rd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
-    if let Ok(n @ 1..) = nix::unistd::read(rd.as_raw_fd(), &mut buf) {
-        msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-    }
-    drop(rd);
-    match msg.split_at_checked(1) {
-        Some(("O", pid)) => pid.parse().map_err(|_| Error::Other("the runtime reported no pid".into())),
-        Some(("E", rest)) if rest.len() >= 3 => {
-            Err(Error::StartFailed { code: rest[..3].parse().unwrap_or(125), message: rest[3..].to_string() })
-        }
-        _ => Err(Error::Other("the runtime's helper died while creating the container".into())),
-    }
+    r.map(|st| st.pid).map_err(start_failed)
 }
 
 /// Creates the container (namespaces set up, process waiting to exec); returns its pid.
@@ -166,28 +134,9 @@ pub fn create(c: &Container, io: Io) -> Result<i32> {
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
     if is_builtin(c) {
         use berth_shims::Runtime;
-        use std::os::fd::AsRawFd;
         let rt = builtin(c);
         let _ = rt.delete(&c.id, true); // a stale record of an earlier run
-        let (mut opts, fds) = match &io {
-            Io::Fds(i, o, e) => {
-                (berth_shims::CreateOptions::default(), Some([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]))
-            }
-            Io::Console(sock) => {
-                (berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() }, None)
-            }
-        };
-        // Created from this process (the shim), so the container's init is its child and dies
-        // with it: a killed shim leaves no container running unsupervised, and no init blocked
-        // on its exec fifo. (The runtime undoes the PID namespace unshare after its fork, so a
-        // restart can create again.)
-        opts.die_with_parent = true;
-        let r = match fds {
-            Some(fds) => with_stdio(fds, || rt.create(&c.id, &c.dir, &opts)),
-            None => rt.create(&c.id, &c.dir, &opts),
-        };
-        drop(io);
-        return r.map(|st| st.pid).map_err(start_failed);
+        return create_here(io, |opts| rt.create(&c.id, &c.dir, opts));
     }
     let pid_file = c.dir.join("init.pid");
     let log = c.dir.join("runtime.log");

@@ -409,8 +409,17 @@ pub fn child_main(
     fifo: &Path,
     console: Option<&Path>,
     mut confine: Confinement,
+    die_with_parent: bool,
 ) -> u8 {
     process::reset_signals();
+    // Dies with the shim that forked it (a supervisor killed leaves no guest running
+    // unsupervised), and gives up if that already happened.
+    if die_with_parent {
+        if let Err(e) = process::die_with_parent(sync.as_raw_fd()) {
+            process::send_error(sync.as_raw_fd(), &e);
+            return e.exit_code();
+        }
+    }
     let sys = LinuxSyscall;
     // The cgroup and the namespaces given by path, with the descriptors the parent opened.
     if let Err(e) = init::enter(&sys, &confine.cgroup_procs, &confine.join, None) {
@@ -434,6 +443,10 @@ pub fn child_main(
     let prepared = (|| {
         accept_stop_signals()?;
         confine.enter(&sys)?;
+        if die_with_parent {
+            // Set again once the credentials are final (a change of them clears it).
+            process::die_with_parent(sync.as_raw_fd())?;
+        }
         if let Some(sock) = console {
             setup_console(sock)?;
         }

@@ -68,9 +68,9 @@ pub(crate) fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result
 }
 
 /// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`]. Like
-/// it, `create` unshares the PID namespace of the calling process's future children, so that
-/// the guest process is its namespace's PID 1: call it from a process that forks nothing
-/// else afterwards (the engine forks a helper for each create).
+/// it, `create` unshares the PID namespace of the calling process's future children for its
+/// fork, so that the guest process is its namespace's PID 1, then restores the caller's own;
+/// with [`CreateOptions::die_with_parent`] the guest dies with the process that created it.
 #[derive(Debug)]
 pub struct Wasm {
     root: PathBuf,
@@ -127,8 +127,16 @@ impl Runtime for Wasm {
             Err(e)
         };
         // Only the children of this process land in the new PID namespace, so the guest is its
-        // PID 1. The engine calls this in a helper forked for the purpose (a process can make
-        // one PID namespace for its children), as for a native container.
+        // PID 1; this process's own is restored after the fork, so that it can create again (a
+        // restart), as the Linux runtime does.
+        let own_pid_ns = if ns.new_pid || ns.pid_path.is_some() {
+            match std::fs::File::open("/proc/self/ns/pid") {
+                Ok(f) => Some(f),
+                Err(e) => return undo(Error::io(Path::new("/proc/self/ns/pid"), e)),
+            }
+        } else {
+            None
+        };
         if ns.new_pid {
             if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID) {
                 return undo(Error::sys("unshare(pid)", e));
@@ -159,14 +167,26 @@ impl Runtime for Wasm {
             Ok(p) => p,
             Err(e) => return undo(e),
         };
-        let forked = match process::fork() {
+        let forked = process::fork();
+        if let (Some(f), false) = (&own_pid_ns, matches!(forked, Ok(Forked::Child))) {
+            if let Err(e) = nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWPID) {
+                if let Ok(Forked::Parent(pid)) = forked {
+                    let _ = process::kill(pid, Signal::SIGKILL);
+                    let _ = process::wait_child(pid);
+                }
+                return undo(Error::sys("setns(pid) back", e));
+            }
+        }
+        let forked = match forked {
             Ok(f) => f,
             Err(e) => return undo(e),
         };
         match forked {
             Forked::Child => {
                 drop(r);
-                let code = guest::child_main(&cfg, w, &fifo, opts.console_socket.as_deref(), confine);
+                drop(own_pid_ns);
+                let code =
+                    guest::child_main(&cfg, w, &fifo, opts.console_socket.as_deref(), confine, opts.die_with_parent);
                 process::exit_child(code)
             }
             Forked::Parent(pid) => {

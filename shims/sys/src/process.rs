@@ -65,35 +65,6 @@ pub fn hide_mount_on_spawn(cmd: &mut Command, target: &'static CStr) {
     }
 }
 
-/// The number of threads of this process (1 when /proc cannot say otherwise).
-pub fn thread_count() -> u32 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 1 };
-    // Field 20; the command name (field 2) may hold spaces, so count from its closing ')'.
-    let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
-    rest.split(' ').nth(17).and_then(|t| t.parse().ok()).unwrap_or(1)
-}
-
-/// Forks a child that runs `child` and leaves with its return value as exit status, without
-/// running this process's destructors or exit handlers a second time. Refused (`EDEADLK`
-/// error) in a multi-threaded process. Returns the child's pid.
-pub fn fork_single_threaded(child: impl FnOnce() -> i32) -> io::Result<i32> {
-    if thread_count() != 1 {
-        return Err(io::Error::new(io::ErrorKind::Deadlock, "fork refused: the process is multi-threaded"));
-    }
-    // SAFETY: with a single thread, no lock (malloc's, stdio's) can be held by a thread the
-    // child would not have, so the child may run any code; it ends with _exit, so no
-    // destructor or atexit handler of the parent's state runs twice.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
-            let code = child();
-            // SAFETY: leaving the child without unwinding into the parent's frames.
-            unsafe { libc::_exit(code) }
-        }
-        pid => Ok(pid),
-    }
-}
-
 /// Sends signal number `sig` to `pid` (any number the kernel knows, real-time ones
 /// included, which `nix::sys::signal::Signal` cannot name). A vanished process is not an
 /// error (`ESRCH` maps to `Ok(false)`); `Ok(true)` when delivered.
