@@ -559,3 +559,13 @@ fn binary_cannot_be_overwritten_from_a_container() {
     assert!(!log.contains("HIT-WROTE"), "{log}");
     let _ = berth(&["rm", "-f", "ow"]).output();
 }
+
+/// Item 12: the berth binary (and so every berth process: the shim, the init until its exec,
+/// the wasm guest process) is position-independent, its base address randomised.
+#[test]
+fn the_binary_is_position_independent() {
+    let head = std::fs::read(berth_bin()).unwrap();
+    assert_eq!(&head[..4], b"\x7fELF");
+    // e_type, little-endian at offset 16: ET_DYN (3) is a PIE, ET_EXEC (2) a fixed address.
+    assert_eq!(u16::from_le_bytes([head[16], head[17]]), 3, "berth is not a PIE");
+}
