@@ -307,3 +307,72 @@ impl Inline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seccomp::tests::{docker_like, verdict};
+
+    fn spec() -> oci_spec::runtime::Spec {
+        let mut spec: oci_spec::runtime::Spec = serde_json::from_str(
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": "guest",
+            "process": {"user": {"uid": 0, "gid": 0}, "args": ["/app.wasm"], "cwd": "/", "noNewPrivileges": true,
+                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+                "rlimits": [{"type": "RLIMIT_FSIZE", "hard": 1, "soft": 1}]},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "pid"},
+                {"type": "network", "path": "/proc/self/ns/net"}]}}"#,
+        )
+        .unwrap();
+        let mut linux = spec.linux().clone().unwrap();
+        linux.set_seccomp(Some(docker_like()));
+        spec.set_linux(Some(linux));
+        spec
+    }
+
+    #[test]
+    fn the_guest_thread_gets_the_per_thread_part_of_the_guest_process_confinement() {
+        let c = thread_confinement(&GuestConfig::default(), &spec()).unwrap();
+        let made = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_FS;
+        assert_eq!(c.unshare, made, "a thread makes no PID namespace and joins no network one");
+        assert!(c.join.is_empty() && c.cgroup_procs.is_empty());
+        assert_eq!(c.hostname.as_deref(), Some("guest"));
+        assert!(c.plan.rlimits.is_empty(), "rlimits are the CLI process's");
+        // The spec's filters, then one failing socket(2) alone.
+        let socket = [libc::AF_INET as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0];
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        assert_eq!(verdict(&c.plan.seccomp, libc::SYS_socket, socket), eperm);
+        assert_eq!(verdict(&c.plan.seccomp, libc::SYS_read, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        let own = c.plan.seccomp.last().unwrap();
+        assert_eq!(verdict(std::slice::from_ref(own), libc::SYS_socketpair, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(verdict(std::slice::from_ref(own), libc::SYS_socket, socket), eperm);
+    }
+
+    #[test]
+    fn a_confined_thread_cannot_open_a_socket_while_the_others_can() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping: needs root");
+            return;
+        }
+        let mut spec = spec();
+        // The test's own filter: Docker-like would refuse what the test harness needs.
+        let mut linux = spec.linux().clone().unwrap();
+        linux.set_seccomp(None);
+        spec.set_linux(Some(linux));
+        let mut c = thread_confinement(&GuestConfig::default(), &spec).unwrap();
+        let confined = std::thread::spawn(move || {
+            c.enter_thread().unwrap();
+            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+            (std::net::TcpListener::bind("127.0.0.1:0").map(drop).map_err(|e| e.raw_os_error()), status)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(confined.0, Err(Some(libc::EPERM)), "{}", confined.1);
+        assert!(confined.1.contains("NoNewPrivs:\t1") && confined.1.contains("Seccomp:\t2"), "{}", confined.1);
+        assert!(confined.1.contains("CapBnd:\t0000000000000020"), "only CAP_KILL: {}", confined.1);
+        // This thread is not filtered.
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let own = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        assert!(own.contains("Seccomp:\t0"), "{own}");
+    }
+}
