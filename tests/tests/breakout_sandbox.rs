@@ -431,6 +431,19 @@ fn inline_wasm_guest_thread_is_confined_while_the_cli_is_not() {
     });
     let tid = guest.unwrap();
     let st = task_status(pid, &tid).unwrap();
+    // The threads the run started from it (the tokio runtime wasmtime-wasi drives host calls
+    // on) inherit its confinement.
+    let started: Vec<(String, String, String)> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let t = e.file_name().to_string_lossy().into_owned();
+            let comm = fs::read_to_string(format!("/proc/{pid}/task/{t}/comm")).ok()?.trim().to_string();
+            let s = task_status(pid, &t)?;
+            comm.starts_with("tokio").then(|| (comm, s["Seccomp"].clone(), s["CapEff"].clone()))
+        })
+        .collect();
+    assert!(!started.is_empty(), "no runtime thread found");
     let main = task_status(pid, &pid.to_string()).unwrap();
     let link = |p: String| fs::read_link(&p).map(|l| l.display().to_string()).unwrap_or_else(|e| panic!("{p}: {e}"));
     let ns: Vec<(&str, String, String, String)> = ["mnt", "ipc", "uts", "net"]
@@ -447,6 +460,9 @@ fn inline_wasm_guest_thread_is_confined_while_the_cli_is_not() {
     b.ok(&["rm", "inline-thread"]);
 
     assert_eq!(st["Seccomp"], "2", "{st:?}");
+    for (comm, seccomp, caps) in &started {
+        assert_eq!((seccomp.as_str(), caps.as_str()), ("2", DOCKER_CAPS), "{comm} is not confined: {started:?}");
+    }
     assert_eq!(st["NoNewPrivs"], "1", "no no_new_privs on the guest's thread: {st:?}");
     for f in ["CapEff", "CapPrm", "CapBnd"] {
         assert_eq!(st[f], DOCKER_CAPS, "{f} of the guest's thread is not Docker's set: {st:?}");
