@@ -412,7 +412,18 @@ fn task_status(pid: i64, tid: &str) -> Option<std::collections::HashMap<String, 
 fn inline_wasm_guest_thread_is_confined_while_the_cli_is_not() {
     let Some(b) = wasm_root() else { return };
     package_wasm(&b, "idle", IDLE);
-    let mut cli = b.cmd().args(["run", "--name", "inline-thread", "idle"]).spawn().unwrap();
+    // With supplementary groups of its own (setpriv execs it: same pid), to see that the
+    // guest's identity does not become the CLI's.
+    let mut cli = std::process::Command::new("setpriv")
+        .args(["--groups", "4,24", "--"])
+        .arg(berth_tests::berth_bin())
+        .arg("--root")
+        .arg(b.root())
+        .env("DOCKER_CONFIG", b.root().join("docker-config"))
+        .stdin(std::process::Stdio::null())
+        .args(["run", "--name", "inline-thread", "idle"])
+        .spawn()
+        .unwrap();
     let pid = cli.id() as i64;
     wait_for(20, "the inline guest to run", || {
         b.run(&["inspect", "-f", "{{.State.Running}}", "inline-thread"]).stdout.starts_with(b"true")
@@ -471,6 +482,8 @@ fn inline_wasm_guest_thread_is_confined_while_the_cli_is_not() {
     assert_eq!(main["Seccomp"], "0", "the CLI's main thread was filtered: {main:?}");
     assert_eq!(main["NoNewPrivs"], "0", "{main:?}");
     assert_ne!(main["CapEff"], DOCKER_CAPS, "the CLI's main thread lost its capabilities: {main:?}");
+    assert_eq!(st["Groups"], "", "{st:?}");
+    assert_eq!(main["Groups"], "4 24", "the guest's identity became the CLI's main thread's too");
     for (n, guest, cli_main, host) in &ns {
         assert_eq!(cli_main, host, "the CLI's main thread left the host's {n} namespace");
         if *n == "net" {

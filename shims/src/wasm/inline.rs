@@ -23,10 +23,10 @@
 //! asynchronous teardown, a tenth of a hello world, for a guest that imports no socket
 //! interface. `socket(2)` failing on the thread instead shuts out the host's network and
 //! unix sockets (which a network namespace would not) at the cost of a few BPF instructions.
-//! Credentials other than capabilities are the process's (the thread stays uid 0, as the
-//! shim's guest process does); setting them again to root's clears the supplementary groups
-//! of the CLI's threads too. Also shared with the CLI: the address space, file descriptors
-//! and the host's PID and network namespaces. Code that escaped the guest onto its thread is
+//! The thread stays uid 0 (as the shim's guest process does), with no supplementary groups
+//! (set with the kernel's per-thread calls, not libc's, which would change the CLI's threads
+//! too). Shared with the CLI: the address space, file descriptors and the host's PID and
+//! network namespaces. Code that escaped the guest onto its thread is
 //! held by the thread's filters and capabilities only until it writes into memory a privileged
 //! thread runs (the CLI's main thread): the guest process of the shim path is the boundary
 //! against such an escape; this path bounds what a confused host call or a partial escape
