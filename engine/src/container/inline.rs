@@ -7,7 +7,7 @@
 //! published port runs in the CLI process: no shim re-exec, no guest process, and no network
 //! setup ("a guest that imports no socket interface needs no network setup"). The CLI joins
 //! the container's cgroup for the run, and the thread running the guest takes on what Linux
-//! keeps per thread of the guest process's confinement: its own mount, IPC, UTS and cgroup
+//! keeps per thread of the guest process's confinement: its own mount, IPC, UTS (and cgroup)
 //! namespaces, the spec's capabilities, no_new_privs and seccomp filters, and no `socket(2)`
 //! (see `berth_shims::wasm::inline`), while this thread keeps its privileges to do the
 //! bookkeeping after the guest. A spec with rlimits (the process's) goes through the shim.

@@ -1,36 +1,36 @@
 //! A guest run inside the calling process: the foreground fast path of `berth run`.
 //!
 //! A foreground container whose guest opens no sockets can run on a thread of the CLI itself,
-//! which then is its supervisor: no shim re-exec, no guest process, no network namespace. The
+//! which then is its supervisor: no shim re-exec, no guest process, no network setup. The
 //! process gets the store limits (memory and tables within `--memory`, bounded instances) and
 //! the container's cgroup for the run ([`CgroupStay`]). The thread running the guest is
 //! confined as the shim's guest process is, in what Linux keeps per thread (the same
-//! [`Confinement`], entered on that thread before it starts any other): mount, IPC, UTS and
-//! cgroup namespaces of its own (with its own working directory and umask: CLONE_FS), the
-//! spec's hostname, the spec's capabilities (Docker's set; bounding set included),
-//! no_new_privs, and the spec's seccomp filters (Docker's profile) without TSYNC, plus one
-//! that fails `socket(2)` ([`NO_SOCKETS`]). The CLI's main thread keeps its privileges for
-//! the bookkeeping after the guest (record the exit, unmount, remove). Threads the guest's
-//! run starts inherit all of it because they are started from the confined thread: the
-//! tokio runtime wasmtime-wasi drives host calls on is built there (its worker, and its
-//! blocking pool, where wasmtime-wasi runs a component's file I/O, spawned lazily from the
-//! thread calling `spawn_blocking`, itself confined), as is wasmtime-wasi's stdin reader.
+//! [`Confinement`], entered on that thread before it starts any other): mount, IPC and UTS
+//! namespaces of its own (and a cgroup one where the spec has it, on cgroup v2), with its own
+//! working directory and umask (CLONE_FS); the spec's hostname; the spec's capabilities
+//! (Docker's set, bounding set included); no_new_privs; the spec's seccomp filters (Docker's
+//! profile) without TSYNC, plus one that fails `socket(2)` ([`NO_SOCKETS`]). The CLI's main
+//! thread keeps its privileges for the bookkeeping after the guest (record the exit, unmount,
+//! remove). Threads the run starts inherit all of it, being started from the confined
+//! thread: the tokio runtime wasmtime-wasi drives host calls on is built there (its worker;
+//! its blocking pool, where wasmtime-wasi runs a component's file I/O, is spawned lazily by
+//! the thread calling `spawn_blocking`, itself confined), as is wasmtime-wasi's stdin reader.
 //! wasmtime's signal handlers (traps) run on the faulting thread, in the same confinement.
+//! Threads that existed before (the main thread, compilation's) run no guest code.
 //!
-//! What a thread cannot have: a PID namespace (the guest has no way to name a process
-//! anyway), rlimits (the process's: a container with rlimits goes through the shim), and a
-//! network namespace: making one costs about 0.3 ms on the thread plus the kernel's
+//! Left out: a PID namespace (a thread cannot have one, and the guest has no way to name a
+//! process anyway); rlimits (the process's: a container with rlimits goes through the shim);
+//! and a network namespace, which costs about 0.3 ms to make on the thread plus the kernel's
 //! asynchronous teardown, a tenth of a hello world, for a guest that imports no socket
-//! interface. `socket(2)` failing on the thread instead shuts out the host's network and
-//! unix sockets (which a network namespace would not) at the cost of a few BPF instructions.
-//! The thread stays uid 0 (as the shim's guest process does), with no supplementary groups
-//! (set with the kernel's per-thread calls, not libc's, which would change the CLI's threads
-//! too). Shared with the CLI: the address space, file descriptors and the host's PID and
-//! network namespaces. Code that escaped the guest onto its thread is
-//! held by the thread's filters and capabilities only until it writes into memory a privileged
-//! thread runs (the CLI's main thread): the guest process of the shim path is the boundary
-//! against such an escape; this path bounds what a confused host call or a partial escape
-//! reaches.
+//! interface. `socket(2)` failing on the thread instead shuts out the host's network and its
+//! unix sockets (which a network namespace would not) for a few BPF instructions. The thread
+//! stays uid 0 (as the shim's guest process does), with no supplementary groups (set with the
+//! kernel's per-thread calls: libc's would change the CLI's threads too). Shared with the
+//! CLI: the address space, file descriptors and the host's PID and network namespaces. Code
+//! that escaped the guest onto its thread is held by the thread's filters and capabilities
+//! only until it writes into memory a privileged thread runs (the CLI's main thread): the
+//! shim path's guest process is the boundary against such an escape; this path bounds what a
+//! confused host call or a partial escape reaches.
 //!
 //! The caller loads the guest ([`Inline::load`]), asks whether it needs a network (a guest
 //! importing `wasi:sockets` goes through the shim, into the namespace the network code
@@ -133,7 +133,7 @@ pub fn stop_signal() -> i32 {
 
 /// The calling process's stay in a container's cgroup, for the length of an inline run: the
 /// process running the guest is in the container's cgroup, as the shim's guest process is
-/// (cgroups hold processes on the unified hierarchy; the rest of the confinement is the
+/// (`cgroup.procs` moves every thread of a process; the rest of the confinement is the
 /// guest's thread's, see the module doc). [`CgroupStay::leave`] moves the process back to
 /// where it was and removes the container's cgroup.
 pub struct CgroupStay {
