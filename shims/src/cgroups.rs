@@ -592,18 +592,23 @@ impl Cgroup {
             .unwrap_or_default()
     }
 
-    /// Removes the container's directories; waits a little for exiting tasks to leave.
+    /// Removes the container's directories; waits a little (up to about a second) for exiting
+    /// tasks to leave. The first waits are short: a task that is exiting is usually gone
+    /// within a fraction of a millisecond (an inline wasm run's threads, whose namespaces go
+    /// with them, are just that).
     pub fn destroy(&self, sys: &dyn Syscall) -> Result<()> {
         let mut last_err = None;
         for d in &self.dirs {
-            let mut tries = 0;
+            let mut waited = std::time::Duration::ZERO;
+            let mut pause = std::time::Duration::from_micros(100);
             loop {
                 match sys.rmdir(&d.path) {
                     Ok(()) => break,
                     Err(e) if e.errno() == Some(libc::ENOENT) => break,
-                    Err(e) if e.errno() == Some(libc::EBUSY) && tries < 200 => {
-                        tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    Err(e) if e.errno() == Some(libc::EBUSY) && waited < std::time::Duration::from_secs(1) => {
+                        std::thread::sleep(pause);
+                        waited += pause;
+                        pause = (pause * 2).min(std::time::Duration::from_millis(5));
                     }
                     Err(e) => {
                         last_err = Some(Error::Cgroup(format!("remove {}: {e}", d.path.display())));

@@ -401,3 +401,98 @@ fn wasm_guest_holds_no_other_containers_mounts() {
     let held: Vec<&str> = mounts.lines().filter(|l| l.contains(&native)).collect();
     assert!(held.is_empty(), "the guest's mount namespace holds another container's mounts: {held:?}");
 }
+
+/// The lines `field:` of /proc/<pid>/task/<tid>/status, by field.
+fn task_status(pid: i64, tid: &str) -> Option<std::collections::HashMap<String, String>> {
+    let s = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+    Some(s.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect())
+}
+
+#[test]
+fn inline_wasm_guest_thread_is_confined_while_the_cli_is_not() {
+    let Some(b) = wasm_root() else { return };
+    package_wasm(&b, "idle", IDLE);
+    // With supplementary groups of its own (setpriv execs it: same pid), to see that the
+    // guest's identity does not become the CLI's.
+    let mut cli = std::process::Command::new("setpriv")
+        .args(["--groups", "4,24", "--"])
+        .arg(berth_tests::berth_bin())
+        .arg("--root")
+        .arg(b.root())
+        .env("DOCKER_CONFIG", b.root().join("docker-config"))
+        .stdin(std::process::Stdio::null())
+        .args(["run", "--name", "inline-thread", "idle"])
+        .spawn()
+        .unwrap();
+    let pid = cli.id() as i64;
+    wait_for(20, "the inline guest to run", || {
+        b.run(&["inspect", "-f", "{{.State.Running}}", "inline-thread"]).stdout.starts_with(b"true")
+    });
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "inline-thread"]).trim().to_string();
+    assert_eq!(guest_pid(&b, &id), pid, "not run inline by the CLI");
+    // The thread running the guest is the one with a seccomp filter.
+    let mut guest = None;
+    wait_for(10, "the guest's thread", || {
+        let tasks = fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+        guest = tasks
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|tid| task_status(pid, tid).is_some_and(|s| s.get("Seccomp").map(String::as_str) == Some("2")));
+        guest.is_some()
+    });
+    let tid = guest.unwrap();
+    let st = task_status(pid, &tid).unwrap();
+    // The threads the run started from it (the tokio runtime wasmtime-wasi drives host calls
+    // on) inherit its confinement.
+    let started: Vec<(String, String, String)> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let t = e.file_name().to_string_lossy().into_owned();
+            let comm = fs::read_to_string(format!("/proc/{pid}/task/{t}/comm")).ok()?.trim().to_string();
+            let s = task_status(pid, &t)?;
+            comm.starts_with("tokio").then(|| (comm, s["Seccomp"].clone(), s["CapEff"].clone()))
+        })
+        .collect();
+    assert!(!started.is_empty(), "no runtime thread found");
+    let main = task_status(pid, &pid.to_string()).unwrap();
+    let link = |p: String| fs::read_link(&p).map(|l| l.display().to_string()).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let ns: Vec<(&str, String, String, String)> = ["mnt", "ipc", "uts", "net"]
+        .iter()
+        .map(|n| {
+            let host = link(format!("/proc/self/ns/{n}"));
+            (*n, link(format!("/proc/{pid}/task/{tid}/ns/{n}")), link(format!("/proc/{pid}/task/{pid}/ns/{n}")), host)
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "inline-thread"]);
+    assert!(t.elapsed().as_secs() < 5, "stop took {:?}", t.elapsed());
+    assert_eq!(cli.wait().unwrap().code(), Some(143));
+    b.ok(&["rm", "inline-thread"]);
+
+    assert_eq!(st["Seccomp"], "2", "{st:?}");
+    for (comm, seccomp, caps) in &started {
+        assert_eq!((seccomp.as_str(), caps.as_str()), ("2", DOCKER_CAPS), "{comm} is not confined: {started:?}");
+    }
+    assert_eq!(st["NoNewPrivs"], "1", "no no_new_privs on the guest's thread: {st:?}");
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(st[f], DOCKER_CAPS, "{f} of the guest's thread is not Docker's set: {st:?}");
+    }
+    // The CLI's own thread keeps what it needs to clean up after the guest.
+    assert_eq!(main["Seccomp"], "0", "the CLI's main thread was filtered: {main:?}");
+    assert_eq!(main["NoNewPrivs"], "0", "{main:?}");
+    assert_ne!(main["CapEff"], DOCKER_CAPS, "the CLI's main thread lost its capabilities: {main:?}");
+    assert_eq!(st["Groups"], "", "{st:?}");
+    assert_eq!(main["Groups"], "4 24", "the guest's identity became the CLI's main thread's too");
+    for (n, guest, cli_main, host) in &ns {
+        assert_eq!(cli_main, host, "the CLI's main thread left the host's {n} namespace");
+        if *n == "net" {
+            continue; // a guest without wasi:sockets gets no network namespace inline (see the docs)
+        }
+        assert_ne!(guest, host, "the guest's thread shares the host's {n} namespace");
+    }
+    // Nothing of the run stays: no container mount, no cgroup.
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&id), "a mount of the container stayed: {mounts}");
+    assert!(walk_cgroups(&id).is_empty(), "cgroup directories left after the run");
+}

@@ -6,9 +6,12 @@
 //! whose guest imports no `wasi:sockets` and that has no restart policy, CPU limit or
 //! published port runs in the CLI process: no shim re-exec, no guest process, and no network
 //! setup ("a guest that imports no socket interface needs no network setup"). The CLI joins
-//! the container's cgroup for the run; the rest of the guest process's confinement
-//! (namespaces, capabilities, seccomp) is the shim path's only (see
-//! `berth_shims::wasm::inline`). It is still a
+//! the container's cgroup for the run, and the thread running the guest takes on what Linux
+//! keeps per thread of the guest process's confinement: its own mount, IPC, UTS (and cgroup)
+//! namespaces, the spec's capabilities, no_new_privs and seccomp filters, and no `socket(2)`
+//! (see `berth_shims::wasm::inline`), while this thread keeps its privileges to do the
+//! bookkeeping after the guest. A spec with rlimits (the process's) goes through the shim.
+//! It is still a
 //! container like the others: the record says running with the CLI as both its pid and its
 //! shim pid (`shim_alive` checks that pid and its start time, so `ps`, `inspect`, `wait` and
 //! the shim-death reconciliation work unchanged), its output goes to the terminal and to its
@@ -34,7 +37,10 @@ fn eligible(c: &Container, spec: &oci_spec::runtime::Spec) -> bool {
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| r.cpu().as_ref())
         .is_some_and(|cpu| cpu.quota().is_some() || cpu.shares().is_some() || cpu.cpus().is_some());
+    // Resource limits are per process: the CLI cannot apply them to the guest's thread alone.
+    let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().as_ref()).is_some_and(|r| !r.is_empty());
     c.runtime == crate::wasm::RUNTIME_WASM
+        && !rlimits
         && !c.config.tty
         && c.host_config.restart_policy.is_none()
         && !cpu_limited
@@ -101,7 +107,7 @@ impl Engine {
         if !deferred {
             snapshot::prepare(c)?;
         }
-        let loaded = cfg.and_then(Inline::load).and_then(|mut g| {
+        let loaded = cfg.and_then(|g| Inline::load(g, spec)).and_then(|mut g| {
             if deferred && g.needs_files() && !g.needs_network() {
                 snapshot::prepare(c).map_err(|e| berth_shims::Error::Init(e.to_string()))?;
                 g.root_ready();

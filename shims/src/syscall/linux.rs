@@ -230,19 +230,27 @@ impl Syscall for LinuxSyscall {
         Errno::result(rc).map(drop).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))
     }
 
+    // The identity calls are the kernel's, which change the calling thread only: libc's
+    // wrappers (nix's) would change every thread of the process, signalling each. Every caller
+    // is single-threaded but the inline wasm guest's thread, whose identity must not become the
+    // CLI's other threads' (see `wasm::inline`); threads started afterwards inherit it.
     fn setgroups(&self, gids: &[u32]) -> Result<()> {
-        let gids: Vec<nix::unistd::Gid> = gids.iter().map(|g| (*g).into()).collect();
-        nix::unistd::setgroups(&gids).map_err(|e| Error::sys(format!("setgroups {gids:?}"), e))
+        let list: Vec<libc::gid_t> = gids.to_vec();
+        // SAFETY: `list` outlives the call and holds `list.len()` gids.
+        let rc = unsafe { libc::syscall(libc::SYS_setgroups, list.len() as libc::size_t, list.as_ptr()) };
+        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setgroups {gids:?}"), e))
     }
 
     fn setresgid(&self, gid: u32) -> Result<()> {
-        let g = gid.into();
-        nix::unistd::setresgid(g, g, g).map_err(|e| Error::sys(format!("setresgid {gid}"), e))
+        // SAFETY: integer arguments only.
+        let rc = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setresgid {gid}"), e))
     }
 
     fn setresuid(&self, uid: u32) -> Result<()> {
-        let u = uid.into();
-        nix::unistd::setresuid(u, u, u).map_err(|e| Error::sys(format!("setresuid {uid}"), e))
+        // SAFETY: integer arguments only.
+        let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setresuid {uid}"), e))
     }
 
     fn set_no_new_privs(&self) -> Result<()> {

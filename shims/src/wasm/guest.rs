@@ -155,6 +155,18 @@ impl GuestConfig {
         })
     }
 
+    /// The host paths the guest's runtime uses (rootfs, bundle, compiled-code cache, the
+    /// module's source, preopens): a confinement's mount namespace keeps the mounts holding
+    /// them (see [`Confinement::needs`]).
+    pub fn host_paths(&self) -> Vec<PathBuf> {
+        [self.rootfs.clone(), self.bundle.clone()]
+            .into_iter()
+            .chain(self.cache_dir.clone())
+            .chain(self.source.as_ref().map(|s| s.path.clone()))
+            .chain(self.preopens.iter().map(|p| p.0.clone()))
+            .collect()
+    }
+
     /// The binary `args[0]` names, resolved in the rootfs (through `PATH` when it has no `/`),
     /// following symlinks without leaving the rootfs.
     pub fn resolve_binary(&self) -> Result<PathBuf> {
@@ -363,7 +375,9 @@ impl Confinement {
     /// with its old root; the guest process, which keeps the host's file system, drops these
     /// two kinds, but those holding a path it uses.
     fn drop_foreign_mounts(&self, sys: &LinuxSyscall) -> Result<()> {
-        let text = sys.read_file(Path::new("/proc/self/mountinfo"))?;
+        // The calling thread's namespace: on the inline path the process's main thread stays
+        // in the host's (`/proc/self` is the main thread's view).
+        let text = sys.read_file(Path::new("/proc/thread-self/mountinfo"))?;
         let needs: Vec<PathBuf> = self.needs.iter().map(|p| std::fs::canonicalize(p).unwrap_or(p.clone())).collect();
         for m in crate::cgroups::parse_mountinfo(&text) {
             let at = Path::new(&m.mountpoint);
@@ -376,13 +390,24 @@ impl Confinement {
         Ok(())
     }
 
-    /// no_new_privs and the seccomp filter, on every thread (compilation may have started
-    /// some): the last step before the guest runs.
-    fn seal(&mut self, sys: &LinuxSyscall) -> Result<()> {
+    /// no_new_privs and the seccomp filter: the last step before the guest runs. On every
+    /// thread of the guest process (compilation may have started some); on the calling thread
+    /// only (no TSYNC, even if the profile asks for it) when the guest runs on a thread of the
+    /// CLI (see `super::inline`), whose other threads go on working after the guest.
+    fn seal(&mut self, sys: &LinuxSyscall, all_threads: bool) -> Result<()> {
+        let tsync = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
         for f in &mut self.plan.seccomp {
-            f.flags |= libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+            f.flags = if all_threads { f.flags | tsync } else { f.flags & !tsync };
         }
         container_process::apply_late_seccomp(sys, &self.plan)
+    }
+
+    /// Confines the calling thread alone (see `super::inline`): everything [`Self::enter`]
+    /// and [`Self::seal`] do, without TSYNC. Threads it starts afterwards inherit all of it.
+    pub(super) fn enter_thread(&mut self) -> Result<()> {
+        let sys = LinuxSyscall;
+        self.enter(&sys)?;
+        self.seal(&sys, false)
     }
 }
 
@@ -473,7 +498,7 @@ pub fn child_main(
         }
         Err(_) => return 125,
     }
-    if let Err(e) = confine.seal(&sys) {
+    if let Err(e) = confine.seal(&sys, true) {
         eprintln!("berth: {e}");
         return e.exit_code();
     }

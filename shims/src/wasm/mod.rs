@@ -156,12 +156,7 @@ impl Runtime for Wasm {
             unshare: ns.unshare,
             hostname: spec.hostname().clone().filter(|_| ns.uts),
             plan,
-            needs: [cfg.rootfs.clone(), cfg.bundle.clone(), fifo.clone()]
-                .into_iter()
-                .chain(cfg.cache_dir.clone())
-                .chain(cfg.source.as_ref().map(|s| s.path.clone()))
-                .chain(cfg.preopens.iter().map(|p| p.0.clone()))
-                .collect(),
+            needs: cfg.host_paths().into_iter().chain([fifo.clone()]).collect(),
         };
         let (r, w) = match process::pipe() {
             Ok(p) => p,
