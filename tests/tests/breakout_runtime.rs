@@ -343,6 +343,16 @@ fn run_fails_promptly_when_its_shim_dies() {
         // The shim itself, not a child it forked that still bears its command line.
         let now = shims_of(b.root());
         let shim = now.iter().copied().find(|p| !now.contains(&ppid(*p))).unwrap_or(shim);
+        let seen: Vec<String> = now
+            .iter()
+            .map(|p| {
+                format!(
+                    "{p} ppid {} comm {}",
+                    ppid(*p),
+                    std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim()
+                )
+            })
+            .collect();
         // SAFETY (test): a shim this test started.
         unsafe { libc::kill(shim, libc::SIGKILL) };
         let t = Instant::now();
@@ -364,7 +374,10 @@ fn run_fails_promptly_when_its_shim_dies() {
                     .iter()
                     .map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default())
                     .collect();
-                panic!("iteration {i} (CLI {st}): the container outlived its shim:\n{}", left.join("\n"));
+                panic!(
+                    "iteration {i} (CLI {st}): the container outlived its shim {shim} (of {seen:?}):\n{}",
+                    left.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
