@@ -25,7 +25,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// an exec child or init before it execs the container's program) and for each tries to read
 /// its descriptors, to open its executable for writing, and to PTRACE_ATTACH it; logs every
 /// success to `argv[2]`, and at the end how many berth processes it saw.
-/// What both attackers share: headers, and whether a process's name starts with a prefix.
+/// What both attackers share: headers, whether a process's name starts with a prefix, their log.
 const PROC_C: &str = r#"
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -49,6 +49,13 @@ static int comm_is(int pid, const char *prefix) {
     return strncmp(comm, prefix, strlen(prefix)) == 0;
 }
 
+/* The attacker's log (argv[2]), appended to and unbuffered so the test reads every line. */
+static FILE *open_log(const char *path) {
+    FILE *log = fopen(path, "a");
+    if (log) setvbuf(log, NULL, _IONBF, 0);
+    return log;
+}
+
 /* Whether pid still runs berth's code (an exec that completed makes a hit legitimate). */
 static int is_berth(int pid) { return comm_is(pid, "berth"); }
 "#;
@@ -56,9 +63,8 @@ static int is_berth(int pid) { return comm_is(pid, "berth"); }
 const TRACER_C: &str = r#"
 int main(int argc, char **argv) {
     int secs = atoi(argv[1]);
-    FILE *log = fopen(argv[2], "a");
+    FILE *log = open_log(argv[2]);
     if (!log) return 1;
-    setvbuf(log, NULL, _IONBF, 0);
     pid_t self = getpid();
     time_t end = time(NULL) + secs;
     long scans = 0, seen = 0;
@@ -475,9 +481,8 @@ fn nix_read(fd: &std::os::fd::OwnedFd, buf: &mut [u8]) -> usize {
 const OVERWRITER_C: &str = r#"
 int main(int argc, char **argv) {
     int secs = atoi(argv[1]);
-    FILE *log = fopen(argv[2], "a");
+    FILE *log = open_log(argv[2]);
     if (!log) return 1;
-    setvbuf(log, NULL, _IONBF, 0);
     int fds[256], held = 0, seen[4096] = {0};
     time_t end = time(NULL) + secs;
     fprintf(log, "START\n");
