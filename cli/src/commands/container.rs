@@ -89,10 +89,8 @@ fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
             _ => anyhow::bail!("invalid filter '{f}'"),
         }
     }
-    // What killed commands left (half-removed or never-recorded containers, build steps).
-    engine.sweep_removals();
-    engine.sweep_unrecorded();
-    engine.sweep_build_runs();
+    // What killed commands left (half-removed or never-recorded containers, build steps) is
+    // swept by the listing below.
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for mut c in engine.list_containers()? {

@@ -69,8 +69,9 @@ impl Engine {
 
     /// Sweeps container directories that never got their record (their creator died
     /// before writing it): unmounts, tears down any network sandbox, frees the name, deletes.
-    /// Returns how many.
-    pub fn sweep_unrecorded(&self) -> usize {
+    /// Returns how many. (Commands do this as they list containers, `list_containers`.)
+    #[cfg(test)]
+    fn sweep_unrecorded(&self) -> usize {
         let Ok(rd) = fs::read_dir(self.containers_dir()) else { return 0 };
         let mut n = 0;
         for e in rd.flatten() {
