@@ -316,10 +316,6 @@ fn runtime_root(c: &Container) -> PathBuf {
     crate::container::runtime::state_root(c).join("runtime").join("wasm")
 }
 
-fn start_failed(e: berth_shims::Error) -> Error {
-    Error::StartFailed { code: e.exit_code(), message: e.to_string() }
-}
-
 /// Creates a wasm container through `berth_shims::Wasm` (its guest process forked from this
 /// single-threaded shim with `io` as its stdio, as a native container's init is: the PID 1 of a
 /// namespace of its own, dying with the shim); returns the guest process's pid.
@@ -336,7 +332,7 @@ pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
 /// Lets a created wasm container's guest run.
 pub fn runtime_start(c: &Container) -> Result<()> {
     use berth_shims::Runtime;
-    berth_shims::Wasm::new(runtime_root(c)).start(&c.id).map_err(start_failed)
+    berth_shims::Wasm::new(runtime_root(c)).start(&c.id).map_err(crate::container::runtime::start_failed)
 }
 
 /// Removes the wasm runtime's record of the container, killing the guest if it still runs.

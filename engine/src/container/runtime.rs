@@ -65,7 +65,8 @@ fn builtin(c: &Container) -> berth_shims::Linux {
     berth_shims::Linux::new(runtime_root(c))
 }
 
-fn start_failed(e: berth_shims::Error) -> Error {
+/// A built-in runtime's failure to create or start, with its Docker exit code.
+pub(crate) fn start_failed(e: berth_shims::Error) -> Error {
     Error::StartFailed { code: e.exit_code(), message: e.to_string() }
 }
 
