@@ -14,9 +14,9 @@
 
 use crate::container::runtime::Io;
 use crate::container::Container;
-use crate::image::Image;
-use crate::store::{desc_digest, descriptor};
 use crate::{media, Digest, Engine, Error, Reference, Result};
+use berth_store::image::Image;
+use berth_store::{desc_digest, descriptor};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

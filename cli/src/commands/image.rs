@@ -112,7 +112,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
     for name in &a.images {
         match engine.resolve_image(name) {
             Ok(img) => docs.push(img.inspect_json(engine.store())),
-            Err(berth_engine::Error::ImageNotFound(_)) => {
+            Err(e) if e.is_image_not_found() => {
                 eprintln!("Error: No such image: {name}");
                 failed = true;
             }

@@ -26,8 +26,8 @@ pub mod stats;
 pub mod sweep;
 pub mod volume;
 
-use crate::error::IoContext;
 use crate::{Engine, Error, Result};
+use berth_oci::IoContext;
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -528,7 +528,7 @@ pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = private_file(&tmp).at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;
     }
-    fs::rename(&tmp, dest).at(dest)
+    Ok(fs::rename(&tmp, dest).at(dest)?)
 }
 
 /// Whether the shim of the container in `dir` is alive: it holds `shim.lock`, or, for a
@@ -587,14 +587,14 @@ impl Engine {
     }
 
     /// The image's unpacked layer directories, bottom to top (unpacking what is missing).
-    fn container_layers(&self, image: &crate::image::Image) -> Result<Vec<PathBuf>> {
+    fn container_layers(&self, image: &berth_store::image::Image) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<crate::Digest> = image.config_json["rootfs"]["diff_ids"]
             .as_array()
             .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
             .unwrap_or_default();
         let mut out = Vec::new();
         for (i, l) in image.manifest.layers().iter().enumerate() {
-            let blob = crate::store::desc_digest(l)?;
+            let blob = berth_store::desc_digest(l)?;
             out.push(self.store().unpack_layer(&blob, diff_ids.get(i))?.path);
         }
         Ok(out)
@@ -788,7 +788,7 @@ impl Engine {
         dir: &Path,
         id: &str,
         name: &str,
-        image: &crate::image::Image,
+        image: &berth_store::image::Image,
         layers: Vec<PathBuf>,
         opts: &CreateOptions,
     ) -> Result<Container> {
@@ -796,7 +796,7 @@ impl Engine {
         let reused = opts.defer_bundle && spare::claim(self.root(), dir, &log);
         if !reused {
             // 0700: the record, logs and live rootfs are nobody else's business.
-            crate::create_private_dir_all(dir).at(dir)?;
+            berth_store::create_private_dir_all(dir).at(dir)?;
             private_file(&log).at(&log)?;
         }
         let creating = sweep::try_lock(&log).map(std::sync::Arc::new);

@@ -11,8 +11,8 @@
 
 use super::layerview::RootView;
 use super::{Container, CreateOptions, HostConfig, MountPoint, ProcessInfo};
-use crate::error::IoContext;
 use crate::{Error, Result};
+use berth_oci::IoContext;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

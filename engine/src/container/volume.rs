@@ -9,8 +9,8 @@
 //! `com.docker.volume.anonymous` label; `rm -v` and `--rm` remove them with the container.
 
 use super::{Container, CreateOptions, MountPoint, MountSpec, TmpfsOptions};
-use crate::error::IoContext;
 use crate::{Engine, Error, Result};
+use berth_oci::IoContext;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -194,7 +194,7 @@ impl Engine {
             return Err(Error::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
         }
         let dir = self.volumes_dir().join(name);
-        fs::remove_dir_all(&dir).at(&dir)
+        Ok(fs::remove_dir_all(&dir).at(&dir)?)
     }
 
     /// Removes unused volumes (only anonymous ones unless `all`, as Docker 23+); returns the

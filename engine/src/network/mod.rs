@@ -30,8 +30,8 @@ pub mod types;
 
 pub use types::*;
 
-use crate::error::IoContext;
 use crate::{Engine, Error, Result};
+use berth_oci::IoContext;
 use fs4::fs_std::FileExt;
 use netlink::Netlink;
 use serde::Serialize;
@@ -105,7 +105,7 @@ fn write_json<T: Serialize>(dest: &Path, v: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
     let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
     fs::write(&tmp, bytes).at(&tmp)?;
-    fs::rename(&tmp, dest).at(dest)
+    Ok(fs::rename(&tmp, dest).at(dest)?)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {

@@ -4,7 +4,6 @@
 //! archive generation), skopeo's `docker-archive:`/`oci-archive:`, podman, and rootfs tarballs
 //! from any source. Reading is streaming and verifying; writing is deterministic.
 
-pub mod changes;
 pub mod import;
 pub mod load;
 pub mod save;
@@ -16,7 +15,7 @@ pub use save::SaveFormat;
 /// The uncompressed size of the compressed layer `blob`, after checking that it decompresses to
 /// `diff_id`. The record an earlier check, import or unpack left saves the decompression pass.
 pub(crate) fn checked_diff_size(
-    store: &crate::store::Store,
+    store: &crate::Store,
     blob: &crate::Digest,
     diff_id: &crate::Digest,
 ) -> crate::Result<u64> {
@@ -27,16 +26,17 @@ pub(crate) fn checked_diff_size(
         }
     }
     let malformed = |e| Error::malformed(format!("layer {blob}"), e);
-    let r = crate::store::unpack::decompress(std::io::BufReader::with_capacity(1 << 20, store.open_blob(blob)?))
+    let r = crate::unpack::decompress(std::io::BufReader::with_capacity(1 << 20, store.open_blob(blob)?))
         .map_err(malformed)?;
-    let mut h = crate::digest::HashingReader::new(r);
+    let mut h = berth_oci::digest::HashingReader::new(r);
     std::io::copy(&mut h, &mut std::io::sink()).map_err(malformed)?;
     let (d, s) = h.finish();
     if &d != diff_id {
-        return Err(Error::DigestMismatch {
+        return Err(berth_oci::Error::DigestMismatch {
             expected: diff_id.to_string(),
             actual: format!("{d} (uncompressed {blob})"),
-        });
+        }
+        .into());
     }
     let _ = store.record_diff_id(blob, &d, s);
     Ok(s)

@@ -18,10 +18,10 @@
 //! recorded in a sidecar (`layers/whiteouts/<hex>.json`) so a copying snapshotter (and
 //! unprivileged users, who cannot create either) can apply them.
 
-use crate::error::IoContext;
-use crate::media::Compression;
-use crate::store::Store;
+use crate::Store;
 use crate::{Digest, Error, Result};
+use berth_oci::media::Compression;
+use berth_oci::IoContext;
 use fs4::fs_std::FileExt;
 use nix::sys::stat;
 use nix::sys::time::TimeSpec;
@@ -196,7 +196,7 @@ impl Store {
                     return None;
                 }
             };
-            let mut hashing = crate::digest::HashingReader::new(reader);
+            let mut hashing = berth_oci::digest::HashingReader::new(reader);
             loop {
                 let mut buf = vec![0u8; 1 << 18];
                 match read_full(&mut hashing, &mut buf) {
@@ -220,10 +220,11 @@ impl Store {
         let (diff_id, size) = digest.ok_or_else(|| Error::malformed(&what, "decompression failed"))?;
         if let Some(exp) = expected {
             if exp != &diff_id {
-                return Err(Error::DigestMismatch {
+                return Err(berth_oci::Error::DigestMismatch {
                     expected: exp.to_string(),
                     actual: format!("{diff_id} (uncompressed content of {blob})"),
-                });
+                }
+                .into());
             }
         }
         Ok((diff_id, size, whiteouts))
@@ -429,7 +430,7 @@ fn lchown(p: &Path, uid: u64, gid: u64) -> io::Result<()> {
 }
 
 /// Sets a path's atime and mtime to `mtime` (seconds), not following a symlink.
-pub(crate) fn set_mtime_nofollow(p: &Path, mtime: i64) -> io::Result<()> {
+pub fn set_mtime_nofollow(p: &Path, mtime: i64) -> io::Result<()> {
     let t = TimeSpec::new(mtime, 0);
     stat::utimensat(None, p, &t, &t, stat::UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
 }
@@ -454,7 +455,7 @@ pub fn list_xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Creates a device node or fifo: `kind` is the file-type bits (S_IFCHR, S_IFBLK, S_IFIFO).
-pub(crate) fn mknod(p: &Path, kind: libc::mode_t, perm: u32, major: u64, minor: u64) -> io::Result<()> {
+pub fn mknod(p: &Path, kind: libc::mode_t, perm: u32, major: u64, minor: u64) -> io::Result<()> {
     stat::mknod(
         p,
         stat::SFlag::from_bits_truncate(kind),
@@ -473,7 +474,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(p, e)),
     };
     if !meta.is_dir() {
-        return fs::remove_file(p).or_else(ignore_not_found).at(p);
+        return Ok(fs::remove_file(p).or_else(ignore_not_found).at(p)?);
     }
     match fs::remove_dir_all(p) {
         Ok(()) => Ok(()),
@@ -484,7 +485,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
                     let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o700));
                 }
             }
-            fs::remove_dir_all(p).or_else(ignore_not_found).at(p)
+            Ok(fs::remove_dir_all(p).or_else(ignore_not_found).at(p)?)
         }
     }
 }

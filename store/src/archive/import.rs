@@ -6,12 +6,11 @@
 //! `Imported from -` (Docker's wording: its CLI always streams the file) or the `-m` message,
 //! and the manifest is an OCI one.
 
-use super::changes;
+use crate::content::{descriptor, Store};
 use crate::image::Image;
-use crate::media::{self, Compression};
-use crate::platform::Platform;
-use crate::store::descriptor;
-use crate::{layer, Engine, Error, Reference, Result};
+use crate::{layer, Error, Reference, Result};
+use berth_oci::media::{self, Compression};
+use berth_oci::platform::Platform;
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 use serde_json::{json, Map, Value};
 use std::io::Read;
@@ -21,8 +20,9 @@ use std::io::Read;
 pub struct ImportOptions {
     /// Name for the image; `None` leaves it dangling (`<none>:<none>`).
     pub reference: Option<String>,
-    /// Dockerfile instructions for the config (`--change`).
-    pub changes: Vec<String>,
+    /// The image config's `config` object: what the `--change` instructions made of an empty
+    /// one (the caller interprets them, with the builder's Dockerfile parser).
+    pub container_config: Map<String, Value>,
     /// History comment (`-m`); default `Imported from -`.
     pub message: Option<String>,
     pub compression: Compression,
@@ -34,7 +34,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             reference: None,
-            changes: Vec::new(),
+            container_config: Map::new(),
             message: None,
             compression: Compression::Gzip,
             platform: None,
@@ -42,27 +42,26 @@ impl Default for ImportOptions {
     }
 }
 
-impl Engine {
+impl Store {
     /// Imports a rootfs tarball; returns the new image (named when a reference was given).
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
         // Everything that can be refused without reading the input is refused first.
         let reference = opts.reference.as_deref().map(Reference::parse).transpose()?;
         if let Some(r) = &reference {
             if r.digest().is_some() {
-                return Err(Error::InvalidReference {
+                return Err(berth_oci::Error::InvalidReference {
                     reference: r.to_string(),
                     reason: "an imported image cannot be named by digest".into(),
-                });
+                }
+                .into());
             }
         }
-        let mut container_config = Map::new();
-        changes::apply_changes(&mut container_config, &opts.changes)?;
         let platform = match &opts.platform {
             Some(p) => Platform::parse(p)?,
             None => Platform::host(),
         };
 
-        let store = self.store();
+        let store = self;
         let _shared = store.lock_shared()?;
         let layer = layer::layer_from_tar(store, input, opts.compression, "imported tarball")?;
 
@@ -72,7 +71,7 @@ impl Engine {
             "architecture": platform.architecture,
             "os": platform.os,
             "created": created,
-            "config": Value::Object(container_config),
+            "config": Value::Object(opts.container_config.clone()),
             "history": [{"created": created, "comment": comment}],
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
         });

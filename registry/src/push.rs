@@ -5,17 +5,17 @@
 //! coarse to fine: if the tag already names our manifest, nothing is sent at all; otherwise
 //! each blob is `HEAD`ed (concurrently), a blob the registry lacks is mounted from another
 //! repository of the same registry it is known to be in (see
-//! [`crate::registry::sources`]), and only then uploaded (one `POST` and one `PUT`, the body
+//! [`crate::sources`]), and only then uploaded (one `POST` and one `PUT`, the body
 //! streamed from the store's file, never re-hashed: the store verified it on the way in).
 //! An index pushes its child manifests (by digest) before itself, as registries require.
 
+use crate::client::Mount;
 use crate::progress::Progress;
 use crate::pull::{familiar_ref, run_bounded, CONCURRENT_TRANSFERS};
-use crate::registry::client::Mount;
-use crate::registry::sources::BlobSources;
-use crate::registry::{RegistryClient, Repo};
-use crate::store::{desc_digest, Store};
-use crate::{media, Digest, Engine, Error, Reference, Result};
+use crate::sources::BlobSources;
+use crate::{media, Digest, Error, Reference, Result};
+use crate::{RegistryClient, Repo};
+use berth_store::{desc_digest, Store};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use std::sync::Arc;
 
@@ -38,49 +38,47 @@ struct Pusher {
     progress: Progress,
 }
 
-impl Engine {
-    /// Pushes the image named `reference` to its registry; returns the digest of what the
-    /// tag now names there.
-    pub async fn push(&self, reference: &Reference, opts: &PushOptions, progress: &Progress) -> Result<Digest> {
-        let store = self.store().clone();
-        let _lock = store.lock_shared()?;
-        let name = reference.to_string();
-        let desc = store.get_ref(&name)?.ok_or_else(|| {
-            Error::ImageNotFound(format!("{} (an image does not exist locally with that tag)", familiar_ref(reference)))
-        })?;
-        progress.line(&format!("The push refers to repository [{}]", reference.name()));
-        let client = match &opts.client {
-            Some(c) => c.clone(),
-            None => self.registry_client(&opts.insecure_registries)?,
-        };
-        let p = Pusher {
-            client,
-            store: store.clone(),
-            sources: BlobSources::new(self.root()),
-            repo: Repo::of(reference),
-            progress: progress.clone(),
-        };
-        let tag = reference.manifest_ref();
-        let digest = desc_digest(&desc)?;
-        let bytes = store.read_blob(&digest)?;
-        let media_type = stored_media_type(&desc, &bytes);
+/// Pushes the image named `reference` to its registry; returns the digest of what the
+/// tag now names there.
+pub async fn push(store: &Store, reference: &Reference, opts: &PushOptions, progress: &Progress) -> Result<Digest> {
+    let store = store.clone();
+    let _lock = store.lock_shared()?;
+    let name = reference.to_string();
+    let desc = store.get_ref(&name)?.ok_or_else(|| {
+        Error::ImageNotFound(format!("{} (an image does not exist locally with that tag)", familiar_ref(reference)))
+    })?;
+    progress.line(&format!("The push refers to repository [{}]", reference.name()));
+    let client = match &opts.client {
+        Some(c) => c.clone(),
+        None => crate::pull::registry_client(&store, &opts.insecure_registries)?,
+    };
+    let p = Pusher {
+        client,
+        store: store.clone(),
+        sources: BlobSources::new(store.state_root()),
+        repo: Repo::of(reference),
+        progress: progress.clone(),
+    };
+    let tag = reference.manifest_ref();
+    let digest = desc_digest(&desc)?;
+    let bytes = store.read_blob(&digest)?;
+    let media_type = stored_media_type(&desc, &bytes);
 
-        if p.client.head_manifest(&p.repo, &tag, true).await?.as_ref() == Some(&digest) {
-            // The tag already names this very manifest, so the registry has all it refers to.
-            p.report_present(&media_type, &bytes, reference)?;
-        } else if media::is_index(&media_type) {
-            let index: ImageIndex = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::malformed(format!("index {digest} of {reference}"), e))?;
-            for child in index.manifests() {
-                p.push_child(child, reference).await?;
-            }
-            p.client.put_manifest(&p.repo, &tag, &media_type, &bytes).await?;
-        } else {
-            p.push_blobs(&bytes, &digest, reference).await?;
-            p.client.put_manifest(&p.repo, &tag, &media_type, &bytes).await?;
+    if p.client.head_manifest(&p.repo, &tag, true).await?.as_ref() == Some(&digest) {
+        // The tag already names this very manifest, so the registry has all it refers to.
+        p.report_present(&media_type, &bytes, reference)?;
+    } else if media::is_index(&media_type) {
+        let index: ImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::malformed(format!("index {digest} of {reference}"), e))?;
+        for child in index.manifests() {
+            p.push_child(child, reference).await?;
         }
-        Ok(digest)
+        p.client.put_manifest(&p.repo, &tag, &media_type, &bytes).await?;
+    } else {
+        p.push_blobs(&bytes, &digest, reference).await?;
+        p.client.put_manifest(&p.repo, &tag, &media_type, &bytes).await?;
     }
+    Ok(digest)
 }
 
 impl Pusher {
@@ -89,12 +87,12 @@ impl Pusher {
         let d = desc_digest(child)?;
         let bytes = match self.store.read_blob(&d) {
             Ok(b) => b,
-            Err(Error::BlobNotFound(_)) => {
+            Err(berth_store::Error::BlobNotFound(_)) => {
                 return Err(Error::BlobNotFound(format!(
                     "{d} (a manifest that the index of {reference} lists; it is not in the store, so the index cannot be pushed whole)"
                 )))
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let mt = stored_media_type(child, &bytes);
         if media::is_index(&mt) {

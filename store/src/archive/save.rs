@@ -8,10 +8,10 @@
 //! writes the store's own blobs as they are (compressed layers, same manifest digests) with
 //! `index.json` entries annotated with each image's full name.
 
+use crate::content::{desc_digest, Store, CONTAINERD_NAME, REF_NAME};
 use crate::image::Image;
-use crate::media::{self, Compression};
-use crate::store::{desc_digest, Store, CONTAINERD_NAME, REF_NAME};
-use crate::{Digest, Engine, Error, Reference, Result};
+use crate::{Digest, Error, Reference, Result};
+use berth_oci::media::{self, Compression};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -82,7 +82,7 @@ fn put_reader<W: Write>(b: &mut tar::Builder<W>, name: &str, size: u64, r: impl 
     b.append_data(&mut h, name, r.take(size)).map_err(|e| Error::Other(format!("writing {name} to the archive: {e}")))
 }
 
-impl Engine {
+impl Store {
     /// Resolves `save` arguments as Docker does: a bare repository saves all its tags, a
     /// reference saves that tag, an id saves the image without names.
     fn select_for_save(&self, args: &[String]) -> Result<Vec<Selected>> {
@@ -134,8 +134,8 @@ impl Engine {
         let selected = self.select_for_save(args)?;
         let mut b = tar::Builder::new(out);
         match format {
-            SaveFormat::Docker => save_docker(self.store(), &selected, &mut b)?,
-            SaveFormat::Oci => save_oci(self.store(), &selected, &mut b)?,
+            SaveFormat::Docker => save_docker(self, &selected, &mut b)?,
+            SaveFormat::Oci => save_oci(self, &selected, &mut b)?,
         }
         let mut w = b.into_inner().map_err(|e| Error::Other(format!("finishing the archive: {e}")))?;
         w.flush().map_err(|e| Error::Other(format!("writing the archive: {e}")))?;
@@ -159,10 +159,11 @@ fn write_plain_layer<W: Write>(
     let n = store.open_blob(blob)?.read(&mut head).map_err(|e| Error::io(store.blob_path(blob), e))?;
     let size = if Compression::sniff(&head[..n]) == Compression::None {
         if blob != diff_id {
-            return Err(Error::DigestMismatch {
+            return Err(berth_oci::Error::DigestMismatch {
                 expected: diff_id.to_string(),
                 actual: format!("{blob} (uncompressed layer)"),
-            });
+            }
+            .into());
         }
         let size = store.blob_size(blob).unwrap_or(0);
         put_reader(b, &name, size, store.open_blob(blob)?)?;
@@ -171,7 +172,7 @@ fn write_plain_layer<W: Write>(
         // The tar header needs the size first: from the record an earlier unpack or import
         // left, or from a first decompression pass (which also checks the diff-id).
         let size = super::checked_diff_size(store, blob, diff_id)?;
-        let r = crate::store::unpack::decompress(io::BufReader::new(store.open_blob(blob)?))
+        let r = crate::unpack::decompress(io::BufReader::new(store.open_blob(blob)?))
             .map_err(|e| Error::malformed(format!("layer {blob}"), e))?;
         put_reader(b, &name, size, r)?;
         size

@@ -9,11 +9,9 @@
 //! that add content take the store lock shared, garbage collection takes it exclusive, and
 //! `index.json` read-modify-writes take their own exclusive lock.
 
-pub mod unpack;
-
-use crate::digest::HashingWriter;
-use crate::error::IoContext;
 use crate::{Digest, Error, Result};
+use berth_oci::digest::HashingWriter;
+use berth_oci::IoContext;
 use fs4::fs_std::FileExt;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use std::collections::HashMap;
@@ -29,11 +27,17 @@ pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// Handle on the store under a state root.
 #[derive(Clone, Debug)]
 pub struct Store {
-    content: PathBuf,
-    tmp: PathBuf,
-    layers: PathBuf,
-    lock_path: PathBuf,
-    index_lock_path: PathBuf,
+    /// The state root the store lives in.
+    root: PathBuf,
+    pub(crate) content: PathBuf,
+    pub(crate) tmp: PathBuf,
+    pub(crate) layers: PathBuf,
+    pub(crate) lock_path: PathBuf,
+    pub(crate) index_lock_path: PathBuf,
+    /// `<root>/containers`: image removal and garbage collection read the container records
+    /// there as plain JSON (only their `Image` field), so they need nothing of the engine's
+    /// container code but its file layout.
+    containers: PathBuf,
 }
 
 /// A held lock; released on drop.
@@ -44,11 +48,13 @@ impl Store {
     /// ingest leftovers of writers that died.
     pub fn open(state_root: &Path) -> Result<Store> {
         let s = Store {
+            root: state_root.to_path_buf(),
             content: state_root.join("content"),
             tmp: state_root.join("tmp"),
             layers: state_root.join("layers"),
             lock_path: state_root.join("store.lock"),
             index_lock_path: state_root.join("index.lock"),
+            containers: state_root.join("containers"),
         };
         for d in [s.content.join("blobs/sha256"), s.tmp.clone()] {
             fs::create_dir_all(&d).at(&d)?;
@@ -56,7 +62,7 @@ impl Store {
         // Unpacked layers keep their files' modes (setuid binaries included): only root may
         // walk into them, as Docker's 0700 layer directories.
         let d = s.layers.join("sha256");
-        crate::create_private_dir_all(&d).at(&d)?;
+        create_private_dir_all(&d).at(&d)?;
         s.sweep_tmp();
         let layout = s.content.join("oci-layout");
         if !layout.exists() {
@@ -89,6 +95,11 @@ impl Store {
         }
     }
 
+    /// The state root this store lives in (registry credentials and settings sit beside it).
+    pub fn state_root(&self) -> &Path {
+        &self.root
+    }
+
     /// The OCI image layout directory.
     pub fn layout_dir(&self) -> &Path {
         &self.content
@@ -97,6 +108,11 @@ impl Store {
     /// Where unpacked layers live (`layers/sha256/<diff-id hex>`).
     pub fn layers_dir(&self) -> &Path {
         &self.layers
+    }
+
+    /// Where the engine keeps container records (read here for image removal and GC).
+    pub fn containers_dir(&self) -> &Path {
+        &self.containers
     }
 
     /// Scratch space on the store's filesystem, for atomic renames.
@@ -145,7 +161,7 @@ impl Store {
     }
 
     fn lock_file(&self, p: &Path) -> Result<File> {
-        OpenOptions::new().create(true).truncate(false).read(true).write(true).open(p).at(p)
+        Ok(OpenOptions::new().create(true).truncate(false).read(true).write(true).open(p).at(p)?)
     }
 
     // ---- blobs -------------------------------------------------------------------------
@@ -198,7 +214,7 @@ impl Store {
         let d = Digest::of(bytes);
         if let Some(e) = expected {
             if e != &d {
-                return Err(Error::DigestMismatch { expected: e.to_string(), actual: d.to_string() });
+                return Err(berth_oci::Error::DigestMismatch { expected: e.to_string(), actual: d.to_string() }.into());
             }
         }
         if self.has_blob(&d) {
@@ -346,6 +362,13 @@ fn index_with(manifests: Vec<Descriptor>) -> ImageIndex {
 }
 
 /// Builds a descriptor from a media type string, digest and size.
+/// Creates `dir` and its missing parents, each 0700 (existing ones keep their mode): the state
+/// root's directories hold unpacked layers and container state, private to their owner.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 pub fn descriptor(media_type: &str, d: &Digest, size: u64) -> Descriptor {
     Descriptor::new(
         MediaType::from(media_type),
@@ -356,7 +379,7 @@ pub fn descriptor(media_type: &str, d: &Digest, size: u64) -> Descriptor {
 
 /// The berth digest of a descriptor.
 pub fn desc_digest(d: &Descriptor) -> Result<Digest> {
-    d.digest().to_string().parse()
+    Ok(d.digest().to_string().parse()?)
 }
 
 fn sync_dir(dir: &Path) {
@@ -401,11 +424,15 @@ impl Ingest {
         if let Some((exp, exp_size)) = &self.expected {
             if let Some(s) = exp_size {
                 if *s != size {
-                    return Err(Error::SizeMismatch { digest: exp.to_string(), expected: *s, actual: size });
+                    return Err(
+                        berth_oci::Error::SizeMismatch { digest: exp.to_string(), expected: *s, actual: size }.into()
+                    );
                 }
             }
             if exp != &digest {
-                return Err(Error::DigestMismatch { expected: exp.to_string(), actual: digest.to_string() });
+                return Err(
+                    berth_oci::Error::DigestMismatch { expected: exp.to_string(), actual: digest.to_string() }.into()
+                );
             }
         }
         Ok(Staged { store: self.store.clone(), path: Some(self.path.clone()), digest, size })
@@ -488,7 +515,7 @@ mod tests {
         let good = Digest::of(b"abc");
         let mut w = s.ingest(Some((good.clone(), Some(3)))).unwrap();
         w.write_all(b"abd").unwrap();
-        assert!(matches!(w.commit(), Err(Error::DigestMismatch { .. })));
+        assert!(matches!(w.commit(), Err(Error::Oci(berth_oci::Error::DigestMismatch { .. }))));
         assert!(!s.has_blob(&good));
         assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0, "failed ingest leaves nothing");
         let (d, n) = s.put_blob(b"abc", Some(&good)).unwrap();
@@ -500,7 +527,7 @@ mod tests {
     fn refs_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        let desc = s.put_json(crate::media::OCI_MANIFEST, &serde_json::json!({"schemaVersion": 2})).unwrap();
+        let desc = s.put_json(berth_oci::media::OCI_MANIFEST, &serde_json::json!({"schemaVersion": 2})).unwrap();
         s.set_ref("docker.io/library/x:latest", &desc).unwrap();
         s.set_ref("docker.io/library/x:latest", &desc).unwrap();
         assert_eq!(s.refs().unwrap().len(), 1);

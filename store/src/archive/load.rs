@@ -14,10 +14,10 @@
 //! names nothing; blobs it left are complete and verified, and go at the next `image prune`.
 
 use super::save::DockerManifestItem;
-use crate::media::{self, Compression};
-use crate::platform::Platform;
-use crate::store::{desc_digest, descriptor, Staged, Store, CONTAINERD_NAME, REF_NAME};
-use crate::{Digest, Engine, Error, Reference, Result};
+use crate::content::{desc_digest, descriptor, Staged, Store, CONTAINERD_NAME, REF_NAME};
+use crate::{Digest, Error, Reference, Result};
+use berth_oci::media::{self, Compression};
+use berth_oci::platform::Platform;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde_json::json;
 use std::cell::RefCell;
@@ -93,7 +93,7 @@ impl<R: Read> Read for EofWatch<R> {
 
 impl Contents {
     fn read(store: &Store, input: impl Read) -> Result<Contents> {
-        let reader = crate::store::unpack::decompress(input).map_err(malformed)?;
+        let reader = crate::unpack::decompress(input).map_err(malformed)?;
         let mut archive = tar::Archive::new(EofWatch { r: reader, eof: false });
         let mut c = Contents::default();
         let mut entries_seen = 0usize;
@@ -122,7 +122,7 @@ impl Contents {
                             if known.or_else(|| store.blob_size(&d)) == Some(size) {
                                 // Already stored; the archive's copy is still checked, so a
                                 // corrupt archive is refused whatever the store holds.
-                                let mut h = crate::digest::HashingReader::new(&mut e);
+                                let mut h = berth_oci::digest::HashingReader::new(&mut e);
                                 let n = io::copy(&mut h, &mut io::sink()).map_err(malformed)?;
                                 check_len(&path, n, size)?;
                                 let (got, _) = h.finish();
@@ -236,7 +236,12 @@ impl Contents {
         check_cap(&format!("{} {d}", desc.media_type()), desc.size(), MAX_MANIFEST)?;
         let b = self.bytes(store, &format!("blobs/sha256/{}", d.hex()), MAX_MANIFEST)?;
         if b.len() as u64 != desc.size() {
-            return Err(Error::SizeMismatch { digest: d.to_string(), expected: desc.size(), actual: b.len() as u64 });
+            return Err(berth_oci::Error::SizeMismatch {
+                digest: d.to_string(),
+                expected: desc.size(),
+                actual: b.len() as u64,
+            }
+            .into());
         }
         Ok(b)
     }
@@ -247,11 +252,11 @@ impl Contents {
             .blob(store, &format!("blobs/sha256/{}", d.hex()))
             .map_err(|_| malformed(format!("the archive is missing blob {d}")))?;
         if &got != d {
-            return Err(Error::DigestMismatch { expected: d.to_string(), actual: got.to_string() });
+            return Err(berth_oci::Error::DigestMismatch { expected: d.to_string(), actual: got.to_string() }.into());
         }
         if let Some(s) = size {
             if s != n {
-                return Err(Error::SizeMismatch { digest: d.to_string(), expected: s, actual: n });
+                return Err(berth_oci::Error::SizeMismatch { digest: d.to_string(), expected: s, actual: n }.into());
             }
         }
         Ok(())
@@ -284,10 +289,11 @@ fn verify_layer(store: &Store, blob: &Digest, diff_id: &Digest) -> Result<Compre
     let c = Compression::sniff(&head[..n]);
     if c == Compression::None {
         if blob != diff_id {
-            return Err(Error::DigestMismatch {
+            return Err(berth_oci::Error::DigestMismatch {
                 expected: diff_id.to_string(),
                 actual: format!("{blob} (layer content)"),
-            });
+            }
+            .into());
         }
         return Ok(c);
     }
@@ -334,11 +340,11 @@ fn verify_manifest(store: &Store, c: &Contents, m: &ImageManifest) -> Result<Dig
     Ok(cfg)
 }
 
-impl Engine {
+impl Store {
     /// Loads every image in a `docker save` / OCI archive. Names are set only when all of
     /// them checked out.
     pub fn load(&self, input: impl Read) -> Result<Vec<Loaded>> {
-        let store = self.store();
+        let store = self;
         let _shared = store.lock_shared()?;
         let c = Contents::read(store, input)?;
         let ready = if c.small.contains_key("manifest.json") || c.blobs.contains_key("manifest.json") {
@@ -373,7 +379,7 @@ impl Engine {
     }
 
     fn load_docker(&self, c: &Contents) -> Result<Vec<Ready>> {
-        let store = self.store();
+        let store = self;
         let items: Vec<DockerManifestItem> = serde_json::from_slice(&c.bytes(store, "manifest.json", MAX_MANIFEST)?)
             .map_err(|e| Error::malformed("manifest.json", e))?;
         // Docker 25+ archives carry OCI manifests too: reuse them when they match, so the
@@ -451,7 +457,7 @@ impl Engine {
     }
 
     fn load_oci(&self, c: &Contents) -> Result<Vec<Ready>> {
-        let store = self.store();
+        let store = self;
         let idx: ImageIndex = serde_json::from_slice(&c.bytes(store, "index.json", MAX_MANIFEST)?)
             .map_err(|e| Error::malformed("index.json", e))?;
         let mut ready: Vec<Ready> = Vec::new();

@@ -26,8 +26,8 @@
 //! size as they stream into the store's ingest (see [`RegistryClient::fetch_blob`]).
 
 use super::auth::{Credentials, DockerConfig};
-use crate::store::Store;
 use crate::{media, Digest, Error, Reference, Result};
+use berth_store::Store;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use crate::media::MAX_MANIFEST_SIZE;
+pub use berth_oci::media::MAX_MANIFEST_SIZE;
 /// Blobs up to this size are uploaded from memory; bigger ones stream from the file.
 const SMALL_BLOB: u64 = 4 << 20;
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
@@ -203,7 +203,8 @@ impl RegistryClient {
 
     /// `scheme://host/v2/` for a registry domain.
     pub fn base_url(&self, domain: &str) -> Result<Url> {
-        let host = if domain == crate::reference::DEFAULT_DOMAIN { crate::reference::DOCKER_HUB_API } else { domain };
+        let host =
+            if domain == berth_oci::reference::DEFAULT_DOMAIN { berth_oci::reference::DOCKER_HUB_API } else { domain };
         let scheme = if self.is_insecure(domain) { "http" } else { "https" };
         Url::parse(&format!("{scheme}://{host}/v2/"))
             .map_err(|e| Error::Registry { registry: domain.into(), message: format!("invalid registry address: {e}") })
@@ -451,7 +452,11 @@ impl RegistryClient {
         };
         if let Some(exp) = expected {
             if exp != digest.as_str() {
-                return Err(Error::DigestMismatch { expected: format!("{exp} ({what})"), actual: digest.to_string() });
+                return Err(berth_oci::Error::DigestMismatch {
+                    expected: format!("{exp} ({what})"),
+                    actual: digest.to_string(),
+                }
+                .into());
             }
         }
         let media_type =
@@ -518,11 +523,12 @@ impl RegistryClient {
             })?;
             // Stop early rather than fill the disk for a registry that sends too much.
             if ing.written() + chunk.len() as u64 > size {
-                return Err(Error::SizeMismatch {
+                return Err(berth_oci::Error::SizeMismatch {
                     digest: digest.to_string(),
                     expected: size,
                     actual: ing.written() + chunk.len() as u64,
-                });
+                }
+                .into());
             }
             ing.write_all(&chunk).map_err(|e| Error::io(store.tmp_dir(), e))?;
             on_bytes(chunk.len() as u64);
@@ -538,10 +544,10 @@ impl RegistryClient {
             .await
             .map_err(|e| Error::Other(format!("committing {digest}: {e}")))?;
         committed.map(|_| ()).map_err(|e| match e {
-            Error::DigestMismatch { expected, actual } => {
-                Error::DigestMismatch { expected: format!("{expected} (blob from {repo})"), actual }
+            berth_store::Error::Oci(berth_oci::Error::DigestMismatch { expected, actual }) => {
+                berth_oci::Error::DigestMismatch { expected: format!("{expected} (blob from {repo})"), actual }.into()
             }
-            other => other,
+            other => other.into(),
         })
     }
 
@@ -627,7 +633,11 @@ impl RegistryClient {
         }
         if let Some(d) = header_str(resp.headers(), DOCKER_CONTENT_DIGEST) {
             if d != digest.as_str() {
-                return Err(Error::DigestMismatch { expected: digest.to_string(), actual: format!("{d} ({what})") });
+                return Err(berth_oci::Error::DigestMismatch {
+                    expected: digest.to_string(),
+                    actual: format!("{d} ({what})"),
+                }
+                .into());
             }
         }
         Ok(())
@@ -651,7 +661,11 @@ impl RegistryClient {
         let ours = Digest::of(bytes);
         if let Some(d) = header_str(resp.headers(), DOCKER_CONTENT_DIGEST) {
             if d != ours.as_str() {
-                return Err(Error::DigestMismatch { expected: ours.to_string(), actual: format!("{d} ({what})") });
+                return Err(berth_oci::Error::DigestMismatch {
+                    expected: ours.to_string(),
+                    actual: format!("{d} ({what})"),
+                }
+                .into());
             }
         }
         Ok(ours)

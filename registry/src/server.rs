@@ -30,8 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 pub use storage::Storage;
 
-/// Largest manifest accepted (see [`crate::media::MAX_MANIFEST_SIZE`]); bigger ones get 413.
-pub use crate::media::MAX_MANIFEST_SIZE;
+/// Largest manifest accepted (see [`berth_oci::media::MAX_MANIFEST_SIZE`]); bigger ones get 413.
+pub use berth_oci::media::MAX_MANIFEST_SIZE;
 const API_VERSION: &str = "registry/2.0";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -470,8 +470,8 @@ struct ParsedManifest {
 /// Media types whose documents berth knows the structure of.
 fn known_kind(mt: &str) -> Option<&'static str> {
     match mt {
-        crate::media::OCI_MANIFEST | crate::media::DOCKER_MANIFEST => Some("manifest"),
-        crate::media::OCI_INDEX | crate::media::DOCKER_LIST => Some("index"),
+        berth_oci::media::OCI_MANIFEST | berth_oci::media::DOCKER_MANIFEST => Some("manifest"),
+        berth_oci::media::OCI_INDEX | berth_oci::media::DOCKER_LIST => Some("index"),
         _ => None,
     }
 }
@@ -508,7 +508,7 @@ fn parse_manifest(bytes: &[u8], header_type: Option<&str>) -> std::result::Resul
     let media_type = match header_type.or(body_type) {
         Some(t) => t.to_string(),
         None if o.contains_key("manifests") => OCI_INDEX.to_string(),
-        None if o.contains_key("config") => crate::media::OCI_MANIFEST.to_string(),
+        None if o.contains_key("config") => berth_oci::media::OCI_MANIFEST.to_string(),
         None => return Err(invalid("no media type: set Content-Type or mediaType".into())),
     };
     if media_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
@@ -535,7 +535,7 @@ fn parse_manifest(bytes: &[u8], header_type: Option<&str>) -> std::result::Resul
             // An image that every client would refuse to pull (and would cost each one its
             // config's size in memory per command) is refused at the door.
             if kind == Some("manifest") {
-                crate::media::check_config_size(size, "config").map_err(|e| invalid(e.to_string()))?;
+                berth_oci::media::check_config_size(size, "config").map_err(|e| invalid(e.to_string()))?;
             }
             if pm.artifact_type.is_none() {
                 pm.artifact_type = mt;
@@ -1135,18 +1135,18 @@ mod tests {
     #[test]
     fn manifest_validation() {
         let d = Digest::of(b"x");
-        let m = json!({"schemaVersion": 2, "mediaType": crate::media::OCI_MANIFEST,
+        let m = json!({"schemaVersion": 2, "mediaType": berth_oci::media::OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.example+json", "digest": d.as_str(), "size": 1},
-            "layers": [], "subject": {"mediaType": crate::media::OCI_MANIFEST, "digest": d.as_str(), "size": 1}});
+            "layers": [], "subject": {"mediaType": berth_oci::media::OCI_MANIFEST, "digest": d.as_str(), "size": 1}});
         let pm = parse_manifest(m.to_string().as_bytes(), None).unwrap();
-        assert_eq!(pm.media_type, crate::media::OCI_MANIFEST);
+        assert_eq!(pm.media_type, berth_oci::media::OCI_MANIFEST);
         assert_eq!(pm.artifact_type.as_deref(), Some("application/vnd.example+json"));
         assert_eq!(pm.subject, Some(d.clone()));
         assert_eq!(pm.blobs, vec![(d.clone(), 1)]);
         let e = parse_manifest(m.to_string().as_bytes(), Some(OCI_INDEX)).unwrap_err();
         assert_eq!(e.code, "MANIFEST_INVALID");
         assert_eq!(parse_manifest(b"{not json", None).unwrap_err().code, "MANIFEST_INVALID");
-        let no_layers = json!({"schemaVersion": 2, "mediaType": crate::media::OCI_MANIFEST,
+        let no_layers = json!({"schemaVersion": 2, "mediaType": berth_oci::media::OCI_MANIFEST,
             "config": {"mediaType": "a", "digest": d.as_str(), "size": 1}});
         assert_eq!(parse_manifest(no_layers.to_string().as_bytes(), None).unwrap_err().code, "MANIFEST_INVALID");
     }

@@ -9,9 +9,9 @@
 //! `https://index.docker.io/v1/`. Writes change only the one entry, keep every other key of
 //! the file, and replace the file atomically with mode 0600 (it holds secrets).
 
-use crate::error::IoContext;
 use crate::{Error, Result};
 use base64::Engine as _;
+use berth_oci::IoContext;
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};

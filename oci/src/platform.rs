@@ -46,7 +46,7 @@ impl Platform {
 
     /// Parses `os/arch[/variant]` (Docker also accepts a bare `os`, meaning the host's arch).
     pub fn parse(s: &str) -> Result<Platform> {
-        let bad = |why: &str| Error::Other(format!("invalid platform {s:?}: {why} (expected os/arch[/variant])"));
+        let bad = |why: &str| Error::InvalidPlatform { platform: s.to_string(), reason: why.to_string() };
         let parts: Vec<&str> = s.trim().split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(bad("empty component"));

@@ -4,14 +4,15 @@
 //! The tar bytes are hashed as they pass (the diff-id, which goes into the config's
 //! `rootfs.diff_ids`), compressed, and hashed again as they land in the store (the blob digest,
 //! which goes into the manifest). Everything streams: nothing is buffered whole, and a failed
-//! layer leaves no blob behind (see [`crate::store::Ingest`]). Compression is deterministic
+//! layer leaves no blob behind (see [`crate::content::Ingest`]). Compression is deterministic
 //! (fixed gzip header, fixed levels), so the same tar always gives the same blob digest.
 
-use crate::digest::HashingWriter;
-use crate::error::IoContext;
-use crate::media::Compression;
-use crate::store::{descriptor, unpack, Ingest, Store};
+use crate::content::{descriptor, Ingest, Store};
+use crate::unpack;
 use crate::{Digest, Error, Result};
+use berth_oci::digest::HashingWriter;
+use berth_oci::media::Compression;
+use berth_oci::IoContext;
 use oci_spec::image::Descriptor;
 use std::collections::HashMap;
 use std::fs;
@@ -197,7 +198,7 @@ pub fn write_dir_tar<W: Write>(dir: &Path, out: W) -> Result<W> {
     let mut b = tar::Builder::new(out);
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     add_dir_entries(&mut b, dir, Path::new(""), &mut links)?;
-    b.into_inner().at(dir)
+    Ok(b.into_inner().at(dir)?)
 }
 
 fn base_header(m: &fs::Metadata, kind: tar::EntryType) -> tar::Header {

@@ -5,11 +5,11 @@
 //! its names are the `index.json` entries that point at its manifest. A user may name an
 //! image by reference (`busybox`), by full or short id, or by manifest digest. An `index.json`
 //! entry without a name is a dangling image (`<none>:<none>`: an untagged import or load);
-//! removing an image's last name drops its entry, and [`Engine::prune_images`] then reclaims
+//! removing an image's last name drops its entry, and [`Store::prune_images`] then reclaims
 //! every blob and unpacked layer nothing reachable from `index.json` (or a container) uses.
 
-use crate::store::{desc_digest, Store, CONTAINERD_NAME, REF_NAME};
-use crate::{media, Digest, Engine, Error, Reference, Result};
+use crate::content::{desc_digest, Store, CONTAINERD_NAME, REF_NAME};
+use crate::{media, Digest, Error, Reference, Result};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -255,11 +255,11 @@ pub fn familiar(name: &str) -> String {
     }
 }
 
-impl Engine {
+impl Store {
     /// Every image (named and dangling), grouped by manifest (one entry per distinct manifest).
     pub fn list_images(&self) -> Result<Vec<Image>> {
         let mut by_manifest: Vec<(Descriptor, Vec<String>)> = Vec::new();
-        for desc in self.store().read_index()?.manifests() {
+        for desc in self.read_index()?.manifests() {
             if !media::is_manifest(desc.media_type().as_ref()) {
                 continue;
             }
@@ -269,7 +269,7 @@ impl Engine {
                 None => by_manifest.push((desc.clone(), name.into_iter().collect())),
             }
         }
-        by_manifest.into_iter().map(|(d, names)| Image::load(self.store(), &d, names)).collect()
+        by_manifest.into_iter().map(|(d, names)| Image::load(self, &d, names)).collect()
     }
 
     /// Resolves what a user typed: a reference, an image id (full or a unique prefix of at
@@ -311,12 +311,12 @@ impl Engine {
     /// for the same manifest is dropped. Returns the id of the image the name pointed at
     /// before, when that was another image.
     pub fn name_image(&self, name: &str, desc: &Descriptor) -> Result<Option<Digest>> {
-        let previous = match self.store().get_ref(name)? {
-            Some(old) if old.digest() != desc.digest() => Image::load(self.store(), &old, vec![]).ok().map(|i| i.id),
+        let previous = match self.get_ref(name)? {
+            Some(old) if old.digest() != desc.digest() => Image::load(self, &old, vec![]).ok().map(|i| i.id),
             _ => None,
         };
-        self.store().set_ref(name, desc)?;
-        self.store().update_index(|m| {
+        self.set_ref(name, desc)?;
+        self.update_index(|m| {
             m.retain(|d| !(d.digest() == desc.digest() && entry_name(d).is_none()));
             Ok(())
         })?;
@@ -327,10 +327,10 @@ impl Engine {
     /// already has an entry.
     pub fn add_dangling(&self, desc: &Descriptor) -> Result<()> {
         let d = desc_digest(desc)?;
-        if !self.store().has_blob(&d) {
+        if !self.has_blob(&d) {
             return Err(Error::BlobNotFound(d.to_string()));
         }
-        self.store().update_index(|m| {
+        self.update_index(|m| {
             if !m.iter().any(|x| x.digest() == desc.digest()) {
                 let mut desc = desc.clone();
                 desc.set_annotations(None);
@@ -345,10 +345,11 @@ impl Engine {
         let img = self.resolve_image(source)?;
         let r = Reference::parse(target)?;
         if r.digest().is_some() {
-            return Err(Error::InvalidReference {
+            return Err(berth_oci::Error::InvalidReference {
                 reference: target.to_string(),
                 reason: "refusing to create a tag with a digest reference".into(),
-            });
+            }
+            .into());
         }
         let mut desc = img.manifest_desc.clone();
         desc.set_annotations(None);
@@ -377,7 +378,7 @@ impl Engine {
                     img.id.short()
                 )));
             }
-            let desc = self.store().remove_ref(&full)?;
+            let desc = self.remove_ref(&full)?;
             events.push(RemoveEvent::Untagged(familiar(&full)));
             if !self.image_id_in_index(&img.id)? {
                 match (users.is_empty(), desc) {
@@ -407,7 +408,7 @@ impl Engine {
             }
         }
         let digests: HashSet<String> = all.iter().map(|i| i.manifest_digest.to_string()).collect();
-        self.store().update_index(|m| {
+        self.update_index(|m| {
             m.retain(|d| !digests.contains(&d.digest().to_string()));
             Ok(())
         })?;
@@ -437,7 +438,7 @@ impl Engine {
     /// Container records, read as plain JSON so image garbage collection needs nothing from
     /// the container code but its file layout (`containers/<id>/config.v2.json`).
     fn container_records(&self) -> Vec<(String, Value)> {
-        let dir = self.root().join("containers");
+        let dir = self.containers_dir();
         let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
         rd.flatten()
             .filter_map(|e| {
@@ -461,7 +462,7 @@ impl Engine {
                     img.id.short()
                 )));
             }
-            out.push(self.store().unpack_layer(&blob, diff_ids.get(i))?.path);
+            out.push(self.unpack_layer(&blob, diff_ids.get(i))?.path);
         }
         Ok(out)
     }
@@ -470,7 +471,7 @@ impl Engine {
     /// then removes blobs nothing reachable from `index.json` references and unpacked layers
     /// no remaining image or container uses. Holds the store lock exclusively throughout.
     pub fn prune_images(&self, all: bool) -> Result<PruneReport> {
-        let store = self.store();
+        let store = self;
         let _x = store.lock_exclusive()?;
         let mut report = PruneReport::default();
         let containers = self.container_records();
@@ -586,7 +587,7 @@ fn sweep_stale_tmp(store: &Store) {
         let old =
             e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|a| a > day);
         if old {
-            let _ = crate::store::unpack::remove_tree(&e.path());
+            let _ = crate::unpack::remove_tree(&e.path());
         }
     }
 }

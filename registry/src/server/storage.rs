@@ -23,8 +23,8 @@
 //! never expose partial files. Blob bytes are removed only when no repository links them
 //! any more; that check and every link creation are ordered by an in-process lock.
 
-use crate::error::IoContext;
 use crate::{Digest, Error, Result};
+use berth_oci::IoContext;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
