@@ -221,7 +221,25 @@ fn main() -> ExitCode {
                 return ExitCode::from(code.0);
             }
             eprintln!("berth: {e:#}");
-            ExitCode::from(125)
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// The one place errors become exit codes, as Docker's CLI chooses them: every failure of
+/// berth itself exits 125, whatever its kind (Docker's CLI does not tell a missing object from
+/// a refused operation by its exit code either). The container's own codes (126, 127 when its
+/// process cannot start, its exit status otherwise) reach here as [`commands::Exit`].
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use berth_engine::ErrorKind;
+    match e.downcast_ref::<berth_engine::Error>() {
+        Some(e) => match e.kind() {
+            ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::InvalidArgument
+            | ErrorKind::Unavailable
+            | ErrorKind::Internal => 125,
+        },
+        None => 125,
     }
 }

@@ -10,6 +10,7 @@
 pub mod digest;
 pub mod error;
 pub mod media;
+pub mod path;
 pub mod platform;
 pub mod reference;
 

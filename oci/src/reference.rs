@@ -164,7 +164,8 @@ impl Reference {
     }
 }
 
-fn valid_tag(t: &str) -> bool {
+/// The distribution spec's tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
         && b.len() <= 128
@@ -192,6 +193,12 @@ fn valid_domain(d: &str) -> bool {
                 && !label.ends_with('-')
                 && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
         })
+}
+
+/// The distribution spec's repository name grammar (what a registry accepts after `/v2/`):
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` components joined by `/`, at most 255 characters.
+pub fn valid_repository(name: &str) -> bool {
+    !name.is_empty() && name.len() <= NAME_TOTAL_LENGTH_MAX && name.split('/').all(valid_path_component)
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`

@@ -213,47 +213,8 @@ fn parse_route(path: &str) -> Option<Route> {
     None
 }
 
-/// The spec's repository name grammar: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` components
-/// joined by `/`, at most 255 characters in all.
-pub fn valid_name(name: &str) -> bool {
-    if name.is_empty() || name.len() > 255 {
-        return false;
-    }
-    name.split('/').all(|comp| {
-        let b = comp.as_bytes();
-        let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(b[i]) {
-                i += 1;
-                continue;
-            }
-            // A separator run: `.`, `_`, `__` or one or more `-`.
-            let start = i;
-            while i < b.len() && !alnum(b[i]) {
-                i += 1;
-            }
-            let sep = &comp[start..i];
-            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
-            if !ok {
-                return false;
-            }
-        }
-        true
-    })
-}
-
-/// The spec's tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-pub fn valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
-}
+/// The spec's repository name grammar (one implementation, the reference parser's).
+pub use berth_oci::reference::{valid_repository as valid_name, valid_tag};
 
 fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let hexval = |c: u8| (c as char).to_digit(16).map(|v| v as u8);

@@ -329,17 +329,9 @@ impl Store {
         Ok(r)
     }
 
-    /// Writes a small file atomically: temp file, fsync, rename, fsync the directory.
+    /// Writes a small file atomically and durably (see [`berth_sys::fs::write_atomic`]).
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
-        let tmp = self.tmp_path("write");
-        {
-            let mut f = File::create(&tmp).at(&tmp)?;
-            f.write_all(bytes).at(&tmp)?;
-            f.sync_all().at(&tmp)?;
-        }
-        fs::rename(&tmp, dest).at(dest)?;
-        sync_dir(dest.parent().unwrap_or(Path::new(".")));
-        Ok(())
+        Ok(berth_sys::fs::write_atomic(dest, bytes, 0o644, berth_sys::fs::Durability::Synced).at(dest)?)
     }
 }
 
@@ -380,12 +372,6 @@ pub fn descriptor(media_type: &str, d: &Digest, size: u64) -> Descriptor {
 /// The berth digest of a descriptor.
 pub fn desc_digest(d: &Descriptor) -> Result<Digest> {
     Ok(d.digest().to_string().parse()?)
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = File::open(dir) {
-        let _ = f.sync_all();
-    }
 }
 
 /// A blob being written. Dropped without [`Ingest::commit`], it leaves nothing behind.
@@ -469,7 +455,7 @@ impl Staged {
             File::open(&path).and_then(|f| f.sync_all()).at(&path)?;
             let dest = self.store.blob_path(&self.digest);
             fs::rename(&path, &dest).at(&dest)?;
-            sync_dir(dest.parent().expect("blob has a parent"));
+            berth_sys::fs::sync_dir(dest.parent().expect("blob has a parent"));
             Ok((self.digest.clone(), self.size))
         })();
         if r.is_err() {

@@ -64,10 +64,17 @@ impl Image {
             + self.manifest.config().size()
     }
 
-    /// Whether this image's config media type or platform says WebAssembly.
+    /// Whether the image itself says WebAssembly: the first two steps of berth's dispatch rule
+    /// (docs/architecture.md), the one predicate every caller asks. Its platform (architecture
+    /// `wasm`, or a WASI os: `wasi`, `wasip1`, `wasip2`), its config media type (the CNCF wasm
+    /// artifact's) or any layer that is a raw wasm binary. The third step, the entrypoint's
+    /// magic bytes, needs the rootfs and is the engine's.
     pub fn is_wasm(&self) -> bool {
-        self.manifest.config().media_type().to_string() == media::WASM_CONFIG_V0
-            || self.config_json.get("architecture").and_then(|a| a.as_str()) == Some("wasm")
+        let field = |k: &str| self.config_json.get(k).and_then(|a| a.as_str()).unwrap_or_default();
+        field("architecture") == "wasm"
+            || matches!(field("os"), "wasi" | "wasip1" | "wasip2")
+            || self.manifest.config().media_type().to_string() == media::WASM_CONFIG_V0
+            || self.manifest.layers().iter().any(|l| media::is_wasm_layer(l.media_type().as_ref()))
     }
 
     /// The config's `rootfs.diff_ids`.

@@ -32,7 +32,6 @@ use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -521,14 +520,10 @@ pub(crate) fn write_json_atomic<T: Serialize>(dest: &Path, v: &T) -> Result<()> 
     write_atomic(dest, &bytes)
 }
 
-/// Records are the owner's only (0600): they hold the containers' environments.
+/// Records are the owner's only (0600): they hold the containers' environments. Rewritten at
+/// every lifecycle step, so atomic but not fsynced (see [`berth_sys::fs::Durability`]).
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = private_file(&tmp).at(&tmp)?;
-        f.write_all(bytes).at(&tmp)?;
-    }
-    Ok(fs::rename(&tmp, dest).at(dest)?)
+    Ok(berth_sys::fs::write_atomic(dest, bytes, 0o600, berth_sys::fs::Durability::Ordered).at(dest)?)
 }
 
 /// Whether the shim of the container in `dir` is alive: it holds `shim.lock`, or, for a
@@ -744,11 +739,7 @@ impl Engine {
     /// the files bind-mounted into the container. Nothing is mounted or started.
     pub fn create_container(&self, opts: &CreateOptions) -> Result<Container> {
         let image = self.resolve_image(&opts.image)?;
-        let layers = if image.is_wasm() || crate::wasm::has_wasm_layers(&image) {
-            self.wasm_image_layers(&image)?
-        } else {
-            self.container_layers(&image)?
-        };
+        let layers = if image.is_wasm() { self.wasm_image_layers(&image)? } else { self.container_layers(&image)? };
         let id = new_id();
         let name = match &opts.name {
             Some(n) => {

@@ -28,7 +28,7 @@ use berth_oci::IoContext;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -130,27 +130,12 @@ impl Storage {
         self.upload_dir(uuid).join("data")
     }
 
-    fn tmp_path(&self) -> PathBuf {
-        self.root.join("tmp").join(format!("{}-{:016x}", std::process::id(), rand::random::<u64>()))
-    }
-
-    /// Writes a small file atomically (temp file, fsync, rename), creating parent dirs.
+    /// Writes a small file atomically and durably (see [`berth_sys::fs::write_atomic`]),
+    /// creating parent dirs.
     fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
         let parent = dest.parent().expect("storage paths have parents");
         fs::create_dir_all(parent).at(parent)?;
-        let tmp = self.tmp_path();
-        let r = (|| {
-            let mut f = File::create(&tmp).at(&tmp)?;
-            f.write_all(bytes).at(&tmp)?;
-            f.sync_all().at(&tmp)?;
-            fs::rename(&tmp, dest).at(dest)
-        })();
-        if r.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        r?;
-        sync_dir(parent);
-        Ok(())
+        Ok(berth_sys::fs::write_atomic(dest, bytes, 0o644, berth_sys::fs::Durability::Synced).at(dest)?)
     }
 
     // ---- repositories ------------------------------------------------------------------
@@ -282,7 +267,7 @@ impl Storage {
         let dest = self.blob_path(d);
         if !dest.is_file() {
             fs::rename(&data, &dest).at(&dest)?;
-            sync_dir(dest.parent().expect("blob has a parent"));
+            berth_sys::fs::sync_dir(dest.parent().expect("blob has a parent"));
         }
         self.write_link(name, d)?;
         drop(_g);
@@ -444,12 +429,6 @@ pub fn valid_uuid(s: &str) -> bool {
                 b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
             }
         })
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = File::open(dir) {
-        let _ = f.sync_all();
-    }
 }
 
 #[cfg(test)]

@@ -58,20 +58,6 @@ struct Contents {
     links: HashMap<String, String>,
 }
 
-fn norm(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
-}
-
 fn blob_path_digest(p: &str) -> Option<Digest> {
     p.strip_prefix("blobs/sha256/").and_then(|h| format!("sha256:{h}").parse().ok())
 }
@@ -102,18 +88,22 @@ impl Contents {
             for e in entries {
                 let mut e = e.map_err(|e| malformed(format!("truncated or corrupt tar stream: {e}")))?;
                 entries_seen += 1;
-                let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
+                let path = berth_oci::path::clean_relative(&String::from_utf8_lossy(&e.path_bytes()));
                 let kind = e.header().entry_type();
                 match kind {
                     tar::EntryType::Symlink => {
                         let t = String::from_utf8_lossy(&e.link_name_bytes().unwrap_or_default()).into_owned();
                         let base = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                        let target = if t.starts_with('/') { norm(&t) } else { norm(&format!("{base}/{t}")) };
+                        let target = if t.starts_with('/') {
+                            berth_oci::path::clean_relative(&t)
+                        } else {
+                            berth_oci::path::clean_relative(&format!("{base}/{t}"))
+                        };
                         c.links.insert(path, target);
                     }
                     tar::EntryType::Link => {
                         let t = String::from_utf8_lossy(&e.link_name_bytes().unwrap_or_default()).into_owned();
-                        c.links.insert(path, norm(&t));
+                        c.links.insert(path, berth_oci::path::clean_relative(&t));
                     }
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
                         let size = e.size();
@@ -174,7 +164,7 @@ impl Contents {
     }
 
     fn resolve<'a>(&'a self, path: &'a str) -> Result<String> {
-        let mut p = norm(path);
+        let mut p = berth_oci::path::clean_relative(path);
         for _ in 0..16 {
             match self.links.get(&p) {
                 Some(t) => p = t.clone(),
