@@ -140,10 +140,10 @@ fn main() -> ExitCode {
         let _ = nix::sys::prctl::set_name(c"berth");
     }
     // The per-container supervisor: dispatched before anything else is initialised, to keep
-    // its footprint minimal (see berth_engine::container::shim).
+    // its footprint minimal (see the berth-shim crate).
     if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
-        return ExitCode::from(berth_engine::container::shim::main(&args) as u8);
+        return ExitCode::from(berth_shim::main(&args) as u8);
     }
     // berth's OCI runtime: dispatched first too, so a container start parses only its own flags.
     if std::env::args_os().nth(1).is_some_and(|a| a == "runtime") {

@@ -18,11 +18,11 @@ pub mod layerview;
 pub mod logs;
 pub mod names;
 pub mod runtime;
-pub mod shim;
 pub mod snapshot;
 mod spare;
 pub mod spec;
 pub mod stats;
+pub mod supervisor;
 pub mod sweep;
 pub mod volume;
 
@@ -488,7 +488,7 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
 }
 
 /// The state: `state.json`, else the one the record was first written with, else created.
-pub(crate) fn read_state(dir: &Path) -> Result<State> {
+pub fn read_state(dir: &Path) -> Result<State> {
     if let Some(st) = read_state_file(dir)? {
         return Ok(st);
     }
@@ -936,7 +936,7 @@ impl Engine {
         write_json_atomic(&c.state_path(), &st)?;
         drop(_g);
         crate::network::container::before_start(self, c)?;
-        let mut s = shim::spawn(self.root(), c)?;
+        let mut s = supervisor::spawn(self.root(), c)?;
         let started = s.wait_started()?;
         if let attach::Started::Failed { code, message } = started {
             return Err(Error::StartFailed { code, message });
@@ -1074,7 +1074,7 @@ impl Engine {
     }
 
     /// Unmounts and deletes everything of a stopped container.
-    pub(crate) fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
+    pub fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
         runtime::cleanup_after(c);
         crate::network::container::teardown(c);
         snapshot::unmount(&c.rootfs())?;

@@ -537,7 +537,7 @@ fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>
             let to = input.as_ref().map(|w| w.as_fd()).or(pty.map(|m| m.as_fd()));
             match (nix::unistd::read(0, &mut buf), to) {
                 (Ok(n @ 1..), Some(to)) => {
-                    let _ = super::shim::write_all_fd(to, &buf[..n]);
+                    let _ = super::supervisor::write_all_fd(to, &buf[..n]);
                 }
                 _ => {
                     stdin_open = false;

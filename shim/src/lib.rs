@@ -1,4 +1,5 @@
-//! The per-container supervisor: `berth shim ROOT ID`, one small process per running container.
+//! berth's per-container supervisor, the shim: `berth shim ROOT ID`, one small process per
+//! running container.
 //!
 //! There is no daemon, so something must outlive the CLI to hold a container's stdio, write
 //! its log, reap it and record how it ended. That is the shim: a fresh re-exec of the berth
@@ -10,9 +11,17 @@
 //! threads, to keep its idle footprint tiny. It applies the restart policy with Docker's
 //! back-off (100 ms, doubling, reset after 10 s of running), and removes `--rm` containers.
 
-use super::attach::{self, write_frame};
-use super::{logs::LogWriter, runtime, snapshot, Container, State};
-use crate::{Error, Result};
+//!
+//! It is a client of the engine library: it reads and updates the container's record, sets up
+//! its network, and creates it through the runtime the record names, as every other berth
+//! command does; the engine only spawns it ([`berth_engine::container::supervisor`]).
+
+#![forbid(unsafe_code)]
+
+use berth_engine::container::attach::{self, write_frame};
+use berth_engine::container::supervisor::{write_all_fd, ATTACH_FD};
+use berth_engine::container::{logs::LogWriter, runtime, snapshot, Container, RestartPolicy, State};
+use berth_engine::{Error, Result};
 use fs4::fs_std::FileExt;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -23,33 +32,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// The fd on which a shim finds its first client (the CLI that spawned it).
-const ATTACH_FD: RawFd = 3;
-
-/// Spawns the shim of `c` and returns the CLI's end of its attach stream.
-pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
-    let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
-    // From a sealed view of this binary (the container's init is forked from the shim, so it
-    // must not be the host's binary, writable through /proc/<pid>/exe), opened through
-    // /proc/self/exe: that works even if the binary was replaced meanwhile.
-    let sealed = if berth_sys::sealed::running_sealed() {
-        None
-    } else {
-        Some(berth_sys::sealed::sealed_self().map_err(|e| Error::Other(format!("sealing the berth binary: {e}")))?)
-    };
-    let exe = sealed.as_ref().map_or_else(|| PathBuf::from("/proc/self/exe"), berth_sys::sealed::exec_path);
-    let mut cmd = std::process::Command::new(exe);
-    std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
-    cmd.arg("shim").arg(root).arg(&c.id);
-    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    // The intermediate process exits at once, so the shim is not our child and outlives us.
-    berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
-    let mut child = cmd.spawn().map_err(|e| Error::Other(format!("starting the shim: {e}")))?;
-    let _ = child.wait(); // the intermediate process
-    drop(theirs);
-    Ok(attach::Session::new(ours))
-}
 
 /// Entry point of `berth shim ROOT ID`; returns the process exit code.
 pub fn main(args: &[OsString]) -> i32 {
@@ -85,7 +67,7 @@ fn load(dir: &Path) -> Result<Container> {
     let b = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
     let mut c: Container = serde_json::from_slice(&b).map_err(|e| Error::malformed(p.display().to_string(), e))?;
     c.dir = dir.to_path_buf();
-    c.state = super::read_state(dir)?;
+    c.state = berth_engine::container::read_state(dir)?;
     Ok(c)
 }
 
@@ -106,7 +88,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
     // not for a shim whose container is running.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !matches!(FileExt::try_lock_exclusive(&lock), Ok(true)) {
-        let active = super::read_state(dir).map(|s| s.is_active()).unwrap_or(true);
+        let active = berth_engine::container::read_state(dir).map(|s| s.is_active()).unwrap_or(true);
         if active || Instant::now() >= deadline {
             let msg = b"\x7dthe container is already running";
             client.send(attach::ERROR, msg);
@@ -147,7 +129,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                     s.exit_code = code as i32;
                     s.error = msg.clone();
                     if s.restart_count > 0 {
-                        s.finished_at = super::now_rfc3339();
+                        s.finished_at = berth_engine::container::now_rfc3339();
                     }
                 });
                 let mut m = vec![code];
@@ -162,7 +144,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                     s.pid = 0;
                     s.exit_code = code;
                     s.oom_killed = oom;
-                    s.finished_at = super::now_rfc3339();
+                    s.finished_at = berth_engine::container::now_rfc3339();
                 });
                 if !should_restart(&c.host_config.restart_policy, &c.state, code) {
                     last_word = Some((attach::EXIT, code.to_be_bytes().to_vec()));
@@ -199,10 +181,10 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
             }
         }
     }
-    crate::network::container::teardown(&c);
+    berth_engine::network::container::teardown(&c);
     if c.host_config.auto_remove {
         let root = runtime::state_root(&c);
-        if let Ok(e) = crate::Engine::open(&root) {
+        if let Ok(e) = berth_engine::Engine::open(&root) {
             let _ = e.remove_container_files(&c, true);
         }
     } else {
@@ -222,7 +204,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
     Ok(())
 }
 
-fn should_restart(p: &super::RestartPolicy, st: &State, code: i32) -> bool {
+fn should_restart(p: &RestartPolicy, st: &State, code: i32) -> bool {
     if st.has_been_manually_stopped {
         return false;
     }
@@ -260,7 +242,7 @@ enum Output {
 /// code (128+signal when killed) and whether it was OOM-killed.
 fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<(i32, bool)> {
     // The network namespace the runtime joins (idempotent across restarts).
-    crate::network::container::setup(c, &c.net)?;
+    berth_engine::network::container::setup(c, &c.net)?;
     snapshot::prepare(c)?;
     // Created inside the root (the runtime reports what fails: a chain too long, a file there).
     if let Ok(root) = berth_sys::inroot::Root::open(c.rootfs()) {
@@ -327,7 +309,7 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
         reap_all(sigfd);
         return Err(e);
     }
-    c.update_state(|s| s.mark_running(super::now_rfc3339()))?;
+    c.update_state(|s| s.mark_running(berth_engine::container::now_rfc3339()))?;
     // A stop recorded while the restart policy was bringing the container back found no
     // process to signal and now waits for this shim: stop it here. The state lock orders
     // the two, so a stop recorded after this update sees it running and signals it itself.
@@ -498,15 +480,4 @@ fn wait_blocking(pid: i32) -> i32 {
         Ok(Some((_, code))) => code,
         _ => 255,
     }
-}
-
-pub(crate) fn write_all_fd(fd: impl AsFd, mut d: &[u8]) -> nix::Result<()> {
-    while !d.is_empty() {
-        match nix::unistd::write(fd.as_fd(), d) {
-            Ok(n) => d = &d[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
