@@ -49,6 +49,9 @@ pub enum Error {
     /// A container's process could not be started; `code` is Docker's 125, 126 or 127.
     #[error("{message}")]
     StartFailed { code: u8, message: String },
+    /// Networking (networks, sandboxes, published ports, DNS) failed; its own kind and source.
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
 }
 
 impl Error {
