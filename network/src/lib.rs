@@ -37,6 +37,8 @@ pub mod firewall;
 pub mod kernel;
 pub mod netlink;
 pub mod netns;
+#[cfg(test)]
+mod recorded;
 pub mod time;
 pub mod types;
 
