@@ -35,6 +35,9 @@ pub enum Error {
     /// A container's process could not be started; `code` is Docker's 125, 126 or 127.
     #[error("{message}")]
     StartFailed { code: u8, message: String },
+    /// Networking (networks, sandboxes, published ports, DNS) failed; its own kind and source.
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
 }
 
 impl Error {
@@ -55,6 +58,7 @@ impl Error {
             Error::Oci(e) => e.kind(),
             Error::Store(e) => e.kind(),
             Error::Registry(e) => e.kind(),
+            Error::Network(e) => e.kind(),
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Unsupported(_) => ErrorKind::InvalidArgument,
             Error::NotFound(_) => ErrorKind::NotFound,

@@ -13,6 +13,7 @@ pub mod media;
 pub mod path;
 pub mod platform;
 pub mod reference;
+pub mod time;
 
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, IoContext, IoError, Result};

@@ -181,7 +181,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
             }
         }
     }
-    berth_engine::network::container::teardown(&c);
+    berth_engine::container::net::teardown(&c);
     if c.host_config.auto_remove {
         let root = runtime::state_root(&c);
         if let Ok(e) = berth_engine::Engine::open(&root) {
@@ -242,7 +242,7 @@ enum Output {
 /// code (128+signal when killed) and whether it was OOM-killed.
 fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<(i32, bool)> {
     // The network namespace the runtime joins (idempotent across restarts).
-    berth_engine::network::container::setup(c, &c.net)?;
+    berth_engine::container::net::setup(c, &c.net)?;
     snapshot::prepare(c)?;
     // Created inside the root (the runtime reports what fails: a chain too long, a file there).
     if let Ok(root) = berth_sys::inroot::Root::open(c.rootfs()) {

@@ -183,7 +183,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.latest {
         list.truncate(1);
     }
-    let ports = |c: &Container| berth_engine::network::container::ports_column(&engine, c);
+    let ports = |c: &Container| berth_engine::container::net::ports_column(&engine, c);
     if args.quiet {
         for c in &list {
             println!("{}", if args.no_trunc { c.id.as_str() } else { c.short_id() });

@@ -1423,15 +1423,15 @@ impl Run<'_> {
             // sandbox (a killed build's is reconciled away by the next network operation) and
             // the guard detaches it whatever happens.
             let netns = self.engine.netns_path(&id);
-            let req = crate::network::AttachRequest {
+            let req = berth_network::AttachRequest {
                 container_id: id.clone(),
                 name: c.name.clone(),
                 hostname: c.config.hostname.clone(),
                 netns: netns.clone(),
                 create_netns: true,
                 owner: None,
-                opts: crate::network::NetworkOpts {
-                    network: if net == "none" { "none".into() } else { crate::network::DEFAULT_NETWORK.into() },
+                opts: berth_network::NetworkOpts {
+                    network: if net == "none" { "none".into() } else { berth_network::DEFAULT_NETWORK.into() },
                     ..Default::default()
                 },
             };

@@ -17,6 +17,7 @@ pub mod inline;
 pub mod layerview;
 pub mod logs;
 pub mod names;
+pub mod net;
 pub mod runtime;
 pub mod snapshot;
 mod spare;
@@ -35,8 +36,9 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Docker's zero time, as `inspect` shows it for "never".
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+// Record timestamps: owned by berth-network for now (network records carry them too); they
+// belong in a lower crate (berth-oci) once there is one.
+pub use berth_oci::time::{now_rfc3339, ZERO_TIME};
 
 /// The image-derived and user-given process configuration (Docker's `Config`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -266,9 +268,9 @@ pub struct Container {
     pub process: ProcessInfo,
     /// Network namespace to join (a path), when a network provides one; `None` = a fresh one.
     pub netns_path: Option<String>,
-    /// Ports, DNS and aliases asked for at create (see `network::container`).
+    /// Ports, DNS and aliases asked for at create (see `container::net`).
     #[serde(default)]
-    pub net: crate::network::container::NetConfig,
+    pub net: crate::container::net::NetConfig,
     #[serde(skip)]
     pub state: State,
     #[serde(skip)]
@@ -377,7 +379,7 @@ impl Container {
             "Mounts": self.mounts,
             "Config": self.config,
         });
-        crate::network::container::inspect(self, &self.net, &mut doc); // NetworkSettings, ports
+        crate::container::net::inspect(self, &self.net, &mut doc); // NetworkSettings, ports
         doc
     }
 
@@ -430,10 +432,6 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// Everything `berth create`/`run` can ask for.
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
@@ -470,7 +468,7 @@ pub struct CreateOptions {
     /// the shim (see [`Engine::write_bundle`]), so a foreground wasm run creates fewer files.
     pub defer_bundle: bool,
     /// `-p`, `-P`, `--expose`, `--dns`, `--add-host`, `--ip`, `--network-alias`.
-    pub net: crate::network::container::NetConfig,
+    pub net: crate::container::net::NetConfig,
 }
 
 // ---- on-disk helpers ----------------------------------------------------------------------
@@ -810,7 +808,7 @@ impl Engine {
         };
         spec::resolve_config(&mut c, &img_cfg, opts)?;
         let (net, netns) =
-            crate::network::container::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
+            crate::container::net::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
         (c.net, c.netns_path) = (net, netns);
         // The rootfs is needed to resolve user names and to seed new volumes from the image.
         // Only seeding copies whole trees; the few files the rest reads come from the layers
@@ -894,7 +892,7 @@ impl Engine {
         tracing::warn!("container {}: its shim died; cleaning up", c.short_id());
         let killed = runtime::kill_leftovers(c);
         runtime::cleanup_after(c);
-        crate::network::container::teardown(c);
+        crate::container::net::teardown(c);
         let _ = snapshot::unmount(&c.rootfs());
         let mut st = c.state.clone();
         st.status = "exited".into();
@@ -935,7 +933,7 @@ impl Engine {
         st.error.clear();
         write_json_atomic(&c.state_path(), &st)?;
         drop(_g);
-        crate::network::container::before_start(self, c)?;
+        crate::container::net::before_start(self, c)?;
         let mut s = supervisor::spawn(self.root(), c)?;
         let started = s.wait_started()?;
         if let attach::Started::Failed { code, message } = started {
@@ -1076,7 +1074,7 @@ impl Engine {
     /// Unmounts and deletes everything of a stopped container.
     pub fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
         runtime::cleanup_after(c);
-        crate::network::container::teardown(c);
+        crate::container::net::teardown(c);
         snapshot::unmount(&c.rootfs())?;
         self.release_name(&c.name, &c.id);
         // Rename first so a concurrent lookup never sees a half-deleted container. The

@@ -67,7 +67,7 @@ impl fmt::Display for Ipv4Net {
 impl FromStr for Ipv4Net {
     type Err = Error;
     fn from_str(s: &str) -> Result<Ipv4Net> {
-        let bad = || Error::Other(format!("invalid CIDR address: {s}"));
+        let bad = || Error::InvalidArgument(format!("invalid CIDR address: {s}"));
         let (a, p) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
         let prefix: u8 = p.parse().map_err(|_| bad())?;
@@ -108,7 +108,7 @@ impl FromStr for Proto {
             "" | "tcp" => Ok(Proto::Tcp),
             "udp" => Ok(Proto::Udp),
             "sctp" => Err(Error::Unsupported("sctp ports are not supported".into())),
-            _ => Err(Error::Other(format!("invalid proto: {s}"))),
+            _ => Err(Error::InvalidArgument(format!("invalid proto: {s}"))),
         }
     }
 }
@@ -128,7 +128,7 @@ impl PortSpec {
     /// Parses `-p [HOSTIP:][HOSTPORT:]CTRPORT[/PROTO]`, ranges included (`8000-8001:80-81`),
     /// into one spec per port.
     pub fn parse(s: &str) -> Result<Vec<PortSpec>> {
-        let bad = |why: &str| Error::Other(format!("invalid port specification: \"{s}\"{why}"));
+        let bad = |why: &str| Error::InvalidArgument(format!("invalid port specification: \"{s}\"{why}"));
         let (rest, proto) = match s.rsplit_once('/') {
             Some((r, p)) => (r, p.parse::<Proto>()?),
             None => (s, Proto::Tcp),
@@ -162,7 +162,7 @@ impl PortSpec {
         let hosts = if host.is_empty() { None } else { Some(range(host)?) };
         if let Some((h0, h1)) = hosts {
             if h1 - h0 != c1 - c0 {
-                return Err(Error::Other(format!(
+                return Err(Error::InvalidArgument(format!(
                     "invalid ranges specified for container and host Ports: {ctr} and {host}"
                 )));
             }

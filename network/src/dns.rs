@@ -21,8 +21,9 @@
 //! answers point back at the question's name; forwarded replies are relayed as they are,
 //! with only their id restored.
 
-use super::{netns, Sandbox, DNS_ADDR};
-use crate::{Engine, Error, Result};
+use super::{netns, Networks, Sandbox, DNS_ADDR};
+use crate::kernel::Kernel;
+use crate::{Error, Result};
 use fs4::fs_std::FileExt;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
@@ -73,7 +74,7 @@ pub fn berth_exe() -> Result<PathBuf> {
     Ok(exe)
 }
 
-fn request(root: &Path, what: &str) -> std::io::Result<()> {
+pub(crate) fn request(root: &Path, what: &str) -> std::io::Result<()> {
     let mut s = UnixStream::connect(sock_path(root))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(format!("{what}\n").as_bytes())?;
@@ -87,19 +88,20 @@ fn request(root: &Path, what: &str) -> std::io::Result<()> {
 
 /// Tells the root's DNS server that sandboxes changed (starting it if some sandbox needs
 /// it); returns once it serves the new state.
-pub fn sync(e: &Engine) -> Result<()> {
+pub fn sync<K: Kernel>(e: &Networks<K>) -> Result<()> {
     let root = e.root();
-    if request(root, "sync").is_ok() {
+    let k = e.kernel();
+    if k.dns_request(root, "sync").is_ok() {
         return Ok(());
     }
     if !e.sandboxes()?.iter().any(Sandbox::needs_dns) {
         return Ok(());
     }
-    spawn(root)?;
+    k.dns_spawn(root)?;
     let t0 = Instant::now();
     let mut delay = Duration::from_millis(2);
     loop {
-        match request(root, "sync") {
+        match k.dns_request(root, "sync") {
             Ok(()) => return Ok(()),
             Err(err) if t0.elapsed() > Duration::from_secs(5) => {
                 return Err(Error::Other(format!("the embedded DNS server did not start: {err}")))
@@ -114,17 +116,17 @@ pub fn sync(e: &Engine) -> Result<()> {
 /// Starts the root's DNS server if it is not running, without waiting for it. Called by the
 /// CLI before it spawns a container's supervisor: a server started from the supervisor would
 /// become its child (the supervisor is a subreaper) and share its process bookkeeping.
-pub fn ensure_running(e: &Engine) -> Result<()> {
+pub fn ensure_running<K: Kernel>(e: &Networks<K>) -> Result<()> {
     if running(e.root()) {
         return Ok(());
     }
-    std::fs::create_dir_all(e.network_dir()).map_err(|err| Error::io(e.network_dir(), err))?;
-    spawn(e.root())
+    std::fs::create_dir_all(e.dir()).map_err(|err| Error::io(e.dir(), err))?;
+    e.kernel().dns_spawn(e.root())
 }
 
 /// Asks the root's DNS server to exit (when resetting a root).
-pub fn stop(e: &Engine) {
-    let _ = request(e.root(), "stop");
+pub fn stop<K: Kernel>(e: &Networks<K>) {
+    let _ = e.kernel().dns_request(e.root(), "stop");
     // It exits right after answering; wait for its lock so nothing of it outlives us.
     let t0 = Instant::now();
     while super::lock_held(&lock_path(e.root())) && t0.elapsed() < Duration::from_secs(5) {
@@ -137,7 +139,7 @@ pub fn running(root: &Path) -> bool {
     super::lock_held(&lock_path(root))
 }
 
-fn spawn(root: &Path) -> Result<()> {
+pub(crate) fn spawn(root: &Path) -> Result<()> {
     let exe = berth_exe()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -287,8 +289,8 @@ struct Pending {
 }
 
 /// Entry point of `berth network dns-serve`: serves until no sandbox needs it.
-pub fn serve(root: &Path) -> Result<()> {
-    let e = Engine::open(root)?;
+pub fn serve(e: &Networks) -> Result<()> {
+    let root = e.root();
     let lp = lock_path(root);
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -323,7 +325,7 @@ pub fn serve(root: &Path) -> Result<()> {
     let mut pending: HashMap<u16, Pending> = HashMap::new();
     let mut next_id: u16 = rand::random();
     let mut buf = vec![0u8; 4096];
-    rescan(&e, &mut bindings, &names);
+    rescan(e, &mut bindings, &names);
     let mut idle_since = bindings.is_empty().then(Instant::now);
     let mut last_scan = Instant::now();
     loop {
@@ -338,7 +340,7 @@ pub fn serve(root: &Path) -> Result<()> {
             if !sp.exists() {
                 break;
             }
-            rescan(&e, &mut bindings, &names);
+            rescan(e, &mut bindings, &names);
             last_scan = Instant::now();
             idle_since = if bindings.is_empty() { idle_since.or_else(|| Some(Instant::now())) } else { None };
         }
@@ -369,7 +371,7 @@ pub fn serve(root: &Path) -> Result<()> {
                 let cmd = String::from_utf8_lossy(&line[..n]).trim().to_string();
                 match cmd.as_str() {
                     "stop" => stop = true,
-                    _ => rescan(&e, &mut bindings, &names),
+                    _ => rescan(e, &mut bindings, &names),
                 }
                 let _ = s.write_all(b"ok\n");
             }
@@ -431,7 +433,7 @@ pub fn serve(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn rescan(e: &Engine, bindings: &mut Vec<Binding>, names: &Arc<Mutex<Names>>) {
+fn rescan(e: &Networks, bindings: &mut Vec<Binding>, names: &Arc<Mutex<Names>>) {
     let sandboxes: Vec<Sandbox> = e.sandboxes().unwrap_or_default().into_iter().filter(Sandbox::needs_dns).collect();
     bindings.retain(|b| sandboxes.iter().any(|s| s.container_id == b.cid));
     for sb in &sandboxes {
@@ -645,7 +647,7 @@ pub mod qtype {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::Endpoint;
+    use crate::Endpoint;
 
     fn names() -> Names {
         let ep = |net: &str, ip: [u8; 4], aliases: &[&str]| Endpoint {

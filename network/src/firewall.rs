@@ -21,10 +21,11 @@
 //! --noflush` and regenerates them whole on every change.
 
 use super::types::{Network, PublishedPort};
+use crate::kernel::Kernel;
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 /// Which packet filter berth drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,23 +75,23 @@ impl Firewall {
     }
 
     /// Writes the whole ruleset for these networks and ports (atomically for nftables).
-    pub fn apply(&self, nets: &[Network], ports: &[PublishedPort]) -> Result<()> {
+    pub fn apply(&self, k: &impl Kernel, nets: &[Network], ports: &[PublishedPort]) -> Result<()> {
         match self.backend {
-            Backend::Nftables => run("nft", &["-f", "-"], &self.nft_ruleset(nets, ports)),
-            Backend::Iptables => self.iptables_apply(nets, ports),
+            Backend::Nftables => run(k, "nft", &["-f", "-"], &self.nft_ruleset(nets, ports)),
+            Backend::Iptables => self.iptables_apply(k, nets, ports),
             Backend::None => Ok(()),
         }
     }
 
     /// Removes everything berth put in the firewall for this root.
-    pub fn remove(&self) -> Result<()> {
+    pub fn remove(&self, k: &impl Kernel) -> Result<()> {
         match self.backend {
             Backend::Nftables => {
                 let t = &self.name;
-                run("nft", &["-f", "-"], &format!("table ip {t} {{}}\ndelete table ip {t}\n"))
+                run(k, "nft", &["-f", "-"], &format!("table ip {t} {{}}\ndelete table ip {t}\n"))
             }
             Backend::Iptables => {
-                self.iptables_unhook();
+                self.iptables_unhook(k);
                 Ok(())
             }
             Backend::None => Ok(()),
@@ -98,7 +99,13 @@ impl Firewall {
     }
 
     /// Publishes ports (already part of the recorded state) incrementally where possible.
-    pub fn add_ports(&self, nets: &[Network], all: &[PublishedPort], new: &[PublishedPort]) -> Result<()> {
+    pub fn add_ports(
+        &self,
+        k: &impl Kernel,
+        nets: &[Network],
+        all: &[PublishedPort],
+        new: &[PublishedPort],
+    ) -> Result<()> {
         if new.is_empty() {
             return Ok(());
         }
@@ -109,14 +116,20 @@ impl Firewall {
                     s.push_str(&format!("add element ip {} {}\n", self.name, nft_element(p, true)));
                 }
                 // A missing table (flushed by hand, rebooted) is repaired by a full rewrite.
-                run("nft", &["-f", "-"], &s).or_else(|_| self.apply(nets, all))
+                run(k, "nft", &["-f", "-"], &s).or_else(|_| self.apply(k, nets, all))
             }
-            _ => self.apply(nets, all),
+            _ => self.apply(k, nets, all),
         }
     }
 
     /// Unpublishes ports (already dropped from the recorded state `all`).
-    pub fn remove_ports(&self, nets: &[Network], all: &[PublishedPort], gone: &[PublishedPort]) -> Result<()> {
+    pub fn remove_ports(
+        &self,
+        k: &impl Kernel,
+        nets: &[Network],
+        all: &[PublishedPort],
+        gone: &[PublishedPort],
+    ) -> Result<()> {
         if gone.is_empty() {
             return Ok(());
         }
@@ -126,9 +139,9 @@ impl Firewall {
                 for p in gone {
                     s.push_str(&format!("delete element ip {} {}\n", self.name, nft_element(p, false)));
                 }
-                run("nft", &["-f", "-"], &s).or_else(|_| self.apply(nets, all))
+                run(k, "nft", &["-f", "-"], &s).or_else(|_| self.apply(k, nets, all))
             }
-            _ => self.apply(nets, all),
+            _ => self.apply(k, nets, all),
         }
     }
 
@@ -193,7 +206,7 @@ impl Firewall {
     }
 
     /// The iptables equivalent: berth's chains, rewritten whole, hooked from the built-ins.
-    fn iptables_apply(&self, nets: &[Network], ports: &[PublishedPort]) -> Result<()> {
+    fn iptables_apply(&self, k: &impl Kernel, nets: &[Network], ports: &[PublishedPort]) -> Result<()> {
         let (pre, post, fwd, guard) = (self.chain("PRE"), self.chain("POST"), self.chain("FWD"), self.chain("GUARD"));
         let mut s = format!("*nat\n:{pre} - [0:0]\n:{post} - [0:0]\n");
         for p in ports {
@@ -233,12 +246,12 @@ impl Firewall {
             s.push_str(&format!("-A {guard} -i {} -d 127.0.0.0/8 -j DROP\n", n.bridge));
         }
         s.push_str("COMMIT\n");
-        run("iptables-restore", &["--noflush", "-w"], &s)?;
+        run(k, "iptables-restore", &["--noflush", "-w"], &s)?;
         for (table, chain, rule) in self.hooks() {
             let check = |op: &str| {
                 let mut a = vec!["-w", "-t", table, op, chain];
                 a.extend(rule.iter().map(String::as_str));
-                Command::new("iptables").args(&a).stdout(Stdio::null()).stderr(Stdio::null()).status()
+                k.run_quiet("iptables", &a)
             };
             if !check("-C").map(|s| s.success()).unwrap_or(false) {
                 let op = if chain == "FORWARD" { "-I" } else { "-A" };
@@ -264,18 +277,14 @@ impl Firewall {
         ]
     }
 
-    fn iptables_unhook(&self) {
+    fn iptables_unhook(&self, k: &impl Kernel) {
         for (table, chain, rule) in self.hooks() {
-            let mut a = vec!["-w".to_string(), "-t".into(), table.into(), "-D".into(), chain.into()];
-            a.extend(rule.iter().cloned());
-            let _ = Command::new("iptables").args(&a).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let mut a = vec!["-w", "-t", table, "-D", chain];
+            a.extend(rule.iter().map(String::as_str));
+            let _ = k.run_quiet("iptables", &a);
             let target = rule.last().cloned().unwrap_or_default();
             for op in ["-F", "-X"] {
-                let _ = Command::new("iptables")
-                    .args(["-w", "-t", table, op, &target])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                let _ = k.run_quiet("iptables", &["-w", "-t", table, op, &target]);
             }
         }
     }
@@ -300,17 +309,8 @@ fn nft_element(p: &PublishedPort, with_value: bool) -> String {
 }
 
 /// Runs a firewall program with `input` on stdin; its stderr becomes the error.
-fn run(prog: &str, args: &[&str], input: &str) -> Result<()> {
-    let mut cmd = Command::new(prog);
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let input = input.to_string();
-    let out = spawn_in_own_pid_ns(cmd, move |mut child| {
-        if let Some(mut si) = child.stdin.take() {
-            let _ = si.write_all(input.as_bytes());
-        }
-        child.wait_with_output()
-    })
-    .map_err(|e| Error::Other(format!("running {prog}: {e}")))?;
+fn run(k: &impl Kernel, prog: &str, args: &[&str], input: &str) -> Result<()> {
+    let out = k.run_piped(prog, args, input).map_err(|e| Error::Other(format!("running {prog}: {e}")))?;
     if !out.status.success() {
         return Err(Error::Other(format!(
             "{prog} {}: {}",
@@ -319,6 +319,24 @@ fn run(prog: &str, args: &[&str], input: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// [`Kernel::run_piped`] for real: the program runs in the process's own PID namespace.
+pub(crate) fn run_piped(prog: &str, args: &[&str], input: &str) -> std::io::Result<Output> {
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let input = input.to_string();
+    spawn_in_own_pid_ns(cmd, move |mut child| {
+        if let Some(mut si) = child.stdin.take() {
+            let _ = si.write_all(input.as_bytes());
+        }
+        child.wait_with_output()
+    })
+}
+
+/// [`Kernel::run_quiet`] for real.
+pub(crate) fn run_quiet(prog: &str, args: &[&str]) -> std::io::Result<ExitStatus> {
+    Command::new(prog).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status()
 }
 
 /// Spawns `cmd` from a helper thread whose children go to the process's own PID namespace.
@@ -379,7 +397,7 @@ pub fn nft_rule_count(table: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::types::Proto;
+    use crate::types::Proto;
     use std::net::Ipv4Addr;
 
     #[test]

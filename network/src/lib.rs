@@ -1,5 +1,13 @@
-//! Container networks, implemented by berth itself: bridges, veth pairs, address leases,
-//! NAT, published ports and name resolution — one library for native and wasm containers.
+//! berth-network: container networks, implemented by berth itself — user-defined bridge
+//! networks, address management (IPAM), veth pairs, published ports (the firewall), the
+//! embedded DNS server and network namespaces; one library for native and wasm containers,
+//! and for the builder's `RUN` steps.
+//!
+//! Why a crate of its own: networking knows nothing of containers (a caller attaches a
+//! namespace and names an owner lock), so it depends on neither the engine nor any runtime,
+//! and its logic — subnet choice, leases, port plans, firewall rules — is tested without root
+//! against the recording [`Kernel`] (see [`kernel`]). The engine keeps the glue that turns a
+//! container record into an [`AttachRequest`].
 //!
 //! The model is Docker's. A network is a Linux bridge with a private IPv4 subnet (the
 //! default one, `bridge`, is `berth0`); a container's network namespace gets one veth pair
@@ -14,26 +22,31 @@
 //! are made), and leases (`leases/<network-id>/<ip>`, created exclusively). A sandbox names
 //! an owner lock — a container's `shim.lock` — held for as long as it is in use; a sandbox
 //! whose owner lock is free belongs to a process that died, and the next network operation
-//! tears it down ([`Engine::network_reconcile`]). Links berth creates carry an alias naming
+//! tears it down ([`Networks::reconcile`]). Links berth creates carry an alias naming
 //! their root and network, so even a bridge whose root was deleted is found and removed.
 //!
 //! Netlink is spoken directly ([`netlink`]) so that the per-container work on the start path
 //! (one veth creation, three in-namespace requests, two small file writes) costs well under
 //! the 5 ms budget, with no process spawned unless ports are published.
 
-pub mod container;
+#![forbid(unsafe_code)]
+
 pub mod dns;
+mod error;
 pub mod firewall;
+pub mod kernel;
 pub mod netlink;
 pub mod netns;
+#[cfg(test)]
+mod recorded;
 pub mod types;
 
+pub use error::{Error, ErrorKind, Result};
+pub use kernel::{Kernel, Linux, Recording, Rtnl};
 pub use types::*;
 
-use crate::{Engine, Error, Result};
 use berth_oci::IoContext;
 use fs4::fs_std::FileExt;
-use netlink::Netlink;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -47,7 +60,7 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DNS_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 /// Host-wide lock taken while a subnet is chosen and its bridge made, so that two state
 /// roots (or two `network create`s) never pick the same subnet.
-const SUBNET_LOCK: &str = "/run/berth/subnets.lock";
+pub const SUBNET_LOCK: &str = "/run/berth/subnets.lock";
 
 /// Options of `network create`.
 #[derive(Clone, Debug, Default)]
@@ -149,7 +162,7 @@ fn owner_alive(sb: &Sandbox) -> bool {
 }
 
 fn nl_err(what: &str, e: std::io::Error) -> Error {
-    Error::Other(format!("{what}: {e}"))
+    Error::kernel(what, e)
 }
 
 /// The host's resolv.conf, with nameservers, search domains and options split out.
@@ -174,9 +187,51 @@ pub(crate) fn host_resolv() -> HostResolv {
     r
 }
 
-impl Engine {
+/// The networks of one state root, and the kernel they are made in.
+///
+/// Everything is state on disk under `<root>/network/` (see the crate's documentation), so a
+/// `Networks` is just the paths and the [`Kernel`]: [`Linux`] for real, [`Recording`] in tests.
+pub struct Networks<K: Kernel = Linux> {
+    root: PathBuf,
+    /// The state root whose kernel objects carry no tag (`berth0`, table `berth`).
+    default_root: PathBuf,
+    /// See [`SUBNET_LOCK`].
+    subnet_lock: PathBuf,
+    kernel: K,
+}
+
+impl Networks<Linux> {
+    /// The networks of the state root `root`, on this host. `default_root` is the root whose
+    /// bridge is `berth0` and whose firewall table is `berth` (others get a tag of their path).
+    pub fn open(root: impl Into<PathBuf>, default_root: impl Into<PathBuf>) -> Networks<Linux> {
+        Networks::with_kernel(root, default_root, SUBNET_LOCK, Linux)
+    }
+}
+
+impl<K: Kernel> Networks<K> {
+    /// The networks of `root` in the given kernel (tests: a [`Recording`] one, with the
+    /// host-wide subnet lock somewhere writable).
+    pub fn with_kernel(
+        root: impl Into<PathBuf>,
+        default_root: impl Into<PathBuf>,
+        subnet_lock: impl Into<PathBuf>,
+        kernel: K,
+    ) -> Networks<K> {
+        Networks { root: root.into(), default_root: default_root.into(), subnet_lock: subnet_lock.into(), kernel }
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The kernel this works in.
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
     /// `<root>/network`.
-    pub fn network_dir(&self) -> PathBuf {
+    pub fn dir(&self) -> PathBuf {
         self.root().join("network")
     }
 
@@ -186,25 +241,25 @@ impl Engine {
     }
 
     fn networks_dir(&self) -> PathBuf {
-        self.network_dir().join("networks")
+        self.dir().join("networks")
     }
     fn sandboxes_dir(&self) -> PathBuf {
-        self.network_dir().join("sandboxes")
+        self.dir().join("sandboxes")
     }
     fn leases_dir(&self, net_id: &str) -> PathBuf {
-        self.network_dir().join("leases").join(net_id)
+        self.dir().join("leases").join(net_id)
     }
 
     /// Serialises every change to network state of this root.
-    pub(crate) fn network_lock(&self) -> Result<NetLock> {
-        lock_file(&self.network_dir().join("lock"))
+    pub fn lock(&self) -> Result<NetLock> {
+        lock_file(&self.dir().join("lock"))
     }
 
     /// A short tag telling this root's kernel objects from another root's: empty for the
     /// default root (so its bridge is `berth0` and its table `berth`, as documented).
     fn root_tag(&self) -> String {
         let canon = fs::canonicalize(self.root()).unwrap_or_else(|_| self.root().to_path_buf());
-        if canon == Path::new(crate::DEFAULT_ROOT) {
+        if canon == self.default_root.as_path() {
             String::new()
         } else {
             sha_hex(&canon.display().to_string())[..8].to_string()
@@ -218,7 +273,7 @@ impl Engine {
 
     /// The nftables table (or iptables chain prefix) of this root.
     pub fn firewall(&self) -> firewall::Firewall {
-        let p = self.network_dir().join("firewall");
+        let p = self.dir().join("firewall");
         let backend = match fs::read_to_string(&p).as_deref().map(str::trim) {
             Ok("nftables") => firewall::Backend::Nftables,
             Ok("iptables") => firewall::Backend::Iptables,
@@ -230,7 +285,7 @@ impl Engine {
                     firewall::Backend::Iptables => "iptables",
                     firewall::Backend::None => "none",
                 };
-                let _ = fs::create_dir_all(self.network_dir());
+                let _ = fs::create_dir_all(self.dir());
                 let _ = fs::write(&p, name);
                 b
             }
@@ -288,7 +343,7 @@ impl Engine {
         let n = Network {
             name: DEFAULT_NETWORK.into(),
             id: random_id(),
-            created: crate::container::now_rfc3339(),
+            created: berth_oci::time::now_rfc3339(),
             driver: "bridge".into(),
             bridge: if tag.is_empty() { "berth0".into() } else { format!("berth-{tag}") },
             ..Default::default()
@@ -298,7 +353,7 @@ impl Engine {
     }
 
     /// Finds a network by name, full id or unique id prefix (`default` = `bridge`).
-    pub fn find_network(&self, s: &str) -> Result<Network> {
+    pub fn find(&self, s: &str) -> Result<Network> {
         let s = if s.is_empty() || s == "default" { DEFAULT_NETWORK } else { s };
         if s == "host" || s == "none" {
             return Ok(self.pseudo_network(s));
@@ -368,7 +423,7 @@ impl Engine {
 
     /// Number of address leases held in this root (all networks).
     pub fn lease_count(&self) -> usize {
-        let Ok(rd) = fs::read_dir(self.network_dir().join("leases")) else { return 0 };
+        let Ok(rd) = fs::read_dir(self.dir().join("leases")) else { return 0 };
         rd.flatten().map(|d| fs::read_dir(d.path()).map(|r| r.count()).unwrap_or(0)).sum()
     }
 
@@ -376,7 +431,7 @@ impl Engine {
 
     /// IPv4 networks already in use on the host: routes (but the default route), and the
     /// subnets of this root's networks.
-    fn used_subnets(&self, nl: &mut Netlink) -> Result<Vec<Ipv4Net>> {
+    fn used_subnets(&self, nl: &mut K::Rtnl) -> Result<Vec<Ipv4Net>> {
         let mut used: Vec<Ipv4Net> = nl
             .routes()
             .map_err(|e| nl_err("listing routes", e))?
@@ -394,7 +449,7 @@ impl Engine {
     }
 
     /// Docker's default pools: 172.17-31.0.0/16, then 192.168.x.0/20, then 10.88-127.0.0/16.
-    fn choose_subnet(&self, nl: &mut Netlink) -> Result<Ipv4Net> {
+    fn choose_subnet(&self, nl: &mut K::Rtnl) -> Result<Ipv4Net> {
         let used = self.used_subnets(nl)?;
         let candidates = (17..=31)
             .map(|b| Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16))
@@ -405,7 +460,7 @@ impl Engine {
                 return Ok(c);
             }
         }
-        Err(Error::Other(
+        Err(Error::Unavailable(
             "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
                 .into(),
         ))
@@ -413,7 +468,7 @@ impl Engine {
 
     /// Makes sure the network's bridge exists, with its address, sysctls and firewall.
     /// Cheap when it does (one netlink lookup); the first use after boot rebuilds it.
-    fn ensure_bridge(&self, nl: &mut Netlink, net: &mut Network) -> Result<u32> {
+    fn ensure_bridge(&self, nl: &mut K::Rtnl, net: &mut Network) -> Result<u32> {
         if let Some((i, mac)) = nl.link(&net.bridge).map_err(|e| nl_err("looking up the bridge", e))? {
             if !net.subnet.is_empty() {
                 // A bridge made before bridges had an address of their own gets it now (see
@@ -426,7 +481,7 @@ impl Engine {
                 return Ok(i);
             }
         }
-        let _g = lock_file(Path::new(SUBNET_LOCK))?;
+        let _g = lock_file(&self.subnet_lock)?;
         if net.subnet.is_empty() {
             let sub = self.choose_subnet(nl)?;
             net.subnet = sub.to_string();
@@ -437,11 +492,11 @@ impl Engine {
         if !nets.iter().any(|n| n.id == net.id) {
             nets.push(net.clone());
         }
-        self.firewall().apply(&nets, &self.all_ports(None)?)?;
+        self.firewall().apply(&self.kernel, &nets, &self.all_ports(None)?)?;
         self.make_bridge(nl, net)
     }
 
-    fn make_bridge(&self, nl: &mut Netlink, net: &Network) -> Result<u32> {
+    fn make_bridge(&self, nl: &mut K::Rtnl, net: &Network) -> Result<u32> {
         let sub = net.subnet_net().ok_or_else(|| Error::Other(format!("network {}: no subnet", net.name)))?;
         let gw = net.gateway_ip().ok_or_else(|| Error::Other(format!("network {}: no gateway", net.name)))?;
         let idx = match nl.create_bridge(&net.bridge, None, mac_for(gw)) {
@@ -462,9 +517,9 @@ impl Engine {
         // Published ports must answer on 127.0.0.1: DNAT of loopback-sourced packets out
         // of the bridge needs route_localnet there (the firewall's guard keeps containers
         // from using it to reach the host's loopback services).
-        firewall::sysctl(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")?;
+        self.kernel.sysctl(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")?;
         if !net.internal {
-            firewall::sysctl("net/ipv4/ip_forward", "1")?;
+            self.kernel.sysctl("net/ipv4/ip_forward", "1")?;
         }
         Ok(idx)
     }
@@ -472,9 +527,9 @@ impl Engine {
     // ---- networks: create, list, inspect, remove ---------------------------------------
 
     /// `network create`.
-    pub fn network_create(&self, name: &str, o: &NetworkCreate) -> Result<Network> {
+    pub fn create(&self, name: &str, o: &NetworkCreate) -> Result<Network> {
         if !valid_name(name) {
-            return Err(Error::Other(format!(
+            return Err(Error::InvalidArgument(format!(
                 "invalid network name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
@@ -482,20 +537,20 @@ impl Engine {
             None | Some("bridge") => {}
             Some(d) => return Err(Error::NotFound(format!("plugin \"{d}\" not found"))),
         }
-        let _g = self.network_lock()?;
+        let _g = self.lock()?;
         self.reconcile_locked(true)?;
         if matches!(name, "bridge" | "host" | "none") || self.network_records()?.iter().any(|n| n.name == name) {
             return Err(Error::Conflict(format!("network with name {name} already exists")));
         }
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
-        let _sg = lock_file(Path::new(SUBNET_LOCK))?;
+        let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
+        let _sg = lock_file(&self.subnet_lock)?;
         let id = random_id();
         let subnet = match &o.subnet {
             Some(s) => {
                 let sub: Ipv4Net = s.parse()?;
                 let sub = sub.trunc();
                 if sub.prefix > 30 {
-                    return Err(Error::Other(format!("invalid subnet {s}: too small for a network")));
+                    return Err(Error::InvalidArgument(format!("invalid subnet {s}: too small for a network")));
                 }
                 // Docker refuses only overlaps with its own networks; berth also counts the
                 // other roots' bridges (their routes), which would break routing the same way.
@@ -523,9 +578,10 @@ impl Engine {
         };
         let gateway = match &o.gateway {
             Some(g) => {
-                let gw: Ipv4Addr = g.parse().map_err(|_| Error::Other(format!("invalid gateway address {g}")))?;
+                let gw: Ipv4Addr =
+                    g.parse().map_err(|_| Error::InvalidArgument(format!("invalid gateway address {g}")))?;
                 if !subnet.contains(gw) || gw == subnet.network() || gw == subnet.broadcast() {
-                    return Err(Error::Other(format!("no matching subnet for gateway {g}")));
+                    return Err(Error::InvalidArgument(format!("no matching subnet for gateway {g}")));
                 }
                 gw
             }
@@ -534,7 +590,7 @@ impl Engine {
         let net = Network {
             name: name.to_string(),
             id: id.clone(),
-            created: crate::container::now_rfc3339(),
+            created: berth_oci::time::now_rfc3339(),
             driver: "bridge".into(),
             subnet: subnet.to_string(),
             gateway: gateway.to_string(),
@@ -545,14 +601,14 @@ impl Engine {
         self.save_network(&net)?;
         let r = (|| {
             let nets = self.network_records()?;
-            self.firewall().apply(&nets, &self.all_ports(None)?)?;
+            self.firewall().apply(&self.kernel, &nets, &self.all_ports(None)?)?;
             self.make_bridge(&mut nl, &net)
         })();
         if let Err(e) = r {
             let _ = nl.delete_link(&net.bridge);
             let _ = fs::remove_file(self.networks_dir().join(format!("{id}.json")));
             if let Ok(nets) = self.network_records() {
-                let _ = self.firewall().apply(&nets, &self.all_ports(None).unwrap_or_default());
+                let _ = self.firewall().apply(&self.kernel, &nets, &self.all_ports(None).unwrap_or_default());
             }
             return Err(e);
         }
@@ -560,9 +616,9 @@ impl Engine {
     }
 
     /// `network ls`: the predefined networks and every user-defined one.
-    pub fn network_ls(&self) -> Result<Vec<Network>> {
+    pub fn list(&self) -> Result<Vec<Network>> {
         {
-            let _g = self.network_lock()?;
+            let _g = self.lock()?;
             self.reconcile_locked(true)?;
             self.default_network()?;
         }
@@ -586,12 +642,12 @@ impl Engine {
     }
 
     /// `network inspect`: Docker's document.
-    pub fn network_inspect(&self, name: &str) -> Result<serde_json::Value> {
+    pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
         {
-            let _g = self.network_lock()?;
+            let _g = self.lock()?;
             self.reconcile_locked(true)?;
         }
-        let net = self.find_network(name)?;
+        let net = self.find(name)?;
         let mut containers = serde_json::Map::new();
         for (sb, ep) in self.network_users(&net)? {
             containers.insert(
@@ -620,7 +676,7 @@ impl Engine {
         Ok(serde_json::json!({
             "Name": net.name,
             "Id": net.id,
-            "Created": if net.created.is_empty() { crate::container::ZERO_TIME.to_string() } else { net.created.clone() },
+            "Created": if net.created.is_empty() { berth_oci::time::ZERO_TIME.to_string() } else { net.created.clone() },
             "Scope": "local",
             "Driver": net.driver,
             "EnableIPv6": false,
@@ -637,10 +693,10 @@ impl Engine {
     }
 
     /// `network rm`: refused for predefined networks and while containers use it.
-    pub fn network_rm(&self, name: &str) -> Result<()> {
-        let _g = self.network_lock()?;
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let _g = self.lock()?;
         self.reconcile_locked(true)?;
-        let net = self.find_network(name)?;
+        let net = self.find(name)?;
         if net.is_predefined() {
             return Err(Error::Conflict(format!("{} is a pre-defined network and cannot be removed", net.name)));
         }
@@ -659,7 +715,7 @@ impl Engine {
 
     fn destroy_network(&self, net: &Network) -> Result<()> {
         if !net.bridge.is_empty() {
-            let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+            let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
             nl.delete_link(&net.bridge).map_err(|e| nl_err(&format!("deleting bridge {}", net.bridge), e))?;
         }
         let _ = fs::remove_dir_all(self.leases_dir(&net.id));
@@ -668,17 +724,17 @@ impl Engine {
         let nets = self.network_records()?;
         let fw = self.firewall();
         if nets.iter().any(|n| !n.subnet.is_empty()) {
-            fw.apply(&nets, &self.all_ports(None)?)?;
+            fw.apply(&self.kernel, &nets, &self.all_ports(None)?)?;
         } else {
-            fw.remove()?;
+            fw.remove(&self.kernel)?;
         }
         Ok(())
     }
 
     /// `network prune`: removes the user-defined networks no container uses; returns their
     /// names.
-    pub fn network_prune(&self) -> Result<Vec<String>> {
-        let _g = self.network_lock()?;
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let _g = self.lock()?;
         self.reconcile_locked(true)?;
         let mut out = Vec::new();
         for net in self.network_records()? {
@@ -694,8 +750,8 @@ impl Engine {
     /// Removes every network of this root, the default bridge included, with their firewall
     /// table and DNS server: for uninstalling and for tests. Live sandboxes are torn down
     /// only with `force`; without it their presence is an error.
-    pub fn network_reset(&self, force: bool) -> Result<()> {
-        let _g = self.network_lock()?;
+    pub fn reset(&self, force: bool) -> Result<()> {
+        let _g = self.lock()?;
         self.reconcile_locked(true)?;
         let live = self.sandboxes()?;
         if !live.is_empty() && !force {
@@ -704,15 +760,15 @@ impl Engine {
         for sb in live {
             self.teardown_locked(&sb)?;
         }
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+        let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
         for net in self.network_records()? {
             if !net.bridge.is_empty() {
                 let _ = nl.delete_link(&net.bridge);
             }
             let _ = fs::remove_file(self.networks_dir().join(format!("{}.json", net.id)));
         }
-        let _ = fs::remove_dir_all(self.network_dir().join("leases"));
-        self.firewall().remove()?;
+        let _ = fs::remove_dir_all(self.dir().join("leases"));
+        self.firewall().remove(&self.kernel)?;
         dns::stop(self);
         Ok(())
     }
@@ -724,7 +780,7 @@ impl Engine {
     /// addresses and the `hosts`/`resolv.conf` the container should see. On any error,
     /// everything it made is undone.
     pub fn attach(&self, req: &AttachRequest) -> Result<Attached> {
-        let _g = self.network_lock()?;
+        let _g = self.lock()?;
         self.reconcile_locked(false)?;
         if let Some(old) = self.load_sandbox(&req.container_id)? {
             if old.owner_pid == std::process::id() && old.netns == req.netns {
@@ -736,21 +792,21 @@ impl Engine {
         let net = match o.network.as_str() {
             "none" => None,
             "host" => {
-                return Err(Error::Other("the host network has no sandbox to attach to".into()));
+                return Err(Error::InvalidArgument("the host network has no sandbox to attach to".into()));
             }
-            n => Some(self.find_network(n)?),
+            n => Some(self.find(n)?),
         };
         if let Some(n) = &net {
             if n.driver != "bridge" {
-                return Err(Error::Other(format!("network {} cannot be attached to", n.name)));
+                return Err(Error::InvalidArgument(format!("network {} cannot be attached to", n.name)));
             }
             if n.is_default() && o.ip.is_some() {
-                return Err(Error::Other(
+                return Err(Error::InvalidArgument(
                     "user specified IP address is supported on user defined networks only".into(),
                 ));
             }
             if n.is_default() && !o.aliases.is_empty() {
-                return Err(Error::Other(
+                return Err(Error::InvalidArgument(
                     "network-scoped alias is supported only for containers in user defined networks".into(),
                 ));
             }
@@ -770,7 +826,7 @@ impl Engine {
             dns_options: o.dns_options.clone(),
             ..Default::default()
         };
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+        let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
         let mut net = net;
         let br_idx = match &mut net {
             Some(n) => Some(self.ensure_bridge(&mut nl, n)?),
@@ -783,7 +839,7 @@ impl Engine {
             planned = self.plan_ports(&o.publish, &req.name)?;
         }
         if req.create_netns {
-            netns::remove(&req.netns).at(&req.netns)?; // a leftover of a crashed start
+            self.kernel.netns_remove(&req.netns).at(&req.netns)?; // a leftover of a crashed start
         }
         // The address is leased before the record is written (both under the lock): a lease
         // whose holder has no record is swept by the next full reconciliation.
@@ -811,14 +867,14 @@ impl Engine {
         }
         let r = (|| -> Result<()> {
             let made = match req.create_netns {
-                true => Some(netns::create(&req.netns).map_err(|e| Error::io(&req.netns, e))?),
+                true => Some(self.kernel.netns_create(&req.netns).map_err(|e| Error::io(&req.netns, e))?),
                 false => None,
             };
             if let (Some(n), Some(br)) = (&net, br_idx) {
                 self.setup_endpoint(&mut nl, made, br, n, &sb.endpoints[0], &req.netns, true)?;
                 if !sb.ports.is_empty() {
                     let nets = self.network_records()?;
-                    self.firewall().add_ports(&nets, &self.all_ports(None)?, &sb.ports)?;
+                    self.firewall().add_ports(&self.kernel, &nets, &self.all_ports(None)?, &sb.ports)?;
                 }
                 if sb.needs_dns() {
                     dns::sync(self)?;
@@ -835,12 +891,12 @@ impl Engine {
 
     /// Adds a network to a live sandbox (`network connect`).
     pub fn attach_network(&self, container_id: &str, o: &NetworkOpts) -> Result<Endpoint> {
-        let _g = self.network_lock()?;
+        let _g = self.lock()?;
         self.reconcile_locked(false)?;
         let mut sb = self
             .load_sandbox(container_id)?
             .ok_or_else(|| Error::Conflict(format!("container {container_id} is not running")))?;
-        let mut net = self.find_network(&o.network)?;
+        let mut net = self.find(&o.network)?;
         if net.driver != "bridge" {
             return Err(Error::Conflict(
                 "container cannot be disconnected from host network or connected to host network".into(),
@@ -853,9 +909,11 @@ impl Engine {
             )));
         }
         if net.is_default() && (o.ip.is_some() || !o.aliases.is_empty()) {
-            return Err(Error::Other("user specified IP address is supported on user defined networks only".into()));
+            return Err(Error::InvalidArgument(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
         }
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+        let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
         let br = self.ensure_bridge(&mut nl, &mut net)?;
         let n = (0..).find(|i| !sb.endpoints.iter().any(|e| e.ifname == format!("eth{i}"))).unwrap_or(0);
         let ep = self.plan_endpoint(&net, container_id, o.ip, &o.aliases, n)?;
@@ -881,8 +939,8 @@ impl Engine {
 
     /// Removes one network from a live sandbox (`network disconnect`).
     pub fn detach_network(&self, container_id: &str, network: &str) -> Result<()> {
-        let _g = self.network_lock()?;
-        let net = self.find_network(network)?;
+        let _g = self.lock()?;
+        let net = self.find(network)?;
         let mut sb = self.load_sandbox(container_id)?.ok_or_else(|| {
             Error::Conflict(format!("container {container_id} is not connected to network {}", net.name))
         })?;
@@ -890,7 +948,7 @@ impl Engine {
             return Err(Error::Conflict(format!("container {container_id} is not connected to network {}", net.name)));
         };
         let had_dns = sb.needs_dns();
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+        let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
         nl.delete_link(&ep.veth).map_err(|e| nl_err(&format!("deleting {}", ep.veth), e))?;
         self.release_lease(&ep, container_id);
         let gone: Vec<PublishedPort> = sb.ports.iter().filter(|p| Some(p.container_ip) == ep.ip).cloned().collect();
@@ -899,7 +957,7 @@ impl Engine {
         self.save_sandbox(&sb)?;
         if !gone.is_empty() {
             let nets = self.network_records()?;
-            self.firewall().remove_ports(&nets, &self.all_ports(None)?, &gone)?;
+            self.firewall().remove_ports(&self.kernel, &nets, &self.all_ports(None)?, &gone)?;
         }
         if had_dns {
             dns::sync(self)?;
@@ -910,7 +968,7 @@ impl Engine {
     /// Tears down a container's sandbox: veths, leases, ports, DNS names, its namespace.
     /// Missing is fine (idempotent).
     pub fn detach(&self, container_id: &str) -> Result<()> {
-        let _g = self.network_lock()?;
+        let _g = self.lock()?;
         match self.load_sandbox(container_id)? {
             Some(sb) => self.teardown_locked(&sb),
             None => Ok(()),
@@ -924,9 +982,9 @@ impl Engine {
         // common case — a container's own namespace — opens no netlink socket at all.
         let mut nl = None;
         for ep in &sb.endpoints {
-            if !sb.netns_owned || !netns::exists(&sb.netns) {
+            if !sb.netns_owned || !self.kernel.netns_exists(&sb.netns) {
                 if nl.is_none() {
-                    nl = Some(Netlink::open().map_err(|e| nl_err("netlink", e))?);
+                    nl = Some(self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?);
                 }
                 let _ = nl.as_mut().expect("opened above").delete_link(&ep.veth);
             }
@@ -939,14 +997,14 @@ impl Engine {
         }
         if !sb.ports.is_empty() {
             let nets = self.network_records()?;
-            let _ = self.firewall().remove_ports(&nets, &self.all_ports(None)?, &sb.ports);
+            let _ = self.firewall().remove_ports(&self.kernel, &nets, &self.all_ports(None)?, &sb.ports);
         }
         if sb.needs_dns() {
             // The server holds sockets inside the namespace: let it drop them first.
             let _ = dns::sync(self);
         }
         if sb.netns_owned {
-            netns::remove(&sb.netns).at(&sb.netns)?;
+            self.kernel.netns_remove(&sb.netns).at(&sb.netns)?;
         }
         Ok(())
     }
@@ -980,7 +1038,7 @@ impl Engine {
         let ip = match want {
             Some(ip) => {
                 if !sub.contains(ip) || ip == sub.network() || ip == sub.broadcast() || Some(ip) == gw {
-                    return Err(Error::Other(format!(
+                    return Err(Error::InvalidArgument(format!(
                         "invalid address {ip}: it does not belong to any of this network's subnets ({})",
                         net.subnet
                     )));
@@ -1013,7 +1071,7 @@ impl Engine {
                     }
                 }
                 got.ok_or_else(|| {
-                    Error::Other(format!(
+                    Error::Unavailable(format!(
                         "no available IPv4 addresses on this network's address pools: {} ({})",
                         net.name, net.id
                     ))
@@ -1042,8 +1100,8 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn setup_endpoint(
         &self,
-        nl: &mut Netlink,
-        made: Option<(File, Netlink)>,
+        nl: &mut K::Rtnl,
+        made: Option<(K::Ns, K::Rtnl)>,
         br: u32,
         net: &Network,
         ep: &Endpoint,
@@ -1053,8 +1111,8 @@ impl Engine {
         let (ns, mut inner) = match made {
             Some(m) => m,
             None => {
-                let ns = netns::open(ns_path).map_err(|e| Error::io(ns_path, e))?;
-                let inner = Netlink::open_in(&ns).map_err(|e| nl_err("entering the network namespace", e))?;
+                let ns = self.kernel.netns_open(ns_path).map_err(|e| Error::io(ns_path, e))?;
+                let inner = self.kernel.rtnl_in(&ns).map_err(|e| nl_err("entering the network namespace", e))?;
                 (ns, inner)
             }
         };
@@ -1095,16 +1153,18 @@ impl Engine {
             taken.iter().any(|p| p.proto == proto && p.host_port == port && overlap(p.host_ip))
                 || ours.iter().any(|(a, p, s)| s.proto == proto && *p == port && overlap(*a))
         };
-        let fail = |msg: String| Error::StartFailed {
-            code: 125,
-            message: format!("driver failed programming external connectivity on endpoint {name}: {msg}"),
-        };
+        // Docker's wording; a start that fails on it exits 125, as any failed network setup.
+        let msg = |why: String| format!("driver failed programming external connectivity on endpoint {name}: {why}");
+        let fail = |why: String| Error::Unavailable(msg(why));
         for s in specs {
             let ip = s.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
             let port = if s.host_port == 0 {
                 let mut got = None;
                 for _ in 0..64 {
-                    let p = probe_bind(ip, 0, s.proto).map_err(|e| fail(format!("allocating a port on {ip}: {e}")))?;
+                    let p = self
+                        .kernel
+                        .probe_bind(ip, 0, s.proto)
+                        .map_err(|e| fail(format!("allocating a port on {ip}: {e}")))?;
                     if !clash(ip, p, s.proto, &out) {
                         got = Some(p);
                         break;
@@ -1113,9 +1173,11 @@ impl Engine {
                 got.ok_or_else(|| fail("no free host port".into()))?
             } else {
                 if clash(ip, s.host_port, s.proto, &out) {
-                    return Err(fail(format!("Bind for {ip}:{} failed: port is already allocated", s.host_port)));
+                    let why = format!("Bind for {ip}:{} failed: port is already allocated", s.host_port);
+                    return Err(Error::Conflict(msg(why)));
                 }
-                probe_bind(ip, s.host_port, s.proto)
+                self.kernel
+                    .probe_bind(ip, s.host_port, s.proto)
                     .map_err(|e| fail(format!("listen {}4 {ip}:{}: bind: {}", s.proto, s.host_port, io_reason(&e))))?;
                 s.host_port
             };
@@ -1138,8 +1200,8 @@ impl Engine {
 
     /// Tears down what dead owners left: sandboxes whose owner lock is free, and (with a
     /// sweep) links, leases and namespaces no record accounts for.
-    pub fn network_reconcile(&self) -> Result<()> {
-        let _g = self.network_lock()?;
+    pub fn reconcile(&self) -> Result<()> {
+        let _g = self.lock()?;
         self.reconcile_locked(true)
     }
 
@@ -1160,7 +1222,7 @@ impl Engine {
         let net_ids: HashSet<&str> = nets.iter().map(|n| n.id.as_str()).collect();
         let live_ids: HashSet<&str> = live.iter().map(|s| s.container_id.as_str()).collect();
         // Leases whose holder has no sandbox.
-        if let Ok(rd) = fs::read_dir(self.network_dir().join("leases")) {
+        if let Ok(rd) = fs::read_dir(self.dir().join("leases")) {
             for d in rd.flatten() {
                 let nid = d.file_name().to_string_lossy().into_owned();
                 if !net_ids.contains(nid.as_str()) {
@@ -1180,13 +1242,13 @@ impl Engine {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !live_ids.contains(id.as_str()) {
-                    let _ = netns::remove(&e.path());
+                    let _ = self.kernel.netns_remove(&e.path());
                 }
             }
         }
         // Links: berth's bridges whose network record is gone (in this root or a deleted
         // one), and veths on this root's bridges that no sandbox names.
-        let mut nl = Netlink::open().map_err(|e| nl_err("netlink", e))?;
+        let mut nl = self.kernel.rtnl().map_err(|e| nl_err("netlink", e))?;
         let links = nl.links().map_err(|e| nl_err("listing links", e))?;
         let canon = fs::canonicalize(self.root()).unwrap_or_else(|_| self.root().to_path_buf());
         let veths: HashSet<&str> = live.iter().flat_map(|s| s.endpoints.iter().map(|e| e.veth.as_str())).collect();
@@ -1204,12 +1266,12 @@ impl Engine {
                 let _ = nl.delete_link(&l.name);
                 if Path::new(root) != canon && !Path::new(root).join("network").exists() {
                     // The whole root is gone: its firewall table too.
-                    let tag = if Path::new(root) == Path::new(crate::DEFAULT_ROOT) {
+                    let tag = if Path::new(root) == self.default_root.as_path() {
                         String::new()
                     } else {
                         sha_hex(root)[..8].to_string()
                     };
-                    let _ = firewall::Firewall::new(self.firewall().backend, &tag).remove();
+                    let _ = firewall::Firewall::new(self.firewall().backend, &tag).remove(&self.kernel);
                 }
             } else if Path::new(root) == canon {
                 our_bridges.insert(l.index);
@@ -1231,7 +1293,7 @@ impl Engine {
 /// Binds (and at once releases) a host port: the check that it is free, and the way a free
 /// one is found. TCP binds as Rust's listener does (SO_REUSEADDR), so only a live socket on
 /// the port makes it fail, not a recent connection in TIME_WAIT.
-fn probe_bind(ip: Ipv4Addr, port: u16, proto: Proto) -> std::io::Result<u16> {
+pub(crate) fn probe_bind(ip: Ipv4Addr, port: u16, proto: Proto) -> std::io::Result<u16> {
     match proto {
         Proto::Tcp => Ok(std::net::TcpListener::bind((ip, port))?.local_addr()?.port()),
         Proto::Udp => Ok(std::net::UdpSocket::bind((ip, port))?.local_addr()?.port()),
@@ -1251,14 +1313,18 @@ fn parse_add_hosts(v: &[String], gateway: Option<Ipv4Addr>) -> Result<Vec<(Strin
     let mut out = Vec::new();
     for h in v {
         let (name, ip) = h.split_once('=').or_else(|| h.split_once(':')).ok_or_else(|| {
-            Error::Other(format!("invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""))
+            Error::InvalidArgument(format!(
+                "invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: \"{h}\""
+            ))
         })?;
         let ip = if ip == "host-gateway" {
-            gateway.ok_or_else(|| Error::Other("unable to derive the IP value for host-gateway".into()))?.to_string()
+            gateway
+                .ok_or_else(|| Error::InvalidArgument("unable to derive the IP value for host-gateway".into()))?
+                .to_string()
         } else {
             let ip = ip.trim_start_matches('[').trim_end_matches(']');
             ip.parse::<std::net::IpAddr>()
-                .map_err(|_| Error::Other(format!("invalid IP address in add-host: \"{ip}\"")))?;
+                .map_err(|_| Error::InvalidArgument(format!("invalid IP address in add-host: \"{ip}\"")))?;
             ip.to_string()
         };
         out.push((name.to_string(), ip));

@@ -1,11 +1,12 @@
 //! The glue between containers and networks: what `create` records, what the supervisor
 //! sets up before the runtime joins the namespace and tears down after, and what
-//! `inspect`/`port` show. Everything else in [`crate::network`] knows nothing of containers,
-//! so a wasm sandbox uses the same `attach`/`detach` with its own namespace and owner lock.
+//! `inspect`/`port` show. The network crate ([`berth_network`]) knows nothing of containers,
+//! so a wasm sandbox uses the same `attach`/`detach` with its own namespace and owner lock;
+//! this is the engine's side of that line, over the engine's methods in `crate::network`.
 
-use super::{AttachRequest, NetworkOpts, PortSpec, Proto, PublishedPort, Sandbox};
-use crate::container::Container;
+use super::Container;
 use crate::{Engine, Error, Result};
+use berth_network::{AttachRequest, NetworkOpts, PortSpec, Proto, PublishedPort, Sandbox};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -41,7 +42,7 @@ fn root_of(c: &Container) -> PathBuf {
 /// Normalises `--network` (`""`/`default` are the default bridge).
 pub fn normalize_mode(mode: &str) -> String {
     match mode {
-        "" | "default" => super::DEFAULT_NETWORK.to_string(),
+        "" | "default" => berth_network::DEFAULT_NETWORK.to_string(),
         m => m.to_string(),
     }
 }
@@ -170,7 +171,7 @@ pub fn setup(c: &Container, net: &NetConfig) -> Result<()> {
     let engine = Engine::open(root_of(c))?;
     if let Some(target) = mode.strip_prefix("container:") {
         let path = engine.netns_path(target);
-        if !super::netns::exists(&path) {
+        if !berth_network::netns::exists(&path) {
             return Err(Error::StartFailed {
                 code: 125,
                 message: format!("cannot join network of a non running container: {target}"),
@@ -213,13 +214,13 @@ pub fn setup(c: &Container, net: &NetConfig) -> Result<()> {
 }
 
 /// In the CLI, before a container's supervisor is spawned: on a user-defined network, makes
-/// sure the embedded DNS server runs (see [`super::dns::ensure_running`]).
+/// sure the embedded DNS server runs (see [`berth_network::dns::ensure_running`]).
 pub fn before_start(engine: &Engine, c: &Container) -> Result<()> {
     let mode = normalize_mode(&c.host_config.network_mode);
     if matches!(mode.as_str(), "bridge" | "none" | "host") || mode.starts_with("container:") {
         return Ok(());
     }
-    super::dns::ensure_running(engine)
+    Ok(berth_network::dns::ensure_running(&engine.networks())?)
 }
 
 /// After the container stopped for good (or its supervisor died): removes its veth, lease,
@@ -238,7 +239,7 @@ pub fn teardown(c: &Container) {
 /// `network connect` of a running container: the new endpoint, and the container's
 /// `hosts`/`resolv.conf` rewritten in place (they are bind-mounted, so it sees the change:
 /// joining its first user-defined network switches it to the embedded DNS server).
-pub fn connect(engine: &Engine, c: &Container, o: &NetworkOpts) -> Result<super::Endpoint> {
+pub fn connect(engine: &Engine, c: &Container, o: &NetworkOpts) -> Result<berth_network::Endpoint> {
     let ep = engine.attach_network(&c.id, o)?;
     rewrite_etc(engine, c);
     Ok(ep)
@@ -253,7 +254,7 @@ pub fn disconnect(engine: &Engine, c: &Container, network: &str) -> Result<()> {
 
 fn rewrite_etc(engine: &Engine, c: &Container) {
     if let Ok(Some(sb)) = engine.sandbox(&c.id) {
-        let _ = std::fs::write(c.dir.join("resolv.conf"), super::resolv_file(&sb));
+        let _ = std::fs::write(c.dir.join("resolv.conf"), berth_network::resolv_file(&sb));
     }
 }
 
