@@ -235,6 +235,9 @@ pub struct RowKind {
     pub exec_error: &'static str,
     /// The header of the ID column (`CONTAINER ID`, `IMAGE ID`, `NETWORK ID`, `IMAGE`).
     pub id_header: &'static str,
+    /// Whether error positions count from the format as typed (`ps`) or from the template
+    /// after `table`, the spaces around it and the `\t`/`\n` escapes are gone (the others).
+    pub positions_as_typed: bool,
 }
 
 pub const CONTAINERS: RowKind = RowKind {
@@ -242,10 +245,17 @@ pub const CONTAINERS: RowKind = RowKind {
     parse_error: "failed to parse template",
     exec_error: "failed to execute template",
     id_header: "CONTAINER ID",
+    positions_as_typed: true,
 };
 /// Docker's other list commands word both kinds of template errors alike.
 const fn docker_list(go_type: &'static str, id_header: &'static str) -> RowKind {
-    RowKind { go_type, parse_error: "template parsing error", exec_error: "template parsing error", id_header }
+    RowKind {
+        go_type,
+        parse_error: "template parsing error",
+        exec_error: "template parsing error",
+        id_header,
+        positions_as_typed: false,
+    }
 }
 
 pub const IMAGES: RowKind = docker_list("*formatter.imageContext", "IMAGE ID");
@@ -266,7 +276,8 @@ fn header_for(kind: &RowKind, headers: &[(&str, &str)], field: &str) -> String {
         "CreatedBy" => "CREATED BY".into(),
         "SharedSize" => "SHARED SIZE".into(),
         "UniqueSize" => "UNIQUE SIZE".into(),
-        "VirtualSize" => "VIRTUAL SIZE".into(),
+        // Docker names both size columns of `images` SIZE.
+        "VirtualSize" => "SIZE".into(),
         "LocalVolumes" => "LOCAL VOLUMES".into(),
         other => other.to_ascii_uppercase(),
     }
@@ -302,7 +313,12 @@ pub fn format_rows(
             let skip = if table { "table".len() } else { 0 };
             let start = skip + src[skip..].len() - src[skip..].trim_start_matches(' ').len();
             let end = src.trim_end_matches(' ').len().max(start);
-            Template::parse_in(src, start, end).map_err(|e| e.context(kind.parse_error))?
+            let parsed = if kind.positions_as_typed {
+                Template::parse_in(src, start, end)
+            } else {
+                Template::parse(&unescape(&src[start..end]))
+            };
+            parsed.map_err(|e| e.context(kind.parse_error))?
         }
     };
     let mut out = String::new();
@@ -409,6 +425,8 @@ enum Node {
 
 #[derive(Debug)]
 struct Pipe {
+    /// Variables the pipeline declares (`$v :=`, `$i, $e :=` in a `range`).
+    decl: Vec<String>,
     cmds: Vec<Cmd>,
 }
 
@@ -421,15 +439,22 @@ struct Cmd {
 
 #[derive(Debug)]
 enum Arg {
-    /// `.`, `.A.B`, or `(pipe).A.B`; `pos`/`text` locate it for errors.
+    /// `.`, `.A.B`, `(pipe).A.B` or `$v.A.B`; `pos`/`text` locate it for errors.
     Field {
-        base: Option<Box<Pipe>>,
+        base: Option<Base>,
         path: Vec<String>,
         pos: usize,
         text: String,
     },
     Func(String),
     Lit(Value),
+}
+
+#[derive(Debug)]
+enum Base {
+    Pipe(Box<Pipe>),
+    /// A variable; `$` is the value the template runs on.
+    Var(String),
 }
 
 const FUNCS: &[&str] = &[
@@ -468,7 +493,7 @@ impl Template {
     /// Runs the template on a value. With `go_type`, the value is a typed row whose unknown
     /// fields are errors naming that type; without, it is a JSON document (a map).
     pub fn execute(&self, v: &Value, go_type: Option<&str>) -> Result<String, FormatError> {
-        let ex = Exec { t: self, root: v, go_type, header: None };
+        let ex = Exec { t: self, vars: Default::default(), root: v, go_type, header: None };
         let mut out = String::new();
         ex.walk(&self.nodes, v, &mut out)?;
         Ok(out)
@@ -477,7 +502,7 @@ impl Template {
     /// Renders a table header: every field of the row names its column.
     fn execute_header(&self, header: &dyn Fn(&str) -> String) -> Result<String, FormatError> {
         let root = Value::Null;
-        let ex = Exec { t: self, root: &root, go_type: None, header: Some(header) };
+        let ex = Exec { t: self, vars: Default::default(), root: &root, go_type: None, header: Some(header) };
         let mut out = String::new();
         ex.walk(&self.nodes, &root, &mut out)?;
         Ok(out)
@@ -534,7 +559,8 @@ fn lex(src: &str, start: usize, end: usize) -> Result<Vec<Item>, FormatError> {
             }
         }
         let Some(close) = close else {
-            return Err(FormatError::new(format!("template: :{}: unclosed action", line_of(src, open))));
+            let what = if quote.is_some() { "unterminated quoted string" } else { "unclosed action" };
+            return Err(FormatError::new(format!("template: :{}: {what}", line_of(src, open))));
         };
         let (words_end, trim) = if src[body..close].ends_with(" -") { (close - 2, true) } else { (close, false) };
         let words = &src[body..words_end.max(body)];
@@ -594,6 +620,9 @@ impl Parser<'_> {
     }
 
     fn control(&mut self, keyword: &str, rest: &str, pos: usize) -> Result<Node, FormatError> {
+        if rest.trim().is_empty() {
+            return Err(self.error(pos, &format!("missing value for {keyword}")));
+        }
         let pipe = parse_pipe(self.src, rest, pos)?;
         let (body, stop) = self.list()?;
         let otherwise = match stop.as_deref() {
@@ -625,8 +654,23 @@ impl Parser<'_> {
     }
 }
 
-/// Parses an action's words (`.A | upper`, `json .`, `index .Labels "k"`) starting at `pos`.
+/// Parses an action's words (`.A | upper`, `json .`, `$v := index .Labels "k"`) at `pos`.
 fn parse_pipe(src: &str, words: &str, pos: usize) -> Result<Pipe, FormatError> {
+    if let Some((names, _)) = words.split_once(":=") {
+        let decl: Vec<String> = names.split(',').map(|n| n.trim().to_string()).collect();
+        let is_var =
+            |n: &String| n.len() > 1 && n.starts_with('$') && n[1..].chars().all(|c| c.is_alphanumeric() || c == '_');
+        if decl.iter().all(is_var) {
+            let at = names.len() + 2;
+            let mut pipe = parse_cmds(src, &words[at..], pos + at)?;
+            pipe.decl = decl;
+            return Ok(pipe);
+        }
+    }
+    parse_cmds(src, words, pos)
+}
+
+fn parse_cmds(src: &str, words: &str, pos: usize) -> Result<Pipe, FormatError> {
     let err = |msg: String| FormatError::new(format!("template: :{}: {msg}", line_of(src, pos)));
     let chars: Vec<(usize, char)> = words.char_indices().collect();
     let mut cmds = Vec::new();
@@ -693,7 +737,7 @@ fn parse_pipe(src: &str, words: &str, pos: usize) -> Result<Pipe, FormatError> {
         return Err(err("missing value for command".into()));
     }
     finish(&mut args, &mut cmds, cmd_start, last_end);
-    Ok(Pipe { cmds })
+    Ok(Pipe { decl: Vec::new(), cmds })
 }
 
 fn parse_operand(src: &str, word: &str, pos: usize) -> Result<Arg, FormatError> {
@@ -713,7 +757,7 @@ fn parse_operand(src: &str, word: &str, pos: usize) -> Result<Arg, FormatError> 
     if word.starts_with('(') {
         let close = word.rfind(')').unwrap_or(word.len());
         let inner = parse_pipe(src, &word[1..close], pos + 1)?;
-        return field(Some(Box::new(inner)), &word[close + 1..], pos);
+        return field(Some(Base::Pipe(Box::new(inner))), &word[close + 1..], pos);
     }
     if word.starts_with('"') {
         return serde_json::from_str::<String>(word)
@@ -736,7 +780,8 @@ fn parse_operand(src: &str, word: &str, pos: usize) -> Result<Arg, FormatError> 
         return Ok(Arg::Lit(serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)));
     }
     if word.starts_with('$') {
-        return Err(err(format!("undefined variable \"{word}\"")));
+        let name_end = word.find('.').unwrap_or(word.len());
+        return field(Some(Base::Var(word[..name_end].to_string())), &word[name_end..], pos);
     }
     if word.chars().all(|c| c.is_alphanumeric() || c == '_') {
         if FUNCS.contains(&word) {
@@ -749,6 +794,8 @@ fn parse_operand(src: &str, word: &str, pos: usize) -> Result<Arg, FormatError> 
 
 struct Exec<'a> {
     t: &'a Template,
+    /// Declared variables, innermost last.
+    vars: std::cell::RefCell<Vec<(String, Value)>>,
     root: &'a Value,
     go_type: Option<&'a str>,
     header: Option<&'a dyn Fn(&str) -> String>,
@@ -770,24 +817,35 @@ impl Exec<'_> {
         for n in nodes {
             match n {
                 Node::Text(t) => out.push_str(t),
-                Node::Action(p) => out.push_str(&go_print(&self.pipe(p, dot)?)),
+                Node::Action(p) => {
+                    let v = self.pipe(p, dot)?;
+                    // An action that declares a variable prints nothing.
+                    match p.decl.first() {
+                        Some(name) => self.vars.borrow_mut().push((name.clone(), v)),
+                        None => out.push_str(&go_print(&v)),
+                    }
+                }
                 Node::If { pipe, then, otherwise } => {
-                    let v = self.pipe(pipe, dot)?;
+                    let mark = self.vars.borrow().len();
+                    let v = self.declare(pipe, dot)?;
                     self.walk(if truth(&v) { then } else { otherwise }, dot, out)?;
+                    self.vars.borrow_mut().truncate(mark);
                 }
                 Node::With { pipe, body, otherwise } => {
-                    let v = self.pipe(pipe, dot)?;
+                    let mark = self.vars.borrow().len();
+                    let v = self.declare(pipe, dot)?;
                     if truth(&v) {
                         self.walk(body, &v, out)?;
                     } else {
                         self.walk(otherwise, dot, out)?;
                     }
+                    self.vars.borrow_mut().truncate(mark);
                 }
                 Node::Range { pipe, body, otherwise } => {
                     let v = self.pipe(pipe, dot)?;
-                    let items: Vec<Value> = match &v {
-                        Value::Array(a) => a.clone(),
-                        Value::Object(o) => o.values().cloned().collect(),
+                    let items: Vec<(Value, Value)> = match &v {
+                        Value::Array(a) => a.iter().enumerate().map(|(i, x)| (Value::from(i), x.clone())).collect(),
+                        Value::Object(o) => o.iter().map(|(k, x)| (Value::String(k.clone()), x.clone())).collect(),
                         Value::Null => Vec::new(),
                         other => {
                             let (pos, text) = pipe_location(pipe);
@@ -801,13 +859,33 @@ impl Exec<'_> {
                     if items.is_empty() {
                         self.walk(otherwise, dot, out)?;
                     }
-                    for item in &items {
+                    for (key, item) in &items {
+                        let mark = self.vars.borrow().len();
+                        // `$e :=` binds the element, `$i, $e :=` the index (or key) and element.
+                        match pipe.decl.as_slice() {
+                            [e] => self.vars.borrow_mut().push((e.clone(), item.clone())),
+                            [i, e, ..] => {
+                                self.vars.borrow_mut().push((i.clone(), key.clone()));
+                                self.vars.borrow_mut().push((e.clone(), item.clone()));
+                            }
+                            [] => {}
+                        }
                         self.walk(body, item, out)?;
+                        self.vars.borrow_mut().truncate(mark);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// A pipeline's value, bound to the variable it declares (in `if` and `with`).
+    fn declare(&self, p: &Pipe, dot: &Value) -> Result<Value, FormatError> {
+        let v = self.pipe(p, dot)?;
+        if let Some(name) = p.decl.first() {
+            self.vars.borrow_mut().push((name.clone(), v.clone()));
+        }
+        Ok(v)
     }
 
     fn pipe(&self, p: &Pipe, dot: &Value) -> Result<Value, FormatError> {
@@ -820,10 +898,22 @@ impl Exec<'_> {
 
     fn cmd(&self, c: &Cmd, dot: &Value, piped: Option<Value>) -> Result<Value, FormatError> {
         let Some(Arg::Func(name)) = c.args.first() else {
-            if c.args.len() > 1 || piped.is_some() {
-                return Err(self.error(c.pos, &c.text, &format!("can't give argument to non-function {}", c.text)));
+            let given = c.args.len() - 1 + usize::from(piped.is_some());
+            match &c.args[0] {
+                Arg::Lit(Value::Null) => return Err(self.error(c.pos, "nil", "nil is not a command")),
+                // A row's fields are Go methods without parameters.
+                Arg::Field { base: None, path, pos, text }
+                    if given > 0 && path.len() == 1 && self.go_type.is_some() =>
+                {
+                    self.arg(&c.args[0], dot)?;
+                    let msg = format!("wrong number of args for {}: want 0 got {given}", path[0]);
+                    return Err(self.error(*pos, text, &msg));
+                }
+                _ if given > 0 => {
+                    return Err(self.error(c.pos, &c.text, &format!("can't give argument to non-function {}", c.text)))
+                }
+                first => return self.arg(first, dot),
             }
-            return self.arg(&c.args[0], dot);
         };
         let mut args = Vec::new();
         for a in &c.args[1..] {
@@ -833,11 +923,11 @@ impl Exec<'_> {
         if self.header.is_some() && HEADER_FUNCS.contains(&name.as_str()) {
             return Ok(args.into_iter().next().unwrap_or(Value::Null));
         }
-        if name == "json" && self.go_type.is_some() && args.len() == 1 && args[0] == *self.root {
-            // A row marshals itself with Go's `json.Marshal`, which escapes HTML characters.
-            return Ok(Value::String(go_json_escape(&serde_json::to_string(self.root).unwrap_or_default())));
-        }
-        call(name, &args).map_err(|msg| self.error(c.pos, &c.text, &format!("error calling {name}: {msg}")))
+        call(name, &args).map_err(|msg| {
+            let msg =
+                if msg.starts_with("wrong number of args") { msg } else { format!("error calling {name}: {msg}") };
+            self.error(c.pos, &c.text, &msg)
+        })
     }
 
     fn arg(&self, a: &Arg, dot: &Value) -> Result<Value, FormatError> {
@@ -848,7 +938,15 @@ impl Exec<'_> {
             }
             Arg::Field { base, path, pos, text } => {
                 let start = match base {
-                    Some(p) => self.pipe(p, dot)?,
+                    Some(Base::Pipe(p)) => self.pipe(p, dot)?,
+                    Some(Base::Var(name)) if name == "$" => self.root.clone(),
+                    Some(Base::Var(name)) => {
+                        let vars = self.vars.borrow();
+                        match vars.iter().rev().find(|(n, _)| n == name) {
+                            Some((_, v)) => v.clone(),
+                            None => return Err(self.error(*pos, text, &format!("undefined variable: {name}"))),
+                        }
+                    }
                     None => dot.clone(),
                 };
                 if let (Some(header), None) = (self.header, base) {
@@ -870,11 +968,12 @@ impl Exec<'_> {
                         Value::Object(mut o) => match o.remove(key.as_str()) {
                             Some(v) => v,
                             None => {
-                                let on = if i == 0 && base.is_none() && std::ptr::eq(dot, self.root) {
-                                    go_type
-                                } else {
-                                    "map[string]interface {}"
+                                let at_root = match base {
+                                    None => std::ptr::eq(dot, self.root),
+                                    Some(Base::Var(name)) => name == "$",
+                                    Some(Base::Pipe(_)) => false,
                                 };
+                                let on = if i == 0 && at_root { go_type } else { "map[string]interface {}" };
                                 let msg = format!("can't evaluate field {key} in type {on}");
                                 return Err(self.error(*pos, text, &msg));
                             }
@@ -966,11 +1065,13 @@ fn as_int(v: &Value) -> Result<i64, String> {
     v.as_i64().ok_or_else(|| format!("wrong type for value; expected int; got {}", go_type_name(v)))
 }
 
-fn arity(args: &[Value], n: usize) -> Result<(), String> {
+/// Go checks a function's argument count before calling it; its message has no
+/// `error calling` prefix (see [`Exec::cmd`]).
+fn arity(name: &str, args: &[Value], n: usize) -> Result<(), String> {
     if args.len() == n {
         Ok(())
     } else {
-        Err(format!("wrong number of args: want {n} got {}", args.len()))
+        Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
     }
 }
 
@@ -989,16 +1090,22 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
     let s = |v: String| Ok(Value::String(v));
     match name {
         "json" => {
-            arity(args, 1)?;
+            arity(name, args, 1)?;
             s(serde_json::to_string(&args[0]).map_err(|e| e.to_string())?)
         }
         "split" => {
-            arity(args, 2)?;
+            arity(name, args, 2)?;
             let (text, sep) = (as_str(&args[0])?, as_str(&args[1])?);
-            Ok(Value::Array(text.split(sep.as_str()).map(|p| Value::String(p.into())).collect()))
+            // Go splits around each character when the separator is empty.
+            let parts: Vec<Value> = if sep.is_empty() {
+                text.chars().map(|c| Value::String(c.into())).collect()
+            } else {
+                text.split(sep.as_str()).map(|p| Value::String(p.into())).collect()
+            };
+            Ok(Value::Array(parts))
         }
         "join" => {
-            arity(args, 2)?;
+            arity(name, args, 2)?;
             let sep = as_str(&args[1])?;
             match &args[0] {
                 Value::Array(a) => s(a.iter().map(as_str).collect::<Result<Vec<_>, _>>()?.join(&sep)),
@@ -1006,7 +1113,7 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             }
         }
         "title" => {
-            arity(args, 1)?;
+            arity(name, args, 1)?;
             let mut up = true;
             s(as_str(&args[0])?
                 .chars()
@@ -1018,20 +1125,20 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                 .collect())
         }
         "lower" => {
-            arity(args, 1)?;
+            arity(name, args, 1)?;
             s(as_str(&args[0])?.to_lowercase())
         }
         "upper" => {
-            arity(args, 1)?;
+            arity(name, args, 1)?;
             s(as_str(&args[0])?.to_uppercase())
         }
         "pad" => {
-            arity(args, 3)?;
+            arity(name, args, 3)?;
             let (l, r) = (as_int(&args[1])?.max(0) as usize, as_int(&args[2])?.max(0) as usize);
             s(format!("{}{}{}", " ".repeat(l), as_str(&args[0])?, " ".repeat(r)))
         }
         "truncate" => {
-            arity(args, 2)?;
+            arity(name, args, 2)?;
             let n = as_int(&args[1])?.max(0) as usize;
             s(as_str(&args[0])?.chars().take(n).collect())
         }
@@ -1052,6 +1159,11 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                             .cloned()
                             .ok_or_else(|| format!("index out of range: {i}"))?
                     }
+                    (Value::String(text), k) if k.is_i64() => {
+                        let i = k.as_i64().unwrap_or(-1);
+                        let byte = usize::try_from(i).ok().and_then(|i| text.as_bytes().get(i).copied());
+                        Value::from(byte.ok_or_else(|| format!("index out of range: {i}"))?)
+                    }
                     (Value::Array(_) | Value::String(_), k) => {
                         return Err(format!("cannot index slice/array with type {}", go_type_name(k)))
                     }
@@ -1062,7 +1174,7 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             Ok(cur)
         }
         "len" => {
-            arity(args, 1)?;
+            arity(name, args, 1)?;
             match &args[0] {
                 Value::String(x) => Ok(Value::from(x.len())),
                 Value::Array(a) => Ok(Value::from(a.len())),
@@ -1071,15 +1183,17 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             }
         }
         "eq" => {
-            let first = args.first().ok_or("missing argument for comparison")?;
-            Ok(Value::Bool(args[1..].iter().any(|b| b == first)))
+            if args.len() < 2 {
+                return Err("missing argument for comparison".into());
+            }
+            Ok(Value::Bool(args[1..].iter().any(|b| *b == args[0])))
         }
         "ne" => {
-            arity(args, 2)?;
+            arity(name, args, 2)?;
             Ok(Value::Bool(args[0] != args[1]))
         }
         "lt" | "le" | "gt" | "ge" => {
-            arity(args, 2)?;
+            arity(name, args, 2)?;
             let o = compare(&args[0], &args[1])?;
             Ok(Value::Bool(match name {
                 "lt" => o.is_lt(),
@@ -1089,7 +1203,7 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
             }))
         }
         "not" => {
-            arity(args, 1)?;
+            arity(name, args, 1)?;
             Ok(Value::Bool(!truth(&args[0])))
         }
         "and" => Ok(args.iter().find(|a| !truth(a)).or(args.last()).cloned().unwrap_or(Value::Null)),
@@ -1098,36 +1212,87 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
     }
 }
 
-/// Go's `fmt.Sprintf` for the verbs formats use: `%s`, `%v`, `%d`, `%q` and `%%`.
+/// Go's `fmt.Sprintf` for what formats use: `%s`, `%v`, `%d`, `%q`, `%f`, `%x`, `%%`, with the
+/// `-` and `0` flags, a width and a precision.
 fn printf(fmt: &str, args: &[Value]) -> String {
     let mut out = String::new();
     let mut it = args.iter();
-    let mut chars = fmt.chars();
+    let mut chars = fmt.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '%' {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some(verb) => match it.next() {
-                Some(v) => match verb {
-                    'q' => out.push_str(&serde_json::to_string(&go_inner(v)).unwrap_or_default()),
-                    _ => out.push_str(&go_inner(v)),
-                },
-                None => {
-                    let _ = write!(out, "%!{verb}(MISSING)");
+        let (mut left, mut zero) = (false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' | ' ' | '#' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        let number = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+            let mut n: Option<usize> = None;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = Some(n.unwrap_or(0) * 10 + d as usize);
+                chars.next();
+            }
+            n
+        };
+        let width = number(&mut chars);
+        let precision = if chars.peek() == Some(&'.') {
+            chars.next();
+            Some(number(&mut chars).unwrap_or(0))
+        } else {
+            None
+        };
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(v) = it.next() else {
+            let _ = write!(out, "%!{verb}(MISSING)");
+            continue;
+        };
+        let text = match (verb, v) {
+            ('q', v) => serde_json::to_string(&go_inner(v)).unwrap_or_default(),
+            ('d', Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            ('f' | 'g' | 'e', Value::Number(n)) => {
+                let x = n.as_f64().unwrap_or(0.0);
+                match verb {
+                    'f' => format!("{x:.*}", precision.unwrap_or(6)),
+                    'e' => format!("{x:.*e}", precision.unwrap_or(6)),
+                    _ => go_g(x, precision.unwrap_or(17)),
                 }
-            },
-            None => out.push_str("%!(NOVERB)"),
+            }
+            ('x', Value::Number(n)) if n.is_i64() => format!("{:x}", n.as_i64().unwrap_or(0)),
+            ('x', Value::String(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
+            ('s' | 'v', v) => {
+                let t = go_inner(v);
+                match precision {
+                    Some(p) if verb == 's' => t.chars().take(p).collect(),
+                    _ => t,
+                }
+            }
+            (verb, v) => format!("%!{verb}({}={})", go_type_name(v), go_inner(v)),
+        };
+        let pad = width.unwrap_or(0).saturating_sub(text.chars().count());
+        if left {
+            out.push_str(&text);
+            out.extend(std::iter::repeat_n(' ', pad));
+        } else {
+            let fill = if zero && matches!(verb, 'd' | 'f' | 'x') { '0' } else { ' ' };
+            out.extend(std::iter::repeat_n(fill, pad));
+            out.push_str(&text);
         }
     }
     out
-}
-
-/// Go's `json.Marshal` escapes `<`, `>` and `&` (they only occur inside strings in JSON).
-fn go_json_escape(json: &str) -> String {
-    json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 #[cfg(test)]
@@ -1383,15 +1548,88 @@ mod tests {
     }
 
     #[test]
-    fn json_of_a_row_is_go_json_marshal() {
-        let row = Row::from([("Digest", "<none>".to_string()), ("ID", "abc".into())]);
-        let want = "{\"Digest\":\"\\u003cnone\\u003e\",\"ID\":\"abc\"}\n";
-        assert_eq!(format_rows(Some("json"), "", &IMAGES, &[], std::slice::from_ref(&row)).unwrap(), want);
-        assert_eq!(format_rows(Some("{{json .}}"), "", &IMAGES, &[], std::slice::from_ref(&row)).unwrap(), want);
-        // A single field goes through Docker's encoder, which does not escape.
+    fn more_template_features_like_docker() {
+        let row = |r: &str, t: &str| Row::from([("Repository", r.to_string()), ("Tag", t.to_string())]);
+        let rows = [row("x", "1"), row("yy", "latest")];
+        let images = |f: &str| format_rows(Some(f), "", &IMAGES, &[], &rows);
+        let cases: &[(&str, &str)] = &[
+            (r#"{{split .Repository "y"}}"#, "[x]\n[  ]\n"),
+            (r#"{{join (split .Repository "y") "-"}}"#, "x\n--\n"),
+            (r#"{{len (split .Repository "y")}}"#, "1\n3\n"),
+            (r#"{{range split .Repository ""}}[{{.}}]{{end}}"#, "[x]\n[y][y]\n"),
+            (r#"{{range $i, $e := split .Repository ""}}{{$i}}{{end}}"#, "0\n01\n"),
+            (r#"{{$r := .Repository}}{{range split "a,b" ","}}{{$r}}{{.}} {{end}}"#, "xa xb \nyya yyb \n"),
+            ("{{$.Tag}}", "1\nlatest\n"),
+            ("{{with .Tag}}<{{.}}>{{else}}none{{end}}", "<1>\n<latest>\n"),
+            (r#"{{with ""}}<{{.}}>{{else}}none{{end}}"#, "none\nnone\n"),
+            ("{{- .Tag -}}  |  {{- .Repository}}", "1|x\nlatest|yy\n"),
+            (r#"{{printf "%5s|" .Tag}}"#, "    1|\nlatest|\n"),
+            (r#"{{printf "%v %d %q" .Tag 5 .Repository}}"#, "1 5 \"x\"\nlatest 5 \"yy\"\n"),
+            (r#"{{.Tag | printf "%s-%s" "a"}}"#, "a-1\na-latest\n"),
+            ("{{index .Tag 0}}", "49\n108\n"),
+            (
+                r#"{{lt .Tag "2"}} {{gt 2 1}} {{le 1 1}} {{ge "a" "b"}}"#,
+                "true true true false\nfalse true true false\n",
+            ),
+            (r#"{{eq .Tag "1" "latest"}}"#, "true\ntrue\n"),
+            ("{{\"quoted\"}} {{`raw`}} {{1}} {{true}} {{1.5}}", "quoted raw 1 true 1.5\nquoted raw 1 true 1.5\n"),
+            ("{{(.Tag)}}", "1\nlatest\n"),
+            ("{{ .Tag | len }}", "1\n6\n"),
+            ("{{println .Tag .Repository}}", "1 x\n\nlatest yy\n\n"),
+            ("{{print .Tag .Repository}}", "1x\nlatestyy\n"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(images(t).unwrap(), *want, "{t}");
+        }
+        let err = |f: &str| images(f).unwrap_err().message;
+        let at = |rest: &str| format!("template parsing error: template: {rest}");
         assert_eq!(
-            format_rows(Some("{{json .Digest}}|{{.Digest}}"), "", &IMAGES, &[], &[row]).unwrap(),
-            "\"<none>\"|<none>\n"
+            err("{{.Tag.Foo}}"),
+            at(":1:6: executing \"\" at <.Tag.Foo>: can't evaluate field Foo in type string")
+        );
+        assert_eq!(
+            err("{{.Repository .Tag}}"),
+            at(":1:2: executing \"\" at <.Repository>: wrong number of args for Repository: want 0 got 1")
+        );
+        assert_eq!(err("{{json}}"), at(":1:2: executing \"\" at <json>: wrong number of args for json: want 1 got 0"));
+        assert_eq!(
+            err("{{eq .Tag}}"),
+            at(":1:2: executing \"\" at <eq .Tag>: error calling eq: missing argument for comparison")
+        );
+        assert_eq!(
+            err("{{index .Nope 1}}"),
+            at(":1:8: executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.imageContext")
+        );
+        assert_eq!(err("{{nil}}"), at(":1:2: executing \"\" at <nil>: nil is not a command"));
+        assert_eq!(err("{{if}}x{{end}}"), at(":1: missing value for if"));
+        assert_eq!(err("{{else}}"), at(":1: unexpected {{else}}"));
+        assert_eq!(err("{{\"unterminated}}"), at(":1: unterminated quoted string"));
+        // Outside `ps`, positions count in the template after `table`, spaces and escapes.
+        let unknown = "executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.imageContext";
+        assert_eq!(err("table {{.Nope}}"), at(&format!(":1:2: {unknown}")));
+        assert_eq!(err("{{.Tag}}\\t{{.Nope}}"), at(&format!(":1:11: {unknown}")));
+        assert_eq!(err("  {{.Nope}}"), at(&format!(":1:2: {unknown}")));
+        assert_eq!(err("table   {{.Tag}}\\n{{.Nope}}"), at(&format!(":2:2: {unknown}")));
+        // Headers: Docker calls both size columns of `images` SIZE.
+        let full =
+            Row::from([("Size", "4.26MB".to_string()), ("VirtualSize", "4.261MB".into()), ("Digest", "<none>".into())]);
+        assert_eq!(
+            format_rows(Some("table {{.Size}}\t{{.VirtualSize}}\t{{.Digest}}"), "", &IMAGES, &[], &[full]).unwrap(),
+            "SIZE      SIZE      DIGEST\n4.26MB    4.261MB   <none>\n"
+        );
+    }
+
+    #[test]
+    fn json_of_a_row() {
+        let row = Row::from([("Ports", "127.0.0.1:8080->80/tcp".to_string()), ("ID", "abc".into())]);
+        // Docker's `json.Marshal` of a whole row would write `->` as `-\u003e`; berth's rows have
+        // always been plain JSON (the same value to any JSON reader), and tests rely on it.
+        let want = "{\"ID\":\"abc\",\"Ports\":\"127.0.0.1:8080->80/tcp\"}\n";
+        assert_eq!(format_rows(Some("json"), "", &CONTAINERS, &[], std::slice::from_ref(&row)).unwrap(), want);
+        assert_eq!(format_rows(Some("{{json .}}"), "", &CONTAINERS, &[], std::slice::from_ref(&row)).unwrap(), want);
+        assert_eq!(
+            format_rows(Some("{{json .Ports}}|{{.Ports}}"), "", &CONTAINERS, &[], &[row]).unwrap(),
+            "\"127.0.0.1:8080->80/tcp\"|127.0.0.1:8080->80/tcp\n"
         );
     }
 
