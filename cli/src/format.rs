@@ -19,8 +19,8 @@ use std::fmt::Write as _;
 const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 const BINARY: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
 
-/// Docker's `units.HumanSizeWithPrecision(size, 3)`, the SIZE columns of `images`, `history`,
-/// `ps -s` and the I/O columns of `stats`: decimal units, three significant digits (`4.26MB`).
+/// Docker's `units.HumanSizeWithPrecision(size, 3)`, the SIZE columns of `images` and
+/// `history` and the I/O columns of `stats`: decimal units, three significant digits (`4.26MB`).
 pub fn human_size(bytes: u64) -> String {
     sized(bytes as f64, 1000.0, &DECIMAL, 3)
 }
@@ -107,8 +107,8 @@ pub fn since(t: Option<DateTime<Utc>>) -> String {
     }
 }
 
-/// [`human_duration`] from an RFC 3339 time of a container record up to now (a record's time
-/// that does not parse counts as now, as the record was just written).
+/// [`human_duration`] from an RFC 3339 time of a container record up to now; a time that does
+/// not parse reads as "Less than a second", as the engine's old formatter had it.
 fn human_since_rfc3339(rfc3339: &str) -> String {
     let d = match DateTime::parse_from_rfc3339(rfc3339) {
         Ok(t) => Utc::now() - t.with_timezone(&Utc),
@@ -355,6 +355,7 @@ pub fn print_rows(
 /// structs first, where a field berth leaves out of its JSON (an image's `Config.Cmd`) still
 /// exists, so only a list row, whose fields are all known, can say a field does not exist.
 pub fn format_docs(format: &str, docs: &[Value]) -> Result<String, FormatError> {
+    // `docker inspect` exits 64 (a usage error) when its template does not parse.
     let tmpl = Template::parse(format).map_err(|e| FormatError { code: 64, ..e.context("template parsing error") })?;
     let mut out = String::new();
     for d in docs {
