@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod format;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

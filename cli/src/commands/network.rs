@@ -2,8 +2,8 @@
 //! output. Also the container flags about networking (`-p`, `-P`, `--dns`...) that
 //! `run`/`create` flatten in, and the hidden `dns-serve` (the embedded DNS server process).
 
-use super::images::print_formatted;
 use super::Ctx;
+use crate::format;
 use berth_engine::container::net::NetConfig;
 use berth_network::{ErrorKind, NetworkCreate, NetworkOpts, PortSpec};
 use std::collections::BTreeMap;
@@ -258,7 +258,13 @@ fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
             r
         })
         .collect();
-    print_formatted(a.format.as_deref(), "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", &[("ID", "NETWORK ID")], &rows)
+    format::print_rows(
+        a.format.as_deref(),
+        "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        &format::NETWORKS,
+        &[],
+        &rows,
+    )
 }
 
 fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
@@ -275,11 +281,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         }
     }
     match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", super::inspect::template(f, d));
-            }
-        }
+        Some(f) => format::print_docs(f, &docs)?,
         None => println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(docs))?),
     }
     if failed {

@@ -383,52 +383,11 @@ impl Container {
         doc
     }
 
-    /// Docker's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-    pub fn status_text(&self) -> String {
-        let st = &self.state;
-        if st.restarting {
-            return format!("Restarting ({}) {} ago", st.exit_code, human_since(&st.finished_at));
-        }
-        if st.running {
-            return format!("Up {}", human_since(&st.started_at));
-        }
-        match st.status.as_str() {
-            "created" => "Created".into(),
-            "removing" => "Removal In Progress".into(),
-            "dead" => "Dead".into(),
-            _ if st.finished_at == ZERO_TIME => "Created".into(),
-            _ => format!("Exited ({}) {} ago", st.exit_code, human_since(&st.finished_at)),
-        }
-    }
-
     /// The COMMAND column: entrypoint and args, quoted.
     pub fn command_line(&self) -> String {
         let mut v = vec![self.path.clone()];
         v.extend(self.args.iter().cloned());
         v.join(" ")
-    }
-}
-
-/// Docker's human durations ("3 seconds", "About a minute", "2 hours").
-pub fn human_since(rfc3339: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else { return "Less than a second".into() };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
-    human_duration(secs.max(0) as u64)
-}
-
-pub fn human_duration(secs: u64) -> String {
-    match secs {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 7200 => "About an hour".into(),
-        s if s < 48 * 3600 => format!("{} hours", s / 3600),
-        s if s < 14 * 86400 => format!("{} days", s / 86400),
-        s if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
-        s if s < 2 * 365 * 86400 => format!("{} months", s / (30 * 86400)),
-        s => format!("{} years", s / (365 * 86400)),
     }
 }
 
