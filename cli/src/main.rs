@@ -174,7 +174,7 @@ fn main() -> ExitCode {
             | Command::Volume(_)
             | Command::Save(_)
     ) {
-        berth_shims::restore_default_sigpipe();
+        berth_sys::process::restore_default_sigpipe();
     }
     let ctx = commands::Ctx { root: cli.root, insecure_registries: cli.insecure_registries };
     let result = match cli.command {

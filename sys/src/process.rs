@@ -13,6 +13,24 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell's encoding, which Docker and runc use as their own exit code: the exit code, or
+    /// 128 + the signal number.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Code(c) => c as u8,
+            ExitStatus::Signal(s) => (128 + s) as u8,
+        }
+    }
+}
+
 /// Makes `cmd`, once spawned, a detached grandchild: between fork and exec the child forks
 /// again and exits (so the program is nobody's child and outlives the caller), calls `setsid`
 /// (no controlling terminal, its own session) and, with `pass = Some((fd, target))`, puts `fd`
@@ -121,6 +139,16 @@ pub fn ignore_signals(signals: &[Signal]) -> io::Result<()> {
         unsafe { sigaction(*s, &ign) }.map_err(io::Error::from)?;
     }
     Ok(())
+}
+
+/// Restores the default SIGPIPE disposition, which Rust's runtime sets to "ignore", so a
+/// printing command whose reader went away (`berth images | head`) ends quietly, as other
+/// command-line tools do, instead of failing on EPIPE.
+pub fn restore_default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler code; it only changes this process's disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);

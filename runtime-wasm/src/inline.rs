@@ -32,81 +32,21 @@
 //! shim path's guest process is the boundary against such an escape; this path bounds what a
 //! confused host call or a partial escape reaches.
 //!
-//! The caller loads the guest ([`Inline::load`]), asks whether it needs a network (a guest
+//! The caller loads the guest ([`crate::Wasm::load_inline`]), asks whether it needs a network (a guest
 //! importing `wasi:sockets` goes through the shim, into the namespace the network code
 //! makes), and runs it with its output going to [`Sink`]s (the terminal and the container's
 //! log). A stop signal sent to this process ends the run at once with 128+signal, the guest
 //! left on its thread: the caller records the exit and ends the process, as the shim's guest
 //! process ends on one.
 
-use super::guest::{self, Confinement, End, GuestConfig, Prepared, Stdio, STOP_SIGNAL, STOP_SIGNALS};
-use crate::container_process::ProcessPlan;
-use crate::error::{Error, Result};
+use crate::guest::{self, Confinement, End, GuestConfig, Prepared, STOP_SIGNAL, STOP_SIGNALS};
+use crate::stdio::Stdio;
+pub use crate::stdio::{Sink, SinkFn};
+use berth_runtime::error::{Error, Result};
+use berth_runtime_linux::container_process::ProcessPlan;
 use nix::sched::CloneFlags;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
-
-/// Where one of the guest's output streams goes: called with every write, in order.
-pub type SinkFn = Arc<dyn Fn(&[u8]) -> std::io::Result<()> + Send + Sync>;
-
-/// A guest output stream that hands every write to a [`SinkFn`], synchronously.
-#[derive(Clone)]
-pub struct Sink(SinkFn);
-
-impl Sink {
-    pub fn new(f: SinkFn) -> Sink {
-        Sink(f)
-    }
-}
-
-impl IsTerminal for Sink {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for Sink {
-    fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.clone())
-    }
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-#[wasmtime_wasi::async_trait]
-impl Pollable for Sink {
-    async fn ready(&mut self) {}
-}
-
-impl OutputStream for Sink {
-    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
-        (self.0)(&bytes).map_err(|e| StreamError::LastOperationFailed(wasmtime::format_err!(e)))
-    }
-    fn flush(&mut self) -> StreamResult<()> {
-        Ok(())
-    }
-    fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(64 * 1024)
-    }
-}
-
-impl tokio::io::AsyncWrite for Sink {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Poll::Ready((self.0)(buf).map(|()| buf.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
 
 extern "C" fn on_stop_signal(sig: libc::c_int) {
     // Only an atomic store: async-signal-safe. The waiting thread does the rest.
@@ -115,7 +55,7 @@ extern "C" fn on_stop_signal(sig: libc::c_int) {
 
 /// Makes the stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2) interrupt an inline
 /// guest instead of ending this process. Call it before the container is marked running.
-pub fn catch_stop_signals() -> Result<()> {
+fn catch_stop_signals() -> Result<()> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let act = SigAction::new(SigHandler::Handler(on_stop_signal), SaFlags::SA_RESTART, SigSet::empty());
     for s in STOP_SIGNALS {
@@ -137,21 +77,21 @@ pub fn stop_signal() -> i32 {
 /// guest's thread's, see the module doc). [`CgroupStay::leave`] moves the process back to
 /// where it was and removes the container's cgroup.
 pub struct CgroupStay {
-    container: crate::cgroups::Cgroup,
-    home: crate::cgroups::Cgroup,
+    container: berth_runtime::Cgroup,
+    home: berth_runtime::Cgroup,
 }
 
 impl CgroupStay {
-    /// Makes the container's cgroup from the spec (see [`super::guest_cgroup`]; device rules
+    /// Makes the container's cgroup from the spec (see [`crate::guest_cgroup`]; device rules
     /// left out: this process keeps working after the guest) and moves this process into it.
-    pub fn join(spec: &oci_spec::runtime::Spec, id: &str) -> Result<CgroupStay> {
-        use crate::syscall::{LinuxSyscall, Syscall};
-        let home = crate::cgroups::Layout::detect()?.own_cgroup()?;
+    fn join(spec: &oci_spec::runtime::Spec, id: &str) -> Result<CgroupStay> {
+        use berth_runtime_linux::syscall::{LinuxSyscall, Syscall};
+        let home = berth_runtime_linux::cgroups::Layout::detect()?.own_cgroup()?;
         let mut linux = spec.linux().clone().unwrap_or_default();
         if let Some(r) = linux.resources_mut() {
             r.set_devices(None);
         }
-        let container = super::guest_cgroup(&linux, id)?;
+        let container = crate::guest_cgroup(&linux, id)?;
         for f in container.procs_files() {
             if let Err(e) = LinuxSyscall.write_file(&f, "0") {
                 let stay = CgroupStay { container, home };
@@ -164,7 +104,8 @@ impl CgroupStay {
 
     /// Back to this process's own cgroup; the container's removed.
     pub fn leave(self) {
-        use crate::syscall::{LinuxSyscall, Syscall};
+        use berth_runtime_linux::cgroups::CgroupExt;
+        use berth_runtime_linux::syscall::{LinuxSyscall, Syscall};
         for f in self.home.procs_files() {
             let _ = LinuxSyscall.write_file(&f, "0");
         }
@@ -199,14 +140,14 @@ const NO_SOCKETS: &str = r#"{"defaultAction": "SCMP_ACT_ALLOW",
 /// [`Confinement`] that are per thread (see the module doc).
 fn thread_confinement(cfg: &GuestConfig, spec: &oci_spec::runtime::Spec) -> Result<Confinement> {
     let linux = spec.linux().clone().unwrap_or_default();
-    let ns = crate::runtime::create::namespaces(&linux)?;
+    let ns = berth_runtime_linux::create::namespaces(&linux)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
     let mut plan = ProcessPlan::new(process, linux.seccomp().as_ref())?;
     // Resource limits are the process's: the CLI's bookkeeping after the guest would run under
     // them (the engine sends a container with rlimits through the shim).
     plan.rlimits.clear();
     let no_sockets = serde_json::from_str(NO_SOCKETS).map_err(|e| Error::Seccomp(e.to_string()))?;
-    plan.seccomp.extend(crate::seccomp::compile(&no_sockets)?);
+    plan.seccomp.extend(berth_runtime_linux::seccomp::compile(&no_sockets)?);
     Ok(Confinement {
         cgroup_procs: Vec::new(),
         join: Vec::new(),
@@ -232,7 +173,7 @@ impl Inline {
     /// Resolves, loads (from the compiled-code cache when it can) and links the guest, with the
     /// same errors a shim's create reports; `spec` (the container's) says how its thread is
     /// confined.
-    pub fn load(cfg: GuestConfig, spec: &oci_spec::runtime::Spec) -> Result<Inline> {
+    fn load(cfg: GuestConfig, spec: &oci_spec::runtime::Spec) -> Result<Inline> {
         let confine = thread_confinement(&cfg, spec)?;
         let prepared = guest::prepare(&cfg)?;
         Ok(Inline { cfg, prepared, confine })
@@ -308,10 +249,32 @@ impl Inline {
     }
 }
 
+/// The inline path is a capability of the wasm runtime: what runs a guest in a process of its
+/// own (`create`/`start`) can also run it on a thread of the calling process.
+impl crate::Wasm {
+    /// Resolves, loads (from the compiled-code cache when it can) and links a guest to run on a
+    /// thread of this process, with the same errors a shim's create reports; `spec` (the
+    /// container's) says how its thread is confined.
+    pub fn load_inline(&self, cfg: GuestConfig, spec: &oci_spec::runtime::Spec) -> Result<Inline> {
+        Inline::load(cfg, spec)
+    }
+
+    /// Moves this process into container `id`'s cgroup (made from `spec`) for an inline run.
+    pub fn join_cgroup(&self, spec: &oci_spec::runtime::Spec, id: &str) -> Result<CgroupStay> {
+        CgroupStay::join(spec, id)
+    }
+
+    /// Makes the stop signals interrupt an inline guest instead of ending this process (see
+    /// [`Inline::run`]). Call it before the container is marked running.
+    pub fn catch_stop_signals(&self) -> Result<()> {
+        catch_stop_signals()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seccomp::tests::{docker_like, verdict};
+    use berth_runtime_linux::seccomp::testing::{docker_like, verdict};
 
     fn spec() -> oci_spec::runtime::Spec {
         let mut spec: oci_spec::runtime::Spec = serde_json::from_str(

@@ -1,41 +1,33 @@
-//! The runtime interface ([`Runtime`]) and its Linux implementation ([`Linux`]): berth's
-//! equivalent of runc, running OCI runtime bundles (a `config.json` and a rootfs).
+//! The runtime interface of berth: what every runtime that runs an OCI bundle (a `config.json`
+//! and a rootfs) offers, and the types its callers and implementations share.
 //!
-//! One verb per file, as in youki's libcontainer: [`create`](create.rs) prepares the container
-//! (namespaces, cgroup, mounts, user, capabilities, seccomp) and leaves its init blocked on
-//! `exec.fifo`; `start` opens the fifo, which lets the init exec the configured process; `kill`
-//! signals it; `wait` waits for it; `delete` removes the cgroup and the state; `state` reports
-//! the OCI state; `pause`/`resume` freeze and thaw it; `exec` runs one more process in a running
-//! container; `run` is create + start + wait + delete, with a fast path that skips the fifo
-//! altogether.
+//! The [`Runtime`] trait holds the lifecycle verbs of an OCI runtime (runc's: create, start,
+//! kill, wait, delete, state, pause, resume, exec, run); [`CreateOptions`], [`RunOptions`] and
+//! [`ExecOptions`] their options; [`State`] and [`Status`] what `state` reports (the OCI state
+//! plus what berth needs to find a container again); [`ExitStatus`] how a process ended;
+//! [`Error`] what can go wrong, with its [`ErrorKind`]. [`Kind`] (Linux or wasm: the workload)
+//! and [`Program`] (berth's own runtime, runc or crun) name the runtimes as the container
+//! records spell them.
 //!
-//! State lives under a root directory (runc's `--root`, default [`DEFAULT_STATE_ROOT`]):
-//! `<root>/<id>/state.json` and `<root>/<id>/exec.fifo`.
+//! This crate is the seam between the engine and the runtimes: the implementations live in
+//! `berth-runtime-linux` (namespaces, cgroups, seccomp) and `berth-runtime-wasm` (wasmtime), so
+//! whoever only needs the interface (the builder, tests with a fake runtime) links neither the
+//! Linux setup code nor wasmtime.
 //!
-//! Forking happens in the calling process, so `create`, `run` and `exec` must be called from a
-//! fresh single-threaded process — `berth runtime ...` is that process, and the engine re-execs
-//! it rather than forking from its tokio runtime. The init that `create` leaves behind is
-//! reparented when `berth runtime create` exits: a supervisor that wants its exit status makes
-//! itself a child subreaper (PR_SET_CHILD_SUBREAPER) before calling `create`, and then `wait`
-//! (waitpid) works from the supervisor. A supervisor may also call `create` itself, any number
-//! of times (the PID namespace it unshares for the child is undone after the fork): the init is
-//! then its child, and with [`CreateOptions::die_with_parent`] dies with it.
+//! The verbs fork in the calling process, so `create`, `run` and `exec` are called from a fresh
+//! single-threaded process (`berth runtime ...`, or the shim): see the implementations.
 
-pub(crate) mod create;
-mod delete;
-mod exec;
-mod kill;
-mod pause;
-mod run;
-pub(crate) mod start;
+#![forbid(unsafe_code)]
+
+pub mod error;
+mod kind;
 pub mod state;
-mod wait;
 
-pub use state::{State, Status, OOM_ANNOTATION};
+pub use berth_sys::process::ExitStatus;
+pub use error::{Error, ErrorKind, IoContext, Result};
+pub use kind::{Kind, Program};
+pub use state::{rfc3339, Cgroup, CgroupDir, State, Status, OOM_ANNOTATION};
 
-use crate::error::{Error, Result};
-use crate::process::ExitStatus;
-use crate::syscall::{LinuxSyscall, Syscall};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{Process, Spec};
 use std::path::{Path, PathBuf};
@@ -114,84 +106,6 @@ pub trait Runtime {
             self.delete(id, false)?;
         }
         Ok(status)
-    }
-}
-
-/// The Linux namespace runtime.
-#[derive(Debug)]
-pub struct Linux<S: Syscall = LinuxSyscall> {
-    root: PathBuf,
-    sys: S,
-}
-
-impl Linux<LinuxSyscall> {
-    /// A runtime keeping its state under `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Linux<LinuxSyscall> {
-        Linux { root: root.into(), sys: LinuxSyscall }
-    }
-}
-
-impl<S: Syscall> Linux<S> {
-    /// A runtime with another [`Syscall`] implementation (tests).
-    pub fn with_syscall(root: impl Into<PathBuf>, sys: S) -> Linux<S> {
-        Linux { root: root.into(), sys }
-    }
-
-    /// The state root.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The ids of the containers under the root.
-    pub fn list(&self) -> Result<Vec<State>> {
-        let mut out = Vec::new();
-        let dir = match std::fs::read_dir(&self.root) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io(&self.root, e)),
-        };
-        for e in dir.flatten() {
-            if let Some(id) = e.file_name().to_str() {
-                if let Ok(s) = self.state(id) {
-                    out.push(s);
-                }
-            }
-        }
-        out.sort_by(|a, b| a.created.cmp(&b.created));
-        Ok(out)
-    }
-}
-
-impl<S: Syscall> Runtime for Linux<S> {
-    fn create(&self, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<State> {
-        self.create_impl(id, bundle, opts)
-    }
-    fn start(&self, id: &str) -> Result<()> {
-        self.start_impl(id)
-    }
-    fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
-        self.kill_impl(id, signal, all)
-    }
-    fn wait(&self, id: &str) -> Result<Option<ExitStatus>> {
-        self.wait_impl(id)
-    }
-    fn delete(&self, id: &str, force: bool) -> Result<()> {
-        self.delete_impl(id, force)
-    }
-    fn state(&self, id: &str) -> Result<State> {
-        self.state_impl(id)
-    }
-    fn pause(&self, id: &str) -> Result<()> {
-        self.freeze(id, true)
-    }
-    fn resume(&self, id: &str) -> Result<()> {
-        self.freeze(id, false)
-    }
-    fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<Option<ExitStatus>> {
-        self.exec_impl(id, process, opts)
-    }
-    fn run(&self, id: &str, bundle: &Path, opts: &RunOptions) -> Result<Option<ExitStatus>> {
-        self.run_impl(id, bundle, opts)
     }
 }
 

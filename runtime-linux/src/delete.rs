@@ -3,11 +3,13 @@
 //! Processes left in the cgroup (a container without its own PID namespace) are killed too, so
 //! that the cgroup can be removed and nothing is leaked.
 
-use super::state::{Container, Status};
-use super::Linux;
+use crate::cgroups::CgroupExt;
 use crate::error::{Error, Result};
 use crate::process;
+use crate::state::Container;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::Status;
 use nix::sys::signal::Signal;
 
 impl<S: Syscall> Linux<S> {

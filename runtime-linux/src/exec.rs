@@ -6,13 +6,16 @@
 //! becomes the configured user with the configured capabilities, under the container's
 //! seccomp profile, like the init did. Namespaces the runtime already shares are skipped.
 
-use super::state::{Container, Status};
-use super::{load_spec, ExecOptions, Linux};
 use crate::container_process::{self, ProcessPlan};
 use crate::error::{Error, IoContext, Result};
 use crate::init::{self, Gate};
-use crate::process::{self, ExitStatus, Reply};
+use crate::process::{self, Reply};
+use crate::state::Container;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::ExitStatus;
+use berth_runtime::Status;
+use berth_runtime::{load_spec, ExecOptions};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
 use std::fs::File;

@@ -2,11 +2,13 @@
 //! cgroup. The init's start time is checked first (in [`Container::refresh`]), so a recycled
 //! pid is never signalled.
 
-use super::state::{Container, Status};
-use super::Linux;
+use crate::cgroups::CgroupExt;
 use crate::error::{Error, Result};
 use crate::process;
+use crate::state::Container;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::Status;
 use nix::sys::signal::Signal;
 
 impl<S: Syscall> Linux<S> {

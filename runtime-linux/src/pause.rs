@@ -2,10 +2,11 @@
 //! freezer (v1 `freezer.state`, v2 `cgroup.freeze`), waiting until the kernel reports the
 //! cgroup frozen so that `state` says `paused` as soon as `pause` returns.
 
-use super::state::{Container, Status};
-use super::Linux;
 use crate::error::{Error, Result};
+use crate::state::Container;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::Status;
 use std::time::{Duration, Instant};
 
 impl<S: Syscall> Linux<S> {

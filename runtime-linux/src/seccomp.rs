@@ -181,8 +181,10 @@ fn build(
     Ok(Filter { program, flags })
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// A BPF interpreter for compiled filters and a Docker-like profile, for the tests here and
+/// the wasm runtime's (`testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
     use super::*;
     use seccompiler::sock_filter;
 
@@ -246,6 +248,12 @@ pub(crate) mod tests {
         )
         .unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{docker_like, verdict};
+    use super::*;
 
     const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
     const EPERM: u32 = libc::SECCOMP_RET_ERRNO | 1;

@@ -1,4 +1,4 @@
-//! The runtime's error type.
+//! The runtimes' error type, shared by the interface and its implementations.
 //!
 //! Every variant names what failed (the container id, the path, the system call) so that the
 //! message printed by `berth runtime` is enough to act on. [`Error::exit_code`] maps errors onto
@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Result alias used across the crate.
+/// Result alias used across the runtime crates.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while creating, running or managing a container.
@@ -59,6 +59,19 @@ impl Error {
         Error::Sys { what: what.into(), source: std::io::Error::from_raw_os_error(errno as i32) }
     }
 
+    /// What kind of failure this is, for callers that map errors onto their own (the CLI's
+    /// exit codes, the engine's error kinds).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Exists(_) | Error::InvalidState { .. } => ErrorKind::Conflict,
+            Error::Spec(_) | Error::InvalidId(_) | Error::Exec { .. } => ErrorKind::InvalidArgument,
+            Error::Io { .. } | Error::Sys { .. } | Error::Init(_) | Error::Seccomp(_) | Error::Cgroup(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
     /// The exit status `berth runtime` ends with when this error stops it.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -74,6 +87,17 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The kinds of failure callers tell apart. (The workspace's shared kind is to come; until
+/// then this crate names its own, with the same variants.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidArgument,
+    Unavailable,
+    Internal,
 }
 
 /// Adds the path to an `io::Result`.

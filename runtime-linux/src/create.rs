@@ -8,16 +8,18 @@
 //! without the double fork runc needs. Anything that fails after the state directory exists is
 //! undone: the child is killed, the cgroup and the state directory are removed.
 
-use super::state::{rfc3339, Container, State, Status};
-use super::{load_spec, validate_id, CreateOptions, Linux, OCI_VERSION};
-use crate::cgroups::{Cgroup, Layout};
+use crate::cgroups::{Cgroup, CgroupExt, Layout};
 use crate::container_process::ProcessPlan;
 use crate::error::{Error, IoContext, Result};
 use crate::init::{self, Gate, InitPlan};
 use crate::mounts::propagation_flags;
 use crate::process::{self, Reply};
 use crate::rootfs::{default_devices, CgroupMounts, DeviceNode, RootfsPlan};
+use crate::state::Container;
 use crate::syscall::{DeviceKind, Syscall};
+use crate::Linux;
+use berth_runtime::{load_spec, validate_id, CreateOptions, OCI_VERSION};
+use berth_runtime::{rfc3339, State, Status};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux as LinuxSpec, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, Spec};
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 /// Namespaces as config.json asks for them.
 #[derive(Debug)]
-pub(crate) struct Namespaces {
+pub struct Namespaces {
     /// To create in the child with one unshare (not PID).
     pub unshare: CloneFlags,
     /// To enter, by path (not PID).
@@ -56,7 +58,7 @@ fn ns_flag(t: LinuxNamespaceType) -> Result<CloneFlags> {
     })
 }
 
-pub(crate) fn namespaces(linux: &LinuxSpec) -> Result<Namespaces> {
+pub fn namespaces(linux: &LinuxSpec) -> Result<Namespaces> {
     let mut ns = Namespaces {
         unshare: CloneFlags::empty(),
         join: Vec::new(),

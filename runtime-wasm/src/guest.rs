@@ -9,12 +9,13 @@
 //! corrupt binary, unknown imports) happens before `start`, reported over the sync pipe as a
 //! failed create.
 
-use super::cache::{self, Compiled};
-use crate::container_process::{self, ProcessPlan};
-use crate::error::{Error, Result};
-use crate::init;
-use crate::process;
-use crate::syscall::{LinuxSyscall, Syscall};
+use crate::cache::{self, Compiled};
+use crate::stdio::Stdio;
+use berth_runtime::error::{Error, Result};
+use berth_runtime_linux::container_process::{self, ProcessPlan};
+use berth_runtime_linux::init;
+use berth_runtime_linux::process;
+use berth_runtime_linux::syscall::{LinuxSyscall, Syscall};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Spec;
@@ -379,7 +380,7 @@ impl Confinement {
         // in the host's (`/proc/self` is the main thread's view).
         let text = sys.read_file(Path::new("/proc/thread-self/mountinfo"))?;
         let needs: Vec<PathBuf> = self.needs.iter().map(|p| std::fs::canonicalize(p).unwrap_or(p.clone())).collect();
-        for m in crate::cgroups::parse_mountinfo(&text) {
+        for m in berth_runtime_linux::cgroups::parse_mountinfo(&text) {
             let at = Path::new(&m.mountpoint);
             if !matches!(m.fstype.as_str(), "nsfs" | "overlay") || needs.iter().any(|n| n.starts_with(at)) {
                 continue;
@@ -625,7 +626,7 @@ fn needs_files(engine: &Engine, compiled: &Compiled) -> bool {
 fn setup_console(sock: &Path) -> Result<()> {
     let pty = nix::pty::openpty(None, None).map_err(|e| Error::sys("openpty", e))?;
     let conn = std::os::unix::net::UnixStream::connect(sock).map_err(|e| Error::io(sock, e))?;
-    crate::console::send_fd(conn.as_raw_fd(), pty.master.as_raw_fd(), "pty")?;
+    berth_runtime_linux::console::send_fd(conn.as_raw_fd(), pty.master.as_raw_fd(), "pty")?;
     let _ = nix::unistd::setsid();
     let s = pty.slave.as_raw_fd();
     // SAFETY: making the pty our controlling terminal and stdio.
@@ -636,14 +637,6 @@ fn setup_console(sock: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Where the guest's stdio goes.
-pub(super) enum Stdio {
-    /// This process's own descriptors (the shim's guest process).
-    Inherit,
-    /// Streams of the caller's; stdin is this process's only when `stdin` is set.
-    Streams { stdin: bool, stdout: super::inline::Sink, stderr: super::inline::Sink },
 }
 
 fn build_ctx(cfg: &GuestConfig, stdio: Stdio) -> std::result::Result<WasiCtxBuilder, String> {

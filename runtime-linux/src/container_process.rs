@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn seccomp_before_caps_without_nnp_and_last_with_nnp() {
-        let profile = crate::seccomp::tests::docker_like();
+        let profile = crate::seccomp::testing::docker_like();
         let proc_json = r#"{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/","noNewPrivileges":false,
             "capabilities":{"bounding":["CAP_KILL"]}}"#;
         let p = ProcessPlan::new(&process(proc_json), Some(&profile)).unwrap();

@@ -2,10 +2,11 @@
 //! the other end), read the byte it writes, and remove the fifo (its absence is what makes the
 //! status `running`).
 
-use super::state::{Container, Status};
-use super::Linux;
 use crate::error::{Error, Result};
+use crate::state::Container;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::Status;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -30,7 +31,7 @@ impl<S: Syscall> Linux<S> {
 /// opening the other end until then), then removes the fifo. Shared by every runtime whose
 /// `create` parks its process on the fifo. `alive` is polled so that an init which died
 /// before it could open its end fails the start instead of hanging it.
-pub(crate) fn release_init(path: &std::path::Path, alive: impl Fn() -> bool, what: &str) -> Result<()> {
+pub fn release_init(path: &std::path::Path, alive: impl Fn() -> bool, what: &str) -> Result<()> {
     // Non-blocking, so a dead init (that will never open its end) cannot hang us.
     let mut f = std::fs::OpenOptions::new()
         .read(true)

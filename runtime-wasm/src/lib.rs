@@ -24,13 +24,15 @@
 pub mod cache;
 mod guest;
 pub mod inline;
+mod stdio;
 
-use crate::cgroups::{Cgroup, Layout};
-use crate::error::{Error, Result};
-use crate::process::{self, ExitStatus, Forked, Reply};
-use crate::runtime::state::{rfc3339, Container, State, Status};
-use crate::runtime::{load_spec, validate_id, CreateOptions, ExecOptions, Runtime, OCI_VERSION};
-use crate::syscall::LinuxSyscall;
+use berth_runtime::error::{Error, Result};
+use berth_runtime::{load_spec, rfc3339, validate_id, CreateOptions, ExecOptions, ExitStatus, Runtime, State, Status};
+use berth_runtime::{Cgroup, OCI_VERSION};
+use berth_runtime_linux::cgroups::{CgroupExt, Layout};
+use berth_runtime_linux::process::{self, Forked, Reply};
+use berth_runtime_linux::state::Container;
+use berth_runtime_linux::syscall::LinuxSyscall;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 use std::collections::BTreeMap;
@@ -38,6 +40,8 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub use guest::{is_component, is_wasm, resolve_in, Confinement, End, GuestConfig, ModuleSource};
+pub use inline::{CgroupStay, Inline, Outcome};
+pub use stdio::{Sink, SinkFn};
 
 /// The annotation the engine sets on a bundle that this runtime must run (crun's name for it).
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
@@ -67,7 +71,7 @@ pub(crate) fn guest_cgroup(linux: &oci_spec::runtime::Linux, id: &str) -> Result
     Ok(cg)
 }
 
-/// The wasmtime runtime, keeping its state under a root directory like [`crate::Linux`]. Like
+/// The wasmtime runtime, keeping its state under a root directory like [`berth_runtime_linux::Linux`]. Like
 /// it, `create` unshares the PID namespace of the calling process's future children for its
 /// fork, so that the guest process is its namespace's PID 1, then restores the caller's own;
 /// with [`CreateOptions::die_with_parent`] the guest dies with the process that created it.
@@ -97,9 +101,9 @@ impl Runtime for Wasm {
         // The confinement of a native container's init (see `guest::Confinement`), resolved
         // here so that a bad spec fails the create before anything is forked.
         let linux = spec.linux().clone().unwrap_or_default();
-        let ns = crate::runtime::create::namespaces(&linux)?;
+        let ns = berth_runtime_linux::create::namespaces(&linux)?;
         let process_spec = spec.process().as_ref().ok_or_else(|| Error::Spec("no process".into()))?;
-        let plan = crate::container_process::ProcessPlan::new(process_spec, linux.seccomp().as_ref())?;
+        let plan = berth_runtime_linux::container_process::ProcessPlan::new(process_spec, linux.seccomp().as_ref())?;
         let mut join_files = Vec::new();
         for (flag, path) in &ns.join {
             let f = std::fs::File::open(path).map_err(|e| Error::Spec(format!("namespace {}: {e}", path.display())))?;
@@ -238,7 +242,7 @@ impl Runtime for Wasm {
                 reason: "only a created container can be started".into(),
             });
         }
-        crate::runtime::start::release_init(&c.fifo(), || c.alive(), &format!("wasm container {id:?}"))
+        berth_runtime_linux::start::release_init(&c.fifo(), || c.alive(), &format!("wasm container {id:?}"))
     }
 
     fn kill(&self, id: &str, signal: Signal, _all: bool) -> Result<()> {

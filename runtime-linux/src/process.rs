@@ -8,6 +8,7 @@
 //! `E<code><message>` when it fails; end-of-file without a message means exec succeeded.
 
 use crate::error::{Error, Result};
+use berth_runtime::ExitStatus;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -18,24 +19,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
-
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    Code(i32),
-    Signal(i32),
-}
-
-impl ExitStatus {
-    /// The shell's encoding, which Docker and runc use as their own exit code: the exit code, or
-    /// 128 + the signal number.
-    pub fn code(self) -> u8 {
-        match self {
-            ExitStatus::Code(c) => c as u8,
-            ExitStatus::Signal(s) => (128 + s) as u8,
-        }
-    }
-}
 
 /// Refuses to fork from a multi-threaded process (the child would inherit locks held by
 /// threads that do not exist in it).

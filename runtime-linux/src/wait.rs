@@ -3,11 +3,12 @@
 //! state.json, along with the OOM verdict; otherwise the call just waits (with a pidfd) and
 //! returns what was recorded, if anything.
 
-use super::state::Container;
-use super::Linux;
 use crate::error::Result;
-use crate::process::{self, ExitStatus};
+use crate::process;
+use crate::state::Container;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::ExitStatus;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 

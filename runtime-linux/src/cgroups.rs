@@ -16,8 +16,8 @@
 
 use crate::error::{Error, Result};
 use crate::syscall::Syscall;
+pub use berth_runtime::{Cgroup, CgroupDir};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
-use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
 
 /// One mounted cgroup hierarchy.
@@ -245,48 +245,34 @@ impl Layout {
     }
 }
 
-/// The container's directory in one hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CgroupDir {
-    pub name: String,
-    pub path: PathBuf,
-    pub mountpoint: PathBuf,
-    #[serde(default)]
-    pub controllers: Vec<String>,
-    #[serde(default)]
-    pub v2: bool,
-    /// A cgroup2 tree that holds the controllers (pure v2), as opposed to the hybrid's bare one.
-    #[serde(default)]
-    pub unified_controllers: bool,
-}
-
-/// The container's cgroup: one directory per hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cgroup {
-    pub dirs: Vec<CgroupDir>,
-}
-
-impl Cgroup {
-    fn dir_for(&self, controller: &str) -> Option<&CgroupDir> {
-        self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == controller)).or_else(|| {
-            // On pure v2 every controller lives in the one tree.
-            self.dirs.iter().find(|d| d.unified_controllers)
-        })
-    }
-
-    /// Whether this is a pure cgroup v2 setup.
-    pub fn is_v2(&self) -> bool {
-        self.dirs.iter().any(|d| d.unified_controllers)
-    }
-
-    /// The `cgroup.procs` files a process writes "0" to in order to join the container's cgroup.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.path.join("cgroup.procs")).collect()
-    }
-
+/// What the Linux runtime does with a container's cgroup (the record itself, [`Cgroup`], is
+/// the runtime interface's: every runtime writes it into its state).
+pub trait CgroupExt {
     /// Creates the directories (and the parents that are missing).
-    pub fn create(&self, sys: &dyn Syscall) -> Result<()> {
+    fn create(&self, sys: &dyn Syscall) -> Result<()>;
+    /// Writes `linux.resources` into the cgroup files.
+    fn apply(&self, sys: &dyn Syscall, r: &LinuxResources) -> Result<()>;
+    /// How many times the kernel's OOM killer killed a process in this cgroup.
+    fn oom_kills(&self, sys: &dyn Syscall) -> Option<u64>;
+    /// The processes in the cgroup (host pids).
+    fn pids(&self, sys: &dyn Syscall) -> Vec<i32>;
+    /// Removes the container's directories; waits a little (up to about a second) for exiting
+    /// tasks to leave. The first waits are short: a task that is exiting is usually gone
+    /// within a fraction of a millisecond (an inline wasm run's threads, whose namespaces go
+    /// with them, are just that).
+    fn destroy(&self, sys: &dyn Syscall) -> Result<()>;
+}
+
+/// The helpers behind [`CgroupExt`].
+trait CgroupFiles {
+    fn need(&self, controller: &str, what: &str) -> Result<&Path>;
+    fn apply_v1(&self, sys: &dyn Syscall, r: &LinuxResources) -> Result<()>;
+    fn apply_v2(&self, sys: &dyn Syscall, r: &LinuxResources) -> Result<()>;
+}
+
+impl CgroupExt for Cgroup {
+    /// Creates the directories (and the parents that are missing).
+    fn create(&self, sys: &dyn Syscall) -> Result<()> {
         for d in &self.dirs {
             let rel = d.path.strip_prefix(&d.mountpoint).unwrap_or(Path::new(""));
             let mut cur = d.mountpoint.clone();
@@ -316,7 +302,7 @@ impl Cgroup {
     }
 
     /// Writes `linux.resources` into the cgroup files.
-    pub fn apply(&self, sys: &dyn Syscall, r: &LinuxResources) -> Result<()> {
+    fn apply(&self, sys: &dyn Syscall, r: &LinuxResources) -> Result<()> {
         if self.is_v2() {
             self.apply_v2(sys, r)
         } else {
@@ -324,6 +310,53 @@ impl Cgroup {
         }
     }
 
+    /// How many times the kernel's OOM killer killed a process in this cgroup.
+    fn oom_kills(&self, sys: &dyn Syscall) -> Option<u64> {
+        let d = self.dir_for("memory")?;
+        let file = if d.unified_controllers { "memory.events" } else { "memory.oom_control" };
+        let text = sys.read_file(&d.path.join(file)).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The processes in the cgroup (host pids).
+    fn pids(&self, sys: &dyn Syscall) -> Vec<i32> {
+        let dir = self.dir_for("pids").or_else(|| self.dir_for("memory")).or(self.dirs.first());
+        let Some(d) = dir else { return Vec::new() };
+        sys.read_file(&d.path.join("cgroup.procs"))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes the container's directories; waits a little (up to about a second) for exiting
+    /// tasks to leave. The first waits are short: a task that is exiting is usually gone
+    /// within a fraction of a millisecond (an inline wasm run's threads, whose namespaces go
+    /// with them, are just that).
+    fn destroy(&self, sys: &dyn Syscall) -> Result<()> {
+        let mut last_err = None;
+        for d in &self.dirs {
+            let mut waited = std::time::Duration::ZERO;
+            let mut pause = std::time::Duration::from_micros(100);
+            loop {
+                match sys.rmdir(&d.path) {
+                    Ok(()) => break,
+                    Err(e) if e.errno() == Some(libc::ENOENT) => break,
+                    Err(e) if e.errno() == Some(libc::EBUSY) && waited < std::time::Duration::from_secs(1) => {
+                        std::thread::sleep(pause);
+                        waited += pause;
+                        pause = (pause * 2).min(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        last_err = Some(Error::Cgroup(format!("remove {}: {e}", d.path.display())));
+                        break;
+                    }
+                }
+            }
+        }
+        last_err.map_or(Ok(()), Err)
+    }
+}
+
+impl CgroupFiles for Cgroup {
     fn need(&self, controller: &str, what: &str) -> Result<&Path> {
         self.dir_for(controller).map(|d| d.path.as_path()).ok_or_else(|| {
             Error::Cgroup(format!("{what} is set but the {controller} cgroup controller is not available"))
@@ -573,51 +606,6 @@ impl Cgroup {
                 .map_err(|e| Error::Cgroup(format!("device rules: {e}")))?;
         }
         Ok(())
-    }
-
-    /// How many times the kernel's OOM killer killed a process in this cgroup.
-    pub fn oom_kills(&self, sys: &dyn Syscall) -> Option<u64> {
-        let d = self.dir_for("memory")?;
-        let file = if d.unified_controllers { "memory.events" } else { "memory.oom_control" };
-        let text = sys.read_file(&d.path.join(file)).ok()?;
-        text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|v| v.trim().parse().ok())
-    }
-
-    /// The processes in the cgroup (host pids).
-    pub fn pids(&self, sys: &dyn Syscall) -> Vec<i32> {
-        let dir = self.dir_for("pids").or_else(|| self.dir_for("memory")).or(self.dirs.first());
-        let Some(d) = dir else { return Vec::new() };
-        sys.read_file(&d.path.join("cgroup.procs"))
-            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-            .unwrap_or_default()
-    }
-
-    /// Removes the container's directories; waits a little (up to about a second) for exiting
-    /// tasks to leave. The first waits are short: a task that is exiting is usually gone
-    /// within a fraction of a millisecond (an inline wasm run's threads, whose namespaces go
-    /// with them, are just that).
-    pub fn destroy(&self, sys: &dyn Syscall) -> Result<()> {
-        let mut last_err = None;
-        for d in &self.dirs {
-            let mut waited = std::time::Duration::ZERO;
-            let mut pause = std::time::Duration::from_micros(100);
-            loop {
-                match sys.rmdir(&d.path) {
-                    Ok(()) => break,
-                    Err(e) if e.errno() == Some(libc::ENOENT) => break,
-                    Err(e) if e.errno() == Some(libc::EBUSY) && waited < std::time::Duration::from_secs(1) => {
-                        std::thread::sleep(pause);
-                        waited += pause;
-                        pause = (pause * 2).min(std::time::Duration::from_millis(5));
-                    }
-                    Err(e) => {
-                        last_err = Some(Error::Cgroup(format!("remove {}: {e}", d.path.display())));
-                        break;
-                    }
-                }
-            }
-        }
-        last_err.map_or(Ok(()), Err)
     }
 }
 

@@ -4,10 +4,12 @@
 //! console socket is relayed to the runtime's own stdin/stdout (raw mode while it lasts). With `keep` the
 //! stopped container stays (state.json then has `exitStatus` and `oomKilled`) until `delete`.
 
-use super::{Linux, RunOptions};
 use crate::error::Result;
-use crate::process::{self, ExitStatus};
+use crate::process;
 use crate::syscall::Syscall;
+use crate::Linux;
+use berth_runtime::ExitStatus;
+use berth_runtime::RunOptions;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
