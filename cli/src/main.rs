@@ -1,7 +1,7 @@
 //! `berth`: the command line. Thin by design: clap structs, one file per command, each calling
 //! the engine. Exit codes follow Docker's: 125 when berth itself fails, else the command's own.
 
-// Every unsafe block of berth lives under shims/ (berth-shims, berth-sys).
+// Every unsafe block of berth lives in berth-sys (sys/).
 #![forbid(unsafe_code)]
 
 mod commands;

@@ -25,6 +25,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux as LinuxSpec, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, Spec};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -409,14 +410,13 @@ impl<S: Syscall> Linux<S> {
             let path = dir.join("exec.fifo");
             nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
                 .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
-            let fd = nix::fcntl::open(
-                &path,
-                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|e| Error::sys(format!("open {}", path.display()), e))?;
-            // SAFETY: `open` returned a new descriptor that nothing else owns.
-            Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            // O_PATH: a handle on the fifo that opens neither end (std adds O_CLOEXEC).
+            let fd = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(&path)
+                .map_err(|e| Error::Sys { what: format!("open {}", path.display()), source: e })?;
+            Some(OwnedFd::from(fd))
         } else {
             None
         };

@@ -199,8 +199,7 @@ mod tests {
     #[test]
     fn kernel_enforces_the_filter() {
         use crate::syscall::Syscall;
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root");
             return;
         }

@@ -37,6 +37,8 @@
 //! The wasm runtime (`berth-runtime-wasm`) confines its guest process with this crate's pieces
 //! (cgroups, namespaces, capabilities, seccomp) and shares its state directory's format.
 
+#![forbid(unsafe_code)]
+
 pub mod cgroups;
 pub mod console;
 pub mod container_process;

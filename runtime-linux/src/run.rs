@@ -4,7 +4,7 @@
 //! console socket is relayed to the runtime's own stdin/stdout (raw mode while it lasts). With `keep` the
 //! stopped container stays (state.json then has `exitStatus` and `oomKilled`) until `delete`.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::process;
 use crate::syscall::Syscall;
 use crate::Linux;
@@ -22,7 +22,8 @@ impl<S: Syscall> Linux<S> {
         process::forward_signals_to(c.state.pid);
         if let Some(sock) = console {
             // A terminal and nobody to hand it to: relay it to our own stdio, as `runc run` does.
-            let (master, _) = crate::console::recv_fd(sock.as_raw_fd())?;
+            let (master, _) = berth_sys::term::recv_fd(sock.as_raw_fd())
+                .map_err(|e| Error::Sys { what: "receive from the console socket".into(), source: e })?;
             crate::console::relay(master)?;
         }
         let status = process::wait_child(c.state.pid)?;

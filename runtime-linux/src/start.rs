@@ -8,7 +8,7 @@ use crate::syscall::Syscall;
 use crate::Linux;
 use berth_runtime::Status;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 impl<S: Syscall> Linux<S> {
@@ -39,9 +39,8 @@ pub fn release_init(path: &std::path::Path, alive: impl Fn() -> bool, what: &str
         .open(path)
         .map_err(|e| Error::io(path, e))?;
     loop {
-        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(&mut pfd, 1, 100) };
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let rc = poll(&mut [PollFd::new(f.as_fd(), PollFlags::POLLIN)], PollTimeout::from(100u16)).unwrap_or(-1);
         if rc > 0 {
             let mut b = [0u8; 1];
             match f.read(&mut b) {

@@ -40,6 +40,10 @@ pub fn content_key(bytes: &[u8]) -> String {
 }
 
 /// Loads a valid cache entry for `key` in `dir`, if there is one.
+#[allow(
+    unsafe_code,
+    reason = "wasmtime's deserialize_file is unsafe; berth-sys cannot wrap it without linking wasmtime"
+)]
 pub fn lookup(engine: &Engine, dir: &Path, key: &str) -> Option<Compiled> {
     let p = entry_path(engine, dir, key);
     // No separate existence check: a missing entry fails this open.

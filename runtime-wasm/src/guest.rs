@@ -18,10 +18,11 @@ use berth_runtime_linux::process;
 use berth_runtime_linux::syscall::{LinuxSyscall, Syscall};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, Signal};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use wasmtime::{Config, Engine, Linker, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -300,22 +301,16 @@ impl wasmtime::ResourceLimiter for Limits {
     }
 }
 
-/// The signal that stopped the guest (0: none yet).
-pub(super) static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The signals that stop a guest: its process (or, inline, the run) ends with 128+signal.
+pub(crate) const STOP_SIGNALS: [Signal; 6] =
+    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2];
 
-pub(super) const STOP_SIGNALS: [libc::c_int; 6] =
-    [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
-
-fn stop_sigset() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in STOP_SIGNALS {
-            libc::sigaddset(&mut set, s);
-        }
-        set
+fn stop_sigset() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in STOP_SIGNALS {
+        set.add(s);
     }
+    set
 }
 
 /// What confines the guest process as a native container's init is confined (the same
@@ -412,20 +407,12 @@ impl Confinement {
     }
 }
 
-extern "C" fn on_stop_signal_in_init(_sig: libc::c_int) {}
-
 /// As its namespace's PID 1, the guest process would never see a signal it left at its
-/// default action (the kernel drops them, even from the shim): a handler that does nothing
-/// makes the (blocked) stop signals arrive for the signal thread to take.
+/// default action (the kernel drops them, even from the shim): a handler (which only records
+/// the signal) makes the (blocked) stop signals arrive for the signal thread to take.
 fn accept_stop_signals() -> Result<()> {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let act = SigAction::new(SigHandler::Handler(on_stop_signal_in_init), SaFlags::SA_RESTART, SigSet::empty());
-    for s in STOP_SIGNALS {
-        let sig = Signal::try_from(s).map_err(|e| Error::sys("signal", e))?;
-        // SAFETY: the handler does nothing at all.
-        unsafe { sigaction(sig, &act) }.map_err(|e| Error::sys(format!("sigaction {sig}"), e))?;
-    }
-    Ok(())
+    berth_sys::process::catch_signals(&STOP_SIGNALS)
+        .map_err(|e| Error::Sys { what: "catch the stop signals".into(), source: e })
 }
 
 /// Runs in the forked child; returns the process's exit code.
@@ -455,17 +442,10 @@ pub fn child_main(
     confine.cgroup_procs.clear();
     confine.join.clear();
     // Nothing of the shim's (its lock, sockets, the log) may stay open in the guest process.
-    let keep = sync.as_raw_fd() as u32;
-    // SAFETY: closing descriptor ranges this process owns and does not use any more.
-    unsafe {
-        if keep > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
-    }
-    let set = stop_sigset();
-    // SAFETY: blocking signals in the (still single) thread; threads created later inherit it.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let keep = sync.as_raw_fd();
+    process::close_fds_except(3, &[keep]);
+    // Blocked in the (still single) thread; threads created later inherit the mask.
+    let _ = stop_sigset().thread_block();
     let prepared = (|| {
         accept_stop_signals()?;
         confine.enter(&sys)?;
@@ -626,15 +606,13 @@ fn needs_files(engine: &Engine, compiled: &Compiled) -> bool {
 fn setup_console(sock: &Path) -> Result<()> {
     let pty = nix::pty::openpty(None, None).map_err(|e| Error::sys("openpty", e))?;
     let conn = std::os::unix::net::UnixStream::connect(sock).map_err(|e| Error::io(sock, e))?;
-    berth_runtime_linux::console::send_fd(conn.as_raw_fd(), pty.master.as_raw_fd(), "pty")?;
+    berth_sys::term::send_fd(conn.as_raw_fd(), pty.master.as_raw_fd(), "pty")
+        .map_err(|e| Error::Sys { what: "send the console fd over the console socket".into(), source: e })?;
     let _ = nix::unistd::setsid();
-    let s = pty.slave.as_raw_fd();
-    // SAFETY: making the pty our controlling terminal and stdio.
-    unsafe {
-        libc::ioctl(s, libc::TIOCSCTTY, 0);
-        for fd in 0..3 {
-            libc::dup2(s, fd);
-        }
+    // The pty becomes our controlling terminal and stdio.
+    let _ = berth_sys::term::set_controlling_terminal(&pty.slave);
+    for fd in 0..3 {
+        let _ = nix::unistd::dup2(pty.slave.as_raw_fd(), fd);
     }
     Ok(())
 }
@@ -741,13 +719,16 @@ pub(super) fn run(cfg: &GuestConfig, p: Prepared, stdio: Stdio) -> End {
 /// the guest wrote to stdout is flushed (a signal's default action would lose it).
 fn spawn_signal_thread() {
     std::thread::spawn(move || {
+        // Signals this process blocked in every thread.
         let set = stop_sigset();
-        let mut sig: libc::c_int = 0;
-        // SAFETY: waiting on signals this process blocked in every thread.
-        while unsafe { libc::sigwait(&set, &mut sig) } != 0 {}
+        let sig = loop {
+            if let Ok(sig) = set.wait() {
+                break sig;
+            }
+        };
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        process::exit_child((128 + sig) as u8);
+        process::exit_child((128 + sig as i32) as u8);
     });
 }
 

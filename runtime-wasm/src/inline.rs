@@ -39,36 +39,24 @@
 //! left on its thread: the caller records the exit and ends the process, as the shim's guest
 //! process ends on one.
 
-use crate::guest::{self, Confinement, End, GuestConfig, Prepared, STOP_SIGNAL, STOP_SIGNALS};
+use crate::guest::{self, Confinement, End, GuestConfig, Prepared, STOP_SIGNALS};
 use crate::stdio::Stdio;
 pub use crate::stdio::{Sink, SinkFn};
 use berth_runtime::error::{Error, Result};
 use berth_runtime_linux::container_process::ProcessPlan;
 use nix::sched::CloneFlags;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-extern "C" fn on_stop_signal(sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe. The waiting thread does the rest.
-    STOP_SIGNAL.store(sig, Ordering::Relaxed);
-}
 
 /// Makes the stop signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2) interrupt an inline
 /// guest instead of ending this process. Call it before the container is marked running.
 fn catch_stop_signals() -> Result<()> {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let act = SigAction::new(SigHandler::Handler(on_stop_signal), SaFlags::SA_RESTART, SigSet::empty());
-    for s in STOP_SIGNALS {
-        let sig = Signal::try_from(s).map_err(|e| Error::sys("signal", e))?;
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { sigaction(sig, &act) }.map_err(|e| Error::sys(format!("sigaction {sig}"), e))?;
-    }
-    Ok(())
+    berth_sys::process::catch_signals(&STOP_SIGNALS)
+        .map_err(|e| Error::Sys { what: "catch the stop signals".into(), source: e })
 }
 
 /// The stop signal this process received, if any (0: none).
 pub fn stop_signal() -> i32 {
-    STOP_SIGNAL.load(Ordering::Relaxed)
+    berth_sys::process::caught_signal()
 }
 
 /// The calling process's stay in a container's cgroup, for the length of an inline run: the
@@ -312,8 +300,7 @@ mod tests {
 
     #[test]
     fn a_confined_thread_cannot_open_a_socket_while_the_others_can() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             eprintln!("skipping: needs root");
             return;
         }

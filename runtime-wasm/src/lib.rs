@@ -21,6 +21,11 @@
 //! instances, tables and memories: growth beyond fails inside the guest, and a guest that then
 //! traps is reported out of memory with 137 and a `wasm-oom` marker in the bundle).
 
+// Unsafe code stays in berth-sys but for one call this crate cannot hand over: loading
+// compiled code from the cache is `unsafe` in wasmtime's API (see `cache::lookup`), and
+// berth-sys must not link wasmtime.
+#![deny(unsafe_code)]
+
 pub mod cache;
 mod guest;
 pub mod inline;

@@ -1,14 +1,16 @@
-//! Safe wrappers around the raw syscalls berth's engine and CLI need.
+//! berth's one home for `unsafe`: safe wrappers around the raw system calls the other crates
+//! need and that `nix` (or `rustix`) does not offer safely.
 //!
-//! The brief keeps every `unsafe` block of berth inside `shims/` and `sys/`: the engine and the CLI are
-//! `#![forbid(unsafe_code)]`. Most of what they need is already safe in `nix`; what is not
-//! (forking a helper before exec, entering a namespace on a dedicated thread, raw netlink
-//! sockets, terminal ioctls, page-cache hints) lives here, each function small, documented
-//! with the invariant that makes it sound, and unit-tested where that needs no root.
+//! Every other crate of the workspace is `#![forbid(unsafe_code)]`, so what needs an `unsafe`
+//! block lives here: forking and the descriptors a forked child closes, signal handlers,
+//! reaping, per-thread credentials, seccomp and eBPF device filters, joining a namespace by
+//! descriptor number, terminal ioctls and passing descriptors over sockets, in-root path
+//! resolution, the sealed binary, page-cache hints. Each function is small and documented with
+//! the invariant that makes it sound (each `unsafe` block has a `// SAFETY:` comment, which
+//! the workspace's lints require), and unit-tested where that needs no root.
 
-pub mod fs;
+pub mod confine;
 pub mod inroot;
-pub mod net;
 pub mod process;
 pub mod sealed;
 pub mod term;

@@ -1,14 +1,17 @@
-//! Process plumbing for the supervisor and the CLI: detached spawns, signal disposition,
-//! reaping, and trimming an idle process's memory footprint.
+//! Process plumbing for the runtimes, the supervisor and the CLI: forking (single-threaded
+//! only), detached spawns, descriptors a forked child closes, signal disposition, forwarding
+//! and catching, reaping and waiting, reading a process's identity from /proc, and trimming an
+//! idle process's memory footprint.
 //!
 //! Each function here needs a raw call that `nix` does not offer safely (forking, signal
-//! handlers, `madvise`, taking ownership of an inherited descriptor, `pre_exec` hooks); the
-//! function's shape is what makes that call sound, as each `// SAFETY:` comment says.
+//! handlers, `madvise`, `close_range`, pidfds, taking ownership of an inherited descriptor,
+//! `pre_exec` hooks); the function's shape is what makes that call sound, as each `// SAFETY:`
+//! comment says.
 
 use nix::sys::signal::Signal;
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -99,24 +102,23 @@ pub fn send_signal(pid: i32, sig: i32) -> io::Result<bool> {
     }
 }
 
-/// Reaps a child: `pid` (or any child with `-1`), waiting for it unless `nohang`. Returns
-/// its pid and status in the shell's encoding (the exit code, or 128 + the signal number:
-/// real-time signals included, which `nix::sys::wait` cannot report); `None` when no child
-/// has ended (with `nohang`) or none is left (`ECHILD`).
-pub fn wait_child(pid: i32, nohang: bool) -> io::Result<Option<(i32, i32)>> {
+/// Reaps a child: `pid` (or any child with `-1`), waiting for it unless `nohang`. Returns its
+/// pid and how it ended (real-time signals included, which `nix::sys::wait` cannot report);
+/// `None` when no child has ended (with `nohang`) or none is left (`ECHILD`).
+pub fn wait_status(pid: i32, nohang: bool) -> io::Result<Option<(i32, ExitStatus)>> {
     let mut st = 0;
     loop {
         // SAFETY: waitpid writes the status to a local int; no other pointer is involved.
         let r = unsafe { libc::waitpid(pid, &mut st, if nohang { libc::WNOHANG } else { 0 }) };
         if r > 0 {
-            let code = if libc::WIFEXITED(st) {
-                libc::WEXITSTATUS(st)
-            } else if libc::WIFSIGNALED(st) {
-                128 + libc::WTERMSIG(st)
-            } else {
-                0
-            };
-            return Ok(Some((r, code)));
+            if libc::WIFEXITED(st) {
+                return Ok(Some((r, ExitStatus::Code(libc::WEXITSTATUS(st)))));
+            }
+            if libc::WIFSIGNALED(st) {
+                return Ok(Some((r, ExitStatus::Signal(libc::WTERMSIG(st)))));
+            }
+            // Stopped or continued (a traced child): it has not ended.
+            continue;
         }
         if r == 0 {
             return Ok(None);
@@ -128,6 +130,12 @@ pub fn wait_child(pid: i32, nohang: bool) -> io::Result<Option<(i32, i32)>> {
             _ => return Err(e),
         }
     }
+}
+
+/// [`wait_status`] with the status in the shell's encoding (the exit code, or 128 + the
+/// signal number).
+pub fn wait_child(pid: i32, nohang: bool) -> io::Result<Option<(i32, i32)>> {
+    Ok(wait_status(pid, nohang)?.map(|(p, st)| (p, i32::from(st.code()))))
 }
 
 /// Sets `signals` to be ignored (inherited across exec, as SIG_IGN is).
@@ -197,6 +205,192 @@ pub fn claim_inherited_fd(fd: RawFd) -> Option<OwnedFd> {
     // else in the process owns it), and the CLAIMED bit makes this the only OwnedFd made for
     // it here, so it is closed once.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Field `n` (1-based, as in proc(5)) of a /proc/<pid>/stat line.
+fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(n - 3)
+}
+
+/// The number of threads of this process.
+pub fn thread_count() -> io::Result<u32> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    Ok(stat_field(&stat, 20).and_then(|t| t.parse::<u32>().ok()).unwrap_or(1))
+}
+
+/// The start time (clock ticks since boot) and state letter of `pid`, or None when it is gone.
+pub fn start_time_and_state(pid: i32) -> Option<(u64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat_field(&stat, 3)?.chars().next()?;
+    let start = stat_field(&stat, 22)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// Which side of a fork we are on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    Child,
+    Parent(i32),
+}
+
+/// Forks this process, which must be single-threaded: the child of a multi-threaded process
+/// inherits locks (the allocator's among them) held by threads that do not exist in it. A
+/// process with more than one thread gets an error instead.
+pub fn fork() -> io::Result<Forked> {
+    let threads = thread_count()?;
+    if threads > 1 {
+        return Err(io::Error::other(format!("cannot fork a process with {threads} threads")));
+    }
+    // SAFETY: the process has one thread (checked just above, and only this thread could have
+    // started another since), so the child gets a consistent copy of the heap and every lock.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+    }
+}
+
+/// Ends this process at once, without running exit handlers or flushing stdio buffers: what
+/// a forked child does, since those belong to its parent.
+pub fn exit_now(code: u8) -> ! {
+    // SAFETY: _exit takes an integer and does not return.
+    unsafe { libc::_exit(code as libc::c_int) }
+}
+
+/// Marks every descriptor from `min` up close-on-exec (so only stdio and the preserved fds reach
+/// the container's process).
+pub fn cloexec_from(min: u32) {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, min, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        // Kernels before 5.11: walk /proc/self/fd.
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> =
+                dir.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect();
+            for fd in fds.into_iter().filter(|fd| *fd >= min as i32) {
+                let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+            }
+        }
+    }
+}
+
+/// Closes every descriptor from `min` up except those in `keep`: what a process forked toward
+/// a container must not carry into it (its parent's sockets, logs, directories; the caller's
+/// `9</host/dir`), closed before it joins the container, not merely marked close-on-exec.
+/// Only for a freshly forked child, in which nothing owns those descriptors any more.
+pub fn close_fds_except(min: u32, keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&fd| fd >= 0 && fd as u32 >= min).map(|&fd| fd as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = min;
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    for k in keep.iter().copied() {
+        if k > lo {
+            ranges.push((lo, k - 1));
+        }
+        lo = k + 1;
+    }
+    ranges.push((lo, u32::MAX));
+    for (a, b) in ranges {
+        // SAFETY: close_range takes integers; the descriptors it closes belong to this freshly
+        // forked process, in which nothing else will use them (the ones still needed are kept).
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, a, b, 0) };
+        if rc != 0 {
+            // Kernels before 5.9: close what /proc/self/fd lists (collected first: reading
+            // the directory opens a descriptor of its own).
+            let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+                .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
+                .unwrap_or_default();
+            for fd in fds.into_iter().filter(|&fd| fd as u32 >= a && fd as u32 <= b) {
+                let _ = nix::unistd::close(fd);
+            }
+        }
+    }
+}
+
+/// Whether nobody can read the pipe whose write end is descriptor number `fd` any more (its
+/// read end closed everywhere), sampled without blocking.
+pub fn reader_gone(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: one valid pollfd on the stack; a zero timeout only samples the pipe's state.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Writes `buf` to descriptor number `fd` (a pipe end a forked child inherited), once.
+pub fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `buf`, valid for the call; a descriptor number
+    // that is not open fails with EBADF.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Waits until `pid` (not necessarily our child) exits, with a pidfd. A process that is gone
+/// already is not an error.
+pub fn wait_for_exit(pid: i32) -> io::Result<()> {
+    // SAFETY: pidfd_open takes integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) };
+    }
+    // SAFETY: the descriptor was just created for us; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd on the stack.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Ok(());
+        }
+    }
+}
+
+/// Restores default signal handling (every signal at its default action, none blocked), as a
+/// process about to exec a container's program needs: Rust ignores SIGPIPE at startup and the
+/// runtime may have installed handlers; an ignored signal would stay ignored after exec.
+pub fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL has no handler code to be unsafe about.
+        let _ = unsafe { sigaction(sig, &dfl) };
+    }
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record_signal(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe. Whoever polls [`caught_signal`] does the rest.
+    CAUGHT.store(sig, Ordering::Relaxed);
+}
+
+/// From now on, each of `signals` this process receives is recorded (see [`caught_signal`])
+/// instead of having its default effect. Blocked signals stay pending for `sigwait`: for a
+/// PID 1, which the kernel sends no signal left at its default action, this is what makes
+/// them arrive at all.
+pub fn catch_signals(signals: &[Signal]) -> io::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let act = SigAction::new(SigHandler::Handler(record_signal), SaFlags::SA_RESTART, SigSet::empty());
+    for s in signals {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(*s, &act) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// The last signal [`catch_signals`] recorded (0: none yet).
+pub fn caught_signal() -> i32 {
+    CAUGHT.load(Ordering::Relaxed)
 }
 
 /// Gives back memory an idle process no longer needs: the clean pages of every read-only
@@ -300,6 +494,50 @@ pub fn malloc_trim() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_fields_survive_odd_command_names() {
+        let stat = "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(stat_field(stat, 3), Some("S"));
+        assert_eq!(stat_field(stat, 20), Some("1"));
+        assert_eq!(stat_field(stat, 22), Some("98765"));
+    }
+
+    #[test]
+    fn own_start_time_is_readable() {
+        let (start, state) = start_time_and_state(std::process::id() as i32).unwrap();
+        assert!(start > 0);
+        assert!(state != 'Z');
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn a_multi_threaded_process_is_not_forked() {
+        // The test harness runs tests on threads of their own: this process has several.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv());
+        assert!(fork().is_err());
+        drop(tx);
+        let _ = t.join();
+    }
+
+    #[test]
+    fn waits_for_a_process_that_is_not_a_child() {
+        let mut c = Command::new("sleep").arg("0.1").spawn().unwrap();
+        wait_for_exit(c.id() as i32).unwrap();
+        assert_eq!(start_time_and_state(c.id() as i32).map(|s| s.1), Some('Z'), "exited, not yet reaped");
+        c.wait().unwrap();
+        wait_for_exit(c.id() as i32).unwrap();
+    }
+
+    #[test]
+    fn a_pipe_without_a_reader_is_seen() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        assert!(!reader_gone(w.as_raw_fd()));
+        assert_eq!(write_fd(w.as_raw_fd(), b"R").unwrap(), 1);
+        drop(r);
+        assert!(reader_gone(w.as_raw_fd()));
+    }
 
     #[test]
     fn signals_to_a_gone_process_are_not_errors() {

@@ -620,7 +620,7 @@ fn terminal_goes_to_the_console_socket() {
         .spawn()
         .unwrap();
     let (conn, _) = listener.accept().unwrap();
-    let (master, name) = berth_runtime_linux::console::recv_fd(conn.as_raw_fd()).unwrap();
+    let (master, name) = berth_sys::term::recv_fd(conn.as_raw_fd()).unwrap();
     assert_eq!(name, "/dev/pts/0");
     let mut f = std::fs::File::from(master);
     let mut out = Vec::new();

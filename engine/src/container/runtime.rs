@@ -450,8 +450,8 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
     r.map_err(start_failed)?;
     listener.set_nonblocking(true).ok();
     let (conn, _) = listener.accept().map_err(|e| Error::Other(format!("console socket: {e}")))?;
-    let (master, _) = berth_runtime_linux::console::recv_fd(conn.as_raw_fd())
-        .map_err(|e| Error::Other(format!("receiving the terminal: {e}")))?;
+    let (master, _) =
+        berth_sys::term::recv_fd(conn.as_raw_fd()).map_err(|e| Error::Other(format!("receiving the terminal: {e}")))?;
     if detach {
         return Ok(None);
     }

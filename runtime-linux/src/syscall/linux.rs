@@ -9,7 +9,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::statvfs::FsFlags;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, RawFd};
 use std::path::Path;
 
 /// The production [`Syscall`] implementation.
@@ -82,9 +82,7 @@ impl Syscall for LinuxSyscall {
     }
 
     fn setns(&self, fd: RawFd, nstype: CloneFlags) -> Result<()> {
-        // SAFETY: the caller owns `fd` and keeps it open for the duration of the call.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        nix::sched::setns(fd, nstype).map_err(|e| Error::sys(format!("setns {:#x}", nstype.bits()), e))
+        berth_sys::confine::setns(fd, nstype).map_err(|e| Error::sys(format!("setns {:#x}", nstype.bits()), e))
     }
 
     fn sethostname(&self, name: &str) -> Result<()> {
@@ -92,9 +90,7 @@ impl Syscall for LinuxSyscall {
     }
 
     fn setdomainname(&self, name: &str) -> Result<()> {
-        // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call.
-        let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setdomainname {name:?}"), e))
+        berth_sys::confine::setdomainname(name).map_err(|e| Error::sys(format!("setdomainname {name:?}"), e))
     }
 
     fn mknod(&self, path: &Path, kind: DeviceKind, mode: u32, major: u64, minor: u64) -> Result<()> {
@@ -225,155 +221,53 @@ impl Syscall for LinuxSyscall {
     }
 
     fn set_keep_caps(&self, keep: bool) -> Result<()> {
-        // SAFETY: prctl with integer arguments only.
-        let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong, 0, 0, 0) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))
+        nix::sys::prctl::set_keepcaps(keep).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))
     }
 
-    // The identity calls are the kernel's, which change the calling thread only: libc's
-    // wrappers (nix's) would change every thread of the process, signalling each. Every caller
+    // The identity calls change the calling thread only (see berth_sys::confine): every caller
     // is single-threaded but the inline wasm guest's thread, whose identity must not become the
-    // CLI's other threads' (see `wasm::inline`); threads started afterwards inherit it.
+    // CLI's other threads'; threads started afterwards inherit it.
     fn setgroups(&self, gids: &[u32]) -> Result<()> {
-        let list: Vec<libc::gid_t> = gids.to_vec();
-        // SAFETY: `list` outlives the call and holds `list.len()` gids.
-        let rc = unsafe { libc::syscall(libc::SYS_setgroups, list.len() as libc::size_t, list.as_ptr()) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setgroups {gids:?}"), e))
+        berth_sys::confine::thread_setgroups(gids).map_err(|e| Error::sys(format!("setgroups {gids:?}"), e))
     }
 
     fn setresgid(&self, gid: u32) -> Result<()> {
-        // SAFETY: integer arguments only.
-        let rc = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setresgid {gid}"), e))
+        berth_sys::confine::thread_setresgid(gid).map_err(|e| Error::sys(format!("setresgid {gid}"), e))
     }
 
     fn setresuid(&self, uid: u32) -> Result<()> {
-        // SAFETY: integer arguments only.
-        let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setresuid {uid}"), e))
+        berth_sys::confine::thread_setresuid(uid).map_err(|e| Error::sys(format!("setresuid {uid}"), e))
     }
 
     fn set_no_new_privs(&self) -> Result<()> {
-        // SAFETY: prctl with integer arguments only.
-        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))
+        nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))
     }
 
     fn getrlimit(&self, resource: u32) -> Result<(u64, u64)> {
-        let mut old = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: `old` is a valid out-pointer; a null new limit only reads.
-        let rc = unsafe { libc::prlimit64(0, resource as _, std::ptr::null(), &mut old) };
-        Errno::result(rc).map_err(|e| Error::sys(format!("getrlimit {resource}"), e))?;
-        Ok((old.rlim_cur, old.rlim_max))
+        berth_sys::confine::getrlimit(resource).map_err(|e| Error::sys(format!("getrlimit {resource}"), e))
     }
 
     fn setrlimit(&self, resource: u32, soft: u64, hard: u64) -> Result<()> {
-        let new = libc::rlimit64 { rlim_cur: soft, rlim_max: hard };
-        // SAFETY: `new` is a valid in-pointer; a null old limit is allowed.
-        let rc = unsafe { libc::prlimit64(0, resource as _, &new, std::ptr::null_mut()) };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys(format!("setrlimit {resource} {soft}/{hard}"), e))
+        berth_sys::confine::setrlimit(resource, soft, hard)
+            .map_err(|e| Error::sys(format!("setrlimit {resource} {soft}/{hard}"), e))
     }
 
     fn seccomp(&self, program: &[seccompiler::sock_filter], flags: u32) -> Result<()> {
-        #[repr(C)]
-        struct SockFprog {
-            len: libc::c_ushort,
-            filter: *const seccompiler::sock_filter,
-        }
-        let prog = SockFprog { len: program.len() as libc::c_ushort, filter: program.as_ptr() };
-        // SAFETY: the kernel copies the program in during the call; `prog` and `program` outlive it.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                flags as libc::c_ulong,
-                &prog as *const SockFprog,
-            )
-        };
-        Errno::result(rc).map(drop).map_err(|e| Error::sys("seccomp(SECCOMP_SET_MODE_FILTER)", e))
+        let program: Vec<libc::sock_filter> =
+            program.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
+        berth_sys::confine::install_seccomp_filter(&program, flags)
+            .map_err(|e| Error::sys("seccomp(SECCOMP_SET_MODE_FILTER)", e))
     }
 
     fn attach_device_filter(&self, cgroup_dir: &Path, program: &[crate::device_filter::Insn]) -> Result<()> {
-        const BPF_PROG_LOAD: libc::c_long = 5;
-        const BPF_PROG_ATTACH: libc::c_long = 8;
-        const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-        const BPF_CGROUP_DEVICE: u32 = 6;
-        const BPF_F_ALLOW_MULTI: u32 = 2;
-        #[repr(C)]
-        #[derive(Default)]
-        struct ProgLoad {
-            prog_type: u32,
-            insn_cnt: u32,
-            insns: u64,
-            license: u64,
-            log_level: u32,
-            log_size: u32,
-            log_buf: u64,
-            kern_version: u32,
-            prog_flags: u32,
-            prog_name: [u8; 16],
-            prog_ifindex: u32,
-            expected_attach_type: u32,
-        }
-        #[repr(C)]
-        struct ProgAttach {
-            target_fd: u32,
-            attach_bpf_fd: u32,
-            attach_type: u32,
-            attach_flags: u32,
-            replace_bpf_fd: u32,
-        }
         let bytes: Vec<u8> = program.iter().flat_map(|i| i.encode()).collect();
-        let license = b"Apache\0";
-        let mut log = vec![0u8; 0];
-        let load = |log: &mut Vec<u8>| {
-            let mut attr = ProgLoad {
-                prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-                insn_cnt: program.len() as u32,
-                insns: bytes.as_ptr() as u64,
-                license: license.as_ptr() as u64,
-                ..Default::default()
-            };
-            attr.prog_name[..5].copy_from_slice(b"berth");
-            if !log.is_empty() {
-                attr.log_level = 1;
-                attr.log_size = log.len() as u32;
-                attr.log_buf = log.as_mut_ptr() as u64;
-            }
-            // SAFETY: `attr` and the buffers it points to outlive the call; the kernel copies
-            // the program in and writes at most log_size bytes of log.
-            unsafe {
-                libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>())
-            }
-        };
-        let fd = load(&mut log);
-        if fd < 0 {
-            let errno = Errno::last();
-            log = vec![0u8; 65536];
-            let _ = load(&mut log);
-            let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).into_owned();
-            return Err(Error::Sys {
-                what: format!("load the device filter for {}", cgroup_dir.display()),
-                source: std::io::Error::other(format!("{}: {}", errno.desc(), text.trim())),
-            });
-        }
-        // SAFETY: the kernel just returned this descriptor to us.
-        let prog = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) };
+        let prog = berth_sys::confine::load_device_program(&bytes).map_err(|(errno, log)| Error::Sys {
+            what: format!("load the device filter for {}", cgroup_dir.display()),
+            source: std::io::Error::other(format!("{}: {}", errno.desc(), log.trim())),
+        })?;
         let dir = std::fs::File::open(cgroup_dir).map_err(|e| Error::io(cgroup_dir, e))?;
-        let attr = ProgAttach {
-            target_fd: std::os::fd::AsRawFd::as_raw_fd(&dir) as u32,
-            attach_bpf_fd: std::os::fd::AsRawFd::as_raw_fd(&prog) as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            attach_flags: BPF_F_ALLOW_MULTI,
-            replace_bpf_fd: 0,
-        };
-        // SAFETY: `attr` outlives the call; both descriptors are open.
-        let rc = unsafe {
-            libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const ProgAttach, std::mem::size_of::<ProgAttach>())
-        };
         // The attachment keeps the program alive; our descriptor can go.
-        Errno::result(rc)
-            .map(drop)
+        berth_sys::confine::attach_device_program(dir.as_fd(), prog.as_fd())
             .map_err(|e| Error::sys(format!("attach the device filter to {}", cgroup_dir.display()), e))
     }
 
