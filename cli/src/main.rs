@@ -1,7 +1,7 @@
 //! `berth`: the command line. Thin by design: clap structs, one file per command, each calling
 //! the engine. Exit codes follow Docker's: 125 when berth itself fails, else the command's own.
 
-// Every unsafe block of berth lives under shims/ (berth-shims, berth-sys).
+// Every unsafe block of berth lives in berth-sys (sys/).
 #![forbid(unsafe_code)]
 
 mod commands;
@@ -175,7 +175,7 @@ fn main() -> ExitCode {
             | Command::Volume(_)
             | Command::Save(_)
     ) {
-        berth_shims::restore_default_sigpipe();
+        berth_sys::process::restore_default_sigpipe();
     }
     let ctx = commands::Ctx { root: cli.root, insecure_registries: cli.insecure_registries };
     let result = match cli.command {

@@ -6,7 +6,7 @@
 //! caches. Nothing here runs a container's process itself: that is the job of `berth-shims`,
 //! which never imports this crate.
 
-// Every unsafe block of berth lives under shims/ (berth-shims, berth-sys).
+// Every unsafe block of berth lives in berth-sys (sys/).
 #![forbid(unsafe_code)]
 
 pub mod build;

@@ -10,7 +10,7 @@
 //! image form reaches the runtime as the same OCI bundle. An image with such layers and no
 //! entrypoint runs its first wasm layer. The bundle of a wasm container carries crun's
 //! `run.oci.handler: wasm` annotation and the compiled-code cache directory
-//! (`<root>/wasm-cache/compiled`, see `berth_shims::wasm::cache`).
+//! (`<root>/wasm-cache/compiled`, see `berth_runtime_wasm::cache`).
 
 use crate::container::runtime::Io;
 use crate::container::Container;
@@ -70,7 +70,7 @@ impl Engine {
             use std::io::Read;
             let mut f = self.store().open_blob(blob)?;
             let n = f.read(&mut head).map_err(|e| Error::io(&src, e))?;
-            if n < 4 || !berth_shims::wasm::is_wasm(&head) {
+            if n < 4 || !berth_runtime_wasm::is_wasm(&head) {
                 return Err(Error::Other(format!(
                     "layer {blob} ({mt}) is not a WebAssembly module or component (no \\0asm header)"
                 )));
@@ -102,9 +102,9 @@ impl Engine {
         let r = Reference::parse(name)?;
         let raw = std::fs::read(file).map_err(|e| Error::io(file, e))?;
         // A guest packaged from its text is named as its binary would be (app.wat -> app.wasm).
-        let title = if berth_shims::wasm::is_wasm(&raw) { file.to_path_buf() } else { file.with_extension("wasm") };
+        let title = if berth_runtime_wasm::is_wasm(&raw) { file.to_path_buf() } else { file.with_extension("wasm") };
         let bytes = wasm_binary(file, raw)?;
-        let component = berth_shims::wasm::is_component(&bytes);
+        let component = berth_runtime_wasm::is_component(&bytes);
         let (layer, size) = self.store().put_blob(&bytes, None)?;
         let mut ldesc = descriptor(media::WASM_LAYER, &layer, size);
         if let Some(t) = title.file_name().and_then(|n| n.to_str()) {
@@ -136,7 +136,7 @@ impl Engine {
 /// A binary module or component as is; anything else is taken as WebAssembly text (`.wat`) and
 /// converted as `wasm-tools parse` would, so an example or test guest can be packaged from source.
 fn wasm_binary(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    if berth_shims::wasm::is_wasm(&bytes) {
+    if berth_runtime_wasm::is_wasm(&bytes) {
         return Ok(bytes);
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| {
@@ -220,7 +220,7 @@ pub fn decide(
             continue;
         }
         let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-        return Ok(if n == 4 && berth_shims::wasm::is_wasm(&head) { RUNTIME_WASM } else { RUNTIME_LINUX });
+        return Ok(if n == 4 && berth_runtime_wasm::is_wasm(&head) { RUNTIME_WASM } else { RUNTIME_LINUX });
     }
     Ok(RUNTIME_LINUX)
 }
@@ -229,13 +229,13 @@ pub fn decide(
 /// names what the engine knows of the binary's content (see [`module_source`]).
 pub fn annotate_spec(engine: &Engine, c: &Container, spec: &mut oci_spec::runtime::Spec) {
     let mut ann = spec.annotations().clone().unwrap_or_default();
-    ann.insert(berth_shims::wasm::HANDLER_ANNOTATION.into(), "wasm".into());
+    ann.insert(berth_runtime_wasm::HANDLER_ANNOTATION.into(), "wasm".into());
     ann.insert(
-        berth_shims::wasm::CACHE_ANNOTATION.into(),
+        berth_runtime_wasm::CACHE_ANNOTATION.into(),
         engine.wasm_cache_dir().join("compiled").display().to_string(),
     );
     if let Some(src) = module_source(engine, c) {
-        ann.insert(berth_shims::wasm::SOURCE_ANNOTATION.into(), src.to_annotation());
+        ann.insert(berth_runtime_wasm::SOURCE_ANNOTATION.into(), src.to_annotation());
     }
     spec.set_annotations(Some(ann));
 }
@@ -245,7 +245,7 @@ pub fn annotate_spec(engine: &Engine, c: &Container, spec: &mut oci_spec::runtim
 /// (key: the blob's digest, already its content address), an unpacked tar layer's file is named
 /// by the layer's diff id and its path in it. `None` (the runtime then hashes the binary) when
 /// the path crosses a symlink or the file is not a plain file of one layer.
-pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_shims::wasm::ModuleSource> {
+pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_runtime_wasm::ModuleSource> {
     use sha2::Digest as _;
     let arg0 = c.process.args.first()?.split('#').next().unwrap_or_default();
     let candidates: Vec<String> = if arg0.starts_with('/') {
@@ -295,44 +295,44 @@ pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_shims::wasm
                 let h = sha2::Sha256::digest(format!("layer:{name}/{}", rel.display()).as_bytes());
                 hex::encode(h)
             };
-            return Some(berth_shims::wasm::ModuleSource { key, path: file });
+            return Some(berth_runtime_wasm::ModuleSource { key, path: file });
         }
     }
     None
 }
 
 /// The wasm runtime's state directory (`<root>/runtime/wasm`).
-fn runtime_root(c: &Container) -> PathBuf {
+pub(crate) fn runtime_root(c: &Container) -> PathBuf {
     crate::container::runtime::state_root(c).join("runtime").join("wasm")
 }
 
-/// Creates a wasm container through `berth_shims::Wasm` (its guest process forked from this
+/// Creates a wasm container through `berth_runtime_wasm::Wasm` (its guest process forked from this
 /// single-threaded shim with `io` as its stdio, as a native container's init is: the PID 1 of a
 /// namespace of its own, dying with the shim); returns the guest process's pid.
 pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
-    use berth_shims::Runtime;
+    use berth_runtime::Runtime;
     let rroot = runtime_root(c);
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
-    let _ = std::fs::remove_file(c.dir.join(berth_shims::wasm::OOM_MARKER));
-    let rt = berth_shims::Wasm::new(rroot);
+    let _ = std::fs::remove_file(c.dir.join(berth_runtime_wasm::OOM_MARKER));
+    let rt = berth_runtime_wasm::Wasm::new(rroot);
     let _ = rt.delete(&c.id, true); // a stale record of an earlier run
     crate::container::runtime::create_here(io, |opts| rt.create(&c.id, &c.dir, opts))
 }
 
 /// Lets a created wasm container's guest run.
 pub fn runtime_start(c: &Container) -> Result<()> {
-    use berth_shims::Runtime;
-    berth_shims::Wasm::new(runtime_root(c)).start(&c.id).map_err(crate::container::runtime::start_failed)
+    use berth_runtime::Runtime;
+    berth_runtime_wasm::Wasm::new(runtime_root(c)).start(&c.id).map_err(crate::container::runtime::start_failed)
 }
 
 /// Removes the wasm runtime's record of the container, killing the guest if it still runs.
 pub fn runtime_delete(c: &Container) -> Result<()> {
-    use berth_shims::Runtime;
-    let _ = berth_shims::Wasm::new(runtime_root(c)).delete(&c.id, true);
+    use berth_runtime::Runtime;
+    let _ = berth_runtime_wasm::Wasm::new(runtime_root(c)).delete(&c.id, true);
     Ok(())
 }
 
 /// Whether the guest ran out of its memory limit (the runtime's marker in the bundle).
 pub fn oom_killed(c: &Container) -> bool {
-    c.dir.join(berth_shims::wasm::OOM_MARKER).exists()
+    c.dir.join(berth_runtime_wasm::OOM_MARKER).exists()
 }

@@ -327,7 +327,7 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
 
 fn recv_pty(l: &std::os::unix::net::UnixListener) -> Option<OwnedFd> {
     let (s, _) = l.accept().ok()?;
-    berth_shims::console::recv_fd(s.as_raw_fd()).ok().map(|(fd, _)| fd)
+    berth_sys::term::recv_fd(s.as_raw_fd()).ok().map(|(fd, _)| fd)
 }
 
 fn reap_all(sigfd: &SignalFd) {

@@ -44,7 +44,7 @@ pub fn have(prog: &str) -> bool {
 
 /// Whether the tests run as root (privileged tier).
 pub fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// A fresh root holding the busybox fixture as `busybox`, for tests that run containers;

@@ -276,8 +276,7 @@ fn container_dies_with_its_shim() {
     assert_eq!(processes(&["sleep", "31337"]).len(), 1);
     let shims = shims_of(b.root());
     assert_eq!(shims.len(), 1);
-    // SAFETY (test): a shim this test started.
-    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(shims[0], libc::SIGKILL);
     wait_until("the container to die with its shim", Duration::from_secs(3), || {
         processes(&["sleep", "31337"]).is_empty()
     });
@@ -310,8 +309,7 @@ fn wasm_guest_dies_with_its_shim() {
     let both = shims_of(b.root());
     let shim = both.iter().copied().find(|p| !both.contains(&ppid(*p))).expect("the shim");
     assert!(both.contains(&guest) || both.len() == 1, "{both:?} {guest}");
-    // SAFETY (test): a shim this test started.
-    unsafe { libc::kill(shim, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(shim, libc::SIGKILL);
     wait_until("the wasm guest to die with its shim", Duration::from_secs(3), || {
         std::fs::read_to_string(format!("/proc/{guest}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
     });
@@ -359,8 +357,7 @@ fn run_fails_promptly_when_its_shim_dies() {
                 )
             })
             .collect();
-        // SAFETY (test): a shim this test started.
-        unsafe { libc::kill(shim, libc::SIGKILL) };
+        let _ = berth_sys::process::send_signal(shim, libc::SIGKILL);
         let t = Instant::now();
         let st = loop {
             if let Some(st) = cli.0.try_wait().unwrap() {
@@ -453,8 +450,7 @@ fn exec_does_not_hand_over_the_callers_terminal() {
             let l = l.to_string_lossy();
             assert!(l.starts_with("pipe:") || l == "/dev/null", "-i {interactive}: fd {fd} is {l}");
         }
-        // SAFETY (test): the background process this test started.
-        unsafe { libc::kill(bg[0], libc::SIGKILL) };
+        let _ = berth_sys::process::send_signal(bg[0], libc::SIGKILL);
         wait_until("the background process to go", Duration::from_secs(5), || {
             processes(&["sleep", "30303"]).is_empty()
         });
@@ -566,11 +562,9 @@ fn binary_cannot_be_overwritten_from_a_container() {
     // Then every process of the copy that would keep the file busy goes: the shim, and berth
     // exec'd in the container if it ran.
     for pid in processes(&["/proc/self/exe", "registry", "serve", "--addr", "127.0.0.1:0"]) {
-        // SAFETY (test): a process this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = berth_sys::process::send_signal(pid, libc::SIGKILL);
     }
-    // SAFETY (test): the shim this test started.
-    unsafe { libc::kill(shim, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(shim, libc::SIGKILL);
     std::thread::sleep(Duration::from_secs(3));
     eprintln!("overwriter log before the shim died:\n{log}");
     assert!(std::fs::read(&copy).unwrap() == original, "the berth binary (a copy) was overwritten from the container");

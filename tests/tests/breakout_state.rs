@@ -627,8 +627,8 @@ fn kill_after(b: &Berth, args: &[&str], ms: u64) {
     let mut child =
         b.cmd().args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(ms));
-    // SAFETY: a plain kill(2) of the child this test started and has not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    // A plain kill(2) of the child this test started and has not reaped.
+    let _ = berth_sys::process::send_signal(child.id() as i32, libc::SIGKILL);
     let _ = child.wait();
 }
 

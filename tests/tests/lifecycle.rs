@@ -199,7 +199,7 @@ fn restart_policies() {
     // always comes back after the process crashes (killed from outside, not by berth).
     b.ok(&["run", "-d", "--name", "al", "--restart", "always", "busybox", "sleep", "100"]);
     let pid: i64 = inspect(&b, "al", "{{.State.Pid}}").parse().unwrap();
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(pid as i32, libc::SIGKILL);
     wait_until("always to restart", Duration::from_secs(10), || {
         inspect(&b, "al", "{{.State.Running}} {{.RestartCount}}") == "true 1"
     });
@@ -319,7 +319,7 @@ fn sigkill_of_a_shim_is_reconciled() {
     let shim = st["ShimPid"].as_i64().unwrap();
     let pid = st["Pid"].as_i64().unwrap();
     assert!(alive(shim) && alive(pid));
-    unsafe { libc::kill(shim as i32, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(shim as i32, libc::SIGKILL);
     wait_until("the shim to die", Duration::from_secs(5), || !alive(shim));
     // The next berth command notices, kills the orphaned container and marks it exited.
     let ps = b.ok(&["ps", "-a"]);
@@ -332,7 +332,7 @@ fn sigkill_of_a_shim_is_reconciled() {
     // An --rm container whose shim dies is removed by the reconciliation.
     let gone = b.ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100"]).trim().to_string();
     let shim = state_file(&b, "gone")["ShimPid"].as_i64().unwrap();
-    unsafe { libc::kill(shim as i32, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(shim as i32, libc::SIGKILL);
     wait_until("the shim to die", Duration::from_secs(5), || !alive(shim));
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert_eq!(footprint_of(b.root(), &[orphan, gone]), before, "mounts, cgroups, shims");
@@ -347,7 +347,7 @@ fn sigkill_of_the_cli_leaves_the_container_to_its_shim() {
     cli.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut guard = ChildGuard(cli.spawn().unwrap());
     wait_until("the container to run", Duration::from_secs(10), || b.ok(&["ps", "-q"]).trim().len() == 12);
-    unsafe { libc::kill(guard.0.id() as i32, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(guard.0.id() as i32, libc::SIGKILL);
     let _ = guard.0.wait();
     // Docker's semantics: the container keeps running; its output is in the log.
     std::thread::sleep(Duration::from_millis(200));
@@ -361,7 +361,7 @@ fn sigkill_of_the_cli_leaves_the_container_to_its_shim() {
     cli.stdout(Stdio::null()).stderr(Stdio::null());
     let mut guard = ChildGuard(cli.spawn().unwrap());
     wait_until("the container to run", Duration::from_secs(10), || b.ok(&["ps", "-q"]).trim().len() == 12);
-    unsafe { libc::kill(guard.0.id() as i32, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(guard.0.id() as i32, libc::SIGKILL);
     let _ = guard.0.wait();
     wait_until("auto-removal", Duration::from_secs(10), || b.ok(&["ps", "-aq"]).is_empty());
     wait_until("the shim to exit", Duration::from_secs(5), || footprint(&b) == before);

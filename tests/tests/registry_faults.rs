@@ -685,7 +685,7 @@ fn a_pull_killed_halfway_is_completed_by_the_next_pull() {
         assert!(t.elapsed() < Duration::from_secs(30), "the slow layer never got going");
         std::thread::sleep(Duration::from_millis(10));
     }
-    unsafe { libc::kill(guard.0.id() as i32, libc::SIGKILL) };
+    let _ = berth_sys::process::send_signal(guard.0.id() as i32, libc::SIGKILL);
     let st = guard.0.wait().unwrap();
     assert!(!st.success());
     assert_eq!(refs(b.root()), 0, "no name before all content is committed");

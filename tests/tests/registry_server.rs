@@ -166,7 +166,7 @@ fn storage_survives_a_restart() {
         &format!("docker://127.0.0.1:{port}/keep/me:v1"),
     ]);
     // SIGTERM stops it cleanly, after it said where it listened.
-    unsafe { libc::kill(g.0.id() as i32, libc::SIGTERM) };
+    let _ = berth_sys::process::send_signal(g.0.id() as i32, libc::SIGTERM);
     let t = Instant::now();
     let status = loop {
         if let Some(s) = g.0.try_wait().unwrap() {

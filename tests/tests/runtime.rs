@@ -142,7 +142,7 @@ fn docker_like_seccomp() -> Value {
         "open_tree",
     ];
     let allowed: Vec<&str> =
-        berth_shims::seccomp::native_syscall_names().into_iter().filter(|n| !denied.contains(n)).collect();
+        berth_runtime_linux::seccomp::native_syscall_names().into_iter().filter(|n| !denied.contains(n)).collect();
     let mut syscalls = vec![json!({"names": allowed, "action": "SCMP_ACT_ALLOW"})];
     for p in [0u64, 8, 131072, 131080, 4294967295] {
         syscalls.push(json!({"names": ["personality"], "action": "SCMP_ACT_ALLOW",
@@ -620,7 +620,7 @@ fn terminal_goes_to_the_console_socket() {
         .spawn()
         .unwrap();
     let (conn, _) = listener.accept().unwrap();
-    let (master, name) = berth_shims::console::recv_fd(conn.as_raw_fd()).unwrap();
+    let (master, name) = berth_sys::term::recv_fd(conn.as_raw_fd()).unwrap();
     assert_eq!(name, "/dev/pts/0");
     let mut f = std::fs::File::from(master);
     let mut out = Vec::new();

@@ -9,8 +9,8 @@
 //! 126, with Docker's messages; any other failure of the runtime gives 125.
 
 use anyhow::Context;
-use berth_shims::runtime::{self, DEFAULT_STATE_ROOT};
-use berth_shims::{CreateOptions, ExecOptions, Linux, RunOptions, Runtime};
+use berth_runtime::{CreateOptions, ExecOptions, RunOptions, Runtime, DEFAULT_STATE_ROOT};
+use berth_runtime_linux::Linux;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -163,7 +163,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let code = e.downcast_ref::<berth_shims::Error>().map(|e| e.exit_code()).unwrap_or(125);
+            let code = e.downcast_ref::<berth_runtime::Error>().map(|e| e.exit_code()).unwrap_or(125);
             eprintln!("berth: {e:#}");
             ExitCode::from(code)
         }
@@ -183,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(status.code());
             }
         }
-        Verb::Kill { all, id, signal } => rt.kill(&id, berth_shims::process::parse_signal(&signal)?, all)?,
+        Verb::Kill { all, id, signal } => rt.kill(&id, berth_runtime_linux::process::parse_signal(&signal)?, all)?,
         Verb::Delete { force, id } => rt.delete(&id, force)?,
         Verb::Pause { id } => rt.pause(&id)?,
         Verb::Resume { id } => rt.resume(&id)?,
@@ -219,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 None => {
                     // Like runc: the container's own process, with the command and flags applied.
                     let state = rt.state(&id)?;
-                    let spec = runtime::load_spec(&state.bundle)?;
+                    let spec = berth_runtime::load_spec(&state.bundle)?;
                     let mut p = spec.process().clone().context("config.json has no process")?;
                     anyhow::ensure!(!command.is_empty(), "exec: a command is required (or --process)");
                     p.set_args(Some(command));

@@ -2,14 +2,14 @@
 //!
 //! A native container needs a shim because its process lives in namespaces and must outlive
 //! the CLI only when detached; a wasm guest is just code the CLI can run on a thread
-//! (`berth_shims::wasm::inline`). So a foreground (`run` without `-d`), non-tty wasm container
+//! (`berth_runtime_wasm::inline`, a capability of `berth_runtime_wasm::Wasm`). So a foreground (`run` without `-d`), non-tty wasm container
 //! whose guest imports no `wasi:sockets` and that has no restart policy, CPU limit or
 //! published port runs in the CLI process: no shim re-exec, no guest process, and no network
 //! setup ("a guest that imports no socket interface needs no network setup"). The CLI joins
 //! the container's cgroup for the run, and the thread running the guest takes on what Linux
 //! keeps per thread of the guest process's confinement: its own mount, IPC, UTS (and cgroup)
 //! namespaces, the spec's capabilities, no_new_privs and seccomp filters, and no `socket(2)`
-//! (see `berth_shims::wasm::inline`), while this thread keeps its privileges to do the
+//! (see `berth_runtime_wasm::inline`), while this thread keeps its privileges to do the
 //! bookkeeping after the guest. A spec with rlimits (the process's) goes through the shim.
 //! It is still a
 //! container like the others: the record says running with the CLI as both its pid and its
@@ -24,7 +24,7 @@
 use super::logs::LogWriter;
 use super::{snapshot, Container};
 use crate::{Engine, Error, Result};
-use berth_shims::wasm::inline::{self, Inline, Sink, SinkFn};
+use berth_runtime_wasm::{Sink, SinkFn, Wasm};
 use fs4::fs_std::FileExt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -99,7 +99,7 @@ impl Engine {
         };
         // The guest is loaded before its rootfs is made (from the store's copy of the module,
         // which the engine found in the layers): one that cannot name files gets none.
-        let cfg = berth_shims::wasm::GuestConfig::from_spec(spec, &c.dir).map(|mut g| {
+        let cfg = berth_runtime_wasm::GuestConfig::from_spec(spec, &c.dir).map(|mut g| {
             g.root_deferred = g.source.is_some();
             g
         });
@@ -107,9 +107,10 @@ impl Engine {
         if !deferred {
             snapshot::prepare(c)?;
         }
-        let loaded = cfg.and_then(|g| Inline::load(g, spec)).and_then(|mut g| {
+        let wasm = Wasm::new(crate::wasm::runtime_root(c));
+        let loaded = cfg.and_then(|g| wasm.load_inline(g, spec)).and_then(|mut g| {
             if deferred && g.needs_files() && !g.needs_network() {
-                snapshot::prepare(c).map_err(|e| berth_shims::Error::Init(e.to_string()))?;
+                snapshot::prepare(c).map_err(|e| berth_runtime::Error::Init(e.to_string()))?;
                 g.root_ready();
             }
             Ok(g)
@@ -136,14 +137,14 @@ impl Engine {
                 return Err(Error::StartFailed { code, message });
             }
         };
-        let cgroup = match inline::CgroupStay::join(spec, &c.id) {
+        let cgroup = match wasm.join_cgroup(spec, &c.id) {
             Ok(cg) => cg,
             Err(e) => {
                 let _ = snapshot::release(c);
                 return Err(Error::Other(e.to_string()));
             }
         };
-        inline::catch_stop_signals().map_err(|e| Error::Other(e.to_string()))?;
+        wasm.catch_stop_signals().map_err(|e| Error::Other(e.to_string()))?;
         let pid = std::process::id() as i32;
         let start_time = super::runtime::pid_start_time(pid).unwrap_or(0);
         let running = |st: &mut super::State| {

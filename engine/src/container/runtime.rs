@@ -61,12 +61,12 @@ fn is_builtin(c: &Container) -> bool {
     !matches!(runtime_name(c), "runc" | "crun")
 }
 
-fn builtin(c: &Container) -> berth_shims::Linux {
-    berth_shims::Linux::new(runtime_root(c))
+fn builtin(c: &Container) -> berth_runtime_linux::Linux {
+    berth_runtime_linux::Linux::new(runtime_root(c))
 }
 
 /// A built-in runtime's failure to create or start, with its Docker exit code.
-pub(crate) fn start_failed(e: berth_shims::Error) -> Error {
+pub(crate) fn start_failed(e: berth_runtime::Error) -> Error {
     Error::StartFailed { code: e.exit_code(), message: e.to_string() }
 }
 
@@ -106,15 +106,15 @@ pub enum Io {
 /// children after their fork, so a restart can create again.
 pub(crate) fn create_here(
     io: Io,
-    create: impl FnOnce(&berth_shims::CreateOptions) -> berth_shims::Result<berth_shims::State>,
+    create: impl FnOnce(&berth_runtime::CreateOptions) -> berth_runtime::Result<berth_runtime::State>,
 ) -> Result<i32> {
     use std::os::fd::AsRawFd;
     let (mut opts, fds) = match &io {
         Io::Fds(i, o, e) => {
-            (berth_shims::CreateOptions::default(), Some([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]))
+            (berth_runtime::CreateOptions::default(), Some([i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]))
         }
         Io::Console(sock) => {
-            (berth_shims::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() }, None)
+            (berth_runtime::CreateOptions { console_socket: Some(sock.clone()), ..Default::default() }, None)
         }
     };
     opts.die_with_parent = true;
@@ -134,7 +134,7 @@ pub fn create(c: &Container, io: Io) -> Result<i32> {
     let rroot = runtime_root(c);
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
     if is_builtin(c) {
-        use berth_shims::Runtime;
+        use berth_runtime::Runtime;
         let rt = builtin(c);
         let _ = rt.delete(&c.id, true); // a stale record of an earlier run
         return create_here(io, |opts| rt.create(&c.id, &c.dir, opts));
@@ -189,7 +189,7 @@ pub fn start(c: &Container) -> Result<()> {
         return crate::wasm::runtime_start(c);
     }
     if is_builtin(c) {
-        use berth_shims::Runtime;
+        use berth_runtime::Runtime;
         return builtin(c).start(&c.id).map_err(start_failed);
     }
     let log = c.dir.join("runtime.log");
@@ -214,7 +214,7 @@ pub fn delete(c: &Container) -> Result<()> {
         return crate::wasm::runtime_delete(c);
     }
     if is_builtin(c) {
-        use berth_shims::Runtime;
+        use berth_runtime::Runtime;
         // Forks nothing: safe from any process.
         let _ = builtin(c).delete(&c.id, true);
         return Ok(());
@@ -403,7 +403,7 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
 /// gets pipes (stdin, stdout, stderr), with one a pty from the runtime, and this process relays
 /// between them and its own stdio until the process exits.
 fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
-    use berth_shims::Runtime;
+    use berth_runtime::Runtime;
     use std::os::fd::AsRawFd;
     let p: oci_spec::runtime::Process =
         serde_json::from_value(process.clone()).map_err(|e| Error::Other(format!("exec process: {e}")))?;
@@ -423,12 +423,12 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
                 .open("/dev/null")
                 .map_err(|e| Error::io("/dev/null", e))?;
             let fd = null.as_raw_fd();
-            let opts = berth_shims::ExecOptions { detach, ..Default::default() };
+            let opts = berth_runtime::ExecOptions { detach, ..Default::default() };
             return with_stdio([fd, fd, fd], || rt.exec(&c.id, &p, &opts)).map(|_| None).map_err(start_failed);
         }
         let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")));
         let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?, pipe()?);
-        let opts = berth_shims::ExecOptions { pid_file: Some(pid_file.clone()), detach: true, ..Default::default() };
+        let opts = berth_runtime::ExecOptions { pid_file: Some(pid_file.clone()), detach: true, ..Default::default() };
         let r = with_stdio([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()], || rt.exec(&c.id, &p, &opts));
         let pid = read_pid();
         drop((in_r, out_w, err_w));
@@ -438,7 +438,7 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
     let sock =
         std::env::temp_dir().join(format!("berth-exec-{}-{:08x}.sock", std::process::id(), rand::random::<u32>()));
     let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| Error::io(&sock, e))?;
-    let opts = berth_shims::ExecOptions {
+    let opts = berth_runtime::ExecOptions {
         console_socket: Some(sock.clone()),
         pid_file: Some(pid_file.clone()),
         detach: true,
@@ -450,8 +450,8 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
     r.map_err(start_failed)?;
     listener.set_nonblocking(true).ok();
     let (conn, _) = listener.accept().map_err(|e| Error::Other(format!("console socket: {e}")))?;
-    let (master, _) = berth_shims::console::recv_fd(conn.as_raw_fd())
-        .map_err(|e| Error::Other(format!("receiving the terminal: {e}")))?;
+    let (master, _) =
+        berth_sys::term::recv_fd(conn.as_raw_fd()).map_err(|e| Error::Other(format!("receiving the terminal: {e}")))?;
     if detach {
         return Ok(None);
     }
