@@ -210,7 +210,7 @@ pub fn decide(
     image: &Image,
     args: &[String],
     env: &[String],
-    rootfs: &dyn crate::container::layerview::RootView,
+    rootfs: &dyn berth_store::layerview::RootView,
 ) -> Result<&'static str> {
     if wasm_by_image(image) {
         return Ok(RUNTIME_WASM);
