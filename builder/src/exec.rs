@@ -2107,3 +2107,228 @@ mod tests {
         assert_eq!(run_argv(&Command::Shell("cat <<EOF".into()), &h, &sh)[2], "cat <<EOF\necho hi\nEOF");
     }
 }
+
+/// Build plans run against a fake [`StepRunner`]: layers, cache hits and failures without
+/// containers, root or a network.
+#[cfg(test)]
+mod fake_runner {
+    use super::*;
+    use crate::step::RunOutcome;
+    use std::sync::Mutex;
+
+    /// Writes `/ran` with the argv into the step's upper directory, or exits with the code a
+    /// `exit N` at the end of the command asks for; records every step it is handed.
+    #[derive(Default)]
+    struct Fake {
+        steps: Mutex<Vec<Seen>>,
+    }
+
+    /// What the fake was handed: argv, env, workdir, user, network, number of lower layers.
+    type Seen = (Vec<String>, Vec<String>, String, String, Network, usize);
+
+    impl StepRunner for Fake {
+        fn run(&self, step: &RunStep<'_>, output: &mut dyn FnMut(&str)) -> Result<RunOutcome> {
+            self.steps.lock().unwrap().push((
+                step.argv.to_vec(),
+                step.env.to_vec(),
+                step.workdir.to_string(),
+                step.user.to_string(),
+                step.network,
+                step.lower.len(),
+            ));
+            let cmd = step.argv.last().cloned().unwrap_or_default();
+            output(&format!("running {cmd}"));
+            if let Some(code) = cmd.rsplit_once("exit ").and_then(|(_, n)| n.trim().parse::<i32>().ok()) {
+                output("it failed");
+                return Ok(RunOutcome { exit_code: code });
+            }
+            fs::write(step.upper.join("ran"), cmd.as_bytes()).unwrap();
+            Ok(RunOutcome { exit_code: 0 })
+        }
+    }
+
+    struct Env {
+        root: tempfile::TempDir,
+        context: tempfile::TempDir,
+        store: Store,
+        fake: Fake,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            let root = tempfile::tempdir().unwrap();
+            let store = Store::open(root.path()).unwrap();
+            Env { context: tempfile::tempdir().unwrap(), root, store, fake: Fake::default() }
+        }
+
+        fn build(&self, dockerfile: &str, tags: &[&str]) -> Result<BuildOutput> {
+            let pull = |name: &str, _: &Platform| -> Result<Image> {
+                Err(Error::external(ErrorKind::NotFound, berth_store::Error::ImageNotFound(name.into())))
+            };
+            let host = Host { root: self.root.path(), store: &self.store, runner: &self.fake, pull: &pull };
+            let opts = BuildOptions {
+                context: self.context.path().to_path_buf(),
+                dockerfile_text: Some(dockerfile.into()),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                quiet: true,
+                ..Default::default()
+            };
+            build(host, &opts, &mut Vec::new())
+        }
+
+        fn runs(&self) -> usize {
+            self.fake.steps.lock().unwrap().len()
+        }
+    }
+
+    use berth_oci::ErrorKind;
+
+    #[test]
+    fn run_steps_become_layers_and_cache_hits() {
+        let e = Env::new();
+        let df = "FROM scratch\nENV A=1\nUSER 7\nRUN make it\nRUN --network=none make more\n";
+        let out = e.build(df, &["example.com/app:1"]).unwrap();
+        assert_eq!((out.executed, out.cached, e.runs()), (2, 0, 2));
+        assert_eq!(out.image.names, vec!["example.com/app:1"]);
+        assert_eq!(out.image.manifest.layers().len(), 2, "one layer per RUN");
+        {
+            let steps = e.fake.steps.lock().unwrap();
+            let (argv, env, workdir, user, network, lower) = &steps[0];
+            assert_eq!(argv, &["/bin/sh", "-c", "make it"]);
+            assert_eq!(env, &[format!("PATH={DEFAULT_PATH}"), "A=1".to_string()]);
+            assert_eq!((workdir.as_str(), user.as_str(), *network, *lower), ("/", "7", Network::Default, 0));
+            // The second step runs over the first one's layer, in the network it asked for.
+            assert_eq!((steps[1].4, steps[1].5), (Network::None, 1));
+        }
+        let layer = e.store.unpack_layer(&berth_store::desc_digest(&out.image.manifest.layers()[0]).unwrap(), None);
+        assert_eq!(fs::read_to_string(layer.unwrap().path.join("ran")).unwrap(), "make it");
+
+        // Unchanged: every step answered by the cache, the same image, nothing run.
+        let again = e.build(df, &[]).unwrap();
+        assert_eq!((again.executed, again.cached, e.runs()), (0, 2, 2));
+        assert_eq!(again.image.id, out.image.id);
+        // A changed step runs again, and the ones after it too; the ones before stay cached.
+        let changed = e.build(&df.replace("make it", "make it now"), &[]).unwrap();
+        assert_eq!((changed.executed, changed.cached, e.runs()), (2, 0, 4));
+    }
+
+    #[test]
+    fn a_failing_run_is_docker_s_error_positioned_and_tags_nothing() {
+        let e = Env::new();
+        let err = e.build("FROM scratch\nRUN echo hi; exit 3\n", &["x:1"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Dockerfile:2\n--------------------\n   2 | >>> RUN echo hi; exit 3\n--------------------\n\
+             process \"/bin/sh -c echo hi; exit 3\" did not complete successfully: exit code: 3\n------\n \
+             > [2/2] RUN echo hi; exit 3:\nrunning echo hi; exit 3\nit failed\n------"
+        );
+        let Error::Step { file, line, source, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((file.as_str(), *line), ("Dockerfile", 2));
+        assert!(matches!(**source, Error::RunFailed { code: 3, .. }), "{source:?}");
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(matches!(e.store.resolve_image("x:1"), Err(berth_store::Error::ImageNotFound(_))));
+    }
+
+    #[test]
+    fn dockerfile_errors_carry_their_position() {
+        let e = Env::new();
+        let err = e.build("FROM scratch\n  FROBNICATE x\n", &[]).unwrap_err();
+        let Error::Parse(p) = &err else { panic!("{err:?}") };
+        assert_eq!((p.file.as_str(), p.line, p.col), ("Dockerfile", 2, 3));
+        assert_eq!(p.message, "unknown instruction: FROBNICATE");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        // A base image nobody has: the FROM line, and the pull's kind.
+        let err = e.build("FROM nosuch\nRUN x\n", &[]).unwrap_err();
+        assert!(matches!(&err, Error::Base { line: 1, base, .. } if base == "nosuch"), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        // RUN --network=host needs the entitlement.
+        let err = e.build("FROM scratch\nRUN --network=host x\n", &[]).unwrap_err();
+        assert!(err
+            .to_string()
+            .ends_with("network.host is not allowed: pass --network host or --allow network.host to build"));
+        assert_eq!(e.runs(), 0);
+    }
+}
+
+#[cfg(test)]
+mod changes {
+    use super::*;
+
+    fn apply(changes: &[&str]) -> Value {
+        let mut m = Map::new();
+        apply_changes(&mut m, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        Value::Object(m)
+    }
+
+    fn refused(changes: &[&str]) -> Error {
+        let mut m = Map::new();
+        apply_changes(&mut m, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap_err()
+    }
+
+    #[test]
+    fn docker_forms() {
+        let c = apply(&[
+            r#"CMD ["sh"]"#,
+            "ENV A=1 B=\"two words\"",
+            "ENV C $A-x",
+            "WORKDIR /app",
+            "WORKDIR sub",
+            "USER nobody",
+            "EXPOSE 80 53/udp 8000-8001",
+            "LABEL a=b \"c d\"=e",
+            "VOLUME /data /logs",
+            "STOPSIGNAL SIGTERM",
+            "onbuild run echo hi",
+            "HEALTHCHECK --interval=5s CMD true",
+        ]);
+        assert_eq!(c["Cmd"], json!(["sh"]));
+        assert_eq!(c["Env"], json!(["A=1", "B=two words", "C=1-x"]));
+        assert_eq!(c["WorkingDir"], json!("/app/sub"));
+        assert_eq!(c["User"], json!("nobody"));
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}));
+        assert_eq!(c["Labels"], json!({"a": "b", "c d": "e"}));
+        assert_eq!(c["Volumes"], json!({"/data": {}, "/logs": {}}));
+        assert_eq!(c["StopSignal"], json!("SIGTERM"));
+        assert_eq!(c["OnBuild"], json!(["RUN echo hi"]));
+        assert_eq!(c["Healthcheck"], json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64}));
+    }
+
+    #[test]
+    fn shell_form_and_entrypoint_reset() {
+        let c = apply(&["CMD echo hi", "ENTRYPOINT [\"/bin/app\"]"]);
+        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/app"]));
+        let mut m = Map::new();
+        m.insert("Cmd".into(), json!(["old"]));
+        apply_changes(&mut m, &["ENTRYPOINT top".to_string()]).unwrap();
+        assert!(m.get("Cmd").is_none());
+    }
+
+    #[test]
+    fn the_dockerfile_s_expansion_forms() {
+        let c = apply(&["ENV B=set", "ENV A=${B-w} C=${NONE-w} D=${NONE:-d} E=${B:+alt}"]);
+        assert_eq!(c["Env"], json!(["B=set", "A=set", "C=w", "D=d", "E=alt"]));
+        let e = refused(&["ENV A=${B:?must be set}"]);
+        assert_eq!(e.to_string(), "invalid change \"ENV A=${B:?must be set}\": B: must be set");
+        assert_eq!(e.kind(), berth_oci::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn refuses_unknown() {
+        assert_eq!(refused(&["RUN echo"]).to_string(), "RUN is not a valid change command");
+        assert_eq!(refused(&["FROBNICATE x"]).to_string(), "FROBNICATE is not a valid change command");
+        assert_eq!(refused(&["CMD x\nRUN echo"]).to_string(), "RUN is not a valid change command");
+        assert_eq!(
+            refused(&["EXPOSE 99999"]).to_string(),
+            "invalid change \"EXPOSE 99999\": invalid containerPort: 99999"
+        );
+        assert_eq!(
+            refused(&["USER a b"]).to_string(),
+            "invalid change \"USER a b\": USER requires exactly one argument"
+        );
+        assert_eq!(
+            refused(&["STOPSIGNAL NOPE"]).to_string(),
+            "invalid change \"STOPSIGNAL NOPE\": invalid signal: NOPE"
+        );
+    }
+}
