@@ -62,6 +62,16 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A source `ADD` names (a URL, a git repository) could not be had.
+    #[error("{0}")]
+    Unavailable(String),
+    /// `ADD <url>`: the request failed.
+    #[error("ADD {url}: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// What the engine's callbacks (pulling a base image, running a RUN step) failed with.
     #[error("{source}")]
     External {
@@ -109,6 +119,7 @@ impl Error {
             Error::Step { source, .. } | Error::Base { source, .. } => source.kind(),
             Error::RunFailed { .. } | Error::Other(_) => ErrorKind::Internal,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unavailable(_) | Error::Fetch { .. } => ErrorKind::Unavailable,
             Error::External { kind, .. } => *kind,
             Error::Io(e) => e.kind(),
             Error::Oci(e) => e.kind(),

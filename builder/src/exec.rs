@@ -851,7 +851,7 @@ impl Run<'_> {
             |kind: MountKind, source: String, destination: String, rw: bool| RunMount { kind, source, destination, rw };
         match kind.as_str() {
             "cache" => {
-                let target = target.ok_or_else(|| Error::Other("cache mount needs a target".into()))?;
+                let target = target.ok_or_else(|| Error::Invalid("cache mount needs a target".into()))?;
                 let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
                 let dir = self.cache.mount_dir(&id)?;
                 if let Some(m) = kv.get("mode").and_then(|m| u32::from_str_radix(m, 8).ok()) {
@@ -863,7 +863,7 @@ impl Run<'_> {
                 })
             }
             "tmpfs" => {
-                let target = target.ok_or_else(|| Error::Other("tmpfs mount needs a target".into()))?;
+                let target = target.ok_or_else(|| Error::Invalid("tmpfs mount needs a target".into()))?;
                 Ok(MountSpec {
                     mount: mp(MountKind::Tmpfs, "tmpfs".into(), target.clone(), true),
                     key: format!("tmpfs:{target}"),
@@ -876,7 +876,7 @@ impl Run<'_> {
                     .or_else(|| {
                         target.as_ref().and_then(|t| Path::new(t).file_name().map(|f| f.to_string_lossy().into_owned()))
                     })
-                    .ok_or_else(|| Error::Other("secret mount needs an id".into()))?;
+                    .ok_or_else(|| Error::Invalid("secret mount needs an id".into()))?;
                 let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
                 let src = self.opts.secrets.iter().find(|(i, _)| *i == id).map(|(_, p)| p.clone());
                 match src {
@@ -895,7 +895,7 @@ impl Run<'_> {
                 }
             }
             "bind" => {
-                let target = target.ok_or_else(|| Error::Other("bind mount needs a target".into()))?;
+                let target = target.ok_or_else(|| Error::Invalid("bind mount needs a target".into()))?;
                 let source = kv.get("source").or_else(|| kv.get("src")).cloned().unwrap_or_default();
                 let (root, identity) = match kv.get("from") {
                     Some(f) => {
@@ -918,7 +918,7 @@ impl Run<'_> {
                     key: format!("bind:{}:{target}:{rw}", Digest::from_hasher(h)),
                 })
             }
-            other => Err(Error::Other(format!("unsupported mount type {other:?}"))),
+            other => Err(Error::Invalid(format!("unsupported mount type {other:?}"))),
         }
     }
 
@@ -972,7 +972,7 @@ impl Run<'_> {
         let chmod =
             match c.chmod.as_deref() {
                 Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-                    Error::Other(format!("invalid chmod {m:?}: an octal mode like 0755 is expected"))
+                    Error::Invalid(format!("invalid chmod {m:?}: an octal mode like 0755 is expected"))
                 })?),
                 None => None,
             };
@@ -1009,13 +1009,13 @@ impl Run<'_> {
             }
             if let Some(g) = GitSource::parse(w) {
                 if !c.add {
-                    return Err(Error::Other(format!("COPY does not support git sources: {w} (use ADD)")));
+                    return Err(Error::Invalid(format!("COPY does not support git sources: {w} (use ADD)")));
                 }
                 // Keyed by the commit the ref names now, as BuildKit's git source is.
                 let commit = g.resolve()?;
                 // --checksum on a git source pins the commit (a prefix of it is enough).
                 if let Some(cs) = c.checksum.as_deref().filter(|cs| !commit.starts_with(&cs.to_ascii_lowercase())) {
-                    return Err(Error::Other(format!("ADD {w}: checksum mismatch: {cs} is not commit {commit}")));
+                    return Err(Error::Invalid(format!("ADD {w}: checksum mismatch: {cs} is not commit {commit}")));
                 }
                 h.update(format!("git:{}:{commit}:{}:{}", g.url, g.subdir, c.keep_git_dir).as_bytes());
                 sources.push(Source::Git { git: g, commit, keep_git_dir: c.keep_git_dir });
@@ -1023,11 +1023,11 @@ impl Run<'_> {
             }
             if w.starts_with("http://") || w.starts_with("https://") {
                 if !c.add {
-                    return Err(Error::Other(format!("COPY does not support URLs: {w} (use ADD)")));
+                    return Err(Error::Invalid(format!("COPY does not support URLs: {w} (use ADD)")));
                 }
                 let checksum = match &c.checksum {
                     Some(cs) => Some(cs.parse::<Digest>().map_err(|e| {
-                        Error::Other(format!("invalid checksum {cs:?}: {e} (expected sha256:<64 hex digits>)"))
+                        Error::Invalid(format!("invalid checksum {cs:?}: {e} (expected sha256:<64 hex digits>)"))
                     })?),
                     None => None,
                 };
@@ -1048,7 +1048,7 @@ impl Run<'_> {
                 continue;
             }
             if c.checksum.is_some() {
-                return Err(Error::Other("checksum can't be specified for non-HTTP(S) sources".into()));
+                return Err(Error::Invalid("checksum can't be specified for non-HTTP(S) sources".into()));
             }
             for rel in context::resolve_in(&root, w, ignore.as_ref())? {
                 let mut files = context::walk(&root, &rel, ignore.as_ref())?;
@@ -1150,7 +1150,7 @@ impl Run<'_> {
                     let res = (|| {
                         if let Some(want) = checksum {
                             if &f.digest != want {
-                                return Err(Error::Other(format!("digest mismatch {}: {want}", f.digest)));
+                                return Err(Error::Invalid(format!("digest mismatch {}: {want}", f.digest)));
                             }
                         }
                         let t =
@@ -1408,9 +1408,9 @@ impl GitSource {
             .env("GIT_TERMINAL_PROMPT", "0")
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| Error::Other(format!("ADD {}: running git: {e}", self.url)))?;
+            .map_err(|e| Error::Unavailable(format!("ADD {}: running git: {e}", self.url)))?;
         if !o.status.success() {
-            return Err(Error::Other(format!(
+            return Err(Error::Unavailable(format!(
                 "ADD {}: git {}: {}",
                 self.url,
                 args.first().copied().unwrap_or(""),
@@ -1465,12 +1465,12 @@ struct Fetched {
 /// Fetches `url` into `dest` as BuildKit's HTTP source does: a status outside 200-399 is an
 /// error; the content's sha256, its file name and its modification time come back.
 fn fetch_url(url: &str, dest: &Path) -> Result<Fetched> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Other(format!("ADD {url}: invalid URL: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Invalid(format!("ADD {url}: invalid URL: {e}")))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("ADD {url}: {e}")))?;
-    let fail = |e: reqwest::Error| Error::Other(format!("ADD {url}: {e}"));
+    let fail = |source: reqwest::Error| Error::Fetch { url: url.to_string(), source };
     let (bytes, headers) = rt.block_on(async {
         let resp = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
@@ -1482,7 +1482,7 @@ fn fetch_url(url: &str, dest: &Path) -> Result<Fetched> {
             .map_err(fail)?;
         let status = resp.status().as_u16();
         if !(200..400).contains(&status) {
-            return Err(Error::Other(format!("ADD {url}: invalid response status {status}")));
+            return Err(Error::Unavailable(format!("ADD {url}: invalid response status {status}")));
         }
         let headers = resp.headers().clone();
         Ok((resp.bytes().await.map_err(fail)?, headers))
@@ -2041,14 +2041,15 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
     let uid = match u.parse::<u32>() {
         Ok(n) => n,
         Err(_) => find("etc/passwd", u)
-            .ok_or_else(|| Error::Other(format!("unable to find user {u}: no matching entries in passwd file")))?,
+            .ok_or_else(|| Error::NotFound(format!("unable to find user {u}: no matching entries in passwd file")))?,
     };
     let gid = match g {
         None => uid,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => find("etc/group", g)
-                .ok_or_else(|| Error::Other(format!("unable to find group {g}: no matching entries in group file")))?,
+            Err(_) => find("etc/group", g).ok_or_else(|| {
+                Error::NotFound(format!("unable to find group {g}: no matching entries in group file"))
+            })?,
         },
     };
     Ok((uid, gid))
