@@ -48,13 +48,10 @@ pub enum Error {
     /// A `--change` that is not a Dockerfile instruction Docker allows there.
     #[error("{0} is not a valid change command")]
     NotAChangeCommand(String),
-    /// A `--change` instruction that is malformed.
-    #[error("invalid change {change:?}: {}", reason(source))]
-    InvalidChange {
-        change: String,
-        #[source]
-        source: Box<Error>,
-    },
+    /// A `--change` instruction that is malformed. The reason is text, not a source: the
+    /// change is one line, quoted whole, and `berth: {:#}` would print a source twice.
+    #[error("invalid change {change:?}: {reason}")]
+    InvalidChange { change: String, reason: String },
     /// An argument, flag or value of an instruction is not valid.
     #[error("{0}")]
     Invalid(String),
@@ -89,15 +86,6 @@ pub enum Error {
     Other(String),
 }
 
-/// The reason of an invalid change: a parse error's message alone (the change is quoted
-/// already, its one line needs no frame), anything else as it says itself.
-fn reason(e: &Error) -> String {
-    match e {
-        Error::Parse(p) => p.message.clone(),
-        e => e.to_string(),
-    }
-}
-
 impl Error {
     /// An I/O error that names the path it happened on.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
@@ -107,6 +95,16 @@ impl Error {
     /// What a callback of the caller (pull, RUN step) failed with, keeping it as the source.
     pub fn external(kind: ErrorKind, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error::External { kind, source: Box::new(source) }
+    }
+
+    /// A `--change` refused for `e`: a parse error's message alone (the change is quoted
+    /// already, its one line needs no frame), anything else as it says itself.
+    pub(crate) fn invalid_change(change: &str, e: Error) -> Error {
+        let reason = match e {
+            Error::Parse(p) => p.message,
+            e => e.to_string(),
+        };
+        Error::InvalidChange { change: change.to_string(), reason }
     }
 
     /// What kind of failure this is.

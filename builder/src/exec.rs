@@ -1764,7 +1764,7 @@ pub fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Res
 }
 
 fn apply_change(st: &mut StageState, change: &str) -> Result<()> {
-    let bad = |e: Error| Error::InvalidChange { change: change.to_string(), source: Box::new(e) };
+    let bad = |e: Error| Error::invalid_change(change, e);
     let kw = change.split_whitespace().next().unwrap_or("");
     if kw.is_empty() {
         return Err(bad(Error::Invalid("empty change".into())));
