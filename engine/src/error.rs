@@ -1,8 +1,8 @@
 //! The engine's error type.
 //!
-//! The engine's own failures (containers, volumes, builds, networks) are variants here; what
-//! the crates below it report ([`berth_store`], [`berth_registry`], [`berth_oci`]) is kept
-//! whole as their error, so its `source` chain survives. Every error answers
+//! The engine's own failures (containers, volumes, build steps, networks) are variants here;
+//! what the crates below it report ([`berth_store`], [`berth_registry`], [`berth_builder`],
+//! [`berth_oci`]) is kept whole as their error, so its `source` chain survives. Every error answers
 //! [`Error::kind`], which the CLI maps onto Docker's exit codes (125 for berth's own
 //! failures) in one place.
 
@@ -23,6 +23,9 @@ pub enum Error {
     Store(#[from] berth_store::Error),
     #[error(transparent)]
     Registry(#[from] berth_registry::Error),
+    /// A Dockerfile or `--change` that does not parse, or a build step that failed.
+    #[error(transparent)]
+    Build(#[from] berth_builder::Error),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl Error {
             Error::Store(e) => e.kind(),
             Error::Registry(e) => e.kind(),
             Error::Network(e) => e.kind(),
+            Error::Build(e) => e.kind(),
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Unsupported(_) => ErrorKind::InvalidArgument,
             Error::NotFound(_) => ErrorKind::NotFound,

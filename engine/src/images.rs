@@ -64,7 +64,7 @@ impl Engine {
     /// `berth import`: `changes` are `--change` Dockerfile instructions for the config.
     pub fn import(&self, input: impl Read, changes: &[String], opts: ImportOptions) -> Result<Image> {
         let mut opts = opts;
-        crate::changes::apply_changes(&mut opts.container_config, changes)?;
+        berth_builder::apply_changes(&mut opts.container_config, changes)?;
         Ok(self.store.import(input, &opts)?)
     }
 

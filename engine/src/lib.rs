@@ -9,8 +9,7 @@
 // Every unsafe block of berth lives in berth-sys (sys/).
 #![forbid(unsafe_code)]
 
-pub mod build;
-pub mod changes;
+mod build_run;
 pub mod container;
 pub mod error;
 mod images;
@@ -20,6 +19,7 @@ pub mod wasm;
 pub use error::{Error, Result};
 
 // The crates the engine's API speaks in, under the names its callers know them by.
+pub use berth_builder as build;
 pub use berth_oci::{digest, media, platform, reference, Digest, ErrorKind, Reference};
 pub use berth_registry::{self as registry, progress, pull, push};
 pub use berth_store::{self as store, archive, image, layer, Image};

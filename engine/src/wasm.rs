@@ -200,7 +200,7 @@ pub fn decide(
     image: &Image,
     args: &[String],
     env: &[String],
-    rootfs: &dyn crate::container::layerview::RootView,
+    rootfs: &dyn berth_store::layerview::RootView,
 ) -> Result<&'static str> {
     if image.is_wasm() {
         return Ok(RUNTIME_WASM);

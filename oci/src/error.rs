@@ -39,6 +39,8 @@ pub enum Error {
     Malformed { what: String, reason: String },
     #[error("invalid platform {platform:?}: {reason} (expected os/arch[/variant])")]
     InvalidPlatform { platform: String, reason: String },
+    #[error("invalid signal: {0}")]
+    InvalidSignal(String),
 }
 
 impl Error {

@@ -14,6 +14,7 @@ pub mod content;
 pub mod error;
 pub mod image;
 pub mod layer;
+pub mod layerview;
 pub mod unpack;
 
 pub use content::*;

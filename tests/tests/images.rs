@@ -231,6 +231,19 @@ fn import_changes_platform_message_stdin_and_dangling() {
     assert!(!b.ok(&["images"]).contains("<none>"));
 }
 
+/// `--change` is read by the builder's Dockerfile parser: the expansion forms a Dockerfile
+/// has (`${V-w}`, `${V:?message}`) work there too.
+#[test]
+fn import_changes_expand_as_a_dockerfile_does() {
+    let b = Berth::new();
+    import(&b, &["--change", "ENV A=${B-w} C=${PATH:+set}", "FILE", "exp"]);
+    assert_eq!(inspect(&b, "exp")["Config"]["Env"], serde_json::json!(["A=w", "C="]));
+    let before = b.blob_count();
+    let e = b.fails(&["import", "--change", "ENV A=${B:?B is required}", busybox_tar().to_str().unwrap(), "x"]);
+    assert_eq!(e, "berth: invalid change \"ENV A=${B:?B is required}\": B: B is required\n");
+    assert_eq!(b.blob_count(), before, "a refused change stores nothing");
+}
+
 #[test]
 fn zstd_and_uncompressed_layers_unpack_the_same() {
     let b = Berth::new();

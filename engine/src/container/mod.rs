@@ -14,7 +14,6 @@ pub mod attach;
 pub mod cp;
 pub mod exec;
 pub mod inline;
-pub mod layerview;
 pub mod logs;
 pub mod names;
 pub mod net;
@@ -515,22 +514,8 @@ fn new_id() -> String {
     hex::encode(a)
 }
 
-/// Parses a signal by name (`TERM`, `SIGTERM`) or number.
-pub fn parse_signal(s: &str) -> Result<i32> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<i32>() {
-        if n > 0 && n < 65 {
-            return Ok(n);
-        }
-        return Err(Error::Other(format!("invalid signal: {s}")));
-    }
-    let up = t.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    use std::str::FromStr;
-    nix::sys::signal::Signal::from_str(&name)
-        .map(|s| s as i32)
-        .map_err(|_| Error::Other(format!("invalid signal: {s}")))
-}
+/// Signals by name or number: the image config's grammar, shared with the builder's STOPSIGNAL.
+pub use berth_oci::config::parse_signal;
 
 impl Engine {
     /// `<root>/containers`.
@@ -782,7 +767,8 @@ impl Engine {
         }
         let rootfs = c.rootfs();
         let layers = c.layers.clone();
-        let view: &dyn layerview::RootView = if via_layers { &layerview::LayerView::new(&layers) } else { &rootfs };
+        let view: &dyn berth_store::layerview::RootView =
+            if via_layers { &berth_store::layerview::LayerView::new(&layers) } else { &rootfs };
         let res = (|| {
             spec::resolve_user(&mut c, view)?;
             c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, view)?.into();

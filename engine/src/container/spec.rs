@@ -9,15 +9,15 @@
 //! exactly as Docker does; the runtime compiles it. The spec is written once, at create, into
 //! the bundle's `config.json`, so `--runtime runc|crun` run the very same bundle.
 
-use super::layerview::RootView;
 use super::{Container, CreateOptions, HostConfig, MountPoint, ProcessInfo};
 use crate::{Error, Result};
 use berth_oci::IoContext;
+use berth_store::layerview::RootView;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// The PATH Docker gives containers whose image sets none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use berth_oci::config::DEFAULT_PATH;
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPS: &[&str] = &[

@@ -1,17 +1,17 @@
-//! The Dockerfile parser, table-driven: every case in `tests/fixtures/dockerfiles/<case>/` is a
+//! The Dockerfile parser, table-driven: every case in `builder/tests/fixtures/dockerfiles/<case>/` is a
 //! Dockerfile and the `expected.json` the parser must produce for it — the typed steps and the
 //! directives, or for `err_*` cases the error's line, column and message. `BLESS=1` rewrites
 //! the expected files from the current parser (review the diff before committing it).
 //!
 //! Variable substitution has its own table below: every form BuildKit's shell lexer knows.
 
-use berth_engine::build::instructions::parse_steps;
-use berth_engine::build::parser::{expand, expand_words};
+use berth_builder::instructions::parse_steps;
+use berth_builder::parser::{expand, expand_words};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
 fn cases_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dockerfiles")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerfiles")
 }
 
 fn actual(src: &str) -> Value {

@@ -147,7 +147,7 @@ impl Context {
     pub fn open(dir: &Path, dockerfile: Option<&Path>) -> Result<Context> {
         let root = fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
         if !root.is_dir() {
-            return Err(Error::Other(format!(
+            return Err(Error::Invalid(format!(
                 "unable to prepare context: path {:?} is not a directory",
                 dir.display()
             )));
@@ -190,7 +190,7 @@ pub fn resolve_in(root: &Path, src: &str, ignore: Option<&Ignore>) -> Result<Vec
         bad
     };
     if climbs {
-        return Err(Error::Other(format!("forbidden path outside the build context: {src}")));
+        return Err(Error::Invalid(format!("forbidden path outside the build context: {src}")));
     }
     let mut rel = clean(src);
     let excluded = |r: &str| ignore.is_some_and(|i| i.excluded(r));

@@ -3,35 +3,35 @@
 //! cache, then the image written and named.
 //!
 //! A stage's state is an image in the making: its container config (Docker's field names),
-//! its layers (blobs in the store) and its history. RUN runs in a container made by the same
-//! machinery as `berth run` (the container record, snapshot, spec and berth's own runtime),
-//! over an overlay of the stage's layers; the overlay's upper directory, minus the mount
-//! points the runtime had to create, is the step's layer. COPY and ADD assemble their files
+//! its layers (blobs in the store) and its history. RUN goes to the [`StepRunner`] (the
+//! engine's makes a container of it with the same machinery as `berth run`), over the
+//! stage's layers; what the command changed, minus the mount points the runner had to
+//! create, is the step's layer. COPY and ADD assemble their files
 //! in a staging directory that becomes the layer (`--link`: without reading the stage, and
 //! keyed without it; URLs fetched over HTTP, git repositories checked out with `git`).
 //! Everything else edits the config. The
 //! image is named only once every stage succeeded, so a failed build tags nothing.
 
-use super::cache::{self, Cache, CachedLayer, Entry};
-use super::context::{self, Context, Ignore};
-use super::instructions::{Command, CopyArgs, Health, Instr, Step};
-use super::parser::{self, expand, expand_words, Heredoc};
-use super::plan::{self, Plan};
-use crate::changes::expand_port;
-use crate::container::{spec, Config, Container, HostConfig, MountPoint, ProcessInfo};
-use crate::{Digest, Engine, Error, Result};
+use crate::cache::{self, Cache, CachedLayer, Entry};
+use crate::context::{self, Context, Ignore};
+use crate::instructions::{Command, CopyArgs, Health, Instr, Step};
+use crate::parser::{self, expand, expand_words, Heredoc};
+use crate::plan::{self, Plan};
+use crate::step::{MountKind, Network, RunMount, RunStep, StepRunner};
+use crate::{Digest, Error, Result};
+use berth_oci::config::DEFAULT_PATH;
 use berth_oci::media::{self, Compression};
 use berth_oci::platform::Platform;
-use berth_oci::IoContext;
+use berth_oci::{IoContext, Reference};
 use berth_store::image::Image;
 use berth_store::layer::{self, LayerBlob};
-use berth_store::{descriptor, unpack};
+use berth_store::{descriptor, unpack, Store};
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,6 +84,19 @@ pub struct BuildOutput {
 /// Fetches an image a FROM or `--from` names that the store lacks (or `--pull` asks).
 /// Shared by the threads that build independent stages in parallel, hence `Sync`.
 pub type Puller<'a> = &'a (dyn Fn(&str, &Platform) -> Result<Image> + Sync);
+
+/// What a build works with, given by its caller (the engine).
+#[derive(Clone, Copy)]
+pub struct Host<'a> {
+    /// The state root: the build cache (`build-cache/`) and scratch space (`build-tmp/`).
+    pub root: &'a Path,
+    /// The image store: base images, layers, the result.
+    pub store: &'a Store,
+    /// Runs RUN steps.
+    pub runner: &'a dyn StepRunner,
+    /// Fetches base images the store lacks.
+    pub pull: Puller<'a>,
+}
 
 /// The in-progress image of one stage.
 #[derive(Clone, Debug, Default)]
@@ -222,9 +235,8 @@ impl Out<'_> {
 
 /// What a build run carries across stages.
 struct Run<'a> {
-    engine: &'a Engine,
+    host: Host<'a>,
     opts: &'a BuildOptions,
-    pull: Puller<'a>,
     ctx: Context,
     cache: Cache,
     plan: Plan,
@@ -269,79 +281,73 @@ fn epoch_time(e: i64) -> String {
     chrono::DateTime::from_timestamp(e, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-impl Engine {
-    /// Builds an image from a Dockerfile and a context; names it after every `-t` when the
-    /// whole build succeeded. Progress goes to `w` (BuildKit's plain format).
-    pub fn build(&self, opts: &BuildOptions, pull: Puller<'_>, w: &mut (dyn Write + Send)) -> Result<BuildOutput> {
-        self.sweep_build_runs();
-        let mut out = Out { sink: Sink::Writer(w), n: Arc::new(AtomicUsize::new(0)), quiet: opts.quiet };
-        let t = Instant::now();
-        let df_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
-        let file_label =
-            if opts.dockerfile_text.is_some() { "Dockerfile".to_string() } else { df_path.display().to_string() };
-        let v = out.vertex("[internal] load build definition from Dockerfile");
-        let text = match &opts.dockerfile_text {
-            Some(t) => t.clone(),
-            None => fs::read_to_string(&df_path)
-                .map_err(|e| Error::Other(format!("failed to read dockerfile: open {}: {e}", df_path.display())))?,
-        };
-        out.done(v, t);
-        let (df, steps) =
-            super::instructions::parse_steps(&text, &file_label).map_err(|e| Error::Other(e.to_string()))?;
-        let plan = plan::split(&df, steps).map_err(|e| Error::Other(e.to_string()))?;
-        // Tags are checked before any work, so a bad -t never costs a build.
-        for tag in &opts.tags {
-            crate::Reference::parse(tag)?;
-        }
-        if let Some(n) = opts.network.as_deref() {
-            if !matches!(n, "" | "default" | "bridge" | "host" | "none") {
-                return Err(Error::Unsupported(format!(
-                    "network mode {n:?} not supported by build (default, host or none)"
-                )));
-            }
-        }
-        let t = Instant::now();
-        let v = out.vertex("[internal] load .dockerignore");
-        let ctx = Context::open(&opts.context, opts.dockerfile_text.is_none().then_some(df_path.as_path()))?;
-        out.done(v, t);
-        let platform = match &opts.platform {
-            Some(p) => Platform::parse(p)?,
-            None => Platform::host(),
-        };
-        let store = self.store();
-        let _shared = store.lock_shared()?;
-        let tmp = self
-            .root()
-            .join("build-tmp")
-            .join(&Digest::of(format!("{}{:?}", std::process::id(), Instant::now()).as_bytes()).hex()[..16]);
-        fs::create_dir_all(&tmp).at(&tmp)?;
-        let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok());
-        let mut run = Run {
-            engine: self,
-            opts,
-            pull,
-            ctx,
-            cache: Cache::open(self.root())?,
-            plan,
-            platform,
-            escape: df.escape,
-            build_args: opts.build_args.iter().cloned().collect(),
-            used_args: HashSet::new(),
-            global: BTreeMap::new(),
-            done: HashMap::new(),
-            bases: Vec::new(),
-            executed: 0,
-            cached: 0,
-            epoch,
-            rootfs: HashMap::new(),
-            tmp: tmp.clone(),
-            slot: "main".into(),
-            bypass_cache: false,
-        };
-        let r = run.go(&df, &mut out);
-        let _ = unpack::remove_tree(&tmp);
-        r
+/// Builds an image from a Dockerfile and a context; names it after every `-t` when the
+/// whole build succeeded. Progress goes to `w` (BuildKit's plain format).
+pub fn build(host: Host<'_>, opts: &BuildOptions, w: &mut (dyn Write + Send)) -> Result<BuildOutput> {
+    let mut out = Out { sink: Sink::Writer(w), n: Arc::new(AtomicUsize::new(0)), quiet: opts.quiet };
+    let t = Instant::now();
+    let df_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
+    let file_label =
+        if opts.dockerfile_text.is_some() { "Dockerfile".to_string() } else { df_path.display().to_string() };
+    let v = out.vertex("[internal] load build definition from Dockerfile");
+    let text = match &opts.dockerfile_text {
+        Some(t) => t.clone(),
+        None => fs::read_to_string(&df_path)
+            .map_err(|e| Error::NotFound(format!("failed to read dockerfile: open {}: {e}", df_path.display())))?,
+    };
+    out.done(v, t);
+    let (df, steps) = crate::instructions::parse_steps(&text, &file_label)?;
+    let plan = plan::split(&df, steps)?;
+    // Tags are checked before any work, so a bad -t never costs a build.
+    for tag in &opts.tags {
+        Reference::parse(tag)?;
     }
+    if let Some(n) = opts.network.as_deref() {
+        if !matches!(n, "" | "default" | "bridge" | "host" | "none") {
+            return Err(Error::Unsupported(format!(
+                "network mode {n:?} not supported by build (default, host or none)"
+            )));
+        }
+    }
+    let t = Instant::now();
+    let v = out.vertex("[internal] load .dockerignore");
+    let ctx = Context::open(&opts.context, opts.dockerfile_text.is_none().then_some(df_path.as_path()))?;
+    out.done(v, t);
+    let platform = match &opts.platform {
+        Some(p) => Platform::parse(p)?,
+        None => Platform::host(),
+    };
+    let _shared = host.store.lock_shared()?;
+    let tmp = host
+        .root
+        .join("build-tmp")
+        .join(&Digest::of(format!("{}{:?}", std::process::id(), Instant::now()).as_bytes()).hex()[..16]);
+    fs::create_dir_all(&tmp).at(&tmp)?;
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok());
+    let mut run = Run {
+        host,
+        opts,
+        ctx,
+        cache: Cache::open(host.root)?,
+        plan,
+        platform,
+        escape: df.escape,
+        build_args: opts.build_args.iter().cloned().collect(),
+        used_args: HashSet::new(),
+        global: BTreeMap::new(),
+        done: HashMap::new(),
+        bases: Vec::new(),
+        executed: 0,
+        cached: 0,
+        epoch,
+        rootfs: HashMap::new(),
+        tmp: tmp.clone(),
+        slot: "main".into(),
+        bypass_cache: false,
+    };
+    let r = run.go(&df, &mut out);
+    let _ = unpack::remove_tree(&tmp);
+    r
 }
 
 impl Run<'_> {
@@ -391,7 +397,7 @@ impl Run<'_> {
             let Instr::Arg { args } = &s.instr else { continue };
             let g = self.global.clone();
             let look = |n: &str| g.get(n).cloned().flatten();
-            for word in expand_words(args, self.escape, &look).map_err(|e| at(df, &s, e))? {
+            for word in expand_words(args, self.escape, &look).map_err(invalid)? {
                 let (name, v) = arg_word(&word, &self.build_args, &mut self.used_args);
                 self.global.insert(name, v);
             }
@@ -402,12 +408,9 @@ impl Run<'_> {
             .plan
             .stages
             .iter()
-            .map(|st| {
-                expand(&st.base, self.escape, &look).map_err(|e| Error::Other(df.error(st.from_line, 1, e).to_string()))
-            })
+            .map(|st| expand(&st.base, self.escape, &look).map_err(|e| Error::from(df.error(st.from_line, 1, e))))
             .collect::<Result<_>>()?;
-        let order =
-            self.plan.order(df, self.opts.target.as_deref(), &self.bases).map_err(|e| Error::Other(e.to_string()))?;
+        let order = self.plan.order(df, self.opts.target.as_deref(), &self.bases)?;
         self.build_stages(df, &order, out)?;
         let last = *order.last().expect("a target stage");
         let unused: Vec<&String> = self
@@ -497,9 +500,8 @@ impl Run<'_> {
     /// scratch names.
     fn worker(&self, i: usize) -> Self {
         Run {
-            engine: self.engine,
+            host: self.host,
             opts: self.opts,
-            pull: self.pull,
             ctx: self.ctx.clone(),
             cache: self.cache.clone(),
             plan: self.plan.clone(),
@@ -531,7 +533,7 @@ impl Run<'_> {
         }
         let mut v = Vec::new();
         for l in &st.layers {
-            v.push(self.engine.store().unpack_layer(&l.blob, Some(&l.diff_id))?.path);
+            v.push(self.host.store.unpack_layer(&l.blob, Some(&l.diff_id))?.path);
         }
         st.dirs = Some(v.clone());
         Ok(v)
@@ -552,10 +554,9 @@ impl Run<'_> {
                 )));
             }
             let blob = berth_store::desc_digest(l)?;
-            let diff_id = diff_ids
-                .get(i)
-                .cloned()
-                .ok_or_else(|| Error::malformed(format!("config {}", img.id), "fewer diff_ids than layers"))?;
+            let diff_id = diff_ids.get(i).cloned().ok_or_else(|| {
+                berth_oci::Error::malformed(format!("config {}", img.id), "fewer diff_ids than layers")
+            })?;
             st.layers.push(CachedLayer { blob, size: l.size(), media_type: mt, diff_id, diff_size: 0 });
         }
         st.history = img.config_json.get("history").and_then(|h| h.as_array()).cloned().unwrap_or_default();
@@ -568,13 +569,13 @@ impl Run<'_> {
     /// Finds (or pulls) an image by name.
     fn image(&self, name: &str) -> Result<Image> {
         if !self.opts.pull {
-            match self.engine.resolve_image(name) {
+            match self.host.store.resolve_image(name) {
                 Ok(i) => return Ok(i),
-                Err(e) if e.is_image_not_found() => {}
-                Err(e) => return Err(e),
+                Err(berth_store::Error::ImageNotFound(_)) => {}
+                Err(e) => return Err(e.into()),
             }
         }
-        (self.pull)(name, &self.platform)
+        (self.host.pull)(name, &self.platform)
     }
 
     fn stage(&mut self, df: &parser::Dockerfile, i: usize, multi: bool, out: &mut Out) -> Result<StageState> {
@@ -599,7 +600,7 @@ impl Run<'_> {
             let mut st =
                 StageState { key: Some(cache::key(&Digest::of(b""), &["FROM", "scratch"])), ..Default::default() };
             if !self.is_wasm() {
-                st.set_env("PATH", spec::DEFAULT_PATH);
+                st.set_env("PATH", DEFAULT_PATH);
             }
             st
         } else if let Some(j) = self.plan.find(&base).filter(|j| *j != i && base.parse::<usize>().is_err()) {
@@ -612,9 +613,12 @@ impl Run<'_> {
             s
         } else {
             let v = out.vertex(&format!("{} FROM {base}", label(1)));
-            let img = self
-                .image(&base)
-                .map_err(|e| Error::Other(format!("{}:{}: FROM {base}: {e}", df.file, stage.from_line)))?;
+            let img = self.image(&base).map_err(|e| Error::Base {
+                file: df.file.clone(),
+                line: stage.from_line,
+                base: base.clone(),
+                source: Box::new(e),
+            })?;
             out.say(&format!("#{v} resolve {} done", img.id));
             out.done(v, t);
             self.image_state(&img)?
@@ -628,9 +632,7 @@ impl Run<'_> {
             .unwrap_or_default();
         let mut steps: Vec<Step> = Vec::new();
         for trig in &triggers {
-            let (tdf, ts) =
-                super::instructions::parse_steps(trig, "ONBUILD").map_err(|e| Error::Other(e.to_string()))?;
-            let _ = tdf;
+            let (_, ts) = crate::instructions::parse_steps(trig, "ONBUILD")?;
             steps.extend(ts);
         }
         steps.extend(stage.steps.iter().cloned());
@@ -640,22 +642,18 @@ impl Run<'_> {
                 k += 1;
             }
             let name = format!("{} {}", label(k.min(total)), s.original);
-            self.step(df, &mut st, s, &name, out).map_err(|e| position(df, s, e))?;
+            self.step(&mut st, s, &name, out).map_err(|e| position(df, s, e))?;
         }
         Ok(st)
     }
 
-    fn step(
-        &mut self,
-        df: &parser::Dockerfile,
-        st: &mut StageState,
-        s: &Step,
-        name: &str,
-        out: &mut Out,
-    ) -> Result<()> {
+    fn step(&mut self, st: &mut StageState, s: &Step, name: &str, out: &mut Out) -> Result<()> {
         let esc = self.escape;
-        let ex = |st: &StageState, raw: &str| expand(raw, esc, &st.lookup()).map_err(|e| at(df, s, e));
-        let exw = |st: &StageState, raw: &str| expand_words(raw, esc, &st.lookup()).map_err(|e| at(df, s, e));
+        if config_step(st, s, esc)? {
+            return Ok(());
+        }
+        let ex = |st: &StageState, raw: &str| expand(raw, esc, &st.lookup()).map_err(invalid);
+        let exw = |st: &StageState, raw: &str| expand_words(raw, esc, &st.lookup()).map_err(invalid);
         match &s.instr {
             Instr::From { .. } => unreachable!("FROM starts a stage"),
             Instr::Arg { args } => {
@@ -666,130 +664,8 @@ impl Run<'_> {
                     st.args.insert(n, v);
                 }
             }
-            Instr::Env { args } => {
-                let pairs = key_values(args, esc, &st.lookup()).map_err(|e| at(df, s, e))?;
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    st.set_env(&k, &v);
-                    shown.push(format!("{k}={v}"));
-                }
-                st.key = Some(cache::key(&st.key(), &["ENV", &shown.join("\0")]));
-                st.add_history(format!("ENV {}", shown.join(" ")), true);
-            }
-            Instr::Label { args } => {
-                let pairs = key_values(args, esc, &st.lookup()).map_err(|e| at(df, s, e))?;
-                let mut labels = st.config.get("Labels").and_then(|l| l.as_object().cloned()).unwrap_or_default();
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    shown.push(format!("{k}={v}"));
-                    labels.insert(k, json!(v));
-                }
-                st.config.insert("Labels".into(), Value::Object(labels));
-                st.key = Some(cache::key(&st.key(), &["LABEL", &shown.join("\0")]));
-                st.add_history(format!("LABEL {}", shown.join(" ")), true);
-            }
-            Instr::Expose { args } => {
-                let mut ports = st.config.get("ExposedPorts").and_then(|l| l.as_object().cloned()).unwrap_or_default();
-                let words = exw(st, args)?;
-                for w in &words {
-                    for p in expand_port(w).map_err(|e| at(df, s, e))? {
-                        ports.insert(p, json!({}));
-                    }
-                }
-                st.config.insert("ExposedPorts".into(), Value::Object(ports));
-                st.key = Some(cache::key(&st.key(), &["EXPOSE", &words.join(" ")]));
-                st.add_history(
-                    format!("EXPOSE map[{}]", words.iter().map(|w| format!("{w}:{{}}")).collect::<Vec<_>>().join(" ")),
-                    true,
-                );
-            }
-            Instr::Volume { paths, json } => {
-                let mut vols = st.config.get("Volumes").and_then(|l| l.as_object().cloned()).unwrap_or_default();
-                let list: Vec<String> = if *json {
-                    paths.iter().map(|p| ex(st, p)).collect::<Result<_>>()?
-                } else {
-                    exw(st, &paths.join(" "))?
-                };
-                for p in &list {
-                    if p.trim().is_empty() {
-                        return Err(at(df, s, "VOLUME specified can not be an empty string".into()));
-                    }
-                    vols.insert(p.clone(), json!({}));
-                }
-                st.config.insert("Volumes".into(), Value::Object(vols));
-                st.key = Some(cache::key(&st.key(), &["VOLUME", &list.join("\0")]));
-                st.add_history(format!("VOLUME {}", serde_json::to_string(&list).unwrap_or_default()), true);
-            }
-            Instr::User { user } => {
-                let u = ex(st, user)?;
-                st.config.insert("User".into(), json!(u));
-                st.key = Some(cache::key(&st.key(), &["USER", &u]));
-                st.add_history(format!("USER {u}"), true);
-            }
-            Instr::Stopsignal { signal } => {
-                let sig = ex(st, signal)?;
-                crate::container::parse_signal(&sig).map_err(|e| at(df, s, e.to_string()))?;
-                st.config.insert("StopSignal".into(), json!(sig));
-                st.key = Some(cache::key(&st.key(), &["STOPSIGNAL", &sig]));
-                st.add_history(format!("STOPSIGNAL {sig}"), true);
-            }
-            Instr::Maintainer { name: m } => {
-                st.author = Some(m.clone());
-                st.key = Some(cache::key(&st.key(), &["MAINTAINER", m]));
-                st.add_history(format!("MAINTAINER {m}"), true);
-            }
-            Instr::Onbuild { trigger } => {
-                let mut list = st.config.get("OnBuild").and_then(|l| l.as_array().cloned()).unwrap_or_default();
-                let t = match trigger.split_once(char::is_whitespace) {
-                    Some((kw, rest)) => format!("{} {}", kw.to_ascii_uppercase(), rest.trim_start()),
-                    None => trigger.to_ascii_uppercase(),
-                };
-                list.push(json!(t));
-                st.config.insert("OnBuild".into(), Value::Array(list));
-                st.key = Some(cache::key(&st.key(), &["ONBUILD", &t]));
-                st.add_history(format!("ONBUILD {t}"), true);
-            }
-            Instr::Shell { shell } => {
-                st.config.insert("Shell".into(), json!(shell));
-                st.key = Some(cache::key(&st.key(), &["SHELL", &shell.join("\0")]));
-                st.add_history(format!("SHELL {}", serde_json::to_string(shell).unwrap_or_default()), true);
-            }
-            Instr::Cmd { command } | Instr::Entrypoint { command } => {
-                let is_cmd = matches!(s.instr, Instr::Cmd { .. });
-                let argv = match command {
-                    Command::Exec(v) => v.clone(),
-                    Command::Shell(c) => {
-                        let mut v = st.shell();
-                        v.push(c.clone());
-                        v
-                    }
-                };
-                let field = if is_cmd { "Cmd" } else { "Entrypoint" };
-                st.config.insert(field.into(), json!(argv));
-                if is_cmd {
-                    st.cmd_set = true;
-                } else if !st.cmd_set {
-                    st.config.insert("Cmd".into(), Value::Null);
-                }
-                let kw = if is_cmd { "CMD" } else { "ENTRYPOINT" };
-                let shown = serde_json::to_string(&argv).unwrap_or_default();
-                st.key = Some(cache::key(&st.key(), &[kw, &shown]));
-                st.add_history(format!("{kw} {shown}"), true);
-            }
-            Instr::Healthcheck(h) => {
-                let v = healthcheck(h, &st.shell()).map_err(|e| at(df, s, e))?;
-                st.key = Some(cache::key(&st.key(), &["HEALTHCHECK", &v.to_string()]));
-                st.config.insert("Healthcheck".into(), v);
-                st.add_history(
-                    format!("HEALTHCHECK {}", s.original.split_once(char::is_whitespace).map(|x| x.1).unwrap_or("")),
-                    true,
-                );
-            }
             Instr::Workdir { path } => {
-                let p = ex(st, path)?;
-                let full = if p.starts_with('/') { p.clone() } else { format!("{}/{p}", st.workdir()) };
-                let full = format!("/{}", context::clean(&full));
-                st.config.insert("WorkingDir".into(), json!(full));
+                let full = set_workdir(st, path, esc)?;
                 let key = cache::key(&st.key(), &["WORKDIR", &full]);
                 let t = Instant::now();
                 let v = out.vertex(name);
@@ -809,12 +685,12 @@ impl Run<'_> {
             }
             Instr::Run { command, mounts, network, heredocs } => {
                 if self.is_wasm() {
-                    return Err(at(df, s, "RUN is not supported when building a wasm image".into()));
+                    return Err(invalid("RUN is not supported when building a wasm image".into()));
                 }
                 let argv = run_argv(command, heredocs, &st.shell());
                 let mut env = st.env();
                 if !env.iter().any(|e| e.starts_with("PATH=")) {
-                    env.insert(0, format!("PATH={}", spec::DEFAULT_PATH));
+                    env.insert(0, format!("PATH={DEFAULT_PATH}"));
                 }
                 for (k, v) in &st.args {
                     if let Some(v) = v {
@@ -830,21 +706,19 @@ impl Run<'_> {
                     }
                 }
                 let net = network.clone().unwrap_or_else(|| self.default_network());
-                if !matches!(net.as_str(), "default" | "host" | "none") {
-                    return Err(at(df, s, format!("unsupported network mode {net:?} (default, host or none)")));
-                }
-                if net == "host" && !self.host_network_allowed() {
+                let Some(network) = Network::parse(&net) else {
+                    return Err(invalid(format!("unsupported network mode {net:?} (default, host or none)")));
+                };
+                if network == Network::Host && !self.host_network_allowed() {
                     // BuildKit's `network.host` entitlement: a Dockerfile alone cannot
                     // reach the host's loopback services.
-                    return Err(at(
-                        df,
-                        s,
+                    return Err(invalid(
                         "network.host is not allowed: pass --network host or --allow network.host to build".into(),
                     ));
                 }
                 let mut mounts_spec = Vec::new();
                 for m in mounts {
-                    mounts_spec.push(self.run_mount(st, &ex(st, m)?).map_err(|e| at(df, s, e.to_string()))?);
+                    mounts_spec.push(self.run_mount(st, &ex(st, m)?)?);
                 }
                 let mkey: Vec<String> = mounts_spec.iter().map(|m| m.key.clone()).collect();
                 let key = cache::key(
@@ -855,13 +729,13 @@ impl Run<'_> {
                 let t = Instant::now();
                 let v = out.vertex(name);
                 self.layer_step(st, key, v, t, created_by, out, |run, st, upper_out| {
-                    run.run_container(st, &argv, env.clone(), &mounts_spec, &net, name, v, upper_out)
+                    run.run_step(st, &argv, &env, &mounts_spec, network, name, v, upper_out)
                 })?;
             }
             Instr::Copy(c) => {
                 let t = Instant::now();
                 let v = out.vertex(name);
-                let plan = self.copy_plan(st, c).map_err(|e| at(df, s, e.to_string()))?;
+                let plan = self.copy_plan(st, c)?;
                 // --link: the layer depends on the sources alone, not on the steps before it
                 // (BuildKit copies into an empty directory and rebases the layer), so its
                 // cache entry survives any change above; the steps after it still chain on
@@ -879,12 +753,12 @@ impl Run<'_> {
                 );
                 self.layer_step(st, key.clone(), v, t, created_by, out, |run, st, staging| {
                     run.do_copy(st, &plan, staging)
-                })
-                .map_err(|e| at(df, s, e.to_string()))?;
+                })?;
                 if c.link {
                     st.key = Some(cache::key(&parent, &["COPY --link", key.as_str()]));
                 }
             }
+            _ => unreachable!("config_step took the instructions that only edit the config"),
         }
         Ok(())
     }
@@ -903,7 +777,7 @@ impl Run<'_> {
         f: impl FnOnce(&mut Self, &mut StageState, &Path) -> Result<()>,
     ) -> Result<()> {
         let seed = !created_by.starts_with("RUN ");
-        let store = self.engine.store().clone();
+        let store = self.host.store.clone();
         let hit = if self.opts.no_cache || self.bypass_cache { None } else { self.cache.get(&store, &key) };
         let (layer, created) = match hit {
             Some(e) => {
@@ -963,7 +837,7 @@ impl Run<'_> {
     }
 
     /// A `RUN --mount=...` spec resolved to a mount point (and its part of the cache key).
-    fn run_mount(&mut self, st: &mut StageState, spec_s: &str) -> Result<RunMount> {
+    fn run_mount(&mut self, st: &mut StageState, spec_s: &str) -> Result<MountSpec> {
         let mut kv: BTreeMap<String, String> = BTreeMap::new();
         for part in spec_s.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -973,31 +847,25 @@ impl Run<'_> {
         let target = kv.get("target").or_else(|| kv.get("dst")).or_else(|| kv.get("destination")).cloned();
         let rw = kv.get("rw").or_else(|| kv.get("readwrite")).is_some_and(|v| v == "true")
             || kv.get("ro").or_else(|| kv.get("readonly")).is_some_and(|v| v == "false");
-        let mp = |kind: &str, source: String, target: String, rw: bool| MountPoint {
-            kind: kind.into(),
-            source,
-            destination: target,
-            rw,
-            mode: String::new(),
-            ..Default::default()
-        };
+        let mp =
+            |kind: MountKind, source: String, destination: String, rw: bool| RunMount { kind, source, destination, rw };
         match kind.as_str() {
             "cache" => {
-                let target = target.ok_or_else(|| Error::Other("cache mount needs a target".into()))?;
+                let target = target.ok_or_else(|| Error::Invalid("cache mount needs a target".into()))?;
                 let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
                 let dir = self.cache.mount_dir(&id)?;
                 if let Some(m) = kv.get("mode").and_then(|m| u32::from_str_radix(m, 8).ok()) {
                     let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(m));
                 }
-                Ok(RunMount {
-                    mount: mp("bind", dir.display().to_string(), target.clone(), true),
+                Ok(MountSpec {
+                    mount: mp(MountKind::Bind, dir.display().to_string(), target.clone(), true),
                     key: format!("cache:{id}:{target}"),
                 })
             }
             "tmpfs" => {
-                let target = target.ok_or_else(|| Error::Other("tmpfs mount needs a target".into()))?;
-                Ok(RunMount {
-                    mount: mp("tmpfs", "tmpfs".into(), target.clone(), true),
+                let target = target.ok_or_else(|| Error::Invalid("tmpfs mount needs a target".into()))?;
+                Ok(MountSpec {
+                    mount: mp(MountKind::Tmpfs, "tmpfs".into(), target.clone(), true),
                     key: format!("tmpfs:{target}"),
                 })
             }
@@ -1008,26 +876,26 @@ impl Run<'_> {
                     .or_else(|| {
                         target.as_ref().and_then(|t| Path::new(t).file_name().map(|f| f.to_string_lossy().into_owned()))
                     })
-                    .ok_or_else(|| Error::Other("secret mount needs an id".into()))?;
+                    .ok_or_else(|| Error::Invalid("secret mount needs an id".into()))?;
                 let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
                 let src = self.opts.secrets.iter().find(|(i, _)| *i == id).map(|(_, p)| p.clone());
                 match src {
-                    Some(p) => Ok(RunMount {
+                    Some(p) => Ok(MountSpec {
                         // The secret's content is not part of the key, as in BuildKit.
-                        mount: mp("bind", p.display().to_string(), target.clone(), false),
+                        mount: mp(MountKind::Bind, p.display().to_string(), target.clone(), false),
                         key: format!("secret:{id}:{target}"),
                     }),
                     None if kv.get("required").is_some_and(|v| v == "true") => {
                         Err(Error::NotFound(format!("secret {id} not found")))
                     }
-                    None => Ok(RunMount {
-                        mount: mp("tmpfs", "tmpfs".into(), target.clone(), false),
+                    None => Ok(MountSpec {
+                        mount: mp(MountKind::Tmpfs, "tmpfs".into(), target.clone(), false),
                         key: format!("nosecret:{id}"),
                     }),
                 }
             }
             "bind" => {
-                let target = target.ok_or_else(|| Error::Other("bind mount needs a target".into()))?;
+                let target = target.ok_or_else(|| Error::Invalid("bind mount needs a target".into()))?;
                 let source = kv.get("source").or_else(|| kv.get("src")).cloned().unwrap_or_default();
                 let (root, identity) = match kv.get("from") {
                     Some(f) => {
@@ -1045,12 +913,12 @@ impl Run<'_> {
                     }
                 }
                 let _ = st;
-                Ok(RunMount {
-                    mount: mp("bind", root.join(&rel).display().to_string(), target.clone(), rw),
+                Ok(MountSpec {
+                    mount: mp(MountKind::Bind, root.join(&rel).display().to_string(), target.clone(), rw),
                     key: format!("bind:{}:{target}:{rw}", Digest::from_hasher(h)),
                 })
             }
-            other => Err(Error::Other(format!("unsupported mount type {other:?}"))),
+            other => Err(Error::Invalid(format!("unsupported mount type {other:?}"))),
         }
     }
 
@@ -1068,7 +936,7 @@ impl Run<'_> {
             }
             None => {
                 let img = self.image(from).map_err(|e| match e {
-                    e if e.is_registry_failure() => {
+                    e if e.is_image_unavailable() => {
                         Error::NotFound(format!("--from={from}: no build stage named {from:?} and no such image ({e})"))
                     }
                     e => e,
@@ -1104,7 +972,7 @@ impl Run<'_> {
         let chmod =
             match c.chmod.as_deref() {
                 Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-                    Error::Other(format!("invalid chmod {m:?}: an octal mode like 0755 is expected"))
+                    Error::Invalid(format!("invalid chmod {m:?}: an octal mode like 0755 is expected"))
                 })?),
                 None => None,
             };
@@ -1141,13 +1009,13 @@ impl Run<'_> {
             }
             if let Some(g) = GitSource::parse(w) {
                 if !c.add {
-                    return Err(Error::Other(format!("COPY does not support git sources: {w} (use ADD)")));
+                    return Err(Error::Invalid(format!("COPY does not support git sources: {w} (use ADD)")));
                 }
                 // Keyed by the commit the ref names now, as BuildKit's git source is.
                 let commit = g.resolve()?;
                 // --checksum on a git source pins the commit (a prefix of it is enough).
                 if let Some(cs) = c.checksum.as_deref().filter(|cs| !commit.starts_with(&cs.to_ascii_lowercase())) {
-                    return Err(Error::Other(format!("ADD {w}: checksum mismatch: {cs} is not commit {commit}")));
+                    return Err(Error::Invalid(format!("ADD {w}: checksum mismatch: {cs} is not commit {commit}")));
                 }
                 h.update(format!("git:{}:{commit}:{}:{}", g.url, g.subdir, c.keep_git_dir).as_bytes());
                 sources.push(Source::Git { git: g, commit, keep_git_dir: c.keep_git_dir });
@@ -1155,11 +1023,11 @@ impl Run<'_> {
             }
             if w.starts_with("http://") || w.starts_with("https://") {
                 if !c.add {
-                    return Err(Error::Other(format!("COPY does not support URLs: {w} (use ADD)")));
+                    return Err(Error::Invalid(format!("COPY does not support URLs: {w} (use ADD)")));
                 }
                 let checksum = match &c.checksum {
                     Some(cs) => Some(cs.parse::<Digest>().map_err(|e| {
-                        Error::Other(format!("invalid checksum {cs:?}: {e} (expected sha256:<64 hex digits>)"))
+                        Error::Invalid(format!("invalid checksum {cs:?}: {e} (expected sha256:<64 hex digits>)"))
                     })?),
                     None => None,
                 };
@@ -1180,7 +1048,7 @@ impl Run<'_> {
                 continue;
             }
             if c.checksum.is_some() {
-                return Err(Error::Other("checksum can't be specified for non-HTTP(S) sources".into()));
+                return Err(Error::Invalid("checksum can't be specified for non-HTTP(S) sources".into()));
             }
             for rel in context::resolve_in(&root, w, ignore.as_ref())? {
                 let mut files = context::walk(&root, &rel, ignore.as_ref())?;
@@ -1282,7 +1150,7 @@ impl Run<'_> {
                     let res = (|| {
                         if let Some(want) = checksum {
                             if &f.digest != want {
-                                return Err(Error::Other(format!("digest mismatch {}: {want}", f.digest)));
+                                return Err(Error::Invalid(format!("digest mismatch {}: {want}", f.digest)));
                             }
                         }
                         let t =
@@ -1352,152 +1220,54 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Runs one RUN step in a container over the stage's layers; fills `layer_out` with the
-    /// files it changed.
+    /// Runs one RUN step through the runner over the stage's layers; fills `layer_out` with
+    /// the files it changed.
     #[allow(clippy::too_many_arguments)]
-    fn run_container(
+    fn run_step(
         &mut self,
         st: &mut StageState,
         argv: &[String],
-        env: Vec<String>,
-        mounts: &[RunMount],
-        net: &str,
+        env: &[String],
+        mounts: &[MountSpec],
+        network: Network,
         name: &str,
         v: usize,
         layer_out: &Path,
     ) -> Result<()> {
         let dirs = self.dirs(st)?;
-        let root = self.engine.root().to_path_buf();
-        let id =
-            Digest::of(format!("{}-{:?}-{}", std::process::id(), Instant::now(), name).as_bytes()).hex().to_string();
-        let dir = root.join("build-run").join(&id);
-        fs::create_dir_all(&dir).at(&dir)?;
-        // Held for the step's whole life: a free lock marks a step whose build died.
-        let _running = crate::container::sweep::try_lock(&dir);
-        if !crate::container::snapshot::overlay_supported() {
-            return Err(Error::Unsupported("RUN needs overlayfs (BERTH_SNAPSHOTTER=copy cannot build)".into()));
-        }
-        let mut c = Container {
-            id: id.clone(),
-            created: now(),
-            name: format!("build-{}", &id[..12]),
-            runtime: "linux".into(),
-            layers: dirs,
-            snapshotter: "overlay".into(),
-            dir: dir.clone(),
-            config: Config {
-                hostname: "buildkitsandbox".into(),
-                user: st.user(),
-                env: env.clone(),
-                working_dir: st.workdir(),
-                ..Default::default()
-            },
-            host_config: HostConfig {
-                network_mode: if net == "host" { "host".into() } else { "bridge".into() },
-                ..Default::default()
-            },
-            process: ProcessInfo { args: argv.to_vec(), env, cwd: st.workdir(), ..Default::default() },
-            mounts: mounts.iter().map(|m| m.mount.clone()).collect(),
-            ..Default::default()
+        let mounts: Vec<RunMount> = mounts.iter().map(|m| m.mount.clone()).collect();
+        let (user, workdir) = (st.user(), st.workdir());
+        let step = RunStep {
+            lower: &dirs,
+            argv,
+            env,
+            user: &user,
+            workdir: &workdir,
+            hostname: "buildkitsandbox",
+            network,
+            mounts: &mounts,
+            name,
+            upper: layer_out,
         };
-        let mut guard = RunGuard { c: c.clone(), network: None };
-        crate::container::snapshot::prepare(&c)?;
-        let rootfs = c.rootfs();
-        // Mount points the runtime will create: removed from the layer unless they were there.
-        let mut points: Vec<String> = vec!["/etc/hosts".into(), "/etc/hostname".into(), "/etc/resolv.conf".into()];
-        points.extend(c.mounts.iter().map(|m| m.destination.clone()));
-        // Resolved with the rootfs as the root, as the runtime will (the stage's symlinks never
-        // lead to the host's tree).
-        let root_view = berth_sys::inroot::Root::open(&rootfs).at(&rootfs)?;
-        let pre: Vec<(String, bool)> = points.iter().map(|p| (p.clone(), root_view.resolve(p).is_ok())).collect();
-        root_view.mkdir_all(&c.process.cwd, 0o755)?;
-        drop(root_view);
-        spec::resolve_user(&mut c, &rootfs)?;
-        c.process.env = c.config.env.clone();
-        c.process.args = argv.to_vec();
-        c.process.cwd = st.workdir();
-        spec::write_etc_files(&c)?;
-        if net != "host" {
-            // The step's own namespace (BuildKit's default): a veth on the default bridge, or
-            // loopback alone with `none`; never the host's 127.0.0.1. This process owns the
-            // sandbox (a killed build's is reconciled away by the next network operation) and
-            // the guard detaches it whatever happens.
-            let netns = self.engine.netns_path(&id);
-            let req = berth_network::AttachRequest {
-                container_id: id.clone(),
-                name: c.name.clone(),
-                hostname: c.config.hostname.clone(),
-                netns: netns.clone(),
-                create_netns: true,
-                owner: None,
-                opts: berth_network::NetworkOpts {
-                    network: if net == "none" { "none".into() } else { berth_network::DEFAULT_NETWORK.into() },
-                    ..Default::default()
-                },
-            };
-            guard.network = Some(self.engine);
-            let a = self.engine.attach(&req)?;
-            for (f, body) in [("hosts", &a.hosts), ("resolv.conf", &a.resolv_conf)] {
-                let p = dir.join(f);
-                fs::write(&p, body).at(&p)?;
-            }
-            c.netns_path = Some(netns.display().to_string());
-        }
-        let spec_v = spec::generate(&c)?;
-        let spec_path = dir.join("config.json");
-        fs::write(&spec_path, serde_json::to_vec(&spec_v).map_err(|e| Error::Other(e.to_string()))?).at(&spec_path)?;
-        let (reader, writer) = std::io::pipe().at(&dir)?;
-        let writer2 = writer.try_clone().at(&dir)?;
-        let rt_root = root.join("runtime").join("berth");
-        let mut child = std::process::Command::new("/proc/self/exe")
-            .arg("runtime")
-            .arg("--root")
-            .arg(&rt_root)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&dir)
-            .arg(&id)
-            .stdin(std::process::Stdio::null())
-            .stdout(writer)
-            .stderr(writer2)
-            .spawn()
-            .map_err(|e| Error::Other(format!("starting the build container: {e}")))?;
         let t0 = Instant::now();
         let mut output = String::new();
-        for line in std::io::BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            self_say(v, t0, &line, &mut output, self.opts.quiet);
+        let quiet = self.opts.quiet;
+        let outcome = self.host.runner.run(&step, &mut |line| self_say(v, t0, line, &mut output, quiet))?;
+        if outcome.exit_code != 0 {
+            return Err(Error::RunFailed {
+                command: argv.join(" "),
+                code: outcome.exit_code,
+                step: name.to_string(),
+                output,
+            });
         }
-        let status = child.wait().map_err(|e| Error::Other(format!("waiting for the build container: {e}")))?;
-        crate::container::snapshot::release(&c)?;
-        if !status.success() {
-            let code = status.code().unwrap_or(128);
-            drop(guard);
-            return Err(Error::Other(format!(
-                "process \"{}\" did not complete successfully: exit code: {code}\n------\n > {name}:\n{output}------",
-                argv.join(" ")
-            )));
-        }
-        let upper = dir.join("upper");
-        for (p, existed) in pre {
-            if existed {
-                continue;
-            }
-            remove_mount_point(&upper, &p);
-        }
-        // The upper directory is the layer: move its entries into the step's directory.
-        for e in fs::read_dir(&upper).at(&upper)? {
-            let e = e.at(&upper)?;
-            fs::rename(e.path(), layer_out.join(e.file_name())).at(e.path())?;
-        }
-        drop(guard);
         Ok(())
     }
 
     fn export(&mut self, st: StageState, out: &mut Out) -> Result<BuildOutput> {
         let t = Instant::now();
         let v = out.vertex("exporting to image");
-        let store = self.engine.store();
+        let store = self.host.store;
         let mut cfg = st.config.clone();
         if !self.opts.labels.is_empty() {
             let mut labels = cfg.get("Labels").and_then(|l| l.as_object().cloned()).unwrap_or_default();
@@ -1556,13 +1326,13 @@ impl Run<'_> {
         out.say(&format!("#{v} writing image {} done", config_desc.digest()));
         let mut names = Vec::new();
         for tag in &self.opts.tags {
-            let r = crate::Reference::parse(tag)?;
-            self.engine.name_image(&r.to_string(), &desc)?;
+            let r = Reference::parse(tag)?;
+            store.name_image(&r.to_string(), &desc)?;
             out.say(&format!("#{v} naming to {r} done"));
             names.push(r.to_string());
         }
         if names.is_empty() {
-            self.engine.add_dangling(&desc)?;
+            store.add_dangling(&desc)?;
         }
         out.done(v, t);
         let image = Image::load(store, &desc, names)?;
@@ -1578,60 +1348,9 @@ fn self_say(v: usize, t0: Instant, line: &str, output: &mut String, quiet: bool)
     }
 }
 
-/// Removes a build container's runtime record, mount, network sandbox and directory,
-/// whatever happened.
-struct RunGuard<'a> {
-    c: Container,
-    /// The engine whose network the step was attached to (none with `--network host`).
-    network: Option<&'a Engine>,
-}
-
-impl<'a> RunGuard<'a> {
-    /// The step container of `build-run/<id>`, as much of it as its cleanup needs (its
-    /// network sandbox, if it had one, is found by the id).
-    fn of(engine: &'a Engine, dir: &Path) -> RunGuard<'a> {
-        let id = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        RunGuard {
-            c: Container { id, dir: dir.to_path_buf(), snapshotter: "overlay".into(), ..Default::default() },
-            network: Some(engine),
-        }
-    }
-}
-
-impl Engine {
-    /// Cleans up after builds that died in a RUN step (SIGKILL leaves their step container
-    /// mounted under `build-run/<id>/`, maybe still running, maybe with its network sandbox):
-    /// each directory whose lock is free loses its container, its mount, its sandbox and
-    /// itself. Returns how many.
-    pub fn sweep_build_runs(&self) -> usize {
-        let Ok(rd) = fs::read_dir(self.root().join("build-run")) else { return 0 };
-        let mut n = 0;
-        for e in rd.flatten() {
-            let dir = e.path();
-            let Some(_held) = crate::container::sweep::try_lock(&dir) else { continue };
-            drop(RunGuard::of(self, &dir));
-            n += usize::from(!dir.exists());
-        }
-        n
-    }
-}
-
-impl Drop for RunGuard<'_> {
-    fn drop(&mut self) {
-        let _ = crate::container::snapshot::unmount(&self.c.rootfs());
-        let _ = crate::container::runtime::delete(&self.c);
-        if let Some(e) = self.network {
-            // After the runtime's delete: no process of the step holds the namespace.
-            if let Err(err) = e.detach(&self.c.id) {
-                tracing::warn!("build step {}: removing its network: {err}", &self.c.id[..12]);
-            }
-        }
-        let _ = unpack::remove_tree(&self.c.dir);
-    }
-}
-
-struct RunMount {
-    mount: MountPoint,
+/// A `RUN --mount` resolved, and its part of the step's cache key.
+struct MountSpec {
+    mount: RunMount,
     key: String,
 }
 
@@ -1689,9 +1408,9 @@ impl GitSource {
             .env("GIT_TERMINAL_PROMPT", "0")
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| Error::Other(format!("ADD {}: running git: {e}", self.url)))?;
+            .map_err(|e| Error::Unavailable(format!("ADD {}: running git: {e}", self.url)))?;
         if !o.status.success() {
-            return Err(Error::Other(format!(
+            return Err(Error::Unavailable(format!(
                 "ADD {}: git {}: {}",
                 self.url,
                 args.first().copied().unwrap_or(""),
@@ -1746,12 +1465,12 @@ struct Fetched {
 /// Fetches `url` into `dest` as BuildKit's HTTP source does: a status outside 200-399 is an
 /// error; the content's sha256, its file name and its modification time come back.
 fn fetch_url(url: &str, dest: &Path) -> Result<Fetched> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Other(format!("ADD {url}: invalid URL: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Invalid(format!("ADD {url}: invalid URL: {e}")))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("ADD {url}: {e}")))?;
-    let fail = |e: reqwest::Error| Error::Other(format!("ADD {url}: {e}"));
+    let fail = |source: reqwest::Error| Error::Fetch { url: url.to_string(), source };
     let (bytes, headers) = rt.block_on(async {
         let resp = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
@@ -1763,7 +1482,7 @@ fn fetch_url(url: &str, dest: &Path) -> Result<Fetched> {
             .map_err(fail)?;
         let status = resp.status().as_u16();
         if !(200..400).contains(&status) {
-            return Err(Error::Other(format!("ADD {url}: invalid response status {status}")));
+            return Err(Error::Unavailable(format!("ADD {url}: invalid response status {status}")));
         }
         let headers = resp.headers().clone();
         Ok((resp.bytes().await.map_err(fail)?, headers))
@@ -1806,18 +1525,157 @@ struct CopyPlan {
     key: String,
 }
 
-/// A step's error, unpositioned (the stage positions it).
-fn at(_df: &parser::Dockerfile, _s: &Step, msg: String) -> Error {
-    Error::Other(msg)
+/// Applies an instruction that only edits the image config (ENV, LABEL, EXPOSE, VOLUME, USER,
+/// STOPSIGNAL, MAINTAINER, ONBUILD, SHELL, CMD, ENTRYPOINT, HEALTHCHECK): the config, the
+/// cache key and the history. False for any other instruction. One implementation for
+/// Dockerfiles and `import --change`.
+fn config_step(st: &mut StageState, s: &Step, esc: char) -> Result<bool> {
+    let ex = |st: &StageState, raw: &str| expand(raw, esc, &st.lookup()).map_err(invalid);
+    let exw = |st: &StageState, raw: &str| expand_words(raw, esc, &st.lookup()).map_err(invalid);
+    match &s.instr {
+        Instr::Env { args } => {
+            let pairs = key_values(args, esc, &st.lookup()).map_err(invalid)?;
+            let mut shown = Vec::new();
+            for (k, v) in pairs {
+                st.set_env(&k, &v);
+                shown.push(format!("{k}={v}"));
+            }
+            st.key = Some(cache::key(&st.key(), &["ENV", &shown.join("\0")]));
+            st.add_history(format!("ENV {}", shown.join(" ")), true);
+        }
+        Instr::Label { args } => {
+            let pairs = key_values(args, esc, &st.lookup()).map_err(invalid)?;
+            let mut labels = st.config.get("Labels").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+            let mut shown = Vec::new();
+            for (k, v) in pairs {
+                shown.push(format!("{k}={v}"));
+                labels.insert(k, json!(v));
+            }
+            st.config.insert("Labels".into(), Value::Object(labels));
+            st.key = Some(cache::key(&st.key(), &["LABEL", &shown.join("\0")]));
+            st.add_history(format!("LABEL {}", shown.join(" ")), true);
+        }
+        Instr::Expose { args } => {
+            let mut ports = st.config.get("ExposedPorts").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+            let words = exw(st, args)?;
+            for w in &words {
+                for p in expand_port(w).map_err(invalid)? {
+                    ports.insert(p, json!({}));
+                }
+            }
+            st.config.insert("ExposedPorts".into(), Value::Object(ports));
+            st.key = Some(cache::key(&st.key(), &["EXPOSE", &words.join(" ")]));
+            st.add_history(
+                format!("EXPOSE map[{}]", words.iter().map(|w| format!("{w}:{{}}")).collect::<Vec<_>>().join(" ")),
+                true,
+            );
+        }
+        Instr::Volume { paths, json } => {
+            let mut vols = st.config.get("Volumes").and_then(|l| l.as_object().cloned()).unwrap_or_default();
+            let list: Vec<String> = if *json {
+                paths.iter().map(|p| ex(st, p)).collect::<Result<_>>()?
+            } else {
+                exw(st, &paths.join(" "))?
+            };
+            for p in &list {
+                if p.trim().is_empty() {
+                    return Err(invalid("VOLUME specified can not be an empty string".into()));
+                }
+                vols.insert(p.clone(), json!({}));
+            }
+            st.config.insert("Volumes".into(), Value::Object(vols));
+            st.key = Some(cache::key(&st.key(), &["VOLUME", &list.join("\0")]));
+            st.add_history(format!("VOLUME {}", serde_json::to_string(&list).unwrap_or_default()), true);
+        }
+        Instr::User { user } => {
+            let u = ex(st, user)?;
+            st.config.insert("User".into(), json!(u));
+            st.key = Some(cache::key(&st.key(), &["USER", &u]));
+            st.add_history(format!("USER {u}"), true);
+        }
+        Instr::Stopsignal { signal } => {
+            let sig = ex(st, signal)?;
+            berth_oci::config::parse_signal(&sig)?;
+            st.config.insert("StopSignal".into(), json!(sig));
+            st.key = Some(cache::key(&st.key(), &["STOPSIGNAL", &sig]));
+            st.add_history(format!("STOPSIGNAL {sig}"), true);
+        }
+        Instr::Maintainer { name: m } => {
+            st.author = Some(m.clone());
+            st.key = Some(cache::key(&st.key(), &["MAINTAINER", m]));
+            st.add_history(format!("MAINTAINER {m}"), true);
+        }
+        Instr::Onbuild { trigger } => {
+            let mut list = st.config.get("OnBuild").and_then(|l| l.as_array().cloned()).unwrap_or_default();
+            let t = match trigger.split_once(char::is_whitespace) {
+                Some((kw, rest)) => format!("{} {}", kw.to_ascii_uppercase(), rest.trim_start()),
+                None => trigger.to_ascii_uppercase(),
+            };
+            list.push(json!(t));
+            st.config.insert("OnBuild".into(), Value::Array(list));
+            st.key = Some(cache::key(&st.key(), &["ONBUILD", &t]));
+            st.add_history(format!("ONBUILD {t}"), true);
+        }
+        Instr::Shell { shell } => {
+            st.config.insert("Shell".into(), json!(shell));
+            st.key = Some(cache::key(&st.key(), &["SHELL", &shell.join("\0")]));
+            st.add_history(format!("SHELL {}", serde_json::to_string(shell).unwrap_or_default()), true);
+        }
+        Instr::Cmd { command } | Instr::Entrypoint { command } => {
+            let is_cmd = matches!(s.instr, Instr::Cmd { .. });
+            let argv = match command {
+                Command::Exec(v) => v.clone(),
+                Command::Shell(c) => {
+                    let mut v = st.shell();
+                    v.push(c.clone());
+                    v
+                }
+            };
+            let field = if is_cmd { "Cmd" } else { "Entrypoint" };
+            st.config.insert(field.into(), json!(argv));
+            if is_cmd {
+                st.cmd_set = true;
+            } else if !st.cmd_set {
+                st.config.insert("Cmd".into(), Value::Null);
+            }
+            let kw = if is_cmd { "CMD" } else { "ENTRYPOINT" };
+            let shown = serde_json::to_string(&argv).unwrap_or_default();
+            st.key = Some(cache::key(&st.key(), &[kw, &shown]));
+            st.add_history(format!("{kw} {shown}"), true);
+        }
+        Instr::Healthcheck(h) => {
+            let v = healthcheck(h, &st.shell()).map_err(invalid)?;
+            st.key = Some(cache::key(&st.key(), &["HEALTHCHECK", &v.to_string()]));
+            st.config.insert("Healthcheck".into(), v);
+            st.add_history(
+                format!("HEALTHCHECK {}", s.original.split_once(char::is_whitespace).map(|x| x.1).unwrap_or("")),
+                true,
+            );
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// WORKDIR's edit of the config: the path expanded, made absolute against the current one
+/// and cleaned. Returns it.
+fn set_workdir(st: &mut StageState, path: &str, esc: char) -> Result<String> {
+    let p = expand(path, esc, &st.lookup()).map_err(invalid)?;
+    let full = if p.starts_with('/') { p.clone() } else { format!("{}/{p}", st.workdir()) };
+    let full = format!("/{}", context::clean(&full));
+    st.config.insert("WorkingDir".into(), json!(full));
+    Ok(full)
+}
+
+/// A step's error, unpositioned (the stage positions it): an argument or value it refused.
+fn invalid(msg: String) -> Error {
+    Error::Invalid(msg)
 }
 
 /// Positions a step's error as BuildKit does: the file and line, the line shown, the message.
 fn position(df: &parser::Dockerfile, s: &Step, e: Error) -> Error {
     let text = df.lines.get(s.line.wrapping_sub(1)).cloned().unwrap_or_else(|| s.original.clone());
-    Error::Other(format!(
-        "{}:{}\n--------------------\n{:>4} | >>> {text}\n--------------------\n{e}",
-        df.file, s.line, s.line
-    ))
+    Error::Step { file: df.file.clone(), line: s.line, text, source: Box::new(e) }
 }
 
 /// `k=v k2="v 2"` (or the legacy `k v w`) for ENV and LABEL, expanded.
@@ -1854,6 +1712,86 @@ fn arg_word(word: &str, build_args: &HashMap<String, String>, used: &mut HashSet
         }
         None => (name, default),
     }
+}
+
+/// EXPOSE words (Dockerfiles and `--change` alike): `80` -> `80/tcp`; `8000-8002/udp` ->
+/// three ports.
+pub fn expand_port(w: &str) -> std::result::Result<Vec<String>, String> {
+    let (ports, proto) = match w.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (w, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let parse = |p: &str| p.parse::<u16>().map_err(|_| format!("invalid containerPort: {p}"));
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(ports)?, parse(ports)?),
+    };
+    if hi < lo {
+        return Err(format!("invalid port range: {ports}"));
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// The instructions `import --change` (Docker's `commit --change`) accepts.
+const CHANGE_COMMANDS: &[&str] = &[
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+/// Applies `--change` instructions (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
+/// STOPSIGNAL, USER, VOLUME, WORKDIR) to `config`, an image config's `config` object, with
+/// the Dockerfile's parser and the code a build applies them with: the same quoting and
+/// `$VAR`/`${VAR...}` expansion from the config's environment. The config is edited as JSON
+/// so fields berth does not model survive. As in Docker, an ENTRYPOINT drops the CMD unless
+/// the same batch sets one.
+pub fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
+    let mut st = StageState { config: std::mem::take(config), ..Default::default() };
+    let r = changes.iter().try_for_each(|c| apply_change(&mut st, c));
+    *config = st.config;
+    r
+}
+
+fn apply_change(st: &mut StageState, change: &str) -> Result<()> {
+    let bad = |e: Error| Error::invalid_change(change, e);
+    let kw = change.split_whitespace().next().unwrap_or("");
+    if kw.is_empty() {
+        return Err(bad(Error::Invalid("empty change".into())));
+    }
+    if !CHANGE_COMMANDS.contains(&kw.to_ascii_uppercase().as_str()) {
+        return Err(Error::NotAChangeCommand(kw.to_string()));
+    }
+    let (df, steps) = crate::instructions::parse_steps(change, "--change").map_err(|e| bad(e.into()))?;
+    for s in &steps {
+        let kw = s.original.split_whitespace().next().unwrap_or("");
+        if !CHANGE_COMMANDS.contains(&kw.to_ascii_uppercase().as_str()) {
+            return Err(Error::NotAChangeCommand(kw.to_string()));
+        }
+        match &s.instr {
+            Instr::Workdir { path } => {
+                set_workdir(st, path, df.escape).map_err(bad)?;
+            }
+            _ => {
+                config_step(st, s, df.escape).map_err(bad)?;
+            }
+        }
+        // A build leaves a null CMD after ENTRYPOINT; an imported config has none at all.
+        if matches!(s.instr, Instr::Entrypoint { .. }) && st.config.get("Cmd") == Some(&Value::Null) {
+            st.config.remove("Cmd");
+        }
+    }
+    Ok(())
 }
 
 /// Go duration strings (`30s`, `1m30s`, `500ms`) in nanoseconds.
@@ -2090,7 +2028,7 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
         None => (spec_s, None),
     };
     // Read in the stage's merged view: its symlinks resolve inside it, never on the host.
-    use crate::container::layerview::{LayerView, RootView};
+    use berth_store::layerview::{LayerView, RootView};
     let read = |f: &str| -> String {
         LayerView::new(dirs).open(f).and_then(|f| std::io::read_to_string(f).ok()).unwrap_or_default()
     };
@@ -2103,14 +2041,15 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
     let uid = match u.parse::<u32>() {
         Ok(n) => n,
         Err(_) => find("etc/passwd", u)
-            .ok_or_else(|| Error::Other(format!("unable to find user {u}: no matching entries in passwd file")))?,
+            .ok_or_else(|| Error::NotFound(format!("unable to find user {u}: no matching entries in passwd file")))?,
     };
     let gid = match g {
         None => uid,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => find("etc/group", g)
-                .ok_or_else(|| Error::Other(format!("unable to find group {g}: no matching entries in group file")))?,
+            Err(_) => find("etc/group", g).ok_or_else(|| {
+                Error::NotFound(format!("unable to find group {g}: no matching entries in group file"))
+            })?,
         },
     };
     Ok((uid, gid))
@@ -2125,7 +2064,7 @@ fn resolve_dest(dirs: &[PathBuf], dest: &str, dest_dir: bool) -> String {
     if dirs.is_empty() {
         return dest.to_string();
     }
-    let view = crate::container::layerview::LayerView::new(dirs);
+    let view = berth_store::layerview::LayerView::new(dirs);
     if dest_dir {
         return view.canonical(dest).unwrap_or_else(|| dest.to_string());
     }
@@ -2133,40 +2072,6 @@ fn resolve_dest(dirs: &[PathBuf], dest: &str, dest_dir: bool) -> String {
     match (view.canonical(&parent_of(dest)), name) {
         (Some(parent), Some(name)) => format!("{}/{name}", parent.trim_end_matches('/')),
         _ => dest.to_string(),
-    }
-}
-
-/// Removes the empty file or directory the runtime made at `point` in a RUN's upper directory,
-/// and the parents made only to hold it. The upper directory holds what the step wrote: each
-/// component is opened by name without following symlinks, so a link the step planted (`/etc`
-/// turned into a link to a host directory) stops the walk instead of leading out of it.
-fn remove_mount_point(upper: &Path, point: &str) {
-    let rel = context::clean(point);
-    let names: Vec<&std::ffi::OsStr> = Path::new(&rel).iter().collect();
-    let Some((last, parents)) = names.split_last() else { return };
-    let Ok(top) = berth_sys::inroot::Dir::open(upper) else { return };
-    let mut dirs = vec![top];
-    for n in parents {
-        match dirs.last().expect("the top is there").open_dir(n) {
-            Ok(d) => dirs.push(d),
-            Err(_) => return,
-        }
-    }
-    let parent = dirs.last().expect("the top is there");
-    match parent.child_metadata(last) {
-        Ok(m) if m.is_dir() => {
-            let _ = parent.remove_dir(last);
-        }
-        Ok(m) if m.len() == 0 => {
-            let _ = parent.remove_file(last);
-        }
-        _ => return,
-    }
-    // Parents made only to hold the mount point go too (removal stops at the first non-empty).
-    for (i, n) in parents.iter().enumerate().rev() {
-        if dirs[i].remove_dir(n).is_err() {
-            break;
-        }
     }
 }
 
@@ -2201,5 +2106,230 @@ mod tests {
         let h = vec![Heredoc { name: "EOF".into(), content: "echo hi\n".into(), expand: true, chomp: false }];
         assert_eq!(run_argv(&Command::Shell("<<EOF".into()), &h, &sh)[2], "echo hi\n");
         assert_eq!(run_argv(&Command::Shell("cat <<EOF".into()), &h, &sh)[2], "cat <<EOF\necho hi\nEOF");
+    }
+}
+
+/// Build plans run against a fake [`StepRunner`]: layers, cache hits and failures without
+/// containers, root or a network.
+#[cfg(test)]
+mod fake_runner {
+    use super::*;
+    use crate::step::RunOutcome;
+    use std::sync::Mutex;
+
+    /// Writes `/ran` with the argv into the step's upper directory, or exits with the code a
+    /// `exit N` at the end of the command asks for; records every step it is handed.
+    #[derive(Default)]
+    struct Fake {
+        steps: Mutex<Vec<Seen>>,
+    }
+
+    /// What the fake was handed: argv, env, workdir, user, network, number of lower layers.
+    type Seen = (Vec<String>, Vec<String>, String, String, Network, usize);
+
+    impl StepRunner for Fake {
+        fn run(&self, step: &RunStep<'_>, output: &mut dyn FnMut(&str)) -> Result<RunOutcome> {
+            self.steps.lock().unwrap().push((
+                step.argv.to_vec(),
+                step.env.to_vec(),
+                step.workdir.to_string(),
+                step.user.to_string(),
+                step.network,
+                step.lower.len(),
+            ));
+            let cmd = step.argv.last().cloned().unwrap_or_default();
+            output(&format!("running {cmd}"));
+            if let Some(code) = cmd.rsplit_once("exit ").and_then(|(_, n)| n.trim().parse::<i32>().ok()) {
+                output("it failed");
+                return Ok(RunOutcome { exit_code: code });
+            }
+            fs::write(step.upper.join("ran"), cmd.as_bytes()).unwrap();
+            Ok(RunOutcome { exit_code: 0 })
+        }
+    }
+
+    struct Env {
+        root: tempfile::TempDir,
+        context: tempfile::TempDir,
+        store: Store,
+        fake: Fake,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            let root = tempfile::tempdir().unwrap();
+            let store = Store::open(root.path()).unwrap();
+            Env { context: tempfile::tempdir().unwrap(), root, store, fake: Fake::default() }
+        }
+
+        fn build(&self, dockerfile: &str, tags: &[&str]) -> Result<BuildOutput> {
+            let pull = |name: &str, _: &Platform| -> Result<Image> {
+                Err(Error::external(ErrorKind::NotFound, berth_store::Error::ImageNotFound(name.into())))
+            };
+            let host = Host { root: self.root.path(), store: &self.store, runner: &self.fake, pull: &pull };
+            let opts = BuildOptions {
+                context: self.context.path().to_path_buf(),
+                dockerfile_text: Some(dockerfile.into()),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                quiet: true,
+                ..Default::default()
+            };
+            build(host, &opts, &mut Vec::new())
+        }
+
+        fn runs(&self) -> usize {
+            self.fake.steps.lock().unwrap().len()
+        }
+    }
+
+    use berth_oci::ErrorKind;
+
+    #[test]
+    fn run_steps_become_layers_and_cache_hits() {
+        let e = Env::new();
+        let df = "FROM scratch\nENV A=1\nUSER 7\nRUN make it\nRUN --network=none make more\n";
+        let out = e.build(df, &["example.com/app:1"]).unwrap();
+        assert_eq!((out.executed, out.cached, e.runs()), (2, 0, 2));
+        assert_eq!(out.image.names, vec!["example.com/app:1"]);
+        assert_eq!(out.image.manifest.layers().len(), 2, "one layer per RUN");
+        {
+            let steps = e.fake.steps.lock().unwrap();
+            let (argv, env, workdir, user, network, lower) = &steps[0];
+            assert_eq!(argv, &["/bin/sh", "-c", "make it"]);
+            assert_eq!(env, &[format!("PATH={DEFAULT_PATH}"), "A=1".to_string()]);
+            assert_eq!((workdir.as_str(), user.as_str(), *network, *lower), ("/", "7", Network::Default, 0));
+            // The second step runs over the first one's layer, in the network it asked for.
+            assert_eq!((steps[1].4, steps[1].5), (Network::None, 1));
+        }
+        let layer = e.store.unpack_layer(&berth_store::desc_digest(&out.image.manifest.layers()[0]).unwrap(), None);
+        assert_eq!(fs::read_to_string(layer.unwrap().path.join("ran")).unwrap(), "make it");
+
+        // Unchanged: every step answered by the cache, the same image, nothing run.
+        let again = e.build(df, &[]).unwrap();
+        assert_eq!((again.executed, again.cached, e.runs()), (0, 2, 2));
+        assert_eq!(again.image.id, out.image.id);
+        // A changed step runs again, and the ones after it too; the ones before stay cached.
+        let changed = e.build(&df.replace("make it", "make it now"), &[]).unwrap();
+        assert_eq!((changed.executed, changed.cached, e.runs()), (2, 0, 4));
+    }
+
+    #[test]
+    fn a_failing_run_is_docker_s_error_positioned_and_tags_nothing() {
+        let e = Env::new();
+        let err = e.build("FROM scratch\nRUN echo hi; exit 3\n", &["x:1"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Dockerfile:2\n--------------------\n   2 | >>> RUN echo hi; exit 3\n--------------------\n\
+             process \"/bin/sh -c echo hi; exit 3\" did not complete successfully: exit code: 3\n------\n \
+             > [2/2] RUN echo hi; exit 3:\nrunning echo hi; exit 3\nit failed\n------"
+        );
+        let Error::Step { file, line, source, .. } = &err else { panic!("{err:?}") };
+        assert_eq!((file.as_str(), *line), ("Dockerfile", 2));
+        assert!(matches!(**source, Error::RunFailed { code: 3, .. }), "{source:?}");
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(matches!(e.store.resolve_image("x:1"), Err(berth_store::Error::ImageNotFound(_))));
+    }
+
+    #[test]
+    fn dockerfile_errors_carry_their_position() {
+        let e = Env::new();
+        let err = e.build("FROM scratch\n  FROBNICATE x\n", &[]).unwrap_err();
+        let Error::Parse(p) = &err else { panic!("{err:?}") };
+        assert_eq!((p.file.as_str(), p.line, p.col), ("Dockerfile", 2, 3));
+        assert_eq!(p.message, "unknown instruction: FROBNICATE");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        // A base image nobody has: the FROM line, and the pull's kind.
+        let err = e.build("FROM nosuch\nRUN x\n", &[]).unwrap_err();
+        assert!(matches!(&err, Error::Base { line: 1, base, .. } if base == "nosuch"), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        // RUN --network=host needs the entitlement.
+        let err = e.build("FROM scratch\nRUN --network=host x\n", &[]).unwrap_err();
+        assert!(err
+            .to_string()
+            .ends_with("network.host is not allowed: pass --network host or --allow network.host to build"));
+        assert_eq!(e.runs(), 0);
+    }
+}
+
+#[cfg(test)]
+mod changes {
+    use super::*;
+
+    fn apply(changes: &[&str]) -> Value {
+        let mut m = Map::new();
+        apply_changes(&mut m, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        Value::Object(m)
+    }
+
+    fn refused(changes: &[&str]) -> Error {
+        let mut m = Map::new();
+        apply_changes(&mut m, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap_err()
+    }
+
+    #[test]
+    fn docker_forms() {
+        let c = apply(&[
+            r#"CMD ["sh"]"#,
+            "ENV A=1 B=\"two words\"",
+            "ENV C $A-x",
+            "WORKDIR /app",
+            "WORKDIR sub",
+            "USER nobody",
+            "EXPOSE 80 53/udp 8000-8001",
+            "LABEL a=b \"c d\"=e",
+            "VOLUME /data /logs",
+            "STOPSIGNAL SIGTERM",
+            "onbuild run echo hi",
+            "HEALTHCHECK --interval=5s CMD true",
+        ]);
+        assert_eq!(c["Cmd"], json!(["sh"]));
+        assert_eq!(c["Env"], json!(["A=1", "B=two words", "C=1-x"]));
+        assert_eq!(c["WorkingDir"], json!("/app/sub"));
+        assert_eq!(c["User"], json!("nobody"));
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}));
+        assert_eq!(c["Labels"], json!({"a": "b", "c d": "e"}));
+        assert_eq!(c["Volumes"], json!({"/data": {}, "/logs": {}}));
+        assert_eq!(c["StopSignal"], json!("SIGTERM"));
+        assert_eq!(c["OnBuild"], json!(["RUN echo hi"]));
+        assert_eq!(c["Healthcheck"], json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000i64}));
+    }
+
+    #[test]
+    fn shell_form_and_entrypoint_reset() {
+        let c = apply(&["CMD echo hi", "ENTRYPOINT [\"/bin/app\"]"]);
+        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(c["Entrypoint"], json!(["/bin/app"]));
+        let mut m = Map::new();
+        m.insert("Cmd".into(), json!(["old"]));
+        apply_changes(&mut m, &["ENTRYPOINT top".to_string()]).unwrap();
+        assert!(m.get("Cmd").is_none());
+    }
+
+    #[test]
+    fn the_dockerfile_s_expansion_forms() {
+        let c = apply(&["ENV B=set", "ENV A=${B-w} C=${NONE-w} D=${NONE:-d} E=${B:+alt}"]);
+        assert_eq!(c["Env"], json!(["B=set", "A=set", "C=w", "D=d", "E=alt"]));
+        let e = refused(&["ENV A=${B:?must be set}"]);
+        assert_eq!(e.to_string(), "invalid change \"ENV A=${B:?must be set}\": B: must be set");
+        assert_eq!(e.kind(), berth_oci::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn refuses_unknown() {
+        assert_eq!(refused(&["RUN echo"]).to_string(), "RUN is not a valid change command");
+        assert_eq!(refused(&["FROBNICATE x"]).to_string(), "FROBNICATE is not a valid change command");
+        assert_eq!(refused(&["CMD x\nRUN echo"]).to_string(), "RUN is not a valid change command");
+        assert_eq!(
+            refused(&["EXPOSE 99999"]).to_string(),
+            "invalid change \"EXPOSE 99999\": invalid containerPort: 99999"
+        );
+        assert_eq!(
+            refused(&["USER a b"]).to_string(),
+            "invalid change \"USER a b\": USER requires exactly one argument"
+        );
+        assert_eq!(
+            refused(&["STOPSIGNAL NOPE"]).to_string(),
+            "invalid change \"STOPSIGNAL NOPE\": invalid signal: NOPE"
+        );
     }
 }
