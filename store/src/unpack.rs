@@ -997,7 +997,9 @@ mod tests {
     fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, kind, data, link) in entries {
-            let mut h = header(*kind, data.len() as u64, 0o644);
+            // Directories traversable: the tests also run as a user the kernel checks modes for.
+            let mode = if *kind == tar::EntryType::Directory { 0o755 } else { 0o644 };
+            let mut h = header(*kind, data.len() as u64, mode);
             {
                 let gnu = h.as_gnu_mut().unwrap();
                 gnu.name[..name.len()].copy_from_slice(name.as_bytes());

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Prints what a container looks like from inside, normalised so that two runtimes given the same
-# bundle print the same text (tests/tests/runtime.rs diffs berth's output against runc's).
+# bundle print the same text (tests/integration/runtime.rs diffs berth's output against runc's).
 echo "hostname=$(hostname)"
 grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status
 echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"

@@ -47,16 +47,20 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// A fresh root holding the busybox fixture as `busybox`, for tests that run containers;
-/// `None` (the test skips) when not root. Its containers go with it when it drops.
-pub fn busybox_root() -> Option<Berth> {
-    if !is_root() {
-        eprintln!("skipping: containers need root");
-        return None;
-    }
+/// Fails a test that needs root when it runs as another user. Such tests are marked
+/// `#[ignore = "needs root"]`, so a non-root `cargo test` lists them as ignored instead of
+/// running them; tests/run.sh passes `--include-ignored` when it runs as root.
+pub fn require_root() {
+    assert!(is_root(), "this test needs root (it is #[ignore = \"needs root\"]: run it as root, as tests/run.sh does)");
+}
+
+/// A fresh root holding the busybox fixture as `busybox`, for tests that run containers (they
+/// need root: see [`require_root`]). Its containers go with it when it drops.
+pub fn busybox_root() -> Berth {
+    require_root();
     let b = Berth::new();
     b.import_busybox("busybox");
-    Some(b)
+    b
 }
 
 /// A temporary berth state root and a way to run berth against it.
@@ -311,5 +315,61 @@ pub fn http_get(addr: std::net::SocketAddr) -> String {
             _ if t0.elapsed() > Duration::from_secs(10) => panic!("no HTTP answer from {addr}: {r:?}"),
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
+    }
+}
+
+/// The network library driven in-process, without containers: the network tests of the
+/// integration binary and the attach/detach benchmark (tests/benches/attach_detach.rs).
+pub mod net {
+    use berth_engine::Engine;
+    use berth_network::{AttachRequest, NetworkOpts};
+
+    /// Tears a root's networks down when a test ends, whatever happened.
+    pub struct Root {
+        pub engine: Engine,
+        pub dir: tempfile::TempDir,
+    }
+
+    impl Default for Root {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Root {
+        pub fn new() -> Root {
+            let dir = tempfile::Builder::new().prefix("berth-net-").tempdir().unwrap();
+            let engine = Engine::open(dir.path()).unwrap();
+            Root { engine, dir }
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = self.engine.network_reset(true);
+        }
+    }
+
+    /// A container id made of one character.
+    pub fn cid(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    /// Attaches container `id` (a namespace of its own, made here) to the network `o` names.
+    pub fn attach(e: &Engine, id: &str, name: &str, o: NetworkOpts) -> berth_engine::Result<berth_network::Attached> {
+        e.attach(&AttachRequest {
+            container_id: id.into(),
+            name: name.into(),
+            hostname: name.into(),
+            netns: e.netns_path(id),
+            create_netns: true,
+            owner: None,
+            opts: o,
+        })
+    }
+
+    /// Options naming only the network.
+    pub fn on(net: &str) -> NetworkOpts {
+        NetworkOpts { network: net.into(), ..Default::default() }
     }
 }

@@ -4,7 +4,7 @@
 //! Privileged tier (root). The tests of this file take one lock: the leak test counts
 //! machine-wide mounts, cgroups and shims, which concurrent containers would disturb.
 
-use berth_tests::{is_root, Berth, ChildGuard};
+use berth_tests::{require_root, Berth, ChildGuard};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::Mutex;
@@ -27,15 +27,12 @@ impl std::ops::Deref for Env {
     }
 }
 
-fn setup() -> Option<Env> {
-    if !is_root() {
-        eprintln!("skipping: containers need root");
-        return None;
-    }
+fn setup() -> Env {
+    require_root();
     let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let b = Berth::new();
     b.import_busybox("busybox");
-    Some(Env { b, _serial: g })
+    Env { b, _serial: g }
 }
 
 fn code(o: &Output) -> i32 {
@@ -105,8 +102,9 @@ fn footprint(b: &Berth) -> (usize, usize, usize) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn stop_uses_the_stop_signal_then_sigkill() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     // A process that exits on SIGTERM stops at once with its own status.
     b.ok(&[
         "run",
@@ -156,8 +154,9 @@ fn stop_uses_the_stop_signal_then_sigkill() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kill_start_restart_wait() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     b.ok(&["run", "-d", "--name", "kk", "busybox", "sh", "-c", "trap 'exit 3' HUP; while true; do sleep 0.05; done"]);
     std::thread::sleep(Duration::from_millis(200));
     b.ok(&["kill", "-s", "HUP", "kk"]);
@@ -186,8 +185,9 @@ fn kill_start_restart_wait() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn restart_policies() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     // on-failure:2 restarts twice, then stays exited.
     b.ok(&["run", "-d", "--name", "of", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
     wait_until("on-failure to give up", Duration::from_secs(10), || {
@@ -228,8 +228,9 @@ fn restart_policies() {
 /// moment an exit is recorded and the container marked "restarting" to the moment its
 /// restart count grows (the shim counts a restart when its wait is over).
 #[test]
+#[ignore = "needs root"]
 fn restart_backoff_doubles_from_100ms() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     b.ok(&["run", "-d", "--name", "crash", "--restart", "always", "busybox", "false"]);
     let id = inspect(&b, "crash", "{{.Id}}");
     let path = b.root().join("containers").join(&id).join("state.json");
@@ -275,8 +276,9 @@ fn restart_backoff_doubles_from_100ms() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cgroup_limits_and_oom() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let script = if v2 {
         "cat /sys/fs/cgroup/memory.max; cut -d' ' -f1 /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/pids.max"
@@ -311,8 +313,9 @@ fn cgroup_limits_and_oom() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigkill_of_a_shim_is_reconciled() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     let before = footprint(&b);
     let orphan = b.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "100"]).trim().to_string();
     let st = state_file(&b, "orphan");
@@ -339,8 +342,9 @@ fn sigkill_of_a_shim_is_reconciled() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigkill_of_the_cli_leaves_the_container_to_its_shim() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     let before = footprint(&b);
     let mut cli = b.cmd();
     cli.args(["run", "--name", "fg", "busybox", "sh", "-c", "echo up; exec sleep 100"]);
@@ -368,8 +372,9 @@ fn sigkill_of_the_cli_leaves_the_container_to_its_shim() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn nothing_leaks_across_a_batch_of_runs_and_removals() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     let before = footprint_of(b.root(), &[]);
     let mut ids: Vec<String> = Vec::new();
     // --rm runs (detached, so their ids are known), waited for.
@@ -423,8 +428,9 @@ fn nothing_leaks_across_a_batch_of_runs_and_removals() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn idle_shim_is_small() {
-    let Some(b) = setup() else { return };
+    let b = setup();
     b.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "100"]);
     // The shim gives its start-up pages back when it first sleeps and again after 1 s quiet
     // (the CLI detaching woke it).

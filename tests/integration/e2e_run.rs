@@ -3,23 +3,20 @@
 //!
 //! Privileged tier (root).
 
-use berth_tests::{have, Berth};
+use berth_tests::{busybox_root, have};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn setup() -> Option<Berth> {
-    berth_tests::busybox_root()
-}
 
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
 #[test]
+#[ignore = "needs root"]
 fn readme_demo_detached_with_env_and_a_volume() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let id = b.ok(&[
         "run",
         "-d",
@@ -65,8 +62,9 @@ fn readme_demo_detached_with_env_and_a_volume() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn exec_cp_top_stats() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     b.ok(&["run", "-d", "--name", "box", "-e", "MAIN=1", "busybox", "sleep", "60"]);
     assert_eq!(b.ok(&["exec", "box", "sh", "-c", "echo $MAIN; hostname; id -u"]).lines().next(), Some("1"));
     let out = b.ok(&["exec", "-u", "nobody", "-w", "/tmp", "-e", "X=y", "box", "sh", "-c", "id -u; pwd; echo $X"]);
@@ -123,8 +121,9 @@ fn exec_cp_top_stats() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn container_prune_and_the_container_group() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     b.ok(&["container", "create", "--name", "c1", "busybox", "true"]);
     b.ok(&["container", "run", "--name", "c2", "busybox", "true"]);
     b.ok(&["container", "run", "-d", "--name", "c3", "busybox", "sleep", "60"]);
@@ -164,8 +163,9 @@ fn read_until(master: &mut std::fs::File, needle: &str, timeout: Duration) -> St
 }
 
 #[test]
+#[ignore = "needs root"]
 fn interactive_tty_has_size_and_ctrl_c() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let (master, slave) = openpty(33, 101);
     let mut cmd = b.cmd();
     cmd.args(["run", "-it", "--rm", "--name", "tty", "busybox", "sh"]);
@@ -234,8 +234,9 @@ fn normalize(probe: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn runtimes_agree_on_what_the_container_sees() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let probe = |runtime: &str| {
         b.ok(&[
             "run",

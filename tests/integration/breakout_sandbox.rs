@@ -102,8 +102,9 @@ fn walkdir(p: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_step_cannot_reach_the_hosts_loopback() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let svc = HostService::start();
     let (ok, err) = build(&b, &probe_dockerfile(svc.port, ""), "probe:default", &[]);
     assert!(ok, "build failed: {err}");
@@ -120,8 +121,9 @@ fn run_step_cannot_reach_the_hosts_loopback() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_step_with_network_none_has_only_loopback_up() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let svc = HostService::start();
     // Per step (BuildKit's RUN --network=none) and for the whole build (--network none).
     for (tag, flags, extra) in
@@ -139,8 +141,9 @@ fn run_step_with_network_none_has_only_loopback_up() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn host_network_is_an_explicit_opt_in() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let svc = HostService::start();
     // `RUN --network=host` alone is refused: the entitlement is the builder's to grant.
     let (ok, err) = build(&b, &probe_dockerfile(svc.port, "--network=host"), "probe:denied", &[]);
@@ -158,8 +161,9 @@ fn host_network_is_an_explicit_opt_in() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn build_steps_leak_no_veth_namespace_or_lease() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     // The default bridge exists from the first step on; count after it was made.
     let (ok, err) = build(&b, "FROM busybox\nRUN true\n", "warm", &[]);
     assert!(ok, "{err}");
@@ -224,14 +228,10 @@ const BOMB: &str = r#"
 /// Spins forever.
 const IDLE: &str = "(module (memory 1) (func (export \"_start\") (loop $spin (br $spin))))";
 
-/// A fresh root, or None (the test skips) when not root: the guest process's confinement
-/// needs root to set up.
-fn wasm_root() -> Option<Berth> {
-    if !berth_tests::is_root() {
-        eprintln!("skipping: needs root");
-        return None;
-    }
-    Some(Berth::new())
+/// A fresh root, as root: the guest process's confinement needs root to set up.
+fn wasm_root() -> Berth {
+    berth_tests::require_root();
+    Berth::new()
 }
 
 /// Packages `wat_text` as `name` in `b`.
@@ -270,8 +270,9 @@ fn guest_pid(b: &Berth, id: &str) -> i64 {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn wasm_table_and_memory_bombs_stay_within_the_memory_limit() {
-    let Some(b) = wasm_root() else { return };
+    let b = wasm_root();
     package_wasm(&b, "bomb", &BOMB.replace("END", "(loop $spin (br $spin))"));
     package_wasm(&b, "bomb-exit", &BOMB.replace("END", ""));
     package_wasm(&b, "idle", IDLE);
@@ -307,8 +308,9 @@ fn wasm_table_and_memory_bombs_stay_within_the_memory_limit() {
 const DOCKER_CAPS: &str = "00000000a80425fb";
 
 #[test]
+#[ignore = "needs root"]
 fn wasm_guest_process_is_confined_as_a_native_container() {
-    let Some(b) = wasm_root() else { return };
+    let b = wasm_root();
     package_wasm(&b, "idle", IDLE);
     let id = b.ok(&["run", "-d", "idle"]).trim().to_string();
     let pid = guest_pid(&b, &id);
@@ -350,8 +352,9 @@ fn wasm_guest_process_is_confined_as_a_native_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn inline_wasm_guest_runs_in_its_containers_cgroup() {
-    let Some(b) = wasm_root() else { return };
+    let b = wasm_root();
     package_wasm(&b, "idle", IDLE);
     // The foreground fast path: the CLI itself runs the guest.
     let mut cli = b.cmd().args(["run", "--name", "inline", "idle"]).spawn().unwrap();
@@ -389,8 +392,9 @@ fn walk_cgroups(id: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn wasm_guest_holds_no_other_containers_mounts() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     package_wasm(&b, "idle", IDLE);
     // A native container: its root file system and network namespace pin are host mounts.
     let native = b.ok(&["run", "-d", "busybox", "sleep", "600"]).trim().to_string();
@@ -409,8 +413,9 @@ fn task_status(pid: i64, tid: &str) -> Option<std::collections::HashMap<String, 
 }
 
 #[test]
+#[ignore = "needs root"]
 fn inline_wasm_guest_thread_is_confined_while_the_cli_is_not() {
-    let Some(b) = wasm_root() else { return };
+    let b = wasm_root();
     package_wasm(&b, "idle", IDLE);
     // With supplementary groups of its own (setpriv execs it: same pid), to see that the
     // guest's identity does not become the CLI's.

@@ -28,7 +28,9 @@ fn only_layer(b: &Berth, name: &str) -> (Value, Vec<u8>) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_wat_module_is_packaged_as_its_binary_and_runs() {
+    berth_tests::require_root();
     let b = Berth::new();
     let src = example("examples/wasm/wat/hello.wat");
     b.ok(&["wasm", "package", src.to_str().unwrap(), "-t", "hello-wat"]);
@@ -74,7 +76,9 @@ fn body_through(port: u16) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_server_example_is_packaged_from_text_and_answers_through_p_with_its_env_and_volume() {
+    berth_tests::require_root();
     let b = Berth::new();
     let src = example("examples/wasm-server/server.wat");
     b.ok(&["wasm", "package", src.to_str().unwrap(), "-t", "wasm-server"]);

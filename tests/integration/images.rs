@@ -270,7 +270,9 @@ fn zstd_and_uncompressed_layers_unpack_the_same() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn umoci_and_skopeo_read_the_store_directly() {
+    berth_tests::require_root();
     let b = Berth::new();
     b.import_busybox("busybox");
     let v = inspect(&b, "busybox");

@@ -129,7 +129,9 @@ fn docker_format_round_trip_keeps_the_image_id() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn oci_archive_goes_to_skopeo_and_umoci() {
+    berth_tests::require_root();
     let a = Berth::new();
     a.import_busybox("busybox");
     let manifest = a.ok(&["image", "inspect", "-f", "{{.Manifest}}", "busybox"]).trim().to_string();

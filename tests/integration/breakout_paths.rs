@@ -11,7 +11,7 @@
 //! asserts that the marker's content never shows and that nothing was created in, or changed
 //! on, the host's directory. Runs as root against real containers.
 
-use berth_tests::{busybox_tar, is_root, Berth};
+use berth_tests::{busybox_root, Berth};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -64,16 +64,11 @@ impl Marker {
     }
 }
 
-fn setup() -> Option<(Berth, Marker)> {
-    if !is_root() || !busybox_tar().exists() {
-        eprintln!("skipping: needs root and the busybox fixture");
-        return None;
-    }
-    let b = Berth::new();
-    b.import_busybox("busybox");
+fn setup() -> (Berth, Marker) {
+    let b = busybox_root();
     let m = Marker::new();
     build(&b, "chains", &format!("FROM busybox\nRUN {}\n", chains_script(m.path())), &[]);
-    Some((b, m))
+    (b, m)
 }
 
 /// Shell that makes `/c<n>/l1` a chain of `n` links ending at `target`, for every n of
@@ -120,8 +115,9 @@ fn eloop(out: &str) -> bool {
 /// Item 1: `VOLUME` over a chain. Seeding copies the image's content at the volume's path into
 /// the new volume; through a chain past the resolver's limit it copied the host's directory.
 #[test]
+#[ignore = "needs root"]
 fn volume_seeding_through_chains_stays_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     for n in CHAINS {
         let tag = format!("vol{n}");
         build(&b, &tag, &format!("FROM chains\nVOLUME /c{n}/l1/d\n"), &[]);
@@ -154,8 +150,9 @@ fn volume_seeding_through_chains_stays_in_the_root() {
 /// Item 1: `-v` targets through chains (the runtime's mount destinations): directories and
 /// files are created inside the root, or the run fails; never at the host's path.
 #[test]
+#[ignore = "needs root"]
 fn bind_targets_through_chains_stay_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     let src = tempfile::tempdir().unwrap();
     fs::write(src.path().join("bound"), "bound").unwrap();
     let file = src.path().join("bound");
@@ -184,8 +181,9 @@ fn bind_targets_through_chains_stay_in_the_root() {
 
 /// Item 1: `-w` through chains: the working directory is made inside the root.
 #[test]
+#[ignore = "needs root"]
 fn workdir_through_chains_stays_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     for n in CHAINS {
         let wd = format!("/c{n}/l1/wd");
         let (out, ok) = run(&b, &["run", "--rm", "-w", &wd, "chains", "sh", "-c", "pwd; cat secret; true"]);
@@ -203,8 +201,9 @@ fn workdir_through_chains_stays_in_the_root() {
 /// `exec -w` through chains: the exec process changes directory inside the container, where
 /// the chain resolves against the container's root (or is too long).
 #[test]
+#[ignore = "needs root"]
 fn exec_workdir_through_chains_stays_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     b.ok(&["run", "-d", "--name", "ex", "chains", "sleep", "60"]);
     for n in CHAINS {
         let wd = format!("/c{n}/l1");
@@ -223,8 +222,9 @@ fn exec_workdir_through_chains_stays_in_the_root() {
 /// Item 2: `cp` out of and into a container through chains: the host's file is never read
 /// and nothing is written at the host's path.
 #[test]
+#[ignore = "needs root"]
 fn cp_through_chains_stays_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     b.ok(&["create", "--name", "cpc", "chains"]);
     let out_dir = tempfile::tempdir().unwrap();
     let payload = out_dir.path().join("payload");
@@ -288,8 +288,9 @@ fn cp_through_chains_stays_in_the_root() {
 /// Item 2: `/var/www/site -> /etc` in the container, `berth cp site c:/var/www/`: the files
 /// land in the container's /etc; the host's /etc gets no file and keeps its mode.
 #[test]
+#[ignore = "needs root"]
 fn cp_into_a_planted_symlink_writes_the_containers_etc() {
-    let Some((b, _m)) = setup() else { return };
+    let (b, _m) = setup();
     b.ok(&["create", "--name", "cpc", "chains"]);
     let name = format!("berth-cp-probe-{}", std::process::id());
     let host = tempfile::tempdir().unwrap();
@@ -316,8 +317,9 @@ fn cp_into_a_planted_symlink_writes_the_containers_etc() {
 /// Item 2, the same through a link to the host's directory itself (which the image also has,
 /// empty): the copy lands in the container's directory; the host's keeps its files and mode.
 #[test]
+#[ignore = "needs root"]
 fn cp_into_a_planted_symlink_to_a_host_path_stays_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     b.ok(&["create", "--name", "cpc", "chains"]);
     let host = tempfile::tempdir().unwrap();
     let src = host.path().join("m");
@@ -337,8 +339,9 @@ fn cp_into_a_planted_symlink_to_a_host_path_stays_in_the_root() {
 /// link: straight to the host's directory, or through a chain), `COPY --from` a stage's chain,
 /// and COPY into a directory the image made a link to the host's directory.
 #[test]
+#[ignore = "needs root"]
 fn build_paths_through_chains_stay_in_the_root() {
-    let Some((b, m)) = setup() else { return };
+    let (b, m) = setup();
     let direct = m.path().display().to_string();
     let targets: Vec<(String, usize)> =
         std::iter::once((direct, 1)).chain(CHAINS.iter().map(|n| (format!("/c{n}/l1"), n + 1))).collect();
@@ -391,8 +394,9 @@ fn build_paths_through_chains_stay_in_the_root() {
 
 /// The paths copied by these tests stay readable to the next tests (no leftover mounts).
 #[test]
+#[ignore = "needs root"]
 fn no_mounts_are_left_behind() {
-    let Some((b, _m)) = setup() else { return };
+    let (b, _m) = setup();
     let root: PathBuf = b.root().to_path_buf();
     let _ = run(&b, &["run", "--rm", "-w", "/c41/l1/wd", "chains", "true"]);
     let mounts = fs::read_to_string("/proc/mounts").unwrap();

@@ -427,7 +427,9 @@ fn check_probe(b: &Berth, image: &str, image_env: Option<&str>) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cncf_artifact_packaged_pushed_pulled_and_run() {
+    berth_tests::require_root();
     let reg = DistributionRegistry::start();
     let a = Berth::new();
     let dir = tempfile::tempdir().unwrap();
@@ -462,7 +464,9 @@ fn cncf_artifact_packaged_pushed_pulled_and_run() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn oci_image_with_wasm_architecture_and_wasm_layers() {
+    berth_tests::require_root();
     let reg = BerthRegistry::start();
     let a = Berth::new();
     let name = format!("{}/wasm/probe:oci", reg.host());
@@ -479,7 +483,9 @@ fn oci_image_with_wasm_architecture_and_wasm_layers() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn wasi_wasm_image_with_tar_layers_and_a_wasm_entrypoint() {
+    berth_tests::require_root();
     let reg = DistributionRegistry::start();
     let a = Berth::new();
     let name = format!("{}/wasm/probe:wasi", reg.host());
@@ -491,7 +497,9 @@ fn wasi_wasm_image_with_tar_layers_and_a_wasm_entrypoint() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn linux_rootfs_image_whose_entrypoint_is_wasm() {
+    berth_tests::require_root();
     let reg = DistributionRegistry::start();
     let a = Berth::new();
     let name = format!("{}/wasm/probe:rootfs", reg.host());
@@ -521,7 +529,9 @@ fn inspect(b: &Berth, c: &str) -> Value {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lifecycle_detach_logs_stop_wait_restart_rm() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "spin", SPIN);
     package(&b, "hello3", HELLO3);
@@ -575,7 +585,9 @@ fn lifecycle_detach_logs_stop_wait_restart_rm() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn compiled_code_is_cached_per_module() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "hello3", HELLO3);
     let cache = b.root().join("wasm-cache/compiled");
@@ -595,7 +607,9 @@ fn compiled_code_is_cached_per_module() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn memory_limit_caps_guest_memory() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "grow", GROW);
     let (_, stderr, code) = out(&b.run(&["run", "--name", "grower", "--memory", "16m", "grow"]));
@@ -613,7 +627,9 @@ fn memory_limit_caps_guest_memory() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn bad_inputs_fail_clearly_and_leave_the_store_alone() {
+    berth_tests::require_root();
     let b = Berth::new();
     // A guest trap: 134, like the wasmtime CLI.
     package(&b, "trap", TRAP);
@@ -681,7 +697,9 @@ fn bad_inputs_fail_clearly_and_leave_the_store_alone() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn preview2_component_runs_as_a_command() {
+    berth_tests::require_root();
     let b = Berth::new();
     let dir = tempfile::tempdir().unwrap();
     for (disc, name) in [("0", "comp-ok"), ("1", "comp-err")] {
@@ -706,7 +724,9 @@ fn preview2_component_runs_as_a_command() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cpus_puts_the_guest_in_a_cpu_limited_cgroup() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "spin", SPIN);
     let id = b.ok(&["run", "-d", "--cpus", "0.5", "spin"]).trim().to_string();
@@ -733,7 +753,9 @@ fn ns_inode(p: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn guest_lives_in_the_network_namespace_the_network_code_made() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "spin", SPIN);
     let id = b.ok(&["run", "-d", "spin"]).trim().to_string();
@@ -754,7 +776,9 @@ fn guest_lives_in_the_network_namespace_the_network_code_made() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn wasm_container_writes_a_volume_a_native_container_reads() {
+    berth_tests::require_root();
     let b = Berth::new();
     b.import_busybox("busybox");
     package(&b, "probe", PROBE);
@@ -774,7 +798,9 @@ fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreground_guest_runs_in_the_cli_and_is_a_container_like_any_other() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "spin", SPIN);
     package(&b, "hello3", HELLO3);
@@ -836,7 +862,9 @@ fn foreground_guest_runs_in_the_cli_and_is_a_container_like_any_other() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn socket_guest_is_reached_through_p_and_by_name_from_a_native_container() {
+    berth_tests::require_root();
     let b = Berth::new();
     b.import_busybox("busybox");
     package(&b, "tcpwasm", TCP_SERVER);
@@ -867,7 +895,9 @@ fn socket_guest_is_reached_through_p_and_by_name_from_a_native_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_guest_writing_its_rootfs_changes_only_its_own_container() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "selfwrite", SELF_WRITE);
     let blobs: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(b.root().join("content/blobs/sha256"))
@@ -893,7 +923,9 @@ fn a_guest_writing_its_rootfs_changes_only_its_own_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_guest_that_cannot_name_files_runs_without_a_rootfs_until_one_is_needed() {
+    berth_tests::require_root();
     let b = Berth::new();
     package(&b, "hello3", HELLO3);
     // fd_write and proc_exit only: no preopen to find, no path to open. The foreground run
@@ -934,7 +966,9 @@ fn a_guest_that_cannot_name_files_runs_without_a_rootfs_until_one_is_needed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_finished_rm_run_leaves_a_spare_record_that_the_next_run_reuses_clean() {
+    berth_tests::require_root();
     use std::os::unix::fs::MetadataExt;
     let b = Berth::new();
     package(&b, "hello3", HELLO3);

@@ -167,9 +167,10 @@ fn with_fd9(mut cmd: Command, dir: &Path) -> Command {
 /// descriptors, open its executable) and gets nothing; the exec'd process is confined; the
 /// caller's extra descriptor never reaches the container.
 #[test]
+#[ignore = "needs root"]
 fn exec_child_cannot_be_hijacked() {
     let _g = serial();
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let tools = tempfile::tempdir().unwrap();
     let Some(_) = compile(tools.path(), "tracer", TRACER_C) else { return };
     let secret = tempfile::Builder::new().prefix("hostsecret-").tempdir().unwrap();
@@ -268,9 +269,10 @@ fn shims_of(root: &Path) -> Vec<i32> {
 /// Item 8, killed while the container runs: its processes die with the shim at once, before
 /// any other berth command looks; the next command records the end and cleans up.
 #[test]
+#[ignore = "needs root"]
 fn container_dies_with_its_shim() {
     let _g = serial();
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let before = footprint(b.root());
     b.ok(&["run", "-d", "--name", "sup", "--network", "none", "busybox", "sleep", "31337"]);
     assert_eq!(processes(&["sleep", "31337"]).len(), 1);
@@ -289,12 +291,10 @@ fn container_dies_with_its_shim() {
 /// Item 8 for wasm: a detached guest process (forked by the shim, as a native init is) dies
 /// with its shim too, instead of spinning on unsupervised.
 #[test]
+#[ignore = "needs root"]
 fn wasm_guest_dies_with_its_shim() {
     let _g = serial();
-    if !berth_tests::is_root() {
-        eprintln!("skipping: needs root");
-        return;
-    }
+    berth_tests::require_root();
     let b = Berth::new();
     let dir = tempfile::tempdir().unwrap();
     let wat = dir.path().join("spin.wat");
@@ -322,9 +322,10 @@ fn wasm_guest_dies_with_its_shim() {
 /// Item 8, killed while `run -d` waits for the start: the CLI fails promptly (125) instead of
 /// hanging, and nothing of the container stays running (no init blocked on its exec fifo).
 #[test]
+#[ignore = "needs root"]
 fn run_fails_promptly_when_its_shim_dies() {
     let _g = serial();
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let before = footprint(b.root());
     let mut early = 0;
     for (i, delay_us) in [0u64, 1000, 5000, 10_000, 20_000, 40_000, 80_000, 150_000].into_iter().enumerate() {
@@ -399,9 +400,10 @@ fn run_fails_promptly_when_its_shim_dies() {
 /// pipes, never the terminal itself: a background process left behind in the container cannot
 /// read what the user types next at the host shell.
 #[test]
+#[ignore = "needs root"]
 fn exec_does_not_hand_over_the_callers_terminal() {
     let _g = serial();
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     b.ok(&["run", "-d", "--name", "term", "--network", "none", "busybox", "sleep", "1000"]);
     let (mut m, mut s) = (0, 0);
     // SAFETY (test): openpty fills two ints.
@@ -516,9 +518,10 @@ int main(int argc, char **argv) {
 /// process (an exec child, or berth itself exec'd in the container as `/proc/self/exe`), even
 /// once its shim is gone. Attempted against a copy of the binary, which must stay unchanged.
 #[test]
+#[ignore = "needs root"]
 fn binary_cannot_be_overwritten_from_a_container() {
     let _g = serial();
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let tools = tempfile::tempdir().unwrap();
     let Some(_) = compile(tools.path(), "ow", OVERWRITER_C) else { return };
     let bin = tempfile::tempdir().unwrap();

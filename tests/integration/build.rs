@@ -3,7 +3,7 @@
 //! ARG scoping, reproducibility, wasm images, and every kind of bad input (each failing
 //! build must tag nothing).
 
-use berth_tests::{busybox_tar, is_root, Berth};
+use berth_tests::{busybox_root, Berth};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,16 +17,6 @@ fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
         fs::write(path, body).unwrap();
     }
     d
-}
-
-fn berth() -> Option<Berth> {
-    if !is_root() || !busybox_tar().exists() {
-        eprintln!("skipping: needs root and the busybox fixture");
-        return None;
-    }
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    Some(b)
 }
 
 /// Builds; returns (stdout, stderr, success).
@@ -76,8 +66,9 @@ fn id_of(b: &Berth, name: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn config_and_files_as_docker_makes_them() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[
         (
             "Dockerfile",
@@ -150,8 +141,9 @@ CMD ["cat out.txt"]
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cache_step_by_step() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[
         ("Dockerfile", "FROM busybox\nENV A=1\nWORKDIR /app\nCOPY src/ ./\nRUN cat *.txt > all && echo ran-the-$((40+2))\nCMD [\"cat\", \"all\"]\n"),
         ("src/one.txt", "1\n"),
@@ -205,8 +197,9 @@ fn cache_step_by_step() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn multi_stage_target_and_unused_stages() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[(
         "Dockerfile",
         r#"ARG BASE=busybox
@@ -242,8 +235,9 @@ CMD ["cat", "/artifact"]
 }
 
 #[test]
+#[ignore = "needs root"]
 fn independent_stages_build_in_parallel() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     // Each stage records when its RUN started and ended (/proc/uptime: one clock for all
     // containers); a third stage the target does not use would take 5 s.
     let ctx = context(&[(
@@ -278,8 +272,9 @@ COPY --from=b /end /b.end
 }
 
 #[test]
+#[ignore = "needs root"]
 fn dockerignore_and_copy_rules() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[
         ("Dockerfile", "FROM busybox\nCOPY . /ctx/\nCOPY *.md /docs/\nCOPY single.txt /renamed.txt\nCOPY single.txt /into/\nADD archive.tar /unpacked/\nCOPY <<EOF /inline.txt\ninline $HOME\nEOF\n"),
         (".dockerignore", "# comments are ignored\n*.log\n**/secret*\n!keep.log\nbuild/\n"),
@@ -318,8 +313,9 @@ fn dockerignore_and_copy_rules() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn args_scoping_and_predefined() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[(
         "Dockerfile",
         r#"ARG GLOBAL=g1
@@ -345,8 +341,9 @@ RUN echo "env-wins:[$LOCAL]"
 }
 
 #[test]
+#[ignore = "needs root"]
 fn quiet_iidfile_stdin_and_reproducible() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[("Dockerfile", "FROM busybox\nCOPY f /f\nRUN date > /built-at\n"), ("f", "x")]);
     let iid = ctx.path().join("iid");
     let o = b.run(&["build", "-q", "--iidfile", iid.to_str().unwrap(), "-t", "q", ctx.path().to_str().unwrap()]);
@@ -404,8 +401,9 @@ fn quiet_iidfile_stdin_and_reproducible() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_mounts_and_secrets() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[
         (
             "Dockerfile",
@@ -426,8 +424,9 @@ fn run_mounts_and_secrets() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn wasm_image_from_scratch() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[
         ("Dockerfile", "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n"),
         ("app.wasm", "\0asm\x01\0\0\0"),
@@ -459,8 +458,9 @@ fn fails_tagging_nothing(b: &Berth, files: &[(&str, &str)], extra: &[&str], want
 }
 
 #[test]
+#[ignore = "needs root"]
 fn bad_input() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     // Syntax: position and the line shown.
     fails_tagging_nothing(
         &b,
@@ -595,8 +595,9 @@ impl Http {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn add_url_with_checksum() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let body = "hello over http\n";
     let http = Http::start(body);
     let good = format!("sha256:{}", sha256_hex(body.as_bytes()));
@@ -661,8 +662,9 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn copy_link_layer_does_not_depend_on_earlier_steps() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[
         (
             "Dockerfile",
@@ -688,8 +690,9 @@ fn copy_link_layer_does_not_depend_on_earlier_steps() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn no_cache_filter_reruns_only_the_named_stages() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     let ctx = context(&[(
         "Dockerfile",
         "FROM busybox AS dep\nRUN echo ran-dep-$((1+1)) && echo fixed > /a\n\nFROM busybox\nRUN echo ran-final-$((1+1))\nCOPY --from=dep /a /a\n",
@@ -716,8 +719,9 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn add_git_repository() {
-    let Some(b) = berth() else { return };
+    let b = busybox_root();
     if !berth_tests::have("git") {
         eprintln!("skipping: needs git");
         return;

@@ -2,12 +2,8 @@
 //!
 //! Privileged tier: these start real containers and run as root (as CI does).
 
-use berth_tests::Berth;
+use berth_tests::busybox_root;
 use std::process::Output;
-
-fn setup() -> Option<Berth> {
-    berth_tests::busybox_root()
-}
 
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
@@ -22,8 +18,9 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_prints_output_and_returns_the_exit_code() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     assert_eq!(b.ok(&["run", "--rm", "busybox", "echo", "hello"]), "hello\n");
     let o = b.run(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(code(&o), 3);
@@ -34,8 +31,9 @@ fn run_prints_output_and_returns_the_exit_code() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn command_not_found_is_127_and_not_executable_is_126() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let o = b.run(&["run", "--rm", "busybox", "no-such-command"]);
     assert_eq!(code(&o), 127, "{}", stderr(&o));
     assert!(stderr(&o).contains("no-such-command"), "{}", stderr(&o));
@@ -52,8 +50,9 @@ fn command_not_found_is_127_and_not_executable_is_126() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn missing_image_and_bad_flags_are_125() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let o = b.run(&["run", "--rm", "--pull", "never", "no-such-image"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
@@ -79,8 +78,9 @@ fn missing_image_and_bad_flags_are_125() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn nonexistent_bind_source_is_refused_cleanly() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let o = b.run(&["run", "--rm", "-v", "/no/such/host/path:/data", "busybox", "true"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("/no/such/host/path"), "{}", stderr(&o));
@@ -89,8 +89,9 @@ fn nonexistent_bind_source_is_refused_cleanly() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn name_in_use_is_a_conflict() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let id = b.ok(&["create", "--name", "web", "busybox", "true"]);
     let o = b.run(&["run", "--name", "web", "busybox", "true"]);
     assert_eq!(code(&o), 125);
@@ -101,8 +102,9 @@ fn name_in_use_is_a_conflict() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn env_workdir_user_hostname_and_etc_files() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let envf = b.root().join("env.list");
     std::fs::write(&envf, "# comment\nFROM_FILE=yes\n\nFOO=from-file\n").unwrap();
     let out = b.ok(&[
@@ -148,8 +150,9 @@ fn env_workdir_user_hostname_and_etc_files() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn isolation_matches_docker_defaults() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let out = b.ok(&[
         "run",
         "--rm",
@@ -175,8 +178,9 @@ fn isolation_matches_docker_defaults() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn binds_volumes_tmpfs_and_read_only() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("in.txt"), "from host").unwrap();
     let hp = host.path().to_str().unwrap();
@@ -243,8 +247,9 @@ fn binds_volumes_tmpfs_and_read_only() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn detached_ps_logs_inspect() {
-    let Some(b) = setup() else { return };
+    let b = busybox_root();
     let id = b.ok(&[
         "run",
         "-d",

@@ -7,7 +7,7 @@
 //! Every test takes one lock: they share the host's cgroup hierarchies and process table, and
 //! the leak test counts both.
 
-use berth_tests::{berth_bin, busybox_tar, have, is_root};
+use berth_tests::{berth_bin, busybox_tar, have, require_root};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -37,12 +37,9 @@ const DOCKER_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-fn serial() -> Option<std::sync::MutexGuard<'static, ()>> {
-    if !is_root() {
-        eprintln!("skipped: berth runtime tests need root");
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    require_root();
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A name unique to this test process: container ids and cgroup paths.
@@ -241,8 +238,9 @@ fn code(o: &Output) -> i32 {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_reports_exit_codes_and_output_like_docker() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let b = Bundle::new(&config(&["true"]));
     let o = rt.run(&b, &unique("true"));
@@ -276,8 +274,9 @@ fn run_reports_exit_codes_and_output_like_docker() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn create_start_exec_kill_delete() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let mut cfg = config(&["sh", "-c", "echo started; exec sleep 100"]);
     let cgroup = cfg["linux"]["cgroupsPath"].as_str().unwrap().to_string();
@@ -428,8 +427,9 @@ fn assert_same(berth: &str, runc: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn probe_output_is_identical_to_runc() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     if !have("runc") {
         panic!("runc is not installed (scripts/setup.sh installs it)");
     }
@@ -481,8 +481,9 @@ fn probe_output_is_identical_to_runc() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn memory_limit_kills_and_oom_is_reported() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let mut cfg = config(&["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"]);
     cfg["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432});
@@ -509,8 +510,9 @@ fn memory_limit_kills_and_oom_is_reported() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn pids_limit_is_enforced() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let mut cfg = config(&[
         "sh",
@@ -525,8 +527,9 @@ fn pids_limit_is_enforced() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn readonly_rootfs_and_masked_paths() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let script = "touch /x 2>&1; { echo > /proc/sys/kernel/domainname; } 2>&1; \
         wc -c < /proc/keys; ls -A /sys/firmware | wc -l; wc -c < /proc/timer_list; \
@@ -543,8 +546,9 @@ fn readonly_rootfs_and_masked_paths() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn seccomp_profile_is_enforced() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let mut cfg = config(&["sh", "-c", "mkdir /tmp/a && echo made; ls / > /dev/null && echo listed"]);
     cfg["linux"]["seccomp"] = json!({
@@ -570,8 +574,9 @@ fn seccomp_profile_is_enforced() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn network_namespace_is_joined_by_path() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     let ns = dir.path().join("netns");
     std::fs::write(&ns, "").unwrap();
@@ -598,8 +603,9 @@ fn network_namespace_is_joined_by_path() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn terminal_goes_to_the_console_socket() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     use std::io::Read;
     use std::os::fd::AsRawFd;
     let rt = Rt::new();
@@ -640,8 +646,9 @@ fn terminal_goes_to_the_console_socket() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreground_run_relays_the_terminal() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     use std::io::Write;
     let rt = Rt::new();
     let mut cfg = config(&["sh", "-c", "read x; echo got $x; tty"]);
@@ -707,8 +714,9 @@ fn ours(text: &str) -> usize {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_batch_of_runs_leaks_nothing() {
-    let Some(_g) = serial() else { return };
+    let _g = serial();
     let rt = Rt::new();
     let b = Bundle::new(&config(&["true"]));
     // Warm-up: parents of cgroup paths are created once and shared.

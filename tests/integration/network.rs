@@ -4,52 +4,15 @@
 //! rule and process a test makes is gone when it ends.
 
 use berth_engine::Engine;
-use berth_network::{dns, netns, AttachRequest, NetworkCreate, NetworkOpts, PortSpec};
-use berth_tests::{busybox_tar, free_port, http_get, is_root, links_settle, nft_table, root_links, Berth, ChildGuard};
+use berth_network::{dns, netns, AttachRequest, NetworkCreate, PortSpec};
+use berth_tests::net::{attach, cid, on, Root};
+use berth_tests::{
+    busybox_tar, free_port, http_get, links_settle, nft_table, require_root, root_links, Berth, ChildGuard,
+};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Tears a root's networks down when a test ends, whatever happened.
-struct Root {
-    engine: Engine,
-    _dir: tempfile::TempDir,
-}
-
-impl Root {
-    fn new() -> Root {
-        let dir = tempfile::Builder::new().prefix("berth-net-").tempdir().unwrap();
-        let engine = Engine::open(dir.path()).unwrap();
-        Root { engine, _dir: dir }
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = self.engine.network_reset(true);
-    }
-}
-
-fn cid(c: char) -> String {
-    c.to_string().repeat(64)
-}
-
-fn attach(e: &Engine, id: &str, name: &str, o: NetworkOpts) -> berth_engine::Result<berth_network::Attached> {
-    e.attach(&AttachRequest {
-        container_id: id.into(),
-        name: name.into(),
-        hostname: name.into(),
-        netns: e.netns_path(id),
-        create_netns: true,
-        owner: None,
-        opts: o,
-    })
-}
-
-fn on(net: &str) -> NetworkOpts {
-    NetworkOpts { network: net.into(), ..Default::default() }
-}
 
 /// `busybox ARGS` inside a namespace.
 fn ns_cmd(ns: &Path, args: &[&str]) -> Command {
@@ -99,19 +62,17 @@ fn dns_query(ns: &Path, name: &str) -> (u8, Vec<Ipv4Addr>) {
 /// The tests count the host's links and rules, so they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> Option<std::sync::MutexGuard<'static, ()>> {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    require_root();
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ---- library level ------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn lib_user_network_names_routes_and_cleanup() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     let net = e.network_create("front", &NetworkCreate::default()).unwrap();
@@ -179,8 +140,9 @@ fn lib_user_network_names_routes_and_cleanup() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lib_publish_on_loopback_bridge_and_hairpin() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     let links0 = root_links(e.root());
@@ -230,8 +192,9 @@ fn lib_publish_on_loopback_bridge_and_hairpin() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lib_host_port_in_use_is_a_clean_error() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
@@ -249,8 +212,9 @@ fn lib_host_port_in_use_is_a_clean_error() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lib_udp_published_port_echoes() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     let port = free_port();
@@ -286,8 +250,9 @@ fn lib_udp_published_port_echoes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lib_none_has_only_loopback() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     let a = attach(e, &cid('2'), "alone", on("none")).unwrap();
@@ -302,8 +267,9 @@ fn lib_none_has_only_loopback() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lib_bad_input() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     e.network_create("n1", &NetworkCreate { subnet: Some("10.231.0.0/24".into()), ..Default::default() }).unwrap();
@@ -334,15 +300,16 @@ fn lib_bad_input() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lib_reconcile_removes_what_a_dead_owner_left() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let r = Root::new();
     let e = &r.engine;
     e.network_create("rec", &NetworkCreate::default()).unwrap();
     let links0 = root_links(e.root());
     let rules0 = nft_table(e);
     // The owner: a lock file held by a child process that is then SIGKILLed.
-    let lock = r._dir.path().join("owner.lock");
+    let lock = r.dir.path().join("owner.lock");
     std::fs::write(&lock, "").unwrap();
     // One process holding the lock (fd 9 survives the exec), so killing it frees the lock.
     let mut holder =
@@ -375,43 +342,6 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     assert_eq!(links_settle(e.root(), links0), links0);
     assert_eq!(nft_table(e), rules0);
     assert!(!e.netns_path(&cid('6')).exists());
-}
-
-/// Times the network work of a container start and removal (not a pass/fail test): the
-/// modes alternate so that drift in the machine's load hits both alike, and medians are
-/// reported. `BERTH_TIMING_PAUSE_MS` pauses between rounds (the kernel destroys a released
-/// namespace asynchronously; back to back, the next start competes with that work).
-#[test]
-#[ignore]
-fn timing_attach_detach() {
-    let Some(_serial) = serial() else { return };
-    let r = Root::new();
-    let e = &r.engine;
-    attach(e, &cid('9'), "warm", on("bridge")).unwrap();
-    e.detach(&cid('9')).unwrap();
-    let pause = std::env::var("BERTH_TIMING_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let modes = ["none", "bridge"];
-    let mut times: Vec<(Vec<Duration>, Vec<Duration>)> = vec![(vec![], vec![]); modes.len()];
-    for i in 0..40 {
-        for (m, mode) in modes.iter().enumerate() {
-            let id = format!("{:064x}", i * 2 + m + 1000);
-            let t = Instant::now();
-            attach(e, &id, "t", on(mode)).unwrap();
-            times[m].0.push(t.elapsed());
-            let t = Instant::now();
-            e.detach(&id).unwrap();
-            times[m].1.push(t.elapsed());
-            std::thread::sleep(Duration::from_millis(pause));
-        }
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    for (m, mode) in modes.iter().enumerate() {
-        let (a, d) = &mut times[m];
-        eprintln!("{mode}: attach {:?}  detach {:?} (medians of {})", median(a), median(d), a.len());
-    }
 }
 
 // ---- berth run ----------------------------------------------------------------------------
@@ -458,8 +388,9 @@ fn out(o: &std::process::Output) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_containers_reach_each_other_by_name_on_a_user_network() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     env.ok(&["network", "create", "app"]);
     env.httpd(&["--name", "srv", "--network", "app", "--network-alias", "www"]);
@@ -494,8 +425,9 @@ fn run_containers_reach_each_other_by_name_on_a_user_network() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_publish_answers_on_loopback_and_bridge_and_p_uppercase_picks_free_ports() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     let port = free_port();
     env.httpd(&["--name", "pub", "-p", &format!("127.0.0.1:{port}:80")]);
@@ -552,8 +484,9 @@ fn run_publish_answers_on_loopback_and_bridge_and_p_uppercase_picks_free_ports()
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_udp_published_port() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     let port = free_port();
     env.ok(&["run", "-d", "--name", "udp", "-p", &format!("127.0.0.1:{port}:7/udp"), "busybox", "sleep", "60"]);
@@ -580,8 +513,9 @@ fn run_udp_published_port() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_network_none_host_and_container_modes() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     let s = env.ok(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]);
     assert_eq!(s.lines().count(), 1, "{s}");
@@ -623,8 +557,9 @@ fn run_network_none_host_and_container_modes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_embedded_dns_forwards_other_names() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     // A fake upstream resolver on loopback: every A query gets 198.51.100.7.
     let up = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -661,8 +596,9 @@ fn run_embedded_dns_forwards_other_names() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_bad_input_fails_cleanly() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     let e = env.engine();
     // A host port in use: the container does not start and nothing is left configured.
@@ -704,8 +640,9 @@ fn run_bad_input_fails_cleanly() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_batch_leaves_links_rules_and_leases_as_they_were() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     let env = Env::new();
     let e = env.engine();
     env.ok(&["network", "create", "batch"]);
@@ -749,8 +686,9 @@ fn iptables_rules(e: &Engine) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn run_with_the_iptables_backend_publishes_and_forwards_and_cleans_up() {
-    let Some(_serial) = serial() else { return };
+    let _serial = serial();
     if !berth_tests::have("iptables-restore") {
         eprintln!("skipped: iptables is not installed");
         return;

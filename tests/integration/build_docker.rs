@@ -4,7 +4,7 @@
 //! sizes, link targets, contents and whiteouts; mtimes aside). Runs only where a Docker
 //! daemon answers (`docker info` succeeds); elsewhere it says so and passes.
 
-use berth_tests::{busybox_tar, is_root, Berth};
+use berth_tests::{busybox_root, busybox_tar, require_root, Berth};
 use serde_json::Value;
 use sha2::Digest as _;
 use std::collections::BTreeMap;
@@ -190,15 +190,13 @@ fn layers_of_archive(archive: &Path) -> Vec<Vec<String>> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn same_images_as_docker_build() {
     if !docker_answers() {
         eprintln!("skipping: no Docker daemon answers `docker info` (the differential test needs one)");
         return;
     }
-    if !is_root() {
-        eprintln!("skipping: berth build needs root");
-        return;
-    }
+    require_root();
     let tag = format!("berth-difftest-{}", std::process::id());
     let base = format!("{tag}-busybox:latest");
     let tar = busybox_tar();
@@ -269,13 +267,9 @@ impl Drop for DockerImages {
 
 /// The listing helpers themselves, on an archive berth wrote (runs without Docker).
 #[test]
+#[ignore = "needs root"]
 fn listing_helpers_read_a_saved_image() {
-    if !is_root() || !busybox_tar().exists() {
-        eprintln!("skipping: needs root and the busybox fixture");
-        return;
-    }
-    let b = Berth::new();
-    b.import_busybox("busybox");
+    let b = busybox_root();
     let (name, files) = cases().remove(1);
     let ctx = tempfile::Builder::new().prefix("berth-difftest-").tempdir().unwrap();
     for (p, body) in &files {

@@ -3,7 +3,7 @@
 //! exhaust memory or disk, and SIGKILL of the CLI at random points leaving things behind.
 //! Each test asserts that the host is untouched.
 
-use berth_tests::{busybox_root, is_root, Berth};
+use berth_tests::{busybox_root, require_root, Berth};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -37,20 +37,19 @@ fn in_layers(root: &Path, rel: &str) -> Vec<PathBuf> {
 }
 
 /// A root berth creates itself (as it would /var/lib/berth), with busybox imported.
-fn fresh_root() -> Option<Berth> {
-    if !is_root() || !berth_tests::have("setpriv") {
-        eprintln!("skipping: needs root and setpriv");
-        return None;
-    }
+fn fresh_root() -> Berth {
+    require_root();
+    assert!(berth_tests::have("setpriv"), "needs setpriv (util-linux) to act as another user");
     let b = Berth::new();
     fs::remove_dir(b.root()).unwrap();
     b.import_busybox("busybox");
-    Some(b)
+    b
 }
 
 #[test]
+#[ignore = "needs root"]
 fn state_root_is_private_to_root() {
-    let Some(b) = fresh_root() else { return };
+    let b = fresh_root();
     let root = b.root().to_str().unwrap().to_string();
     assert_eq!(mode(b.root()), 0o700, "a new state root is private");
 
@@ -102,8 +101,9 @@ fn state_root_is_private_to_root() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn an_existing_open_root_is_tightened() {
-    let Some(b) = fresh_root() else { return };
+    let b = fresh_root();
     fs::set_permissions(b.root(), fs::Permissions::from_mode(0o755)).unwrap();
     assert!(as_nobody(&["ls", b.root().to_str().unwrap()]).status.success(), "the old root is open");
     b.ok(&["images"]);
@@ -112,8 +112,9 @@ fn an_existing_open_root_is_tightened() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn containers_keep_their_umask_and_volumes_their_users() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     // The root's privacy does not leak into containers: Docker's umask, and a non-root user
     // writes the volume it owns.
     assert_eq!(b.ok(&["run", "--rm", "busybox", "sh", "-c", "umask"]).trim(), "0022");
@@ -268,11 +269,9 @@ fn rand_u32() -> u32 {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn loading_thousands_of_small_files_costs_no_memory() {
-    if !is_root() {
-        eprintln!("skipping: memory cgroups need root");
-        return;
-    }
+    require_root();
     let Some(cg) = MemCgroup::new(256 << 20) else {
         eprintln!("skipping: no memory cgroup controller");
         return;
@@ -633,8 +632,9 @@ fn kill_after(b: &Berth, args: &[&str], ms: u64) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn what_sigkilled_commands_leave_is_swept() {
-    let Some(b) = busybox_root() else { return };
+    let b = busybox_root();
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     eprintln!("seed {seed}");
     let mut rng = Rng(seed);
