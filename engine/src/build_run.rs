@@ -158,14 +158,10 @@ impl Runner<'_> {
         let (reader, writer) = std::io::pipe().at(&dir)?;
         let writer2 = writer.try_clone().at(&dir)?;
         let rt_root = root.join("runtime").join("berth");
-        let mut child = std::process::Command::new("/proc/self/exe")
-            .arg("runtime")
-            .arg("--root")
-            .arg(&rt_root)
-            .arg("run")
-            .arg("--bundle")
-            .arg(&dir)
-            .arg(&id)
+        let berth_sys::exe::Reexec { command: mut cmd, .. } =
+            berth_sys::exe::command(berth_sys::exe::Role::RuntimeRun { state: &rt_root, bundle: &dir, id: &id })
+                .map_err(|e| Error::Other(format!("finding the berth binary: {e}")))?;
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(writer)
             .stderr(writer2)

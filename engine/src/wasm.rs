@@ -12,18 +12,13 @@
 //! `run.oci.handler: wasm` annotation and the compiled-code cache directory
 //! (`<root>/wasm-cache/compiled`, see `berth_runtime_wasm::cache`).
 
-use crate::container::runtime::Io;
 use crate::container::Container;
 use crate::{media, Digest, Engine, Error, Reference, Result};
+use berth_runtime::Kind;
 use berth_store::image::Image;
 use berth_store::{desc_digest, descriptor};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-/// The container record's `runtime` for a wasm container.
-pub const RUNTIME_WASM: &str = "wasm";
-/// The container record's `runtime` for a native container.
-pub const RUNTIME_LINUX: &str = "linux";
 
 /// Where a wasm layer is materialised and what its file is called in the rootfs.
 fn layer_file_name(desc: &oci_spec::image::Descriptor, index: usize) -> String {
@@ -195,17 +190,25 @@ pub fn copies_rootfs(image: &Image, img_cfg: &Value, opts: &crate::container::Cr
 }
 
 /// Which runtime runs a container of `image` whose process is `args` (resolved against `env`'s
-/// PATH in `rootfs`: a mounted rootfs or the layer view).
+/// PATH in `rootfs`: a mounted rootfs or the layer view): the dispatch rule of
+/// docs/architecture.md, decided once at create.
+///
+/// 1. and 2. the image itself: its platform, config media type or wasm layers
+///    ([`Image::is_wasm`]) mean wasm;
+/// 3. else the entrypoint's first bytes: `\0asm` means wasm, an ELF header or `#!` means Linux,
+///    and any other file is an error with Docker's exit code for a command that cannot run
+///    (126). An entrypoint not found in the image is left to the Linux runtime, which reports
+///    it as Docker does (127).
 pub fn decide(
     image: &Image,
     args: &[String],
     env: &[String],
     rootfs: &dyn berth_store::layerview::RootView,
-) -> Result<&'static str> {
+) -> Result<Kind> {
     if image.is_wasm() {
-        return Ok(RUNTIME_WASM);
+        return Ok(Kind::Wasm);
     }
-    let Some(arg0) = args.first() else { return Ok(RUNTIME_LINUX) };
+    let Some(arg0) = args.first() else { return Ok(Kind::Linux) };
     let arg0 = arg0.split('#').next().unwrap_or_default();
     let candidates: Vec<String> = if arg0.contains('/') {
         vec![arg0.to_string()]
@@ -220,9 +223,21 @@ pub fn decide(
             continue;
         }
         let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-        return Ok(if n == 4 && berth_runtime_wasm::is_wasm(&head) { RUNTIME_WASM } else { RUNTIME_LINUX });
+        let head = &head[..n];
+        if head.len() == 4 && berth_runtime_wasm::is_wasm(head) {
+            return Ok(Kind::Wasm);
+        }
+        if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
+            return Ok(Kind::Linux);
+        }
+        return Err(Error::StartFailed {
+            code: 126,
+            message: format!(
+                "exec {c}: exec format error: the entrypoint is neither a Linux executable (ELF, #!) nor WebAssembly (\\0asm)"
+            ),
+        });
     }
-    Ok(RUNTIME_LINUX)
+    Ok(Kind::Linux)
 }
 
 /// Marks a wasm container's spec for the wasm runtime, points it at the compiled-code cache, and
@@ -299,40 +314,4 @@ pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_runtime_was
         }
     }
     None
-}
-
-/// The wasm runtime's state directory (`<root>/runtime/wasm`).
-pub(crate) fn runtime_root(c: &Container) -> PathBuf {
-    crate::container::runtime::state_root(c).join("runtime").join("wasm")
-}
-
-/// Creates a wasm container through `berth_runtime_wasm::Wasm` (its guest process forked from this
-/// single-threaded shim with `io` as its stdio, as a native container's init is: the PID 1 of a
-/// namespace of its own, dying with the shim); returns the guest process's pid.
-pub fn runtime_create(c: &Container, io: Io) -> Result<i32> {
-    use berth_runtime::Runtime;
-    let rroot = runtime_root(c);
-    std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
-    let _ = std::fs::remove_file(c.dir.join(berth_runtime_wasm::OOM_MARKER));
-    let rt = berth_runtime_wasm::Wasm::new(rroot);
-    let _ = rt.delete(&c.id, true); // a stale record of an earlier run
-    crate::container::runtime::create_here(io, |opts| rt.create(&c.id, &c.dir, opts))
-}
-
-/// Lets a created wasm container's guest run.
-pub fn runtime_start(c: &Container) -> Result<()> {
-    use berth_runtime::Runtime;
-    berth_runtime_wasm::Wasm::new(runtime_root(c)).start(&c.id).map_err(crate::container::runtime::start_failed)
-}
-
-/// Removes the wasm runtime's record of the container, killing the guest if it still runs.
-pub fn runtime_delete(c: &Container) -> Result<()> {
-    use berth_runtime::Runtime;
-    let _ = berth_runtime_wasm::Wasm::new(runtime_root(c)).delete(&c.id, true);
-    Ok(())
-}
-
-/// Whether the guest ran out of its memory limit (the runtime's marker in the bundle).
-pub fn oom_killed(c: &Container) -> bool {
-    c.dir.join(berth_runtime_wasm::OOM_MARKER).exists()
 }

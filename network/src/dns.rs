@@ -51,29 +51,6 @@ fn lock_path(root: &Path) -> PathBuf {
     root.join("network").join("dns.lock")
 }
 
-/// The berth binary (the DNS server is a re-exec of it). `BERTH_EXE` overrides; from a
-/// test executable, the `berth` built beside it.
-pub fn berth_exe() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_EXE") {
-        return Ok(p.into());
-    }
-    // A shim runs from a sealed view whose path means nothing outside its own mount.
-    if berth_sys::sealed::running_sealed() {
-        return Ok(PathBuf::from("/proc/self/exe"));
-    }
-    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("finding the berth binary: {e}")))?;
-    if exe.file_name().is_some_and(|n| n == "berth") {
-        return Ok(exe);
-    }
-    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    for cand in [dir.join("berth"), dir.join("../berth")] {
-        if cand.is_file() {
-            return Ok(cand);
-        }
-    }
-    Ok(exe)
-}
-
 pub(crate) fn request(root: &Path, what: &str) -> std::io::Result<()> {
     let mut s = UnixStream::connect(sock_path(root))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -140,15 +117,15 @@ pub fn running(root: &Path) -> bool {
 }
 
 pub(crate) fn spawn(root: &Path) -> Result<()> {
-    let exe = berth_exe()?;
+    let berth_sys::exe::Reexec { command: mut cmd, .. } =
+        berth_sys::exe::command(berth_sys::exe::Role::DnsServe { root })
+            .map_err(|e| Error::Other(format!("finding the berth binary: {e}")))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(root.join("network").join("dns.log"))
         .map(std::process::Stdio::from)
         .unwrap_or_else(|_| std::process::Stdio::null());
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--root").arg(root).arg("network").arg("dns-serve");
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log);
     // The server is nobody's child and outlives the caller.
     berth_sys::process::detach_on_spawn(&mut cmd, None);

@@ -46,6 +46,7 @@ pub mod create;
 mod delete;
 pub mod device_filter;
 mod exec;
+pub mod external;
 pub mod init;
 mod kill;
 pub mod mounts;

@@ -89,6 +89,20 @@ impl Error {
     }
 }
 
+/// Docker's mapping of a runtime's start error message to the CLI's exit code: 127 when the
+/// command is not there, 126 when it cannot be run, 125 for the runtime's own failures. For
+/// runtimes that report errors as text (runc, crun, the shim's attach stream).
+pub fn exec_error_code(msg: &str) -> u8 {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("executable file not found") || m.contains("no such file or directory") {
+        127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
 /// The kinds of failure callers tell apart. (The workspace's shared kind is to come; until
 /// then this crate names its own, with the same variants.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ mod kind;
 pub mod state;
 
 pub use berth_sys::process::ExitStatus;
-pub use error::{Error, ErrorKind, IoContext, Result};
+pub use error::{exec_error_code, Error, ErrorKind, IoContext, Result};
 pub use kind::{Kind, Program};
 pub use state::{rfc3339, Cgroup, CgroupDir, State, Status, OOM_ANNOTATION};
 

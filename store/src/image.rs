@@ -446,7 +446,7 @@ impl Store {
     /// the container code but its file layout (`containers/<id>/config.v2.json`).
     fn container_records(&self) -> Vec<(String, Value)> {
         let dir = self.containers_dir();
-        let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
+        let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
         rd.flatten()
             .filter_map(|e| {
                 let b = std::fs::read(e.path().join("config.v2.json")).ok()?;

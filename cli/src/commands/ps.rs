@@ -68,7 +68,8 @@ fn matches(c: &Container, filters: &[(String, String)]) -> anyhow::Result<bool> 
             },
             "ancestor" => c.config.image == *v || c.image.trim_start_matches("sha256:").starts_with(v),
             "volume" => c.mounts.iter().any(|m| m.name == *v || m.destination == *v),
-            "runtime" => c.runtime == *v || c.host_config.runtime == *v,
+            // What the container runs (`linux`, `wasm`: the RUNTIME of `inspect`), one field.
+            "runtime" => c.kind().as_str() == *v,
             _ => false,
         });
         if !matches!(k, "name" | "id" | "status" | "exited" | "label" | "ancestor" | "volume" | "runtime") {

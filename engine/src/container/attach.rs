@@ -66,17 +66,8 @@ pub enum Started {
     },
 }
 
-/// Docker's mapping of a start error to the CLI's exit code.
-pub fn start_error_code(msg: &str) -> u8 {
-    let m = msg.to_ascii_lowercase();
-    if m.contains("executable file not found") || m.contains("no such file or directory") {
-        127
-    } else if m.contains("permission denied") || m.contains("is a directory") {
-        126
-    } else {
-        125
-    }
-}
+/// Docker's mapping of a start error to the CLI's exit code (one implementation, the runtimes').
+pub use berth_runtime::exec_error_code as start_error_code;
 
 /// The CLI's end of the stream (or nothing, when not attached).
 pub struct Session {

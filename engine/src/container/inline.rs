@@ -39,7 +39,7 @@ fn eligible(c: &Container, spec: &oci_spec::runtime::Spec) -> bool {
         .is_some_and(|cpu| cpu.quota().is_some() || cpu.shares().is_some() || cpu.cpus().is_some());
     // Resource limits are per process: the CLI cannot apply them to the guest's thread alone.
     let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().as_ref()).is_some_and(|r| !r.is_empty());
-    c.runtime == crate::wasm::RUNTIME_WASM
+    c.kind() == berth_runtime::Kind::Wasm
         && !rlimits
         && !c.config.tty
         && c.host_config.restart_policy.is_none()
@@ -107,7 +107,7 @@ impl Engine {
         if !deferred {
             snapshot::prepare(c)?;
         }
-        let wasm = Wasm::new(crate::wasm::runtime_root(c));
+        let wasm = Wasm::new(super::runtime::runtime_root(c));
         let loaded = cfg.and_then(|g| wasm.load_inline(g, spec)).and_then(|mut g| {
             if deferred && g.needs_files() && !g.needs_network() {
                 snapshot::prepare(c).map_err(|e| berth_runtime::Error::Init(e.to_string()))?;

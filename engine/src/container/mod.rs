@@ -291,6 +291,18 @@ pub struct Container {
 }
 
 impl Container {
+    /// What the container runs (a Linux process or a wasm guest), as decided once at create and
+    /// recorded in `runtime` (`linux`, `wasm`); a record without one is a Linux container.
+    pub fn kind(&self) -> berth_runtime::Kind {
+        self.runtime.parse().unwrap_or(berth_runtime::Kind::Linux)
+    }
+
+    /// The OCI program that runs a Linux container (`--runtime`: berth's own, runc or crun),
+    /// recorded in `host_config.runtime`.
+    pub fn program(&self) -> berth_runtime::Program {
+        self.host_config.runtime.parse().unwrap_or_default()
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
     }
@@ -363,7 +375,7 @@ impl Container {
             "Name": format!("/{}", self.name),
             "RestartCount": self.state.restart_count,
             "Driver": if self.snapshotter == "copy" { "vfs" } else { "overlay2" },
-            "Platform": if self.runtime == crate::wasm::RUNTIME_WASM { "wasi" } else { "linux" },
+            "Platform": if self.kind() == berth_runtime::Kind::Wasm { "wasi" } else { "linux" },
             "Runtime": self.runtime,
             "HostConfig": self.host_config,
             "GraphDriver": {
@@ -771,10 +783,10 @@ impl Engine {
             if via_layers { &berth_store::layerview::LayerView::new(&layers) } else { &rootfs };
         let res = (|| {
             spec::resolve_user(&mut c, view)?;
-            c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, view)?.into();
+            c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, view)?.to_string();
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             // A wasm guest sees directories only (its preopens), never these files: not written.
-            if c.runtime != crate::wasm::RUNTIME_WASM {
+            if c.kind() != berth_runtime::Kind::Wasm {
                 spec::write_etc_files(&c)?;
             }
             Ok::<(), Error>(())
@@ -786,7 +798,7 @@ impl Engine {
         let spec = self.bundle_spec(&c)?;
         c.pending_spec = Some(Box::new(spec));
         // Only a wasm guest can run in the caller's process; anything else needs its bundle.
-        if !(opts.defer_bundle && c.runtime == crate::wasm::RUNTIME_WASM) {
+        if !(opts.defer_bundle && c.kind() == berth_runtime::Kind::Wasm) {
             self.write_bundle(&mut c)?;
         }
         Ok(c)
@@ -795,7 +807,7 @@ impl Engine {
     /// The container's OCI spec, as its shim gets it in `config.json`.
     fn bundle_spec(&self, c: &Container) -> Result<oci_spec::runtime::Spec> {
         let mut spec = spec::generate(c)?;
-        if c.runtime == crate::wasm::RUNTIME_WASM {
+        if c.kind() == berth_runtime::Kind::Wasm {
             crate::wasm::annotate_spec(self, c, &mut spec);
         }
         Ok(spec)

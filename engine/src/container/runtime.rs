@@ -8,61 +8,34 @@
 
 use super::Container;
 use crate::{Error, Result};
+use berth_runtime::{Kind, Program, Runtime};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// The state root (`<root>`) of a container.
 pub fn state_root(c: &Container) -> PathBuf {
     c.dir.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// The runtime's own state directory.
+/// The runtime's own state directory (`<root>/runtime/<berth|runc|crun|wasm>`).
 pub fn runtime_root(c: &Container) -> PathBuf {
-    state_root(c).join("runtime").join(runtime_name(c))
+    let dir = match c.kind() {
+        Kind::Wasm => "wasm",
+        Kind::Linux => c.program().as_str(),
+    };
+    state_root(c).join("runtime").join(dir)
 }
 
-pub fn runtime_name(c: &Container) -> &str {
-    match c.host_config.runtime.as_str() {
-        "" => "berth",
-        r => r,
-    }
-}
-
-/// The program implementing the OCI command line for this container.
-fn program(c: &Container) -> Result<PathBuf> {
-    match runtime_name(c) {
-        "runc" | "crun" => {
-            let name = runtime_name(c);
-            for d in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"] {
-                let p = Path::new(d).join(name);
-                if p.exists() {
-                    return Ok(p);
-                }
-            }
-            Err(Error::Other(format!("runtime {name:?} is not installed")))
-        }
-        // berth's own runtime behind runc's command line (`berth runtime`); the shim and
-        // `exec` call the library directly instead, this serves only `delete` from a
-        // multi-threaded caller.
-        _ => Ok(PathBuf::from("/proc/self/exe")),
-    }
-}
-
-fn base_args(c: &Container) -> Vec<String> {
-    let root = runtime_root(c).display().to_string();
-    match runtime_name(c) {
-        "runc" | "crun" => vec!["--root".into(), root],
-        _ => vec!["runtime".into(), "--root".into(), root],
-    }
-}
-
-fn is_builtin(c: &Container) -> bool {
-    !matches!(runtime_name(c), "runc" | "crun")
-}
-
-fn builtin(c: &Container) -> berth_runtime_linux::Linux {
-    berth_runtime_linux::Linux::new(runtime_root(c))
+/// The runtime that runs `c`: the one place a container record becomes a runtime. The record
+/// says which once, at create (its workload [`Kind`], decided by the dispatch rule, and its
+/// `--runtime` [`Program`]); every verb then goes through this trait object.
+pub fn for_container(c: &Container) -> Result<Box<dyn Runtime>> {
+    let root = runtime_root(c);
+    Ok(match (c.kind(), c.program()) {
+        (Kind::Wasm, _) => Box::new(berth_runtime_wasm::Wasm::new(root)),
+        (Kind::Linux, Program::Builtin) => Box::new(berth_runtime_linux::Linux::new(root)),
+        (Kind::Linux, p) => Box::new(berth_runtime_linux::external::External::new(p, root).map_err(start_failed)?),
+    })
 }
 
 /// A built-in runtime's failure to create or start, with its Docker exit code.
@@ -126,126 +99,29 @@ pub(crate) fn create_here(
     r.map(|st| st.pid).map_err(start_failed)
 }
 
-/// Creates the container (namespaces set up, process waiting to exec); returns its pid.
+/// Creates the container (namespaces set up, process waiting to exec) from this process (the
+/// shim), with `io` as its stdio; returns its pid.
 pub fn create(c: &Container, io: Io) -> Result<i32> {
-    if c.runtime == crate::wasm::RUNTIME_WASM {
-        return crate::wasm::runtime_create(c, io);
-    }
+    let rt = for_container(c)?;
     let rroot = runtime_root(c);
     std::fs::create_dir_all(&rroot).map_err(|e| Error::io(&rroot, e))?;
-    if is_builtin(c) {
-        use berth_runtime::Runtime;
-        let rt = builtin(c);
-        let _ = rt.delete(&c.id, true); // a stale record of an earlier run
-        return create_here(io, |opts| rt.create(&c.id, &c.dir, opts));
-    }
-    let pid_file = c.dir.join("init.pid");
-    let log = c.dir.join("runtime.log");
-    let _ = std::fs::remove_file(&pid_file);
-    let _ = std::fs::remove_file(&log);
-    let mut cmd = Command::new(program(c)?);
-    cmd.args(base_args(c));
-    cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
-    cmd.arg("create").arg("--bundle").arg(&c.dir).arg("--pid-file").arg(&pid_file);
-    match io {
-        Io::Fds(i, o, e) => {
-            cmd.stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
-        }
-        Io::Console(sock) => {
-            cmd.arg("--console-socket").arg(sock);
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        }
-    }
-    cmd.arg(&c.id);
-    if runtime_name(c) == "crun" {
-        hide_unified_cgroup(&mut cmd);
-    }
-    let st = cmd.status().map_err(|e| Error::Other(format!("running the OCI runtime: {e}")))?;
-    drop(cmd);
-    if !st.success() {
-        let msg = runtime_error(&log).unwrap_or_else(|| format!("OCI runtime create failed ({st})"));
-        let _ = delete(c);
-        return Err(Error::StartFailed { code: super::attach::start_error_code(&msg), message: msg });
-    }
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| Error::Other("the OCI runtime wrote no pid file".into()))?;
-    Ok(pid)
-}
-
-/// crun refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 `unified` mount);
-/// it runs fine when the unified mount is hidden from it in a private mount namespace.
-fn hide_unified_cgroup(cmd: &mut Command) {
-    if !Path::new("/sys/fs/cgroup/unified").exists() || Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        return;
-    }
-    berth_sys::process::hide_mount_on_spawn(cmd, c"/sys/fs/cgroup/unified");
+    let _ = std::fs::remove_file(c.dir.join(berth_runtime_wasm::OOM_MARKER));
+    let _ = rt.delete(&c.id, true); // a stale record of an earlier run
+    create_here(io, |opts| rt.create(&c.id, &c.dir, opts))
 }
 
 /// Lets the created container exec its process.
 pub fn start(c: &Container) -> Result<()> {
-    if c.runtime == crate::wasm::RUNTIME_WASM {
-        return crate::wasm::runtime_start(c);
-    }
-    if is_builtin(c) {
-        use berth_runtime::Runtime;
-        return builtin(c).start(&c.id).map_err(start_failed);
-    }
-    let log = c.dir.join("runtime.log");
-    let mut cmd = Command::new(program(c)?);
-    cmd.args(base_args(c));
-    cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
-    cmd.arg("start").arg(&c.id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    if runtime_name(c) == "crun" {
-        hide_unified_cgroup(&mut cmd);
-    }
-    let st = cmd.status().map_err(|e| Error::Other(format!("running the OCI runtime: {e}")))?;
-    if !st.success() {
-        let msg = runtime_error(&log).unwrap_or_else(|| format!("OCI runtime start failed ({st})"));
-        return Err(Error::StartFailed { code: super::attach::start_error_code(&msg), message: msg });
-    }
-    Ok(())
+    for_container(c)?.start(&c.id).map_err(start_failed)
 }
 
 /// Removes the runtime's record of the container (and its cgroup), killing what is left.
+/// Forks nothing: safe from any process.
 pub fn delete(c: &Container) -> Result<()> {
-    if c.runtime == crate::wasm::RUNTIME_WASM {
-        return crate::wasm::runtime_delete(c);
+    if let Ok(rt) = for_container(c) {
+        let _ = rt.delete(&c.id, true);
     }
-    if is_builtin(c) {
-        use berth_runtime::Runtime;
-        // Forks nothing: safe from any process.
-        let _ = builtin(c).delete(&c.id, true);
-        return Ok(());
-    }
-    let Ok(p) = program(c) else { return Ok(()) };
-    let mut cmd = Command::new(p);
-    cmd.args(base_args(c));
-    cmd.arg("delete").arg("--force").arg(&c.id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    if runtime_name(c) == "crun" {
-        hide_unified_cgroup(&mut cmd);
-    }
-    let _ = cmd.status();
     Ok(())
-}
-
-/// The last error the runtime logged (its `--log-format json` file).
-fn runtime_error(log: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let mut last = None;
-    for l in text.lines() {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
-            if v["level"] == "error" || v["level"] == "fatal" {
-                if let Some(m) = v["msg"].as_str() {
-                    last = Some(m.to_string());
-                }
-            }
-        } else if !l.trim().is_empty() {
-            last = Some(l.trim().to_string());
-        }
-    }
-    last
 }
 
 /// Sends a signal to the container's init (the shim's child, so its pid is not reused
@@ -326,8 +202,9 @@ pub fn cleanup_after(c: &Container) {
 
 /// Whether the container's memory cgroup recorded an OOM kill (read before `delete`).
 pub fn oom_killed(c: &Container) -> bool {
-    if c.runtime == crate::wasm::RUNTIME_WASM {
-        return crate::wasm::oom_killed(c);
+    // A guest's limit is its store's, not a cgroup's: the wasm runtime leaves a marker.
+    if c.kind() == Kind::Wasm {
+        return c.dir.join(berth_runtime_wasm::OOM_MARKER).exists();
     }
     for d in cgroup_dirs(c) {
         for f in ["memory.events", "memory.oom_control"] {
@@ -348,67 +225,34 @@ pub fn oom_killed(c: &Container) -> bool {
 /// Runs one more process in the running container (`process` is an OCI `Process`), with this
 /// process's stdio; returns its exit status (`None` when detached).
 pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
-    if c.runtime == crate::wasm::RUNTIME_WASM {
+    if c.kind() == Kind::Wasm {
         return Err(Error::Unsupported(format!(
             "container {} runs WebAssembly: it has no processes to exec into",
             c.id
         )));
     }
-    if is_builtin(c) {
-        return exec_builtin(c, process, detach);
+    let rt = for_container(c)?;
+    let p: oci_spec::runtime::Process =
+        serde_json::from_value(process.clone()).map_err(|e| Error::Other(format!("exec process: {e}")))?;
+    match c.program() {
+        // The built-in runtime forks the process from this one, which can then wait for it and
+        // relay its stdio rather than hand it ours.
+        Program::Builtin => exec_relayed(c, rt.as_ref(), &p, detach),
+        // runc and crun fork it from themselves: they run it on this process's stdio.
+        Program::Runc | Program::Crun => {
+            let opts = berth_runtime::ExecOptions { detach, ..Default::default() };
+            rt.exec(&c.id, &p, &opts).map(|st| st.map(|s| s.code() as i32)).map_err(start_failed)
+        }
     }
-    let tmp = c.dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
-    let log = c.dir.join(format!("exec-{:016x}.log", rand::random::<u64>()));
-    // The process spec carries its environment: the owner's only, as the record.
-    super::private_file(&tmp)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, &serde_json::to_vec(process).unwrap_or_default()))
-        .map_err(|e| Error::io(&tmp, e))?;
-    let mut cmd = Command::new(program(c)?);
-    cmd.args(base_args(c));
-    cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
-    cmd.arg("exec").arg("--process").arg(&tmp);
-    if detach {
-        cmd.arg("--detach");
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    }
-    cmd.arg(&c.id);
-    if runtime_name(c) == "crun" {
-        hide_unified_cgroup(&mut cmd);
-    }
-    let st = cmd.status();
-    let _ = std::fs::remove_file(&tmp);
-    let err = runtime_error(&log);
-    let _ = std::fs::remove_file(&log);
-    let st = st.map_err(|e| Error::Other(format!("running the OCI runtime: {e}")))?;
-    if detach {
-        return match (st.success(), err) {
-            (true, _) => Ok(None),
-            (false, m) => {
-                let msg = m.unwrap_or_else(|| format!("exec failed ({st})"));
-                Err(Error::StartFailed { code: super::attach::start_error_code(&msg), message: msg })
-            }
-        };
-    }
-    use std::os::unix::process::ExitStatusExt;
-    let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
-    // The runtime's own failure to start the process (as opposed to the process's status).
-    if let Some(m) = err.filter(|m| m.contains("exec failed") || m.contains("unable to start")) {
-        return Err(Error::StartFailed { code: super::attach::start_error_code(&m), message: m });
-    }
-    Ok(Some(code))
 }
 
 /// `exec` through the built-in runtime, from this (single-threaded) process. The process never
 /// gets this process's own stdio (a terminal the user types into, say): without a terminal it
 /// gets pipes (stdin, stdout, stderr), with one a pty from the runtime, and this process relays
 /// between them and its own stdio until the process exits.
-fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
-    use berth_runtime::Runtime;
+fn exec_relayed(c: &Container, rt: &dyn Runtime, p: &oci_spec::runtime::Process, detach: bool) -> Result<Option<i32>> {
     use std::os::fd::AsRawFd;
-    let p: oci_spec::runtime::Process =
-        serde_json::from_value(process.clone()).map_err(|e| Error::Other(format!("exec process: {e}")))?;
-    let rt = builtin(c);
-    let tty = process["terminal"].as_bool().unwrap_or(false);
+    let tty = p.terminal().unwrap_or(false);
     let pid_file = c.dir.join(format!("exec-{:08x}.pid", rand::random::<u32>()));
     let read_pid = || {
         let pid: i32 = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
@@ -424,12 +268,12 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
                 .map_err(|e| Error::io("/dev/null", e))?;
             let fd = null.as_raw_fd();
             let opts = berth_runtime::ExecOptions { detach, ..Default::default() };
-            return with_stdio([fd, fd, fd], || rt.exec(&c.id, &p, &opts)).map(|_| None).map_err(start_failed);
+            return with_stdio([fd, fd, fd], || rt.exec(&c.id, p, &opts)).map(|_| None).map_err(start_failed);
         }
         let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")));
         let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?, pipe()?);
         let opts = berth_runtime::ExecOptions { pid_file: Some(pid_file.clone()), detach: true, ..Default::default() };
-        let r = with_stdio([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()], || rt.exec(&c.id, &p, &opts));
+        let r = with_stdio([in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()], || rt.exec(&c.id, p, &opts));
         let pid = read_pid();
         drop((in_r, out_w, err_w));
         r.map_err(start_failed)?;
@@ -444,7 +288,7 @@ fn exec_builtin(c: &Container, process: &serde_json::Value, detach: bool) -> Res
         detach: true,
         ..Default::default()
     };
-    let r = rt.exec(&c.id, &p, &opts);
+    let r = rt.exec(&c.id, p, &opts);
     let _ = std::fs::remove_file(&sock);
     let pid = read_pid();
     r.map_err(start_failed)?;

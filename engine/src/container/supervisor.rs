@@ -9,7 +9,7 @@ use super::{attach, Container};
 use crate::{Error, Result};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The fd on which a shim finds its first client (the CLI that spawned it).
 pub const ATTACH_FD: RawFd = 3;
@@ -17,24 +17,17 @@ pub const ATTACH_FD: RawFd = 3;
 /// Spawns the shim of `c` and returns the CLI's end of its attach stream.
 pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
     let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
-    // From a sealed view of this binary (the container's init is forked from the shim, so it
-    // must not be the host's binary, writable through /proc/<pid>/exe), opened through
-    // /proc/self/exe: that works even if the binary was replaced meanwhile.
-    let sealed = if berth_sys::sealed::running_sealed() {
-        None
-    } else {
-        Some(berth_sys::sealed::sealed_self().map_err(|e| Error::Other(format!("sealing the berth binary: {e}")))?)
-    };
-    let exe = sealed.as_ref().map_or_else(|| PathBuf::from("/proc/self/exe"), berth_sys::sealed::exec_path);
-    let mut cmd = std::process::Command::new(exe);
-    std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
-    cmd.arg("shim").arg(root).arg(&c.id);
+    // `berth shim ROOT ID`, from a sealed view of this binary (the container's init is forked
+    // from the shim, so it must not be the host's binary, writable through /proc/<pid>/exe).
+    let berth_sys::exe::Reexec { command: mut cmd, sealed } =
+        berth_sys::exe::command(berth_sys::exe::Role::Shim { root, id: &c.id })
+            .map_err(|e| Error::Other(format!("sealing the berth binary: {e}")))?;
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     // The intermediate process exits at once, so the shim is not our child and outlives us.
     berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
     let mut child = cmd.spawn().map_err(|e| Error::Other(format!("starting the shim: {e}")))?;
     let _ = child.wait(); // the intermediate process
-    drop(theirs);
+    drop((theirs, sealed));
     Ok(attach::Session::new(ours))
 }
 
