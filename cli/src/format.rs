@@ -395,7 +395,7 @@ impl FormatError {
     /// Prints the message and turns it into the command's exit status.
     pub fn exit(self) -> anyhow::Error {
         eprintln!("{}", self.message);
-        crate::commands::Exit(self.code).into()
+        crate::exit::Exit(self.code).into()
     }
 }
 

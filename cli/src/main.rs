@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod exit;
 mod format;
 
 use clap::{Parser, Subcommand};
@@ -227,13 +228,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// The one place errors become exit codes, as Docker's CLI chooses them: every failure of
-/// berth itself exits 125, whatever its kind (Docker's CLI does not tell a missing object from
-/// a refused operation by its exit code either). The container's own codes (126, 127 when its
-/// process cannot start, its exit status otherwise) reach here as [`commands::Exit`].
+/// The one place errors become exit codes, as Docker's CLI chooses them: a container whose
+/// command cannot run exits 126 (not executable) or 127 (not found), as its shell would; every
+/// other failure of berth itself exits 125, whatever its kind (Docker's CLI does not tell a
+/// missing object from a refused operation by its exit code either). The container's own exit
+/// status reaches here as [`commands::Exit`].
 fn exit_code(e: &anyhow::Error) -> u8 {
     use berth_engine::ErrorKind;
     match e.downcast_ref::<berth_engine::Error>() {
+        Some(berth_engine::Error::StartFailed { code, .. }) => *code,
         Some(e) => match e.kind() {
             ErrorKind::NotFound
             | ErrorKind::Conflict

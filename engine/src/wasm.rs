@@ -1,10 +1,8 @@
-//! WebAssembly images and containers: which runtime runs a container, the layers and config a
-//! wasm image gives it, and `berth wasm package` (a `.wasm` file to the CNCF artifact layout).
+//! WebAssembly images: the layers a wasm image gives its containers, and `berth wasm package`
+//! (a `.wasm` file to the CNCF artifact layout). Which runtime runs a container, and what a
+//! wasm container's bundle carries, is the container code's (`container::wasm`).
 //!
-//! The decision is made once, at create, and recorded as the container's `runtime` (`linux` or
-//! `wasm`), in the order runwasi and crun use: the image config's platform architecture `wasm`;
-//! then layers of a wasm media type; then the entrypoint file's first bytes (`\0asm` means
-//! wasm, ELF or `#!` means Linux). Layers of a wasm media type are raw binaries, not tars: each
+//! Layers of a wasm media type are raw binaries, not tars: each
 //! is materialised once as a one-file directory under `<root>/wasm-cache/layers/<hex>/`, which
 //! then serves as a lower layer of the container's rootfs like any unpacked tar layer, so every
 //! image form reaches the runtime as the same OCI bundle. An image with such layers and no
@@ -12,16 +10,14 @@
 //! `run.oci.handler: wasm` annotation and the compiled-code cache directory
 //! (`<root>/wasm-cache/compiled`, see `berth_runtime_wasm::cache`).
 
-use crate::container::Container;
 use crate::{media, Digest, Engine, Error, Reference, Result};
-use berth_runtime::Kind;
 use berth_store::image::Image;
 use berth_store::{desc_digest, descriptor};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// Where a wasm layer is materialised and what its file is called in the rootfs.
-fn layer_file_name(desc: &oci_spec::image::Descriptor, index: usize) -> String {
+pub(crate) fn layer_file_name(desc: &oci_spec::image::Descriptor, index: usize) -> String {
     let title = desc
         .annotations()
         .as_ref()
@@ -106,7 +102,7 @@ impl Engine {
             ldesc.set_annotations(Some([("org.opencontainers.image.title".to_string(), t.to_string())].into()));
         }
         let config = json!({
-            "created": crate::container::now_rfc3339(),
+            "created": berth_oci::time::now_rfc3339(),
             "author": author.unwrap_or(""),
             "architecture": "wasm",
             "os": if component { "wasip2" } else { "wasip1" },
@@ -146,172 +142,4 @@ fn wasm_binary(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
             file.display()
         ))
     })
-}
-
-/// The container config part of a wasm image's config, with the first wasm layer as the
-/// entrypoint when the image names none (CNCF artifacts carry no process config at all).
-pub fn image_config(image: &Image) -> Value {
-    let mut cfg = image.config_json.get("config").cloned().filter(|c| c.is_object()).unwrap_or_else(|| json!({}));
-    let named = |k: &str| cfg[k].as_array().is_some_and(|a| !a.is_empty());
-    if !named("Entrypoint") && !named("Cmd") {
-        if let Some((i, l)) =
-            image.manifest.layers().iter().enumerate().find(|(_, l)| media::is_wasm_layer(l.media_type().as_ref()))
-        {
-            cfg["Entrypoint"] = json!([format!("/{}", layer_file_name(l, i))]);
-        }
-    }
-    cfg
-}
-
-/// Whether creating a container of `image` can skip mounting its rootfs: a wasm image (by its
-/// config or layers) needs it for nothing when no volume is to be seeded from the image's files
-/// and no user name is to be looked up in its `/etc/passwd` (a guest has no users). A mount and
-/// unmount of the overlay is most of what a create costs.
-pub fn skips_rootfs_at_create(image: &Image, img_cfg: &Value, opts: &crate::container::CreateOptions) -> bool {
-    let named_user = |u: &str| !u.is_empty() && !u.split(':').all(|p| p.bytes().all(|b| b.is_ascii_digit()));
-    let image_user = img_cfg["User"].as_str().unwrap_or_default();
-    let image_volumes = img_cfg["Volumes"].as_object().is_some_and(|v| !v.is_empty());
-    image.is_wasm()
-        && opts.binds.is_empty()
-        && opts.mounts.is_empty()
-        && !image_volumes
-        && !named_user(opts.user.as_deref().unwrap_or(image_user))
-}
-
-/// Up to this many bytes of layers, a wasm container's rootfs is a copy rather than an overlay.
-const COPY_ROOTFS_MAX: u64 = 1 << 20;
-
-/// Whether a wasm container of `image` gets a private copy of its (small) image files as its
-/// rootfs instead of an overlay: copying a module of a few KB costs less than mounting and
-/// unmounting an overlay, which the start of a small guest would otherwise mostly consist of.
-pub fn copies_rootfs(image: &Image, img_cfg: &Value, opts: &crate::container::CreateOptions) -> bool {
-    let size: u64 = image.manifest.layers().iter().map(|l| l.size()).sum();
-    size <= COPY_ROOTFS_MAX && skips_rootfs_at_create(image, img_cfg, opts)
-}
-
-/// Which runtime runs a container of `image` whose process is `args` (resolved against `env`'s
-/// PATH in `rootfs`: a mounted rootfs or the layer view): the dispatch rule of
-/// docs/architecture.md, decided once at create.
-///
-/// 1. and 2. the image itself: its platform, config media type or wasm layers
-///    ([`Image::is_wasm`]) mean wasm;
-/// 3. else the entrypoint's first bytes: `\0asm` means wasm, an ELF header or `#!` means Linux,
-///    and any other file is an error with Docker's exit code for a command that cannot run
-///    (126). An entrypoint not found in the image is left to the Linux runtime, which reports
-///    it as Docker does (127).
-pub fn decide(
-    image: &Image,
-    args: &[String],
-    env: &[String],
-    rootfs: &dyn berth_store::layerview::RootView,
-) -> Result<Kind> {
-    if image.is_wasm() {
-        return Ok(Kind::Wasm);
-    }
-    let Some(arg0) = args.first() else { return Ok(Kind::Linux) };
-    let arg0 = arg0.split('#').next().unwrap_or_default();
-    let candidates: Vec<String> = if arg0.contains('/') {
-        vec![arg0.to_string()]
-    } else {
-        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(crate::container::spec::DEFAULT_PATH);
-        path.split(':').map(|d| format!("{d}/{arg0}")).collect()
-    };
-    for c in candidates {
-        let Some(mut f) = rootfs.open(&c) else { continue };
-        let mut head = [0u8; 4];
-        if !f.metadata().is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-        let head = &head[..n];
-        if head.len() == 4 && berth_runtime_wasm::is_wasm(head) {
-            return Ok(Kind::Wasm);
-        }
-        if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
-            return Ok(Kind::Linux);
-        }
-        return Err(Error::StartFailed {
-            code: 126,
-            message: format!(
-                "exec {c}: exec format error: the entrypoint is neither a Linux executable (ELF, #!) nor WebAssembly (\\0asm)"
-            ),
-        });
-    }
-    Ok(Kind::Linux)
-}
-
-/// Marks a wasm container's spec for the wasm runtime, points it at the compiled-code cache, and
-/// names what the engine knows of the binary's content (see [`module_source`]).
-pub fn annotate_spec(engine: &Engine, c: &Container, spec: &mut oci_spec::runtime::Spec) {
-    let mut ann = spec.annotations().clone().unwrap_or_default();
-    ann.insert(berth_runtime_wasm::HANDLER_ANNOTATION.into(), "wasm".into());
-    ann.insert(
-        berth_runtime_wasm::CACHE_ANNOTATION.into(),
-        engine.wasm_cache_dir().join("compiled").display().to_string(),
-    );
-    if let Some(src) = module_source(engine, c) {
-        ann.insert(berth_runtime_wasm::SOURCE_ANNOTATION.into(), src.to_annotation());
-    }
-    spec.set_annotations(Some(ann));
-}
-
-/// The store's immutable copy of the binary the container's process names, and its content key,
-/// found in the container's lower layers without mounting them: a wasm layer's file is its blob
-/// (key: the blob's digest, already its content address), an unpacked tar layer's file is named
-/// by the layer's diff id and its path in it. `None` (the runtime then hashes the binary) when
-/// the path crosses a symlink or the file is not a plain file of one layer.
-pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_runtime_wasm::ModuleSource> {
-    use sha2::Digest as _;
-    let arg0 = c.process.args.first()?.split('#').next().unwrap_or_default();
-    let candidates: Vec<String> = if arg0.starts_with('/') {
-        vec![arg0.to_string()]
-    } else if arg0.contains('/') {
-        vec![format!("{}/{arg0}", c.process.cwd)]
-    } else {
-        let path =
-            c.process.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(crate::container::spec::DEFAULT_PATH);
-        path.split(':').map(|d| format!("{d}/{arg0}")).collect()
-    };
-    let wasm_layers = engine.wasm_cache_dir().join("layers");
-    for cand in candidates {
-        let parts: Vec<&str> = cand.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-        if parts.is_empty() || parts.contains(&"..") {
-            return None;
-        }
-        let rel: PathBuf = parts.iter().collect();
-        for layer in c.layers.iter().rev() {
-            // Every directory on the way must be a real directory of this layer.
-            let mut dir = layer.clone();
-            let mut plain = true;
-            for p in &parts[..parts.len() - 1] {
-                dir.push(p);
-                match std::fs::symlink_metadata(&dir) {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => return None,
-                    Err(_) => {
-                        plain = false;
-                        break;
-                    }
-                }
-            }
-            if !plain {
-                continue;
-            }
-            let file = layer.join(&rel);
-            match std::fs::symlink_metadata(&file) {
-                Ok(m) if m.is_file() => {}
-                Ok(_) => return None,
-                Err(_) => continue,
-            }
-            let name = layer.file_name()?.to_string_lossy().into_owned();
-            let key = if layer.parent() == Some(wasm_layers.as_path()) {
-                name.split_once('-').map(|(hex, _)| hex.to_string())?
-            } else {
-                let h = sha2::Sha256::digest(format!("layer:{name}/{}", rel.display()).as_bytes());
-                hex::encode(h)
-            };
-            return Some(berth_runtime_wasm::ModuleSource { key, path: file });
-        }
-    }
-    None
 }

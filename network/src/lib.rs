@@ -35,6 +35,7 @@ pub mod dns;
 mod error;
 pub mod firewall;
 pub mod kernel;
+mod linux;
 pub mod netlink;
 pub mod netns;
 #[cfg(test)]
@@ -42,7 +43,8 @@ mod recorded;
 pub mod types;
 
 pub use error::{Error, ErrorKind, Result};
-pub use kernel::{Kernel, Linux, Recording, Rtnl};
+pub use kernel::{Kernel, Recording, Rtnl};
+pub use linux::Linux;
 pub use types::*;
 
 use berth_oci::IoContext;

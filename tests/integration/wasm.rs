@@ -516,6 +516,30 @@ fn linux_rootfs_image_whose_entrypoint_is_wasm() {
     b.ok(&["rm", &id]);
 }
 
+/// The dispatch rule's third step refuses an entrypoint that is neither ELF, `#!` nor wasm, with
+/// Docker's exit code for a command that cannot run, and leaves no container behind.
+#[test]
+#[ignore = "needs root"]
+fn entrypoint_neither_elf_script_nor_wasm_is_refused_with_126() {
+    berth_tests::require_root();
+    let b = Berth::new();
+    let name = "local/notexec:1";
+    let (blob, diff) = tar_gz(&[("usr/bin/notes", b"just text, no #! line\n", 0o755)]);
+    let config =
+        json!({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["notes"], "Env": ["PATH=/usr/bin"]}});
+    store_image(b.root(), name, media::OCI_CONFIG, config, &[(blob, media::OCI_LAYER_GZIP, Some(diff), "")]);
+    for cmd in [&["run", "--rm", name][..], &["create", name][..]] {
+        let o = b.run(cmd);
+        assert_eq!(o.status.code(), Some(126), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("exec /usr/bin/notes: exec format error"), "{err}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no container is left");
+    let left: Vec<_> =
+        std::fs::read_dir(b.root().join("containers")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// Packages a guest as `name` in `b`.
 fn package(b: &Berth, name: &str, wat_text: &str) {
     let dir = tempfile::tempdir().unwrap();

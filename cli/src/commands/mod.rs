@@ -86,14 +86,4 @@ pub fn each_container<T: std::fmt::Display>(
     Ok(())
 }
 
-/// An error that carries a process exit code (the container's, or Docker's 125/126/127).
-#[derive(Debug)]
-pub struct Exit(pub u8);
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit status {}", self.0)
-    }
-}
-
-impl std::error::Error for Exit {}
+pub use crate::exit::Exit;

@@ -25,6 +25,7 @@ pub mod stats;
 pub mod supervisor;
 pub mod sweep;
 pub mod volume;
+pub mod wasm;
 
 use crate::{Engine, Error, Result};
 use berth_oci::IoContext;
@@ -745,7 +746,7 @@ impl Engine {
             private_file(&log).at(&log)?;
         }
         let creating = sweep::try_lock(&log).map(std::sync::Arc::new);
-        let img_cfg = crate::wasm::image_config(image);
+        let img_cfg = wasm::image_config(image);
         let mut c = Container {
             id: id.to_string(),
             created: now_rfc3339(),
@@ -753,7 +754,7 @@ impl Engine {
             name: name.to_string(),
             runtime: "linux".into(),
             layers,
-            snapshotter: if snapshot::overlay_supported() && !crate::wasm::copies_rootfs(image, &img_cfg, opts) {
+            snapshotter: if snapshot::overlay_supported() && !wasm::copies_rootfs(image, &img_cfg, opts) {
                 "overlay".into()
             } else {
                 "copy".into()
@@ -773,7 +774,7 @@ impl Engine {
             || opts.mounts.iter().any(|m| m.kind == "volume")
             || opts.binds.iter().any(|b| !b.starts_with('/') || !b.contains(':'));
         let via_layers = c.snapshotter == "overlay" && !seeds;
-        let mount = !via_layers && !crate::wasm::skips_rootfs_at_create(image, &img_cfg, opts);
+        let mount = !via_layers && !wasm::skips_rootfs_at_create(image, &img_cfg, opts);
         if mount {
             snapshot::prepare(&c)?;
         }
@@ -783,7 +784,7 @@ impl Engine {
             if via_layers { &berth_store::layerview::LayerView::new(&layers) } else { &rootfs };
         let res = (|| {
             spec::resolve_user(&mut c, view)?;
-            c.runtime = crate::wasm::decide(image, &c.process.args, &c.process.env, view)?.to_string();
+            c.runtime = wasm::decide(image, &c.process.args, &c.process.env, view)?.to_string();
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             // A wasm guest sees directories only (its preopens), never these files: not written.
             if c.kind() != berth_runtime::Kind::Wasm {
@@ -808,7 +809,7 @@ impl Engine {
     fn bundle_spec(&self, c: &Container) -> Result<oci_spec::runtime::Spec> {
         let mut spec = spec::generate(c)?;
         if c.kind() == berth_runtime::Kind::Wasm {
-            crate::wasm::annotate_spec(self, c, &mut spec);
+            wasm::annotate_spec(self, c, &mut spec);
         }
         Ok(spec)
     }
