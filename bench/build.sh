@@ -7,15 +7,16 @@
 # `docker build` runs side by side when a Docker daemon answers; otherwise the figures the
 # issue measured for Docker on this Dockerfile are shown (BuildKit: cold 0.8 s, no-change
 # 0.33 s, one-file 0.6 s; legacy builder: 1.3 s, 0.1 s, 1.0 s).
-# Usage: bench/build.sh [RUNS]   (writes bench/results/build.md)
+# Usage: bench/build.sh [RUNS]   (writes bench/results/build.md; BERTH=path/to/berth measures that
+# binary instead of building the release one)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/berth-target}
 [ "$(id -u)" = 0 ] || { echo "bench/build.sh: needs root" >&2; exit 1; }
 [ -x "$here/scripts/setup.sh" ] && bash "$here/scripts/setup.sh" || true
-cargo build -q --release -p berth --manifest-path "$here/Cargo.toml"
-B=$CARGO_TARGET_DIR/release/berth
+[ -n "${BERTH:-}" ] || cargo build -q --release -p berth --manifest-path "$here/Cargo.toml"
+B=${BERTH:-$CARGO_TARGET_DIR/release/berth}
 W=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
 R=$W/root
 trap 'rm -rf "$W"' EXIT

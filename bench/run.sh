@@ -9,19 +9,20 @@
 # idle RSS of a container's shim. crun refuses this machine's hybrid cgroup layout unless the
 # cgroup2 `unified` mount is hidden from it, so the whole comparison runs in a private mount
 # namespace without that mount (berth and runc do not care).
-# Usage: bench/run.sh [RUNS]   (writes bench/results/run.md)
+# Usage: bench/run.sh [RUNS]   (writes bench/results/run.md; BERTH=path/to/berth measures that
+# binary instead of building the release one, e.g. an older build for a before/after table)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-30}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/berth-target}
 if [ -z "${BERTH_BENCH_INNER:-}" ]; then
   bash "$here/scripts/setup.sh"
-  cargo build -q --release -p berth --manifest-path "$here/Cargo.toml"
+  [ -n "${BERTH:-}" ] || cargo build -q --release -p berth --manifest-path "$here/Cargo.toml"
   if [ -d /sys/fs/cgroup/unified ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
     exec unshare -m --propagation slave env BERTH_BENCH_INNER=1 bash -c 'umount -l /sys/fs/cgroup/unified; exec bash "$0" "$@"' "$0" "$@"
   fi
 fi
-B=$CARGO_TARGET_DIR/release/berth
+B=${BERTH:-$CARGO_TARGET_DIR/release/berth}
 W=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
 cleanup() {
   "$B" --root "$W/root" rm -f $("$B" --root "$W/root" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
