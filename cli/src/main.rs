@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod format;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -140,10 +141,10 @@ fn main() -> ExitCode {
         let _ = nix::sys::prctl::set_name(c"berth");
     }
     // The per-container supervisor: dispatched before anything else is initialised, to keep
-    // its footprint minimal (see berth_engine::container::shim).
+    // its footprint minimal (see the berth-shim crate).
     if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
-        return ExitCode::from(berth_engine::container::shim::main(&args) as u8);
+        return ExitCode::from(berth_shim::main(&args) as u8);
     }
     // berth's OCI runtime: dispatched first too, so a container start parses only its own flags.
     if std::env::args_os().nth(1).is_some_and(|a| a == "runtime") {
@@ -221,7 +222,25 @@ fn main() -> ExitCode {
                 return ExitCode::from(code.0);
             }
             eprintln!("berth: {e:#}");
-            ExitCode::from(125)
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// The one place errors become exit codes, as Docker's CLI chooses them: every failure of
+/// berth itself exits 125, whatever its kind (Docker's CLI does not tell a missing object from
+/// a refused operation by its exit code either). The container's own codes (126, 127 when its
+/// process cannot start, its exit status otherwise) reach here as [`commands::Exit`].
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use berth_engine::ErrorKind;
+    match e.downcast_ref::<berth_engine::Error>() {
+        Some(e) => match e.kind() {
+            ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::InvalidArgument
+            | ErrorKind::Unavailable
+            | ErrorKind::Internal => 125,
+        },
+        None => 125,
     }
 }

@@ -1,9 +1,13 @@
 //! The engine's error type.
 //!
-//! Every variant carries what a user needs to act on it: the path, reference or digest involved.
-//! The CLI maps these onto Docker's exit codes (125 for berth's own failures).
+//! The engine's own failures (containers, volumes, builds, networks) are variants here; what
+//! the crates below it report ([`berth_store`], [`berth_registry`], [`berth_oci`]) is kept
+//! whole as their error, so its `source` chain survives. Every error answers
+//! [`Error::kind`], which the CLI maps onto Docker's exit codes (125 for berth's own
+//! failures) in one place.
 
-use std::path::{Path, PathBuf};
+use berth_oci::{ErrorKind, IoError};
+use std::path::Path;
 
 /// Result alias used across the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -11,32 +15,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong inside the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid reference format: {reference:?}: {reason}")]
-    InvalidReference { reference: String, reason: String },
-    #[error("invalid digest {digest:?}: {reason}")]
-    InvalidDigest { digest: String, reason: String },
-    #[error("digest mismatch for {expected}: content has digest {actual}")]
-    DigestMismatch { expected: String, actual: String },
-    #[error("size mismatch for {digest}: expected {expected} bytes, got {actual}")]
-    SizeMismatch { digest: String, expected: u64, actual: u64 },
-    #[error("No such image: {0}")]
-    ImageNotFound(String),
-    #[error("blob {0} not found in the store")]
-    BlobNotFound(String),
-    #[error("malformed {what}: {reason}")]
-    Malformed { what: String, reason: String },
-    #[error("unsafe archive entry {entry:?}: {reason}")]
-    UnsafeEntry { entry: String, reason: String },
-    #[error("registry {registry}: {message}")]
-    Registry { registry: String, message: String },
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Oci(#[from] berth_oci::Error),
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error(transparent)]
+    Registry(#[from] berth_registry::Error),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -49,17 +35,53 @@ pub enum Error {
     /// A container's process could not be started; `code` is Docker's 125, 126 or 127.
     #[error("{message}")]
     StartFailed { code: u8, message: String },
+    /// Networking (networks, sandboxes, published ports, DNS) failed; its own kind and source.
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
 }
 
 impl Error {
     /// An I/O error that names the path it happened on.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io(IoError::new(path, source))
     }
 
     /// A malformed document (manifest, config, index, archive...).
     pub fn malformed(what: impl Into<String>, reason: impl ToString) -> Error {
-        Error::Malformed { what: what.into(), reason: reason.to_string() }
+        Error::Oci(berth_oci::Error::malformed(what, reason))
+    }
+
+    /// What kind of failure this is, whichever crate reported it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io(e) => e.kind(),
+            Error::Oci(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Registry(e) => e.kind(),
+            Error::Network(e) => e.kind(),
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Unsupported(_) => ErrorKind::InvalidArgument,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Other(_) | Error::StartFailed { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether this says an image is not in the store (a `run` then pulls it).
+    pub fn is_image_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Store(berth_store::Error::ImageNotFound(_))
+                | Error::Registry(berth_registry::Error::ImageNotFound(_))
+        )
+    }
+
+    /// Whether a registry refused or could not be reached, or has no such image.
+    pub fn is_registry_failure(&self) -> bool {
+        self.is_image_not_found()
+            || matches!(
+                self,
+                Error::Registry(berth_registry::Error::Registry { .. } | berth_registry::Error::Unauthorized(_))
+            )
     }
 }
 
@@ -67,18 +89,6 @@ impl Error {
 /// the root, keeping the errno (ELOOP for a symlink chain past the kernel's limit).
 impl From<berth_sys::inroot::Error> for Error {
     fn from(e: berth_sys::inroot::Error) -> Error {
-        let source = std::io::Error::new(e.source.kind(), format!("inside {}: {}", e.root.display(), e.source));
-        Error::Io { path: e.path, source }
-    }
-}
-
-/// Adds the path to an `io::Result`.
-pub trait IoContext<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|e| Error::io(path, e))
+        Error::Store(e.into())
     }
 }

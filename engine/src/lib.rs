@@ -3,33 +3,26 @@
 //! The CLI is a thin layer over [`Engine`]; tests drive the same methods. The engine owns the
 //! state root (`--root`, default `/var/lib/berth`): an OCI image layout that is the content
 //! store, the unpacked-layer cache, containers, networks, volumes and the build and wasm
-//! caches. Nothing here runs a container's process itself: that is the job of `berth-shims`,
+//! caches. Nothing here runs a container's process itself: that is the job of the runtimes (`berth-runtime-linux`, `berth-runtime-wasm`),
 //! which never imports this crate.
 
 // Every unsafe block of berth lives in berth-sys (sys/).
 #![forbid(unsafe_code)]
 
-pub mod archive;
 pub mod build;
+pub mod changes;
 pub mod container;
-pub mod digest;
 pub mod error;
-pub mod image;
-pub mod layer;
-pub mod media;
+mod images;
 pub mod network;
-pub mod platform;
-pub mod progress;
-pub mod pull;
-pub mod push;
-pub mod reference;
-pub mod registry;
-pub mod store;
 pub mod wasm;
 
-pub use digest::Digest;
 pub use error::{Error, Result};
-pub use reference::Reference;
+
+// The crates the engine's API speaks in, under the names its callers know them by.
+pub use berth_oci::{digest, media, platform, reference, Digest, ErrorKind, Reference};
+pub use berth_registry::{self as registry, progress, pull, push};
+pub use berth_store::{self as store, archive, image, layer, Image};
 
 use std::path::{Path, PathBuf};
 
@@ -63,12 +56,6 @@ fn private_root(root: &Path) -> std::io::Result<()> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// Creates `dir` and its missing parents, each 0700 (existing ones keep their mode).
-pub(crate) fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// The engine: one state root and the store inside it.

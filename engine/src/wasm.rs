@@ -14,9 +14,9 @@
 
 use crate::container::runtime::Io;
 use crate::container::Container;
-use crate::image::Image;
-use crate::store::{desc_digest, descriptor};
 use crate::{media, Digest, Engine, Error, Reference, Result};
+use berth_store::image::Image;
+use berth_store::{desc_digest, descriptor};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -34,11 +34,6 @@ fn layer_file_name(desc: &oci_spec::image::Descriptor, index: usize) -> String {
         .map(|t| t.rsplit('/').next().unwrap_or(t).to_string())
         .filter(|t| !t.is_empty() && t != "." && t != "..");
     title.unwrap_or_else(|| if index == 0 { "app.wasm".into() } else { format!("layer{index}.wasm") })
-}
-
-/// Whether any layer of the image is a raw wasm binary.
-pub fn has_wasm_layers(image: &Image) -> bool {
-    image.manifest.layers().iter().any(|l| media::is_wasm_layer(l.media_type().as_ref()))
 }
 
 impl Engine {
@@ -181,7 +176,7 @@ pub fn skips_rootfs_at_create(image: &Image, img_cfg: &Value, opts: &crate::cont
     let named_user = |u: &str| !u.is_empty() && !u.split(':').all(|p| p.bytes().all(|b| b.is_ascii_digit()));
     let image_user = img_cfg["User"].as_str().unwrap_or_default();
     let image_volumes = img_cfg["Volumes"].as_object().is_some_and(|v| !v.is_empty());
-    wasm_by_image(image)
+    image.is_wasm()
         && opts.binds.is_empty()
         && opts.mounts.is_empty()
         && !image_volumes
@@ -199,11 +194,6 @@ pub fn copies_rootfs(image: &Image, img_cfg: &Value, opts: &crate::container::Cr
     size <= COPY_ROOTFS_MAX && skips_rootfs_at_create(image, img_cfg, opts)
 }
 
-/// Whether the image itself says wasm (its platform architecture, or wasm layers).
-fn wasm_by_image(image: &Image) -> bool {
-    image.config_json.get("architecture").and_then(|a| a.as_str()) == Some("wasm") || has_wasm_layers(image)
-}
-
 /// Which runtime runs a container of `image` whose process is `args` (resolved against `env`'s
 /// PATH in `rootfs`: a mounted rootfs or the layer view).
 pub fn decide(
@@ -212,7 +202,7 @@ pub fn decide(
     env: &[String],
     rootfs: &dyn crate::container::layerview::RootView,
 ) -> Result<&'static str> {
-    if wasm_by_image(image) {
+    if image.is_wasm() {
         return Ok(RUNTIME_WASM);
     }
     let Some(arg0) = args.first() else { return Ok(RUNTIME_LINUX) };

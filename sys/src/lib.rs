@@ -10,6 +10,7 @@
 //! the workspace's lints require), and unit-tested where that needs no root.
 
 pub mod confine;
+pub mod fs;
 pub mod inroot;
 pub mod process;
 pub mod sealed;

@@ -270,7 +270,7 @@ impl BerthRegistry {
 pub fn root_links(root: &Path) -> usize {
     let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let suffix = format!(" {}", canon.display());
-    let links = berth_engine::network::netlink::Netlink::open().unwrap().links().unwrap();
+    let links = berth_network::netlink::Netlink::open().unwrap().links().unwrap();
     let bridges: Vec<u32> =
         links.iter().filter(|l| l.alias.as_deref().is_some_and(|a| a.ends_with(&suffix))).map(|l| l.index).collect();
     bridges.len() + links.iter().filter(|l| l.master.is_some_and(|m| bridges.contains(&m))).count()

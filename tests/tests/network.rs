@@ -3,8 +3,8 @@
 //! to loopback and to the addresses of the networks the tests create; every network, link,
 //! rule and process a test makes is gone when it ends.
 
-use berth_engine::network::{dns, netns, AttachRequest, NetworkCreate, NetworkOpts, PortSpec};
 use berth_engine::Engine;
+use berth_network::{dns, netns, AttachRequest, NetworkCreate, NetworkOpts, PortSpec};
 use berth_tests::{busybox_tar, free_port, http_get, is_root, links_settle, nft_table, root_links, Berth, ChildGuard};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -35,7 +35,7 @@ fn cid(c: char) -> String {
     c.to_string().repeat(64)
 }
 
-fn attach(e: &Engine, id: &str, name: &str, o: NetworkOpts) -> berth_engine::Result<berth_engine::network::Attached> {
+fn attach(e: &Engine, id: &str, name: &str, o: NetworkOpts) -> berth_engine::Result<berth_network::Attached> {
     e.attach(&AttachRequest {
         container_id: id.into(),
         name: name.into(),
@@ -348,7 +348,7 @@ fn lib_reconcile_removes_what_a_dead_owner_left() {
     let mut holder =
         Command::new("sh").args(["-c", "exec 9>\"$0\" && flock 9 && exec sleep 600"]).arg(&lock).spawn().unwrap();
     let t0 = Instant::now();
-    while !berth_engine::network::lock_held(&lock) {
+    while !berth_network::lock_held(&lock) {
         assert!(t0.elapsed() < Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -760,7 +760,7 @@ fn run_with_the_iptables_backend_publishes_and_forwards_and_cleans_up() {
     // BERTH_FIREWALL picks the backend on a root's first network; the root records it.
     let o = env.cmd().env("BERTH_FIREWALL", "iptables").args(["network", "create", "ipt"]).output().unwrap();
     assert!(o.status.success(), "{}", out(&o));
-    assert_eq!(e.firewall().backend, berth_engine::network::firewall::Backend::Iptables);
+    assert_eq!(e.firewall().backend, berth_network::firewall::Backend::Iptables);
     assert_eq!(std::fs::read_to_string(e.network_dir().join("firewall")).unwrap().trim(), "iptables");
     assert!(nft_table(&e).is_empty(), "the nftables backend was used: {}", nft_table(&e));
     let rules0 = iptables_rules(&e);

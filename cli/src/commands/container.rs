@@ -116,22 +116,6 @@ fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_bytes(reclaimed));
+    println!("Total reclaimed space: {}", crate::format::human_size4(reclaimed));
     Ok(())
-}
-
-/// Docker's sizes (`1.5MB`, `0B`), decimal units.
-pub fn human_bytes(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}B")
-    } else {
-        format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
-    }
 }

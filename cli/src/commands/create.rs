@@ -5,7 +5,7 @@ use anyhow::Context;
 use berth_engine::container::{CreateOptions, MountSpec, RestartPolicy};
 use berth_engine::progress::Progress;
 use berth_engine::pull::PullOptions;
-use berth_engine::{Engine, Error, Reference};
+use berth_engine::{Engine, Reference};
 use std::collections::BTreeMap;
 
 /// The flags that describe a container (`docker create`'s).
@@ -225,7 +225,7 @@ pub fn create_pulling(
         pull(ctx, engine, flags)?;
     }
     match engine.create_container(opts) {
-        Err(Error::ImageNotFound(_)) if flags.pull != "never" => {
+        Err(e) if e.is_image_not_found() && flags.pull != "never" => {
             eprintln!("Unable to find image '{}' locally", display_ref(flags.image()));
             pull(ctx, engine, flags)?;
             Ok(engine.create_container(opts)?)

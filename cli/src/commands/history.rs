@@ -1,8 +1,8 @@
 //! `berth history`: an image's history as Docker shows it (newest first, `<missing>` ids
 //! below the top, `CREATED BY` cut to 45 characters unless `--no-trunc`).
 
-use super::images::{human_size, print_formatted, since};
 use super::Ctx;
+use crate::format::{self, ellipsis, human_size, since};
 use std::collections::BTreeMap;
 
 #[derive(clap::Args)]
@@ -21,16 +21,6 @@ pub struct Args {
     /// Output format: table (default), json, or a Go template.
     #[arg(long)]
     pub format: Option<String>,
-}
-
-/// Docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -68,10 +58,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             ])
         })
         .collect();
-    print_formatted(
+    format::print_rows(
         args.format.as_deref(),
         "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
-        &[("ID", "IMAGE")],
+        &format::HISTORY,
+        &[],
         &fields,
     )
 }

@@ -66,45 +66,6 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
     }
 }
 
-/// Go's default formatting of a value in a template (`[a b]`, `map[k:v]`).
-fn go_value(v: &Value) -> String {
-    match v {
-        Value::Null => "<no value>".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_value).collect::<Vec<_>>().join(" ")),
-        Value::Object(o) => {
-            format!("map[{}]", o.iter().map(|(k, v)| format!("{k}:{}", go_value(v))).collect::<Vec<_>>().join(" "))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// Evaluates `{{.A.B}}` / `{{json .A}}` placeholders against an inspect document.
-fn template(tmpl: &str, v: &Value) -> anyhow::Result<String> {
-    let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = tmpl.as_str();
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let j = rest[i..].find("}}").ok_or_else(|| anyhow::anyhow!("template: unclosed action"))?;
-        let expr = rest[i + 2..i + j].trim();
-        let (json, path) = match expr.strip_prefix("json") {
-            Some(p) if p.starts_with(char::is_whitespace) => (true, p.trim()),
-            _ => (false, expr),
-        };
-        let path =
-            path.strip_prefix('.').ok_or_else(|| anyhow::anyhow!("template: unsupported action {{{{{expr}}}}}"))?;
-        let mut cur = v;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            cur = cur.get(part).unwrap_or(&Value::Null);
-        }
-        out.push_str(&if json { serde_json::to_string(cur)? } else { go_value(cur) });
-        rest = &rest[i + j + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let mut docs = Vec::new();
@@ -112,7 +73,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
     for name in &a.images {
         match engine.resolve_image(name) {
             Ok(img) => docs.push(img.inspect_json(engine.store())),
-            Err(berth_engine::Error::ImageNotFound(_)) => {
+            Err(e) if e.is_image_not_found() => {
                 eprintln!("Error: No such image: {name}");
                 failed = true;
             }
@@ -123,11 +84,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         }
     }
     match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", template(f, d)?);
-            }
-        }
+        Some(f) => crate::format::print_docs(f, &docs)?,
         None => {
             // Docker indents inspect output with four spaces (JSON strings hold no raw
             // newlines, so each line's leading spaces are indentation only).
@@ -156,6 +113,6 @@ fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<()> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", super::images::human_size(report.reclaimed));
+    println!("Total reclaimed space: {}", crate::format::human_size4(report.reclaimed));
     Ok(())
 }

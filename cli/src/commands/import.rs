@@ -32,17 +32,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let opts = ImportOptions {
         reference: args.reference,
-        changes: args.changes,
+        container_config: Default::default(),
         message: args.message,
         compression,
         platform: args.platform,
     };
     let engine = ctx.engine()?;
     let img = if args.file == "-" {
-        engine.import(std::io::stdin().lock(), &opts)?
+        engine.import(std::io::stdin().lock(), &args.changes, opts)?
     } else {
         let f = std::fs::File::open(&args.file).with_context(|| format!("open {}", args.file))?;
-        engine.import(f, &opts)?
+        engine.import(f, &args.changes, opts)?
     };
     println!("{}", img.id);
     Ok(())

@@ -17,34 +17,6 @@ pub struct Args {
     pub names: Vec<String>,
 }
 
-/// Evaluates a Go-template path (`.State.Running`, `json .Config`) against a JSON value.
-pub fn template(tmpl: &str, v: &serde_json::Value) -> String {
-    let mut out = String::new();
-    let mut rest = tmpl;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let Some(j) = rest[i..].find("}}") else { break };
-        let expr = rest[i + 2..i + j].trim();
-        let (json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        let mut cur = v.clone();
-        for part in path.trim_start_matches('.').split('.').filter(|p| !p.is_empty()) {
-            cur = cur.get(part).cloned().unwrap_or(serde_json::Value::Null);
-        }
-        out.push_str(&match (&cur, json) {
-            (_, true) => serde_json::to_string(&cur).unwrap_or_default(),
-            (serde_json::Value::String(s), _) => s.clone(),
-            (serde_json::Value::Null, _) => "<no value>".into(),
-            (other, _) => other.to_string(),
-        });
-        rest = &rest[i + j + 2..];
-    }
-    out.push_str(rest);
-    out.replace("\\n", "\n").replace("\\t", "\t")
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let mut docs = Vec::new();
@@ -83,11 +55,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
     }
     match &args.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", template(f, d));
-            }
-        }
+        Some(f) => crate::format::print_docs(f, &docs)?,
         None => println!("{}", serde_json::to_string_pretty(&docs)?),
     }
     if failed {

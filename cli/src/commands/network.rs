@@ -2,10 +2,10 @@
 //! output. Also the container flags about networking (`-p`, `-P`, `--dns`...) that
 //! `run`/`create` flatten in, and the hidden `dns-serve` (the embedded DNS server process).
 
-use super::images::print_formatted;
 use super::Ctx;
-use berth_engine::network::container::NetConfig;
-use berth_engine::network::{NetworkCreate, NetworkOpts, PortSpec};
+use crate::format;
+use berth_engine::container::net::NetConfig;
+use berth_network::{ErrorKind, NetworkCreate, NetworkOpts, PortSpec};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
@@ -167,7 +167,7 @@ impl NetworkFlags {
             publish.extend(PortSpec::parse(p)?);
         }
         for e in &self.expose {
-            berth_engine::network::container::parse_expose(e)?;
+            berth_engine::container::net::parse_expose(e)?;
         }
         let ip = match &self.ip {
             Some(s) => Some(s.parse().map_err(|_| anyhow::anyhow!("invalid IPv4 address: {s}"))?),
@@ -199,7 +199,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Prune(a) => prune(ctx, a),
         Cmd::Connect(a) => connect(ctx, a),
         Cmd::Disconnect(a) => disconnect(ctx, a),
-        Cmd::DnsServe => Ok(berth_engine::network::dns::serve(&ctx.root)?),
+        Cmd::DnsServe => Ok(berth_network::dns::serve(&ctx.engine()?.networks())?),
         Cmd::Reset { force } => Ok(ctx.engine()?.network_reset(force)?),
     }
 }
@@ -258,7 +258,13 @@ fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
             r
         })
         .collect();
-    print_formatted(a.format.as_deref(), "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", &[("ID", "NETWORK ID")], &rows)
+    format::print_rows(
+        a.format.as_deref(),
+        "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        &format::NETWORKS,
+        &[],
+        &rows,
+    )
 }
 
 fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
@@ -275,11 +281,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         }
     }
     match &a.format {
-        Some(f) => {
-            for d in &docs {
-                println!("{}", super::inspect::template(f, d));
-            }
-        }
+        Some(f) => format::print_docs(f, &docs)?,
         None => println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(docs))?),
     }
     if failed {
@@ -294,7 +296,7 @@ fn rm(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
     for n in &a.names {
         match engine.network_rm(n) {
             Ok(()) => println!("{n}"),
-            Err(berth_engine::Error::NotFound(_)) if a.force => {}
+            Err(berth_engine::Error::Network(e)) if a.force && e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
                 eprintln!("Error response from daemon: {e}");
                 failed = true;
@@ -342,15 +344,15 @@ fn connect(ctx: &Ctx, a: ConnectArgs) -> anyhow::Result<()> {
         None => None,
     };
     let o = NetworkOpts { network: net.name.clone(), aliases: a.alias, ip, ..Default::default() };
-    berth_engine::network::container::connect(&engine, &c, &o)?;
+    berth_engine::container::net::connect(&engine, &c, &o)?;
     Ok(())
 }
 
 fn disconnect(ctx: &Ctx, a: DisconnectArgs) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let c = engine.find_container(&a.container)?;
-    match berth_engine::network::container::disconnect(&engine, &c, &a.network) {
-        Err(berth_engine::Error::Conflict(_)) if a.force => Ok(()),
+    match berth_engine::container::net::disconnect(&engine, &c, &a.network) {
+        Err(berth_engine::Error::Network(e)) if a.force && e.kind() == ErrorKind::Conflict => Ok(()),
         r => Ok(r?),
     }
 }

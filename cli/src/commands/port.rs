@@ -2,7 +2,7 @@
 //! Docker prints them (`80/tcp -> 0.0.0.0:8080`).
 
 use super::Ctx;
-use berth_engine::network::Proto;
+use berth_network::Proto;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,7 +14,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let c = engine.find_container(&a.container)?;
-    let mut ports = berth_engine::network::container::ports(&engine, &c)?;
+    let mut ports = berth_engine::container::net::ports(&engine, &c)?;
     ports.sort_by_key(|p| (p.container_port, p.proto, p.host_ip, p.host_port));
     match &a.private_port {
         None => {

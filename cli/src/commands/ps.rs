@@ -1,7 +1,8 @@
 //! `berth ps`: Docker's container table, filters and formats.
 
 use super::Ctx;
-use berth_engine::container::{human_since, Container};
+use crate::format::{self, container_status, ellipsis, running_for};
+use berth_engine::container::Container;
 use std::collections::BTreeMap;
 
 #[derive(clap::Args)]
@@ -80,24 +81,16 @@ fn matches(c: &Container, filters: &[(String, String)]) -> anyhow::Result<bool> 
     Ok(true)
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
 /// The fields a row shows, by Docker's template names.
-fn fields(c: &Container, ports: String, no_trunc: bool) -> BTreeMap<&'static str, String> {
+fn fields(c: &Container, ports: String, no_trunc: bool) -> format::Row<'static> {
     let cmd = c.command_line();
     let mut m = BTreeMap::new();
     m.insert("ID", if no_trunc { c.id.clone() } else { c.short_id().to_string() });
     m.insert("Image", c.config.image.clone());
-    m.insert("Command", if no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", truncate(&cmd, 20)) });
+    m.insert("Command", if no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(&cmd, 20)) });
     m.insert("CreatedAt", c.created.clone());
-    m.insert("RunningFor", format!("{} ago", human_since(&c.created)));
-    m.insert("Status", c.status_text());
+    m.insert("RunningFor", running_for(c));
+    m.insert("Status", container_status(c));
     m.insert("State", state_word(c).to_string());
     m.insert("Ports", ports);
     m.insert("Names", c.name.clone());
@@ -115,51 +108,6 @@ fn fields(c: &Container, ports: String, no_trunc: bool) -> BTreeMap<&'static str
     m.insert("Size", "0B".into());
     m.insert("LocalVolumes", c.mounts.iter().filter(|m| m.kind == "volume").count().to_string());
     m
-}
-
-/// Expands `{{.Field}}` and `{{json .}}` in a Docker-style template.
-pub fn render(tmpl: &str, f: &BTreeMap<&'static str, String>) -> String {
-    let mut out = String::new();
-    let mut rest = tmpl;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let Some(j) = rest[i..].find("}}") else {
-            out.push_str(&rest[i..]);
-            return out;
-        };
-        let expr = rest[i + 2..i + j].trim();
-        if expr == "json ." {
-            out.push_str(&serde_json::to_string(f).unwrap_or_default());
-        } else if let Some(name) = expr.strip_prefix('.') {
-            out.push_str(f.get(name).map(String::as_str).unwrap_or(""));
-        }
-        rest = &rest[i + j + 2..];
-    }
-    out.push_str(rest);
-    out.replace("\\t", "\t").replace("\\n", "\n")
-}
-
-/// Prints rows as Docker's tabwriter does (columns padded with 3 spaces).
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let mut w = vec![0; cols];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                line.push_str(&" ".repeat(w[i] - c.chars().count() + 3));
-            }
-        }
-        println!("{}", line.trim_end());
-    }
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -183,68 +131,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.latest {
         list.truncate(1);
     }
-    let ports = |c: &Container| berth_engine::network::container::ports_column(&engine, c);
+    let ports = |c: &Container| berth_engine::container::net::ports_column(&engine, c);
     if args.quiet {
         for c in &list {
             println!("{}", if args.no_trunc { c.id.as_str() } else { c.short_id() });
         }
         return Ok(());
     }
-    match args.format.as_deref() {
-        Some("json") | Some("{{json .}}") => {
-            for c in &list {
-                println!("{}", serde_json::to_string(&fields(c, ports(c), true)).unwrap_or_default());
-            }
-        }
-        Some(t) if !t.is_empty() && t != "table" && !t.starts_with("table ") => {
-            for c in &list {
-                println!("{}", render(t, &fields(c, ports(c), args.no_trunc)));
-            }
-        }
-        Some(t) if t.starts_with("table ") => {
-            let tmpl = &t[6..];
-            let header: BTreeMap<&'static str, String> = [
-                ("ID", "CONTAINER ID"),
-                ("Image", "IMAGE"),
-                ("Command", "COMMAND"),
-                ("CreatedAt", "CREATED AT"),
-                ("RunningFor", "CREATED"),
-                ("Status", "STATUS"),
-                ("State", "STATE"),
-                ("Ports", "PORTS"),
-                ("Names", "NAMES"),
-                ("Labels", "LABELS"),
-                ("Mounts", "MOUNTS"),
-                ("Networks", "NETWORKS"),
-                ("Runtime", "RUNTIME"),
-                ("Size", "SIZE"),
-                ("LocalVolumes", "LOCAL VOLUMES"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string()))
-            .collect();
-            let mut rows = vec![render(tmpl, &header).split('\t').map(String::from).collect::<Vec<_>>()];
-            for c in &list {
-                rows.push(render(tmpl, &fields(c, ports(c), args.no_trunc)).split('\t').map(String::from).collect());
-            }
-            print_table(&rows);
-        }
-        _ => {
-            let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()];
-            for c in &list {
-                let f = fields(c, ports(c), args.no_trunc);
-                rows.push(
-                    ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-                        .iter()
-                        .map(|k| f[k].clone())
-                        .collect(),
-                );
-            }
-            print_table(&rows);
-        }
-    }
-    Ok(())
+    // Docker's `json` rows carry whole ids and commands.
+    let json = matches!(args.format.as_deref(), Some("json") | Some("{{json .}}"));
+    let rows: Vec<format::Row> = list.iter().map(|c| fields(c, ports(c), args.no_trunc || json)).collect();
+    format::print_rows(
+        args.format.as_deref(),
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+        &format::CONTAINERS,
+        &[],
+        &rows,
+    )
 }

@@ -2,6 +2,7 @@
 //! cgroups (`--no-stream` prints one sample; otherwise it refreshes every second).
 
 use super::Ctx;
+use crate::format::{self, bytes_size, human_size};
 use berth_engine::container::stats::{self, Sample};
 use std::io::Write;
 use std::time::Duration;
@@ -23,35 +24,21 @@ pub struct Args {
     pub containers: Vec<String>,
 }
 
-fn human(b: u64) -> String {
-    // Docker's binary units for memory (MiB, GiB), decimal for I/O.
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}B")
-    } else {
-        format!("{v:.3}{}", units[i]).replace(".000", "")
-    }
-}
-
-fn row(name: &str, id: &str, s0: &Sample, s1: &Sample, dt: Duration) -> Vec<String> {
+/// One container's row, by Docker's `stats --format` field names.
+fn row(name: &str, id: &str, s0: &Sample, s1: &Sample, dt: Duration) -> format::Row<'static> {
     let cpu = stats::cpu_percent(s0, s1, dt);
     let mem_pct = if s1.mem_limit > 0 { s1.mem_usage as f64 * 100.0 / s1.mem_limit as f64 } else { 0.0 };
-    vec![
-        id.to_string(),
-        name.to_string(),
-        format!("{cpu:.2}%"),
-        format!("{} / {}", human(s1.mem_usage), human(s1.mem_limit)),
-        format!("{mem_pct:.2}%"),
-        format!("{} / {}", super::container::human_bytes(s1.net_rx), super::container::human_bytes(s1.net_tx)),
-        format!("{} / {}", super::container::human_bytes(s1.blk_read), super::container::human_bytes(s1.blk_write)),
-        s1.pids.to_string(),
-    ]
+    format::Row::from([
+        ("ID", id.to_string()),
+        ("Name", name.to_string()),
+        ("CPUPerc", format!("{cpu:.2}%")),
+        // Docker: binary units for memory, decimal for I/O.
+        ("MemUsage", format!("{} / {}", bytes_size(s1.mem_usage), bytes_size(s1.mem_limit))),
+        ("MemPerc", format!("{mem_pct:.2}%")),
+        ("NetIO", format!("{} / {}", human_size(s1.net_rx), human_size(s1.net_tx))),
+        ("BlockIO", format!("{} / {}", human_size(s1.blk_read), human_size(s1.blk_write))),
+        ("PIDs", s1.pids.to_string()),
+    ])
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -66,29 +53,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let s0: Vec<Sample> = list.iter().map(stats::sample).collect();
         std::thread::sleep(dt);
         let s1: Vec<Sample> = list.iter().map(stats::sample).collect();
-        let mut rows =
-            vec![["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()];
+        let mut rows = Vec::new();
         for (i, c) in list.iter().enumerate() {
             let id = if args.no_trunc { c.id.as_str() } else { c.short_id() };
             rows.push(row(&c.name, id, &s0[i], &s1[i], dt));
         }
+        let text = format::format_rows(
+            args.format.as_deref(),
+            "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+            &format::STATS,
+            &[
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ],
+            &rows,
+        )
+        .map_err(format::FormatError::exit)?;
         if !args.no_stream {
             print!("\x1b[2J\x1b[H");
         }
-        match args.format.as_deref() {
-            Some("json") => {
-                let keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"];
-                for r in &rows[1..] {
-                    let m: serde_json::Map<String, serde_json::Value> =
-                        keys.iter().zip(r).map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
-                    println!("{}", serde_json::Value::Object(m));
-                }
-            }
-            _ => super::ps::print_table(&rows),
-        }
+        print!("{text}");
         let _ = std::io::stdout().flush();
         if args.no_stream {
             return Ok(());

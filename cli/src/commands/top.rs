@@ -41,6 +41,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             rows.push(row);
         }
     }
-    super::ps::print_table(&rows);
+    print!("{}", crate::format::table(&rows, crate::format::TOP_MIN_WIDTH));
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `berth volume create|ls|inspect|rm|prune`.
 
 use super::Ctx;
+use crate::format;
 use std::collections::BTreeMap;
 
 #[derive(clap::Subcommand)]
@@ -127,23 +128,26 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 for v in &vols {
                     println!("{}", v.name);
                 }
-            } else if a.format.as_deref() == Some("json") {
-                for v in &vols {
-                    println!(
-                        "{}",
-                        serde_json::json!({"Driver": v.driver, "Labels": v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), "Mountpoint": v.mountpoint, "Name": v.name, "Scope": v.scope})
-                    );
-                }
-            } else if let Some(t) = a.format.as_deref().filter(|t| !t.is_empty() && *t != "table") {
-                for v in &vols {
-                    println!("{}", super::inspect::template(t, &serde_json::to_value(v)?));
-                }
             } else {
-                let mut rows = vec![vec!["DRIVER".to_string(), "VOLUME NAME".to_string()]];
-                for v in &vols {
-                    rows.push(vec![v.driver.clone(), v.name.clone()]);
-                }
-                super::ps::print_table(&rows);
+                let rows: Vec<format::Row> = vols
+                    .iter()
+                    .map(|v| {
+                        format::Row::from([
+                            ("Driver", v.driver.clone()),
+                            ("Labels", v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
+                            ("Mountpoint", v.mountpoint.display().to_string()),
+                            ("Name", v.name.clone()),
+                            ("Scope", v.scope.clone()),
+                        ])
+                    })
+                    .collect();
+                format::print_rows(
+                    a.format.as_deref(),
+                    "{{.Driver}}\t{{.Name}}",
+                    &format::VOLUMES,
+                    &[("Name", "VOLUME NAME")],
+                    &rows,
+                )?;
             }
         }
         Cmd::Inspect(a) => {
@@ -159,11 +163,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 }
             }
             match &a.format {
-                Some(f) => {
-                    for d in &docs {
-                        println!("{}", super::inspect::template(f, d));
-                    }
-                }
+                Some(f) => format::print_docs(f, &docs)?,
                 None => println!("{}", serde_json::to_string_pretty(&docs)?),
             }
             if failed {
@@ -202,7 +202,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 }
                 println!();
             }
-            println!("Total reclaimed space: {}", super::container::human_bytes(bytes));
+            println!("Total reclaimed space: {}", format::human_size4(bytes));
         }
     }
     Ok(())

@@ -8,10 +8,10 @@
 //! garbage-collected is a miss. `RUN --mount=type=cache` directories live beside it, in
 //! `mounts/`, and persist between builds.
 
-use crate::error::IoContext;
-use crate::layer::LayerBlob;
-use crate::store::Store;
 use crate::{Digest, Result};
+use berth_oci::IoContext;
+use berth_store::layer::LayerBlob;
+use berth_store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ impl Cache {
         let tmp = p.with_extension(format!("tmp{}-{:016x}", std::process::id(), rand::random::<u64>()));
         let bytes = serde_json::to_vec(e).map_err(|e| crate::Error::Other(e.to_string()))?;
         std::fs::write(&tmp, bytes).at(&tmp)?;
-        std::fs::rename(&tmp, &p).at(&p)
+        Ok(std::fs::rename(&tmp, &p).at(&p)?)
     }
 
     /// The persistent directory of a `RUN --mount=type=cache` mount.

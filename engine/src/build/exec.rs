@@ -17,15 +17,15 @@ use super::context::{self, Context, Ignore};
 use super::instructions::{Command, CopyArgs, Health, Instr, Step};
 use super::parser::{self, expand, expand_words, Heredoc};
 use super::plan::{self, Plan};
-use crate::archive::changes::expand_port;
+use crate::changes::expand_port;
 use crate::container::{spec, Config, Container, HostConfig, MountPoint, ProcessInfo};
-use crate::error::IoContext;
-use crate::image::Image;
-use crate::layer::{self, LayerBlob};
-use crate::media::{self, Compression};
-use crate::platform::Platform;
-use crate::store::{descriptor, unpack};
 use crate::{Digest, Engine, Error, Result};
+use berth_oci::media::{self, Compression};
+use berth_oci::platform::Platform;
+use berth_oci::IoContext;
+use berth_store::image::Image;
+use berth_store::layer::{self, LayerBlob};
+use berth_store::{descriptor, unpack};
 use oci_spec::image::{ImageManifestBuilder, MediaType};
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -551,7 +551,7 @@ impl Run<'_> {
                     img.id.short()
                 )));
             }
-            let blob = crate::store::desc_digest(l)?;
+            let blob = berth_store::desc_digest(l)?;
             let diff_id = diff_ids
                 .get(i)
                 .cloned()
@@ -570,7 +570,7 @@ impl Run<'_> {
         if !self.opts.pull {
             match self.engine.resolve_image(name) {
                 Ok(i) => return Ok(i),
-                Err(Error::ImageNotFound(_)) => {}
+                Err(e) if e.is_image_not_found() => {}
                 Err(e) => return Err(e),
             }
         }
@@ -1068,7 +1068,7 @@ impl Run<'_> {
             }
             None => {
                 let img = self.image(from).map_err(|e| match e {
-                    Error::ImageNotFound(_) | Error::Registry { .. } | Error::Unauthorized(_) => {
+                    e if e.is_registry_failure() => {
                         Error::NotFound(format!("--from={from}: no build stage named {from:?} and no such image ({e})"))
                     }
                     e => e,
@@ -1329,14 +1329,16 @@ impl Run<'_> {
                         let f = fs::File::open(&src).at(&src)?;
                         let r = unpack::decompress(f).at(&src)?;
                         let what = format!("ADD {rel}");
-                        let res = unpack::extract(r, &x, &what, unpack::ExtractOptions::default()).and_then(|_| {
-                            for e in walkdir::WalkDir::new(&x).min_depth(1).sort_by_file_name() {
-                                let e = e.map_err(|e| Error::Other(format!("{what}: {e}")))?;
-                                let sub = e.path().strip_prefix(&x).unwrap_or(e.path());
-                                copy_entry(e.path(), &t.join(sub), None, None)?;
-                            }
-                            Ok(())
-                        });
+                        let res = unpack::extract(r, &x, &what, unpack::ExtractOptions::default())
+                            .map_err(Error::from)
+                            .and_then(|_| {
+                                for e in walkdir::WalkDir::new(&x).min_depth(1).sort_by_file_name() {
+                                    let e = e.map_err(|e| Error::Other(format!("{what}: {e}")))?;
+                                    let sub = e.path().strip_prefix(&x).unwrap_or(e.path());
+                                    copy_entry(e.path(), &t.join(sub), None, None)?;
+                                }
+                                Ok(())
+                            });
                         let _ = unpack::remove_tree(&x);
                         res?;
                         continue;
@@ -1421,15 +1423,15 @@ impl Run<'_> {
             // sandbox (a killed build's is reconciled away by the next network operation) and
             // the guard detaches it whatever happens.
             let netns = self.engine.netns_path(&id);
-            let req = crate::network::AttachRequest {
+            let req = berth_network::AttachRequest {
                 container_id: id.clone(),
                 name: c.name.clone(),
                 hostname: c.config.hostname.clone(),
                 netns: netns.clone(),
                 create_netns: true,
                 owner: None,
-                opts: crate::network::NetworkOpts {
-                    network: if net == "none" { "none".into() } else { crate::network::DEFAULT_NETWORK.into() },
+                opts: berth_network::NetworkOpts {
+                    network: if net == "none" { "none".into() } else { berth_network::DEFAULT_NETWORK.into() },
                     ..Default::default()
                 },
             };

@@ -12,8 +12,8 @@
 //! `SRC/.` copies a directory's contents. Files copied into the container are owned by root.
 
 use super::{snapshot, Container};
-use crate::error::IoContext;
 use crate::{Engine, Error, Result};
+use berth_oci::IoContext;
 use berth_sys::inroot::{Dir, Handle, Root};
 use std::ffi::OsStr;
 use std::fs;
@@ -171,7 +171,7 @@ impl Engine {
                 }
             };
             copy_in_tree(src, &target, owner)?;
-            apply_dir_meta(&target, &md, owner).at(dest)
+            Ok(apply_dir_meta(&target, &md, owner).at(dest)?)
         } else {
             let (dir, n) = match existing_dir {
                 Some(d) => (d, name.to_os_string()),
@@ -213,7 +213,7 @@ impl Engine {
         }
         // The extractor works under the resolved directory (its /proc name) and refuses entries
         // whose parents are symlinks leaving it.
-        crate::store::unpack::extract(input, &h.proc_path(), dest, Default::default())?;
+        berth_store::unpack::extract(input, &h.proc_path(), dest, Default::default())?;
         Ok(())
     }
 }
@@ -301,7 +301,7 @@ fn copy_in_one(from: &Path, dir: &Dir, name: &OsStr, md: &fs::Metadata, owner: O
     let mut out = dir.create_file(name, 0o600).at(from)?;
     io::copy(&mut src, &mut out).at(from)?;
     let _ = std::os::unix::fs::fchown(&out, Some(u), Some(g));
-    out.set_permissions(fs::Permissions::from_mode(md.mode() & 0o7777)).at(from)
+    Ok(out.set_permissions(fs::Permissions::from_mode(md.mode() & 0o7777)).at(from)?)
 }
 
 /// Owner and mode of a directory written in the container, through its descriptor.
@@ -340,5 +340,5 @@ fn tar_tree<W: io::Write>(b: &mut tar::Builder<W>, dir: &Dir, name: &Path, md: &
 fn set_meta(to: &Path, md: &fs::Metadata, owner: Option<(u32, u32)>) -> Result<()> {
     let (u, g) = owner.unwrap_or((md.uid(), md.gid()));
     let _ = std::os::unix::fs::lchown(to, Some(u), Some(g));
-    fs::set_permissions(to, fs::Permissions::from_mode(md.mode() & 0o7777)).at(to)
+    Ok(fs::set_permissions(to, fs::Permissions::from_mode(md.mode() & 0o7777)).at(to)?)
 }

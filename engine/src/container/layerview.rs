@@ -13,7 +13,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::store::unpack::OVERLAY_OPAQUE_XATTR;
+use berth_store::unpack::OVERLAY_OPAQUE_XATTR;
 
 /// Symlinks followed while resolving one path before giving up (the kernel's ELOOP limit).
 const MAX_HOPS: usize = 40;
@@ -162,7 +162,7 @@ mod tests {
     }
 
     fn whiteout(p: &Path) {
-        crate::store::unpack::mknod(p, libc::S_IFCHR, 0, 0, 0).unwrap();
+        berth_store::unpack::mknod(p, libc::S_IFCHR, 0, 0, 0).unwrap();
     }
 
     #[test]

@@ -17,27 +17,28 @@ pub mod inline;
 pub mod layerview;
 pub mod logs;
 pub mod names;
+pub mod net;
 pub mod runtime;
-pub mod shim;
 pub mod snapshot;
 mod spare;
 pub mod spec;
 pub mod stats;
+pub mod supervisor;
 pub mod sweep;
 pub mod volume;
 
-use crate::error::IoContext;
 use crate::{Engine, Error, Result};
+use berth_oci::IoContext;
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Docker's zero time, as `inspect` shows it for "never".
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+// Record timestamps: owned by berth-network for now (network records carry them too); they
+// belong in a lower crate (berth-oci) once there is one.
+pub use berth_oci::time::{now_rfc3339, ZERO_TIME};
 
 /// The image-derived and user-given process configuration (Docker's `Config`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -267,9 +268,9 @@ pub struct Container {
     pub process: ProcessInfo,
     /// Network namespace to join (a path), when a network provides one; `None` = a fresh one.
     pub netns_path: Option<String>,
-    /// Ports, DNS and aliases asked for at create (see `network::container`).
+    /// Ports, DNS and aliases asked for at create (see `container::net`).
     #[serde(default)]
-    pub net: crate::network::container::NetConfig,
+    pub net: crate::container::net::NetConfig,
     #[serde(skip)]
     pub state: State,
     #[serde(skip)]
@@ -378,26 +379,8 @@ impl Container {
             "Mounts": self.mounts,
             "Config": self.config,
         });
-        crate::network::container::inspect(self, &self.net, &mut doc); // NetworkSettings, ports
+        crate::container::net::inspect(self, &self.net, &mut doc); // NetworkSettings, ports
         doc
-    }
-
-    /// Docker's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-    pub fn status_text(&self) -> String {
-        let st = &self.state;
-        if st.restarting {
-            return format!("Restarting ({}) {} ago", st.exit_code, human_since(&st.finished_at));
-        }
-        if st.running {
-            return format!("Up {}", human_since(&st.started_at));
-        }
-        match st.status.as_str() {
-            "created" => "Created".into(),
-            "removing" => "Removal In Progress".into(),
-            "dead" => "Dead".into(),
-            _ if st.finished_at == ZERO_TIME => "Created".into(),
-            _ => format!("Exited ({}) {} ago", st.exit_code, human_since(&st.finished_at)),
-        }
     }
 
     /// The COMMAND column: entrypoint and args, quoted.
@@ -406,33 +389,6 @@ impl Container {
         v.extend(self.args.iter().cloned());
         v.join(" ")
     }
-}
-
-/// Docker's human durations ("3 seconds", "About a minute", "2 hours").
-pub fn human_since(rfc3339: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else { return "Less than a second".into() };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
-    human_duration(secs.max(0) as u64)
-}
-
-pub fn human_duration(secs: u64) -> String {
-    match secs {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 7200 => "About an hour".into(),
-        s if s < 48 * 3600 => format!("{} hours", s / 3600),
-        s if s < 14 * 86400 => format!("{} days", s / 86400),
-        s if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
-        s if s < 2 * 365 * 86400 => format!("{} months", s / (30 * 86400)),
-        s => format!("{} years", s / (365 * 86400)),
-    }
-}
-
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// Everything `berth create`/`run` can ask for.
@@ -471,7 +427,7 @@ pub struct CreateOptions {
     /// the shim (see [`Engine::write_bundle`]), so a foreground wasm run creates fewer files.
     pub defer_bundle: bool,
     /// `-p`, `-P`, `--expose`, `--dns`, `--add-host`, `--ip`, `--network-alias`.
-    pub net: crate::network::container::NetConfig,
+    pub net: crate::container::net::NetConfig,
 }
 
 // ---- on-disk helpers ----------------------------------------------------------------------
@@ -489,7 +445,7 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<DirLock> {
 }
 
 /// The state: `state.json`, else the one the record was first written with, else created.
-pub(crate) fn read_state(dir: &Path) -> Result<State> {
+pub fn read_state(dir: &Path) -> Result<State> {
     if let Some(st) = read_state_file(dir)? {
         return Ok(st);
     }
@@ -521,14 +477,10 @@ pub(crate) fn write_json_atomic<T: Serialize>(dest: &Path, v: &T) -> Result<()> 
     write_atomic(dest, &bytes)
 }
 
-/// Records are the owner's only (0600): they hold the containers' environments.
+/// Records are the owner's only (0600): they hold the containers' environments. Rewritten at
+/// every lifecycle step, so atomic but not fsynced (see [`berth_sys::fs::Durability`]).
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = private_file(&tmp).at(&tmp)?;
-        f.write_all(bytes).at(&tmp)?;
-    }
-    fs::rename(&tmp, dest).at(dest)
+    Ok(berth_sys::fs::write_atomic(dest, bytes, 0o600, berth_sys::fs::Durability::Ordered).at(dest)?)
 }
 
 /// Whether the shim of the container in `dir` is alive: it holds `shim.lock`, or, for a
@@ -587,14 +539,14 @@ impl Engine {
     }
 
     /// The image's unpacked layer directories, bottom to top (unpacking what is missing).
-    fn container_layers(&self, image: &crate::image::Image) -> Result<Vec<PathBuf>> {
+    fn container_layers(&self, image: &berth_store::image::Image) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<crate::Digest> = image.config_json["rootfs"]["diff_ids"]
             .as_array()
             .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
             .unwrap_or_default();
         let mut out = Vec::new();
         for (i, l) in image.manifest.layers().iter().enumerate() {
-            let blob = crate::store::desc_digest(l)?;
+            let blob = berth_store::desc_digest(l)?;
             out.push(self.store().unpack_layer(&blob, diff_ids.get(i))?.path);
         }
         Ok(out)
@@ -744,11 +696,7 @@ impl Engine {
     /// the files bind-mounted into the container. Nothing is mounted or started.
     pub fn create_container(&self, opts: &CreateOptions) -> Result<Container> {
         let image = self.resolve_image(&opts.image)?;
-        let layers = if image.is_wasm() || crate::wasm::has_wasm_layers(&image) {
-            self.wasm_image_layers(&image)?
-        } else {
-            self.container_layers(&image)?
-        };
+        let layers = if image.is_wasm() { self.wasm_image_layers(&image)? } else { self.container_layers(&image)? };
         let id = new_id();
         let name = match &opts.name {
             Some(n) => {
@@ -788,7 +736,7 @@ impl Engine {
         dir: &Path,
         id: &str,
         name: &str,
-        image: &crate::image::Image,
+        image: &berth_store::image::Image,
         layers: Vec<PathBuf>,
         opts: &CreateOptions,
     ) -> Result<Container> {
@@ -796,7 +744,7 @@ impl Engine {
         let reused = opts.defer_bundle && spare::claim(self.root(), dir, &log);
         if !reused {
             // 0700: the record, logs and live rootfs are nobody else's business.
-            crate::create_private_dir_all(dir).at(dir)?;
+            berth_store::create_private_dir_all(dir).at(dir)?;
             private_file(&log).at(&log)?;
         }
         let creating = sweep::try_lock(&log).map(std::sync::Arc::new);
@@ -819,7 +767,7 @@ impl Engine {
         };
         spec::resolve_config(&mut c, &img_cfg, opts)?;
         let (net, netns) =
-            crate::network::container::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
+            crate::container::net::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
         (c.net, c.netns_path) = (net, netns);
         // The rootfs is needed to resolve user names and to seed new volumes from the image.
         // Only seeding copies whole trees; the few files the rest reads come from the layers
@@ -903,7 +851,7 @@ impl Engine {
         tracing::warn!("container {}: its shim died; cleaning up", c.short_id());
         let killed = runtime::kill_leftovers(c);
         runtime::cleanup_after(c);
-        crate::network::container::teardown(c);
+        crate::container::net::teardown(c);
         let _ = snapshot::unmount(&c.rootfs());
         let mut st = c.state.clone();
         st.status = "exited".into();
@@ -944,8 +892,8 @@ impl Engine {
         st.error.clear();
         write_json_atomic(&c.state_path(), &st)?;
         drop(_g);
-        crate::network::container::before_start(self, c)?;
-        let mut s = shim::spawn(self.root(), c)?;
+        crate::container::net::before_start(self, c)?;
+        let mut s = supervisor::spawn(self.root(), c)?;
         let started = s.wait_started()?;
         if let attach::Started::Failed { code, message } = started {
             return Err(Error::StartFailed { code, message });
@@ -1083,9 +1031,9 @@ impl Engine {
     }
 
     /// Unmounts and deletes everything of a stopped container.
-    pub(crate) fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
+    pub fn remove_container_files(&self, c: &Container, volumes: bool) -> Result<()> {
         runtime::cleanup_after(c);
-        crate::network::container::teardown(c);
+        crate::container::net::teardown(c);
         snapshot::unmount(&c.rootfs())?;
         self.release_name(&c.name, &c.id);
         // Rename first so a concurrent lookup never sees a half-deleted container. The

@@ -1,6 +1,6 @@
 //! Which OCI runtime runs a bundle, and the few operations the shim needs from it.
 //!
-//! berth's own runtime (`berth-shims`) is the default; `--runtime runc|crun` runs the same
+//! berth's own runtime (`berth-runtime-linux`) is the default; `--runtime runc|crun` runs the same
 //! bundle under those programs through their standard command line (`create`, `start`,
 //! `delete`), as containerd's shim does. Either way the shim is the subreaper, so the
 //! container's init becomes its child and its exit status comes from `waitpid`, and signals
@@ -537,7 +537,7 @@ fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>
             let to = input.as_ref().map(|w| w.as_fd()).or(pty.map(|m| m.as_fd()));
             match (nix::unistd::read(0, &mut buf), to) {
                 (Ok(n @ 1..), Some(to)) => {
-                    let _ = super::shim::write_all_fd(to, &buf[..n]);
+                    let _ = super::supervisor::write_all_fd(to, &buf[..n]);
                 }
                 _ => {
                     stdin_open = false;

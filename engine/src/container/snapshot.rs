@@ -10,8 +10,8 @@
 //! `BERTH_SNAPSHOTTER=copy`), the layers are applied into `rootfs` once, whiteouts honoured.
 
 use super::Container;
-use crate::error::IoContext;
 use crate::{Error, Result};
+use berth_oci::IoContext;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -202,7 +202,7 @@ pub fn apply_layer_copy(layer: &Path, dest: &Path) -> Result<()> {
 }
 
 fn xattr_is_opaque(p: &Path) -> bool {
-    crate::store::unpack::list_xattrs(p).iter().any(|(k, v)| k == "trusted.overlay.opaque" && v == b"y")
+    berth_store::unpack::list_xattrs(p).iter().any(|(k, v)| k == "trusted.overlay.opaque" && v == b"y")
 }
 
 fn copy_meta(md: &fs::Metadata, target: &Path) -> Result<()> {
@@ -213,8 +213,8 @@ fn copy_meta(md: &fs::Metadata, target: &Path) -> Result<()> {
 
 fn remove_any(p: &Path) -> Result<()> {
     match p.symlink_metadata() {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p).at(p),
-        Ok(_) => fs::remove_file(p).at(p),
+        Ok(m) if m.is_dir() => Ok(fs::remove_dir_all(p).at(p)?),
+        Ok(_) => Ok(fs::remove_file(p).at(p)?),
         Err(_) => Ok(()),
     }
 }

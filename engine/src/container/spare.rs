@@ -11,7 +11,8 @@
 //! has no `config.v2.json` until then, so no other command sees a container in it; a spare
 //! left half-made by a crash is cleaned when claimed. At most [`MAX`] are kept.
 
-use crate::error::{IoContext, Result};
+use crate::error::Result;
+use berth_oci::IoContext;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -107,7 +108,7 @@ pub(crate) fn write_record(dir: &Path, bytes: &[u8]) -> Result<()> {
         Ok(mut f) => {
             f.write_all(bytes).at(&spare)?;
             f.set_len(bytes.len() as u64).at(&spare)?;
-            fs::rename(&spare, &dest).at(&dest)
+            Ok(fs::rename(&spare, &dest).at(&dest)?)
         }
         Err(_) => super::write_atomic(&dest, bytes),
     }

@@ -11,8 +11,8 @@
 
 use super::layerview::RootView;
 use super::{Container, CreateOptions, HostConfig, MountPoint, ProcessInfo};
-use crate::error::IoContext;
 use crate::{Error, Result};
+use berth_oci::IoContext;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -145,8 +145,8 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
     if !matches!(runtime.as_str(), "berth" | "runc" | "crun") {
         return Err(Error::Other(format!("unknown or invalid runtime name: {runtime}")));
     }
-    // Checked against the root's networks by `network::container::resolve` right after.
-    let network = crate::network::container::normalize_mode(&o.network);
+    // Checked against the root's networks by `container::net::resolve` right after.
+    let network = crate::container::net::normalize_mode(&o.network);
     let memory_swap = if o.memory > 0 && swap_accounting() { o.memory * 2 } else { 0 };
     if o.memory > 0 && o.memory < 6 * 1024 * 1024 {
         return Err(Error::Other("Minimum memory limit allowed is 6MB".into()));

@@ -9,8 +9,8 @@
 //! `com.docker.volume.anonymous` label; `rm -v` and `--rm` remove them with the container.
 
 use super::{Container, CreateOptions, MountPoint, MountSpec, TmpfsOptions};
-use crate::error::IoContext;
 use crate::{Engine, Error, Result};
+use berth_oci::IoContext;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -194,7 +194,7 @@ impl Engine {
             return Err(Error::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
         }
         let dir = self.volumes_dir().join(name);
-        fs::remove_dir_all(&dir).at(&dir)
+        Ok(fs::remove_dir_all(&dir).at(&dir)?)
     }
 
     /// Removes unused volumes (only anonymous ones unless `all`, as Docker 23+); returns the
@@ -258,7 +258,7 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
     let mut seen = std::collections::HashSet::new();
     for s in &specs {
         check_dest(&s.target)?;
-        let dst = clean(&s.target);
+        let dst = berth_oci::path::clean_absolute(&s.target);
         if !seen.insert(dst.clone()) {
             return Err(Error::Other(format!("Duplicate mount point: {dst}")));
         }
@@ -266,16 +266,16 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
     // The image's VOLUMEs not covered by a user mount become anonymous volumes.
     if let Some(vols) = &c.config.volumes {
         for dst in vols.keys() {
-            if !seen.contains(&clean(dst)) {
+            if !seen.contains(&berth_oci::path::clean_absolute(dst)) {
                 specs.push(MountSpec { kind: "volume".into(), target: dst.clone(), ..Default::default() });
-                seen.insert(clean(dst));
+                seen.insert(berth_oci::path::clean_absolute(dst));
             }
         }
     }
     let mut created: Vec<String> = Vec::new();
     let r = (|| {
         for s in specs {
-            let dst = clean(&s.target);
+            let dst = berth_oci::path::clean_absolute(&s.target);
             let mp = match s.kind.as_str() {
                 "bind" => {
                     let src = Path::new(&s.source);
@@ -358,20 +358,6 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
     r
 }
 
-fn clean(p: &str) -> String {
-    let mut out = PathBuf::from("/");
-    for c in Path::new(p).components() {
-        match c {
-            std::path::Component::Normal(s) => out.push(s),
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out.display().to_string()
-}
-
 /// Parses `-v`: `HOST:CTR[:opts]` (bind, HOST absolute), `NAME:CTR[:opts]` (volume), `CTR`.
 fn parse_bind(s: &str) -> Result<MountSpec> {
     let parts: Vec<&str> = s.split(':').collect();
@@ -448,6 +434,6 @@ mod tests {
         assert!(MountSpec::parse("type=nfs,target=/t").is_err());
         assert!(MountSpec::parse("type=bind,target=/t").is_err());
         assert_eq!(parse_size("1.5g"), Some(3 << 29));
-        assert_eq!(clean("/a/./b/../c/"), "/a/c");
+        assert_eq!(berth_oci::path::clean_absolute("/a/./b/../c/"), "/a/c");
     }
 }

@@ -1,0 +1,51 @@
+//! The engine's side of a container's supervisor (the shim, crate `berth-shim`): starting it.
+//!
+//! There is no daemon, so something must outlive the CLI to hold a container's stdio, write
+//! its log, reap it and record how it ended: the shim, a fresh re-exec of the berth binary
+//! (`berth shim ROOT ID`, see the `berth-shim` crate). The engine only spawns it, detached,
+//! with the CLI's end of the attach stream ([`super::attach`]) on a known descriptor.
+
+use super::{attach, Container};
+use crate::{Error, Result};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// The fd on which a shim finds its first client (the CLI that spawned it).
+pub const ATTACH_FD: RawFd = 3;
+
+/// Spawns the shim of `c` and returns the CLI's end of its attach stream.
+pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
+    let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
+    // From a sealed view of this binary (the container's init is forked from the shim, so it
+    // must not be the host's binary, writable through /proc/<pid>/exe), opened through
+    // /proc/self/exe: that works even if the binary was replaced meanwhile.
+    let sealed = if berth_sys::sealed::running_sealed() {
+        None
+    } else {
+        Some(berth_sys::sealed::sealed_self().map_err(|e| Error::Other(format!("sealing the berth binary: {e}")))?)
+    };
+    let exe = sealed.as_ref().map_or_else(|| PathBuf::from("/proc/self/exe"), berth_sys::sealed::exec_path);
+    let mut cmd = std::process::Command::new(exe);
+    std::os::unix::process::CommandExt::arg0(&mut cmd, "berth");
+    cmd.arg("shim").arg(root).arg(&c.id);
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    // The intermediate process exits at once, so the shim is not our child and outlives us.
+    berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
+    let mut child = cmd.spawn().map_err(|e| Error::Other(format!("starting the shim: {e}")))?;
+    let _ = child.wait(); // the intermediate process
+    drop(theirs);
+    Ok(attach::Session::new(ours))
+}
+
+/// Writes all of `d` to `fd`, retrying interrupted writes.
+pub fn write_all_fd(fd: impl AsFd, mut d: &[u8]) -> nix::Result<()> {
+    while !d.is_empty() {
+        match nix::unistd::write(fd.as_fd(), d) {
+            Ok(n) => d = &d[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
