@@ -3,7 +3,7 @@
 //! The CLI is a thin layer over [`Engine`]; tests drive the same methods. The engine owns the
 //! state root (`--root`, default `/var/lib/berth`): an OCI image layout that is the content
 //! store, the unpacked-layer cache, containers, networks, volumes and the build and wasm
-//! caches. Nothing here runs a container's process itself: that is the job of `berth-shims`,
+//! caches. Nothing here runs a container's process itself: that is the job of the runtimes (`berth-runtime-linux`, `berth-runtime-wasm`),
 //! which never imports this crate.
 
 // Every unsafe block of berth lives in berth-sys (sys/).

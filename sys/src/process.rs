@@ -63,6 +63,38 @@ pub fn detach_on_spawn(cmd: &mut Command, pass: Option<(RawFd, RawFd)>) {
     }
 }
 
+/// Makes `cmd`, once spawned, inherit `fd` as descriptor `target` (`dup2` leaves it
+/// inheritable), as a shell's `9<file` does. The caller keeps `fd` open until `spawn` returns.
+pub fn pass_fd_on_spawn(cmd: &mut Command, fd: RawFd, target: RawFd) {
+    // SAFETY: the hook runs in the forked child and only makes the dup2 or fcntl system call:
+    // async-signal-safe, nothing allocated.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself would leave the descriptor close-on-exec.
+            let r = if fd == target { libc::fcntl(fd, libc::F_SETFD, 0) } else { libc::dup2(fd, target) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Makes `cmd`, once spawned, the leader of a session of its own whose controlling terminal is
+/// the terminal on its stdin (set with `Command::stdin`): how a terminal runs a program in the
+/// foreground, so that it gets the terminal's signals (Ctrl-C) and can open `/dev/tty`.
+pub fn controlling_terminal_on_spawn(cmd: &mut Command) {
+    // SAFETY: the hook runs in the forked child and only makes the setsid and ioctl system
+    // calls, with integer arguments: async-signal-safe, nothing allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+}
+
 /// Makes `cmd`, once spawned, run in a private mount namespace (propagation from the host
 /// kept, none back) in which `target` is lazily unmounted.
 pub fn hide_mount_on_spawn(cmd: &mut Command, target: &'static CStr) {
@@ -577,7 +609,7 @@ mod tests {
         let mut f = tempfile_in_tmp();
         f.write_all(&vec![b'f'; 4 * 4096]).unwrap();
         let len = 4 * 4096;
-        // SAFETY (test): a fresh private mapping of our own file, unmapped at the end.
+        // SAFETY: a fresh private mapping of our own file, unmapped at the end.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -590,7 +622,7 @@ mod tests {
         };
         assert_ne!(p, libc::MAP_FAILED);
         let bytes = p as *mut u8;
-        // SAFETY (test): within the mapping.
+        // SAFETY: within the mapping.
         unsafe {
             for i in 0..4 {
                 let _ = std::ptr::read_volatile(bytes.add(i * 4096)); // all present
@@ -599,7 +631,7 @@ mod tests {
             assert_eq!(libc::mprotect(p, len, libc::PROT_READ), 0);
         }
         trim_footprint();
-        // SAFETY (test): within the mapping.
+        // SAFETY: within the mapping.
         unsafe {
             assert_eq!(*bytes.add(4096), b'w', "the private page kept its contents");
             assert_eq!(*bytes.add(2 * 4096), b'f');

@@ -9,7 +9,6 @@
 //! machine's processes, mounts and cgroups.
 
 use berth_tests::{berth_bin, busybox_root, have, Berth, ChildGuard};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -151,15 +150,7 @@ fn status_within(mut cmd: Command, limit: Duration) -> std::process::ExitStatus 
 fn with_fd9(mut cmd: Command, dir: &Path) -> Command {
     let f = std::fs::File::open(dir).unwrap();
     let raw = std::os::fd::IntoRawFd::into_raw_fd(f);
-    // SAFETY (test): dup2 in the forked child, async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 9) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    berth_sys::process::pass_fd_on_spawn(&mut cmd, raw, 9);
     cmd
 }
 
@@ -405,14 +396,8 @@ fn exec_does_not_hand_over_the_callers_terminal() {
     let _g = serial();
     let b = busybox_root();
     b.ok(&["run", "-d", "--name", "term", "--network", "none", "busybox", "sleep", "1000"]);
-    let (mut m, mut s) = (0, 0);
-    // SAFETY (test): openpty fills two ints.
-    assert_eq!(unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) }, 0);
-    // SAFETY (test): fresh descriptors from openpty, owned here.
-    let (master, slave) = unsafe {
-        use std::os::fd::FromRawFd;
-        (std::os::fd::OwnedFd::from_raw_fd(m), std::os::fd::OwnedFd::from_raw_fd(s))
-    };
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let (master, slave) = (pty.master, pty.slave);
     for interactive in [false, true] {
         let mut cmd = b.cmd();
         cmd.arg("exec");
@@ -423,14 +408,8 @@ fn exec_does_not_hand_over_the_callers_terminal() {
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()));
         cmd.stdout(Stdio::from(slave.try_clone().unwrap()));
         cmd.stderr(Stdio::from(slave.try_clone().unwrap()));
-        // SAFETY (test): setsid and TIOCSCTTY in the forked child: the pty is its terminal.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-                Ok(())
-            });
-        }
+        // The pty is its terminal.
+        berth_sys::process::controlling_terminal_on_spawn(&mut cmd);
         let t = Instant::now();
         let mut child = ChildGuard(cmd.spawn().unwrap());
         let st = loop {
@@ -461,15 +440,12 @@ fn exec_does_not_hand_over_the_callers_terminal() {
 }
 
 fn nix_read(fd: &std::os::fd::OwnedFd, buf: &mut [u8]) -> usize {
-    use std::os::fd::AsRawFd;
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY (test): one pollfd; read into our buffer.
-    unsafe {
-        if libc::poll(&mut pfd, 1, 2000) <= 0 {
-            return 0;
-        }
-        libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()).max(0) as usize
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::{AsFd, AsRawFd};
+    if poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], PollTimeout::from(2000u16)).unwrap_or(0) <= 0 {
+        return 0;
     }
+    nix::unistd::read(fd.as_raw_fd(), buf).unwrap_or(0)
 }
 
 /// The overwriter (CVE-2019-5736): for `argv[1]` seconds, takes an O_PATH handle on the

@@ -5,7 +5,7 @@
 
 use berth_tests::{busybox_root, have};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -137,12 +137,9 @@ fn container_prune_and_the_container_group() {
 }
 
 fn openpty(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
-    let mut m = 0;
-    let mut s = 0;
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
-    assert_eq!(r, 0);
-    unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+    let ws = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&ws), None).unwrap();
+    (pty.master, pty.slave)
 }
 
 fn read_until(master: &mut std::fs::File, needle: &str, timeout: Duration) -> String {
@@ -151,8 +148,8 @@ fn read_until(master: &mut std::fs::File, needle: &str, timeout: Duration) -> St
     let mut buf = [0u8; 4096];
     while !acc.contains(needle) {
         assert!(t.elapsed() < timeout, "no {needle:?} in {acc:?}");
-        let mut pfd = libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        if unsafe { libc::poll(&mut pfd, 1, 100) } > 0 {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        if poll(&mut [PollFd::new(master.as_fd(), PollFlags::POLLIN)], PollTimeout::from(100u16)).unwrap_or(0) > 0 {
             match master.read(&mut buf) {
                 Ok(n) if n > 0 => acc.push_str(&String::from_utf8_lossy(&buf[..n])),
                 _ => break,
@@ -172,22 +169,14 @@ fn interactive_tty_has_size_and_ctrl_c() {
     cmd.stdin(Stdio::from(slave.try_clone().unwrap()));
     cmd.stdout(Stdio::from(slave.try_clone().unwrap()));
     cmd.stderr(Stdio::from(slave));
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
+    berth_sys::process::controlling_terminal_on_spawn(&mut cmd);
     let mut child = berth_tests::ChildGuard(cmd.spawn().unwrap());
     let mut m = std::fs::File::from(master);
     m.write_all(b"tty; stty size\n").unwrap();
     let out = read_until(&mut m, "33 101", Duration::from_secs(15));
     assert!(out.contains("/dev/pts/"), "{out}");
     // The window size follows the terminal.
-    let ws = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
-    unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    berth_sys::term::set_window_size(&m, 40, 120).unwrap();
     std::thread::sleep(Duration::from_millis(400));
     m.write_all(b"stty size\n").unwrap();
     read_until(&mut m, "40 120", Duration::from_secs(10));

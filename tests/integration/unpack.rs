@@ -201,13 +201,9 @@ fn metadata_is_preserved() {
 
 use std::process::Command;
 
+/// The extended attribute `name` of `p` itself (a symlink's own, not its target's).
 fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    let n = std::ffi::CString::new(name).unwrap();
-    let mut buf = vec![0u8; 64];
-    let r = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (r >= 0).then(|| buf[..r as usize].to_vec())
+    xattr::get(p, name).ok().flatten()
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! called as the real programs. Every server a test starts listens on 127.0.0.1 on a free port
 //! and is killed (by its PID) when its guard drops.
 
+#![forbid(unsafe_code)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,6 +1,6 @@
 //! Which OCI runtime runs a bundle, and the few operations the shim needs from it.
 //!
-//! berth's own runtime (`berth-shims`) is the default; `--runtime runc|crun` runs the same
+//! berth's own runtime (`berth-runtime-linux`) is the default; `--runtime runc|crun` runs the same
 //! bundle under those programs through their standard command line (`create`, `start`,
 //! `delete`), as containerd's shim does. Either way the shim is the subreaper, so the
 //! container's init becomes its child and its exit status comes from `waitpid`, and signals
