@@ -167,6 +167,8 @@ impl Runner<'_> {
             .stderr(writer2)
             .spawn()
             .map_err(|e| Error::Other(format!("starting the build container: {e}")))?;
+        // The command holds the pipe's write ends: dropped, the output ends when the step does.
+        drop(cmd);
         for line in std::io::BufReader::new(reader).lines() {
             let Ok(line) = line else { break };
             say(&line);

@@ -27,7 +27,7 @@ pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
     berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
     let mut child = cmd.spawn().map_err(|e| Error::Other(format!("starting the shim: {e}")))?;
     let _ = child.wait(); // the intermediate process
-    drop((theirs, sealed));
+    drop((cmd, theirs, sealed));
     Ok(attach::Session::new(ours))
 }
 
