@@ -523,12 +523,12 @@ fn linux_rootfs_image_whose_entrypoint_is_wasm() {
 fn entrypoint_neither_elf_script_nor_wasm_is_refused_with_126() {
     berth_tests::require_root();
     let b = Berth::new();
-    let name = "local/notexec:1";
+    let name = "localhost:5000/notexec:1";
     let (blob, diff) = tar_gz(&[("usr/bin/notes", b"just text, no #! line\n", 0o755)]);
     let config =
         json!({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["notes"], "Env": ["PATH=/usr/bin"]}});
     store_image(b.root(), name, media::OCI_CONFIG, config, &[(blob, media::OCI_LAYER_GZIP, Some(diff), "")]);
-    for cmd in [&["run", "--rm", name][..], &["create", name][..]] {
+    for cmd in [&["run", "--rm", "--pull", "never", name][..], &["create", "--pull", "never", name][..]] {
         let o = b.run(cmd);
         assert_eq!(o.status.code(), Some(126), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
         let err = String::from_utf8_lossy(&o.stderr);

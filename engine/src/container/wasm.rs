@@ -63,8 +63,8 @@ pub fn copies_rootfs(image: &Image, img_cfg: &Value, opts: &super::CreateOptions
 /// 1. and 2. the image itself: its platform, config media type or wasm layers
 ///    ([`Image::is_wasm`]) mean wasm;
 /// 3. else the entrypoint's first bytes: `\0asm` means wasm, an ELF header or `#!` means Linux,
-///    and any other file is an error with Docker's exit code for a command that cannot run
-///    (126). An entrypoint not found in the image is left to the Linux runtime, which reports
+///    and any other executable file is an error with Docker's exit code for a command that
+///    cannot run (126); a file without execute permission is the Linux runtime's to refuse. An entrypoint not found in the image is left to the Linux runtime, which reports
 ///    it as Docker does (127).
 pub fn decide(
     image: &Image,
@@ -94,7 +94,11 @@ pub fn decide(
         if head.len() == 4 && berth_runtime_wasm::is_wasm(head) {
             return Ok(Kind::Wasm);
         }
-        if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") {
+        // A file nobody may execute is the Linux runtime's to refuse, as Docker does
+        // (`permission denied`, 126, the container left created).
+        let executable =
+            f.metadata().is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+        if head.starts_with(b"\x7fELF") || head.starts_with(b"#!") || !executable {
             return Ok(Kind::Linux);
         }
         return Err(Error::StartFailed {
