@@ -103,16 +103,8 @@ pub fn exec_error_code(msg: &str) -> u8 {
     }
 }
 
-/// The kinds of failure callers tell apart. (The workspace's shared kind is to come; until
-/// then this crate names its own, with the same variants.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    Conflict,
-    InvalidArgument,
-    Unavailable,
-    Internal,
-}
+/// The kinds of failure callers tell apart: the workspace's one vocabulary.
+pub use berth_oci::ErrorKind;
 
 /// Adds the path to an `io::Result`.
 pub trait IoContext<T> {

@@ -219,16 +219,8 @@ impl Engine {
     }
 }
 
-/// Bytes used under a directory.
-pub fn dir_size(p: &Path) -> u64 {
-    walkdir::WalkDir::new(p)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
+/// Bytes used under a directory (the store's measure of a tree).
+pub use berth_store::unpack::tree_size as dir_size;
 
 fn check_dest(dst: &str) -> Result<()> {
     if !dst.starts_with('/') {
