@@ -71,20 +71,8 @@ impl Ignore {
     }
 }
 
-/// Go's `filepath.Clean` on a `/` path, made relative.
-pub fn clean(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            x => out.push(x),
-        }
-    }
-    out.join("/")
-}
+/// Go's `filepath.Clean` on a `/` path, made relative (the workspace's one implementation).
+pub use berth_oci::path::clean_relative as clean;
 
 fn match_parts(pat: &[String], path: &[&str]) -> bool {
     match pat.split_first() {
