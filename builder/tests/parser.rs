@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 fn cases_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerfiles")
+    // The run-time value (what `cargo test` says) names the checkout being tested; the
+    // compile-time one may be another checkout's that shared the target directory.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    dir.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).join("tests/fixtures/dockerfiles")
 }
 
 fn actual(src: &str) -> Value {

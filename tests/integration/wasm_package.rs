@@ -6,11 +6,11 @@
 
 use berth_tests::Berth;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn example(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    berth_tests::manifest_dir().join("..").join(rel)
 }
 
 fn image_inspect(b: &Berth, name: &str) -> Value {

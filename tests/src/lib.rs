@@ -23,6 +23,16 @@ pub fn berth_bin() -> PathBuf {
     p
 }
 
+/// The tests crate's directory: as `cargo test` says when it runs the tests, else where it was
+/// compiled. The persistent target directory serves every checkout, and a test binary built in
+/// one (a clone since deleted) is fresh for another whose files are older: only the run-time
+/// value names the checkout being tested.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Directory holding the base-image fixtures built by scripts/setup.sh.
 pub fn fixtures_dir() -> PathBuf {
     std::env::var("BERTH_FIXTURES").unwrap_or_else(|_| "/var/cache/berth-fixtures".into()).into()
@@ -32,7 +42,7 @@ pub fn fixtures_dir() -> PathBuf {
 pub fn busybox_tar() -> PathBuf {
     let p = fixtures_dir().join("busybox-rootfs.tar");
     if !p.exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mk-busybox.sh");
+        let script = manifest_dir().join("fixtures/mk-busybox.sh");
         let st = Command::new("bash").arg(script).arg(fixtures_dir()).status().expect("run mk-busybox.sh");
         assert!(st.success(), "building the busybox fixture failed");
     }
