@@ -116,11 +116,24 @@ fn valid_name(n: &str) -> bool {
         && it.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// Writes a record atomically (berth's one atomic write); rewritten at every attach and
+/// detach, so ordered rather than fsynced, as container records are.
 fn write_json<T: Serialize>(dest: &Path, v: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
-    let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, bytes).at(&tmp)?;
-    Ok(fs::rename(&tmp, dest).at(dest)?)
+    Ok(berth_sys::fs::write_atomic(dest, &bytes, 0o644, berth_sys::fs::Durability::Ordered, None).at(dest)?)
+}
+
+/// The `*.json` records in `dir` (none when it does not exist yet).
+fn record_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    match fs::read_dir(dir) {
+        Ok(rd) => Ok(rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("json"))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(dir, e)),
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {
@@ -299,18 +312,8 @@ impl<K: Kernel> Networks<K> {
 
     /// Every recorded network (not the pseudo networks `host` and `none`).
     fn network_records(&self) -> Result<Vec<Network>> {
-        let dir = self.networks_dir();
-        let rd = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
         let mut out = Vec::new();
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().and_then(|x| x.to_str()) != Some("json") {
-                continue;
-            }
+        for p in record_files(&self.networks_dir())? {
             if let Some(n) = read_json::<Network>(&p)? {
                 out.push(n);
             }
@@ -390,23 +393,8 @@ impl<K: Kernel> Networks<K> {
 
     /// Every sandbox record (live or stale).
     pub fn sandboxes(&self) -> Result<Vec<Sandbox>> {
-        let dir = self.sandboxes_dir();
-        let rd = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().and_then(|x| x.to_str()) != Some("json") {
-                continue;
-            }
-            if let Ok(Some(sb)) = read_json::<Sandbox>(&p) {
-                out.push(sb);
-            }
-        }
-        Ok(out)
+        // A record being rewritten or left half-made by a killed writer is skipped, not fatal.
+        Ok(record_files(&self.sandboxes_dir())?.iter().filter_map(|p| read_json::<Sandbox>(p).ok().flatten()).collect())
     }
 
     /// The sandbox of a container, if it has one.

@@ -3,8 +3,9 @@
 //! `state`, `exec`), as containerd's shim does.
 //!
 //! The program inherits the caller's stdio, which becomes the container's (berth's shim puts the
-//! container's pipes on 0, 1 and 2 around `create`, as it does for the built-in runtime). Each
-//! call logs as json to `<bundle>/runtime.log` (`exec` to a file of its own), and a failure
+//! container's pipes on 0, 1 and 2 around `create`, as it does for the built-in runtime).
+//! `create` logs as json to `<bundle>/runtime.log`, the other verbs to `<root>/<id>.log`
+//! (`exec` to a file of its own), and a failure
 //! carries the program's last error line with Docker's exit code for it. crun refuses this
 //! machine's hybrid cgroup layout (v1 controllers plus a cgroup2 `unified` mount): it is run in
 //! a private mount namespace with that mount hidden.
@@ -107,9 +108,7 @@ impl Runtime for External {
     }
 
     fn start(&self, id: &str) -> Result<()> {
-        // The bundle's log, where create logged: the start error is read from the same file.
-        let log = self.state(id).map(|s| s.bundle.join("runtime.log")).unwrap_or_else(|_| self.log_of(id));
-        self.quiet(&log, &["start", id], "start")
+        self.quiet(&self.log_of(id), &["start", id], "start")
     }
 
     fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
@@ -169,7 +168,7 @@ impl Runtime for External {
         let log = self.root.join(format!("exec-{id}-{nonce:x}.log"));
         // The process spec carries its environment: the owner's only.
         let bytes = serde_json::to_vec(process).map_err(|e| Error::Spec(e.to_string()))?;
-        berth_sys::fs::write_atomic(&spec, &bytes, 0o600, berth_sys::fs::Durability::Ordered)
+        berth_sys::fs::write_atomic(&spec, &bytes, 0o600, berth_sys::fs::Durability::Ordered, None)
             .map_err(|e| Error::io(&spec, e))?;
         let mut cmd = self.command(Some(&log));
         cmd.arg("exec").arg("--process").arg(&spec);

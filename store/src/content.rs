@@ -331,7 +331,8 @@ impl Store {
 
     /// Writes a small file atomically and durably (see [`berth_sys::fs::write_atomic`]).
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
-        Ok(berth_sys::fs::write_atomic(dest, bytes, 0o644, berth_sys::fs::Durability::Synced).at(dest)?)
+        Ok(berth_sys::fs::write_atomic(dest, bytes, 0o644, berth_sys::fs::Durability::Synced, Some(&self.tmp))
+            .at(dest)?)
     }
 }
 

@@ -11,11 +11,13 @@
 //! | [`Role::RuntimeRun`] | `runtime --root STATE run --bundle BUNDLE ID` | `build`: one RUN step's container |
 //! | [`Role::DnsServe`] | `--root ROOT network dns-serve` | networking: a state root's DNS server |
 //!
-//! The binary is [`berth_exe`]: `$BERTH_EXE` when set; this very binary (`/proc/self/exe`,
-//! right even if the file was replaced since) when it is berth; else, from a test executable,
-//! the `berth` built beside it. Roles whose process forks a container's first process run from
-//! a sealed view of it (see [`crate::sealed`]): the container can never reach the host's binary
-//! writable through `/proc/<pid>/exe`.
+//! The supervisor and the build step are only ever started by the berth binary itself, so they
+//! run this very binary (`/proc/self/exe`, right even if the file was replaced since, whatever
+//! it is called), the supervisor from a sealed view of it (see [`crate::sealed`]): the container
+//! it forks can never reach the host's binary writable through `/proc/<pid>/exe`. The DNS
+//! server may be started from a library caller too (a test executable), so it runs
+//! [`berth_exe`]: `$BERTH_EXE` when set, this binary when it is berth, else the `berth` built
+//! beside the caller.
 
 use std::ffi::OsString;
 use std::io;
@@ -53,6 +55,11 @@ impl Role<'_> {
     fn sealed(&self) -> bool {
         matches!(self, Role::Shim { .. })
     }
+
+    /// Whether only the berth binary itself starts this role (so it is this very binary).
+    fn runs_self(&self) -> bool {
+        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. })
+    }
 }
 
 /// The berth binary to re-run (see the module's documentation).
@@ -84,12 +91,9 @@ pub struct Reexec {
 /// The command running `role` (arguments set, program name `berth`; stdio and spawning are the
 /// caller's).
 pub fn command(role: Role<'_>) -> io::Result<Reexec> {
-    let exe = berth_exe()?;
-    let sealed = if role.sealed() && exe == Path::new("/proc/self/exe") && !crate::sealed::running_sealed() {
-        Some(crate::sealed::sealed_self()?)
-    } else {
-        None
-    };
+    let exe = if role.runs_self() { PathBuf::from("/proc/self/exe") } else { berth_exe()? };
+    let sealed =
+        if role.sealed() && !crate::sealed::running_sealed() { Some(crate::sealed::sealed_self()?) } else { None };
     let path = sealed.as_ref().map_or(exe, crate::sealed::exec_path);
     let mut command = Command::new(path);
     std::os::unix::process::CommandExt::arg0(&mut command, "berth");

@@ -492,7 +492,7 @@ pub(crate) fn write_json_atomic<T: Serialize>(dest: &Path, v: &T) -> Result<()> 
 /// Records are the owner's only (0600): they hold the containers' environments. Rewritten at
 /// every lifecycle step, so atomic but not fsynced (see [`berth_sys::fs::Durability`]).
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(berth_sys::fs::write_atomic(dest, bytes, 0o600, berth_sys::fs::Durability::Ordered).at(dest)?)
+    Ok(berth_sys::fs::write_atomic(dest, bytes, 0o600, berth_sys::fs::Durability::Ordered, None).at(dest)?)
 }
 
 /// Whether the shim of the container in `dir` is alive: it holds `shim.lock`, or, for a

@@ -135,7 +135,14 @@ impl Storage {
     fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
         let parent = dest.parent().expect("storage paths have parents");
         fs::create_dir_all(parent).at(parent)?;
-        Ok(berth_sys::fs::write_atomic(dest, bytes, 0o644, berth_sys::fs::Durability::Synced).at(dest)?)
+        Ok(berth_sys::fs::write_atomic(
+            dest,
+            bytes,
+            0o644,
+            berth_sys::fs::Durability::Synced,
+            Some(&self.root.join("tmp")),
+        )
+        .at(dest)?)
     }
 
     // ---- repositories ------------------------------------------------------------------
