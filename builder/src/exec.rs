@@ -621,7 +621,14 @@ impl Run<'_> {
             })?;
             out.say(&format!("#{v} resolve {} done", img.id));
             out.done(v, t);
-            self.image_state(&img)?
+            let mut st = self.image_state(&img)?;
+            // BuildKit gives a base without PATH the default one, first in the image's Env.
+            if !self.is_wasm() && st.env_get("PATH").is_none() {
+                let mut env = st.env();
+                env.insert(0, format!("PATH={DEFAULT_PATH}"));
+                st.config.insert("Env".into(), json!(env));
+            }
+            st
         };
         // ONBUILD triggers of the base run first, then leave the config.
         let triggers: Vec<String> = st

@@ -241,8 +241,9 @@ fn add_dir_entries<W: Write>(
         let ft = m.file_type();
         if ft.is_char_device() && m.rdev() == 0 {
             let wh = rel.join(format!("{}{}", unpack::WHITEOUT_PREFIX, name.to_string_lossy()));
+            // Whiteouts are 0600 in Docker's layers (moby's archive and BuildKit's differ alike).
             let mut h = base_header(&m, tar::EntryType::Regular);
-            h.set_mode(0o644);
+            h.set_mode(0o600);
             b.append_data(&mut h, &wh, io::empty()).at(&p)?;
             continue;
         }
@@ -255,7 +256,7 @@ fn add_dir_entries<W: Write>(
                 .any(|x| unpack::list_xattrs(&p).iter().any(|(k, v)| k == x && v.as_slice() == b"y"));
             if opaque {
                 let mut h = base_header(&m, tar::EntryType::Regular);
-                h.set_mode(0o644);
+                h.set_mode(0o600);
                 b.append_data(&mut h, r.join(unpack::WHITEOUT_OPAQUE), io::empty()).at(&p)?;
             }
             add_dir_entries(b, root, &r, links)?;

@@ -1,9 +1,10 @@
 //! Differential test against Docker: the same Dockerfiles and contexts built by `docker build`
 //! and `berth build` on the same busybox base must give the same image config (the fields a
 //! Dockerfile sets) and the same files in each layer a step adds (paths, types, modes, owners,
-//! sizes, link targets, contents and whiteouts; mtimes aside). Runs only where a Docker
-//! daemon answers (`docker info` succeeds); elsewhere it says so and passes.
+//! sizes, link targets, contents and whiteouts; mtimes aside). Docker is the test process's
+//! private daemon (`berth_tests::docker`), started as the suite runs.
 
+use berth_tests::docker::docker;
 use berth_tests::{busybox_root, busybox_tar, require_root, Berth};
 use serde_json::Value;
 use sha2::Digest as _;
@@ -11,26 +12,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("spawn docker")
-}
 
 fn docker_ok(args: &[&str]) -> String {
-    let o = docker(args);
-    assert!(o.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn docker_answers() -> bool {
-    Command::new("docker")
-        .arg("info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    docker().ok(args)
 }
 
 /// The Dockerfile cases: (name, files). Each FROMs `$BASE`, the busybox fixture both
@@ -71,20 +55,23 @@ CMD ["serve"]
         ),
         (
             "multistage",
-            vec![(
-                "Dockerfile",
-                r#"ARG BASE
+            // No heredoc here: Docker 20.10's built-in Dockerfile frontend predates them (and a
+            // newer one cannot be pulled without Docker Hub); berth's build tests cover them.
+            vec![
+                (
+                    "Dockerfile",
+                    r#"ARG BASE
 FROM $BASE AS builder
 RUN mkdir -p /out/bin && echo built > /out/artifact && ln -s artifact /out/link
 FROM $BASE
 COPY --from=builder /out /opt/out
-COPY <<EOF /etc/motd
-hello
-EOF
+COPY motd /etc/motd
 RUN rm -rf /var/www && chmod 1777 /tmp
 CMD ["cat", "/opt/out/artifact"]
 "#,
-            )],
+                ),
+                ("motd", "hello\n"),
+            ],
         ),
         (
             "ignore",
@@ -192,10 +179,6 @@ fn layers_of_archive(archive: &Path) -> Vec<Vec<String>> {
 #[test]
 #[ignore = "needs root"]
 fn same_images_as_docker_build() {
-    if !docker_answers() {
-        eprintln!("skipping: no Docker daemon answers `docker info` (the differential test needs one)");
-        return;
-    }
     require_root();
     let tag = format!("berth-difftest-{}", std::process::id());
     let base = format!("{tag}-busybox:latest");
@@ -216,14 +199,14 @@ fn same_images_as_docker_build() {
         let image = format!("{tag}-{name}:latest");
         let arg = format!("BASE={base}");
         let c = ctx.path().to_str().unwrap();
-        let o = Command::new("docker")
-            .args(["build", "-q", "--build-arg", &arg, "-t", &image, c])
-            .env("DOCKER_BUILDKIT", "1")
+        let o = docker()
+            .cmd()
+            .args(["build", "-q", "--network", "none", "--build-arg", &arg, "-t", &image, c])
             .output()
             .unwrap();
         assert!(o.status.success(), "docker build {name}: {}", String::from_utf8_lossy(&o.stderr));
         cleanup.0.push(image.clone());
-        b.ok(&["build", "-q", "--build-arg", &arg, "-t", &image, c]);
+        b.ok(&["build", "-q", "--network", "none", "--build-arg", &arg, "-t", &image, c]);
 
         let dc = config_of(&docker_ok(&["image", "inspect", &image]));
         let bc = config_of(&b.ok(&["image", "inspect", &image]));
@@ -244,7 +227,11 @@ fn same_images_as_docker_build() {
         }
         // Layer 0 is the imported base; the rest are the steps'.
         for (i, (d, bb)) in dl.iter().zip(&bl).enumerate().skip(1) {
-            if d != bb {
+            // Accepted: BuildKit's RUN layers carry /etc itself (runc made the /etc/hosts and
+            // /etc/resolv.conf mount points in it); berth's RUN steps change nothing there.
+            let d: Vec<String> =
+                d.iter().filter(|x| !x.starts_with("etc Directory ") || bb.contains(x)).cloned().collect();
+            if &d != bb {
                 let only_d: Vec<&String> = d.iter().filter(|x| !bb.contains(x)).collect();
                 let only_b: Vec<&String> = bb.iter().filter(|x| !d.contains(x)).collect();
                 failures.push(format!("{name}: layer {i}:\n  only docker: {only_d:#?}\n  only berth: {only_b:#?}"));
@@ -260,7 +247,7 @@ struct DockerImages(Vec<String>);
 impl Drop for DockerImages {
     fn drop(&mut self) {
         for i in &self.0 {
-            let _ = Command::new("docker").args(["rmi", "-f", i]).output();
+            let _ = docker().cmd().args(["rmi", "-f", i]).output();
         }
     }
 }

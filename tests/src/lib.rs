@@ -332,6 +332,8 @@ pub fn http_get(addr: std::net::SocketAddr) -> String {
 
 /// The network library driven in-process, without containers: the network tests of the
 /// integration binary and the attach/detach benchmark (tests/benches/attach_detach.rs).
+pub mod docker;
+
 pub mod net {
     use berth_engine::Engine;
     use berth_network::{AttachRequest, NetworkOpts};
