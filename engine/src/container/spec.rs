@@ -85,27 +85,32 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
         (_, true) => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
         _ => c.id[..12].to_string(),
     };
-    // Environment: PATH (the image's or Docker's default), HOSTNAME, the image's, the user's.
-    let img_env = str_list(&img["Env"]).unwrap_or_default();
-    let mut env: Vec<String> = Vec::new();
-    if !img_env.iter().any(|e| env_key(e) == "PATH") {
-        env.push(format!("PATH={DEFAULT_PATH}"));
-    }
-    env_set(&mut env, format!("HOSTNAME={hostname}"));
-    for e in img_env {
-        env_set(&mut env, e);
+    // Config.Env is the image's, then the user's (as `inspect` shows it in Docker); the
+    // process gets Docker's daemon additions first: PATH (when neither has one), HOSTNAME, and
+    // TERM for a tty, each overridden by Config.Env.
+    let mut config_env: Vec<String> = Vec::new();
+    for e in str_list(&img["Env"]).unwrap_or_default() {
+        env_set(&mut config_env, e);
     }
     for e in &o.env {
         if e.contains('=') {
-            env_set(&mut env, e.clone());
+            env_set(&mut config_env, e.clone());
         } else if let Ok(v) = std::env::var(e) {
-            env_set(&mut env, format!("{e}={v}"));
+            env_set(&mut config_env, format!("{e}={v}"));
         } else {
-            env.retain(|x| env_key(x) != e);
+            config_env.retain(|x| env_key(x) != e);
         }
     }
-    if o.tty && !env.iter().any(|e| env_key(e) == "TERM") {
+    let mut env: Vec<String> = Vec::new();
+    if !config_env.iter().any(|e| env_key(e) == "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    env.push(format!("HOSTNAME={hostname}"));
+    if o.tty {
         env.push("TERM=xterm".into());
+    }
+    for e in &config_env {
+        env_set(&mut env, e.clone());
     }
     let (entrypoint, cmd) = match &o.entrypoint {
         Some(ep) if ep.is_empty() => (None, (!o.cmd.is_empty()).then(|| o.cmd.clone())),
@@ -168,7 +173,7 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
         tty: o.tty,
         open_stdin: o.open_stdin,
         stdin_once: o.attach && o.open_stdin,
-        env: env.clone(),
+        env: config_env,
         cmd,
         image: o.image.clone(),
         volumes,
