@@ -134,7 +134,10 @@ fn env_workdir_user_hostname_and_etc_files() {
     assert_eq!(lines[3], "box");
     assert_eq!(lines[4], "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     assert_eq!(lines[5], "box");
-    assert_eq!(b.ok(&["run", "--rm", "-u", "nobody", "busybox", "id"]).trim(), "uid=65534(nobody) gid=65534(nogroup)");
+    assert_eq!(
+        b.ok(&["run", "--rm", "-u", "nobody", "busybox", "id"]).trim(),
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"
+    );
     assert_eq!(b.ok(&["run", "--rm", "-u", "1234:0", "busybox", "id", "-u"]).trim(), "1234");
     assert!(b.ok(&["run", "--rm", "busybox", "cat", "/etc/hosts"]).contains("localhost"));
     assert!(b.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]).contains("nameserver"));

@@ -305,12 +305,20 @@ pub(crate) fn resolve_user(c: &mut Container, rootfs: &dyn RootView) -> Result<(
                 })?,
             };
     }
+    // Supplementary groups as runc's user lookup gives them to a user named in passwd with no
+    // explicit group: the primary group's entry and every group listing the user, in the
+    // order of /etc/group (so `id` says `groups=0(root),10(wheel)` as under Docker).
     let mut additional: Vec<u32> = match (&uname, &g) {
-        (Some(name), None) => groups.iter().filter(|(_, _, m)| m.contains(name)).map(|(_, id, _)| *id).collect(),
+        (Some(name), None) => {
+            groups.iter().filter(|(_, id, m)| *id == gid || m.contains(name)).map(|(_, id, _)| *id).collect()
+        }
         _ => Vec::new(),
     };
-    additional.retain(|x| *x != gid);
     additional.dedup();
+    // Never an empty list: Docker's runtime then gives the primary group (`groups=1000`).
+    if additional.is_empty() {
+        additional.push(gid);
+    }
     c.process.uid = uid;
     c.process.gid = gid;
     c.process.additional_gids = additional;
