@@ -115,9 +115,86 @@ const LIST_FIELDS: &[&str] = &[
     "IPAM.Config",
 ];
 
+/// Fields of Docker's structs that are booleans, integers, or pointers (nil when unset); the
+/// zero value of a listed field berth's document leaves out (see [`zero`]).
+const BOOL_FIELDS: &[&str] = &[
+    "Running",
+    "Paused",
+    "Restarting",
+    "OOMKilled",
+    "Dead",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "ArgsEscaped",
+    "NetworkDisabled",
+    "RW",
+    "HairpinMode",
+    "AutoRemove",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+];
+const INT_FIELDS: &[&str] = &[
+    "Pid",
+    "ExitCode",
+    "FailingStreak",
+    "MaximumRetryCount",
+    "IPPrefixLen",
+    "GlobalIPv6PrefixLen",
+    "LinkLocalIPv6PrefixLen",
+    "GwPriority",
+    "Interval",
+    "Timeout",
+    "StartPeriod",
+    "StartInterval",
+    "Retries",
+    "OomScoreAdj",
+    "ShmSize",
+    "CpuShares",
+    "Memory",
+    "NanoCpus",
+    "BlkioWeight",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "MemoryReservation",
+    "MemorySwap",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+];
+const POINTER_FIELDS: &[&str] =
+    &["Health", "Healthcheck", "IPAMConfig", "StopTimeout", "MemorySwappiness", "OomKillDisable", "PidsLimit", "Init"];
+
+/// The Go zero value of a field of Docker's structs, by its name (a string when not listed).
+fn zero(name: &str, parent: &str) -> Value {
+    let qualified = format!("{parent}.{name}");
+    let is = |list: &[&str]| list.contains(&name) || list.contains(&qualified.as_str());
+    if is(POINTER_FIELDS) {
+        Value::Nil
+    } else if is(LIST_FIELDS) {
+        Value::List(Vec::new())
+    } else if is(MAP_FIELDS) {
+        Value::Map(BTreeMap::new())
+    } else if is(BOOL_FIELDS) {
+        Value::Bool(false)
+    } else if is(INT_FIELDS) {
+        Value::Int(0)
+    } else {
+        Value::Str(String::new())
+    }
+}
+
 /// The declaration order of the fields of Docker's structs that templates print whole, by the
 /// key they sit under (`Mounts[]`: an element of `Mounts`; `Networks{}`: a value of the map).
-/// Fields not listed follow in the document's order.
+/// A listed field the document leaves out is its zero value; fields not listed follow in the
+/// document's order.
 const FIELD_ORDER: &[(&str, &[&str])] = &[
     (
         "State",
@@ -216,6 +293,79 @@ const FIELD_ORDER: &[(&str, &[&str])] = &[
             "IPv6Gateway",
             "MacAddress",
             "Networks",
+        ],
+    ),
+    (
+        "HostConfig",
+        &[
+            "Binds",
+            "ContainerIDFile",
+            "LogConfig",
+            "NetworkMode",
+            "PortBindings",
+            "RestartPolicy",
+            "AutoRemove",
+            "VolumeDriver",
+            "VolumesFrom",
+            "ConsoleSize",
+            "Annotations",
+            "CapAdd",
+            "CapDrop",
+            "CgroupnsMode",
+            "Dns",
+            "DnsOptions",
+            "DnsSearch",
+            "ExtraHosts",
+            "GroupAdd",
+            "IpcMode",
+            "Cgroup",
+            "Links",
+            "OomScoreAdj",
+            "PidMode",
+            "Privileged",
+            "PublishAllPorts",
+            "ReadonlyRootfs",
+            "SecurityOpt",
+            "StorageOpt",
+            "Tmpfs",
+            "UTSMode",
+            "UsernsMode",
+            "ShmSize",
+            "Sysctls",
+            "Runtime",
+            "Isolation",
+            "CpuShares",
+            "Memory",
+            "NanoCpus",
+            "CgroupParent",
+            "BlkioWeight",
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteBps",
+            "BlkioDeviceReadIOps",
+            "BlkioDeviceWriteIOps",
+            "CpuPeriod",
+            "CpuQuota",
+            "CpuRealtimePeriod",
+            "CpuRealtimeRuntime",
+            "CpusetCpus",
+            "CpusetMems",
+            "Devices",
+            "DeviceCgroupRules",
+            "DeviceRequests",
+            "MemoryReservation",
+            "MemorySwap",
+            "MemorySwappiness",
+            "OomKillDisable",
+            "PidsLimit",
+            "Ulimits",
+            "CpuCount",
+            "CpuPercent",
+            "IOMaximumIOps",
+            "IOMaximumBandwidth",
+            "MaskedPaths",
+            "ReadonlyPaths",
+            "Init",
         ],
     ),
     ("IPAM", &["Driver", "Options", "Config"]),
@@ -458,10 +608,14 @@ fn shape(v: &serde_json::Value, key: &str, parent: &str) -> Value {
         J::Object(o) => {
             let order = FIELD_ORDER.iter().find(|(k, _)| *k == key).map(|(_, o)| *o).unwrap_or(&[]);
             let mut fields: Vec<(String, Value)> = Vec::with_capacity(o.len());
+            // A field of Docker's struct that the document leaves out is its zero value
+            // (Docker's typed struct has it), not a missing key.
             for name in order {
-                if let Some(x) = o.get(*name) {
-                    fields.push((name.to_string(), shape(x, name, key)));
-                }
+                let v = match o.get(*name) {
+                    Some(x) => shape(x, name, key),
+                    None => zero(name, key),
+                };
+                fields.push((name.to_string(), v));
             }
             for (name, x) in o {
                 if !order.contains(&name.as_str()) {
