@@ -334,7 +334,7 @@ impl<'s> Parser<'s> {
         let t = self.next_non_space();
         match t {
             Some(Token { tok: Tok::Close, .. }) => Ok(()),
-            t => Err(self.unexpected(t.as_ref(), &format!("{context}"))),
+            t => Err(self.unexpected(t.as_ref(), context)),
         }
     }
 

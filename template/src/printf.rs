@@ -314,8 +314,8 @@ mod tests {
         let cases: &[(&str, Vec<Value>, &str)] = &[
             (
                 "%5.2f|%-10s|%x|%q|%v",
-                vec![fl(3.14159), s("ab"), i(255), s("q"), Value::List(vec![s("A=1")])],
-                " 3.14|ab        |ff|\"q\"|[A=1]",
+                vec![fl(1.2345), s("ab"), i(255), s("q"), Value::List(vec![s("A=1")])],
+                " 1.23|ab        |ff|\"q\"|[A=1]",
             ),
             (
                 "%d %+d %05d %-5d| %x %X %#x %o %b %c %U",
