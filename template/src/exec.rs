@@ -120,7 +120,7 @@ impl Exec<'_> {
         let items: Vec<(Value, Value)> = match &v {
             Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
             Value::Map(m) => m.iter().map(|(k, x)| (Value::Str(k.clone()), x.clone())).collect(),
-            Value::Missing | Value::Nil => Vec::new(),
+            Value::Missing | Value::Nil | Value::NilOf(_) => Vec::new(),
             other => return Err(self.error(&format!("range can't iterate over {}", other.go_string()))),
         };
         if items.is_empty() {
@@ -271,7 +271,7 @@ impl Exec<'_> {
     fn field(&self, recv: Value, name: &str, args: &[Arg], fin: Option<Value>, dot: &Value) -> R<Value> {
         let given = args.len() + usize::from(fin.is_some());
         match recv {
-            Value::Missing => Ok(Value::Missing),
+            Value::Missing | Value::NilOf(false) => Ok(Value::Missing),
             Value::Struct(s) => {
                 if let Some(map) = s.lookup(name) {
                     if given != 1 {

@@ -6,6 +6,7 @@
 use crate::printf::{sprint, sprintf};
 use crate::value::Value;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// How a function failed: `Call` errors are reported as `error calling NAME: …` at the
 /// command, `Plain` ones as they are at the node being evaluated.
@@ -142,6 +143,7 @@ pub(crate) fn call(name: &str, args: &[Value], raw: bool) -> R {
             Value::Str(x) => Ok(Value::Int(x.len() as i64)),
             Value::List(l) => Ok(Value::Int(l.len() as i64)),
             Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+            Value::NilOf(_) => Ok(Value::Int(0)),
             Value::Missing | Value::Nil => Err(FnErr::Call("len of nil pointer".into())),
             other => Err(FnErr::Call(format!("len of type {}", other.type_name(raw)))),
         },
@@ -226,6 +228,15 @@ fn lt(a: &Value, b: &Value) -> Result<bool, FnErr> {
 fn index(item: &Value, keys: &[Value], raw: bool) -> R {
     let mut cur = item.clone();
     for key in keys {
+        // A nil slice or map indexes as an empty one.
+        let empty = match &cur {
+            Value::NilOf(true) => Some(Value::List(Vec::new())),
+            Value::NilOf(false) => Some(Value::Map(BTreeMap::new())),
+            _ => None,
+        };
+        if let Some(e) = empty {
+            cur = e;
+        }
         cur = match (&cur, key) {
             (Value::Missing, _) => return Err(FnErr::Call("index of untyped nil".into())),
             (Value::Nil, _) => return Err(FnErr::Call("index of nil pointer".into())),
@@ -267,6 +278,8 @@ fn out_of_range(i: i64) -> FnErr {
 
 /// Go's `slice`: `slice x 1 2` is `x[1:2]`.
 fn slice(item: &Value, idx: &[Value]) -> R {
+    let empty = Value::List(Vec::new());
+    let item = if matches!(item, Value::NilOf(true)) { &empty } else { item };
     let len = match item {
         Value::Str(s) => s.len(),
         Value::List(l) => l.len(),

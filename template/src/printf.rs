@@ -164,6 +164,7 @@ fn format_arg(v: &Value, verb: char, sp: Spec) -> String {
         return pad(v.type_name(false), sp, false);
     }
     match v {
+        Value::NilOf(true) if verb != 'v' => return "[]".into(),
         Value::List(items) if verb != 'v' => {
             let parts: Vec<String> = items.iter().map(|x| format_arg(operand(x), verb, sp)).collect();
             return format!("[{}]", parts.join(" "));

@@ -74,6 +74,9 @@ fn docker_documentation_examples() {
         (r#"{{.Name | upper}} {{title "hello world"}} {{split .Config.Image ":"}} {{truncate .Id 5}} {{pad .Path 2 3}}|"#, "/C1 Hello World [bb latest] 8a461   sleep   |"),
         (r#"{{join .Config.Cmd " , "}}"#, "sleep , 1000"),
         ("{{json .Config.Env}}", r#"["A=1"]"#),
+        // A null slice or map of Docker's structs prints empty but is null in JSON.
+        ("{{.HostConfig.Dns}} {{json .HostConfig.Dns}} {{len .HostConfig.Dns}} {{range .HostConfig.Dns}}x{{else}}none{{end}}", "[] null 0 none"),
+        ("{{.HostConfig.Sysctls}} {{json .HostConfig.Sysctls}} {{index .HostConfig.Sysctls \"x\"}}|", "map[] null |"),
         ("{{.Name}}\\t{{.Path}}", "/c1\\tsleep"),
     ];
     for (t, want) in cases {

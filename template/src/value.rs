@@ -17,6 +17,9 @@ pub enum Value {
     Missing,
     /// A nil pointer or interface.
     Nil,
+    /// A nil slice (`true`) or map (`false`) of Docker's structs: it prints as an empty one
+    /// (`[]`, `map[]`) but is `null` in JSON.
+    NilOf(bool),
     Bool(bool),
     Int(i64),
     Float(f64),
@@ -179,9 +182,9 @@ fn zero(name: &str, parent: &str) -> Value {
     if is(POINTER_FIELDS) {
         Value::Nil
     } else if is(LIST_FIELDS) {
-        Value::List(Vec::new())
+        Value::NilOf(true)
     } else if is(MAP_FIELDS) {
-        Value::Map(BTreeMap::new())
+        Value::NilOf(false)
     } else if is(BOOL_FIELDS) {
         Value::Bool(false)
     } else if is(INT_FIELDS) {
@@ -406,7 +409,7 @@ impl Value {
     /// Go's truth (`if`, `with`, `and`, `or`, `not`): zero values and empty things are false.
     pub fn truth(&self) -> bool {
         match self {
-            Value::Missing | Value::Nil => false,
+            Value::Missing | Value::Nil | Value::NilOf(_) => false,
             Value::Bool(b) => *b,
             Value::Int(n) => *n != 0,
             Value::Float(f) => *f != 0.0,
@@ -422,6 +425,10 @@ impl Value {
     pub fn type_name(&self, raw: bool) -> String {
         match self {
             Value::Missing | Value::Nil => "<nil>".into(),
+            Value::NilOf(true) if raw => "[]interface {}".into(),
+            Value::NilOf(true) => "[]string".into(),
+            Value::NilOf(false) if raw => "map[string]interface {}".into(),
+            Value::NilOf(false) => "map[string]string".into(),
             Value::Bool(_) => "bool".into(),
             Value::Int(_) if raw => "json.Number".into(),
             Value::Float(_) if raw => "json.Number".into(),
@@ -450,6 +457,8 @@ impl Value {
         match self {
             Value::Missing => out.push_str("<no value>"),
             Value::Nil => out.push_str("<nil>"),
+            Value::NilOf(true) => out.push_str("[]"),
+            Value::NilOf(false) => out.push_str("map[]"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(n) => out.push_str(&n.to_string()),
             Value::Float(f) => out.push_str(&go_float(*f)),
@@ -507,7 +516,7 @@ impl Value {
 
     fn write_json(&self, out: &mut String) {
         match self {
-            Value::Missing | Value::Nil => out.push_str("null"),
+            Value::Missing | Value::Nil | Value::NilOf(_) => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(n) => out.push_str(&n.to_string()),
             Value::Float(f) => out.push_str(&json_float(*f)),
@@ -588,8 +597,8 @@ fn shape(v: &serde_json::Value, key: &str, parent: &str) -> Value {
     let qualified = format!("{parent}.{key}");
     let is = |list: &[&str]| list.contains(&key) || list.contains(&qualified.as_str());
     match v {
-        J::Null if is(LIST_FIELDS) => Value::List(Vec::new()),
-        J::Null if is(MAP_FIELDS) => Value::Map(BTreeMap::new()),
+        J::Null if is(LIST_FIELDS) => Value::NilOf(true),
+        J::Null if is(MAP_FIELDS) => Value::NilOf(false),
         J::Null => Value::Nil,
         J::Bool(b) => Value::Bool(*b),
         J::Number(n) => match n.as_i64() {
