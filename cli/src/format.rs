@@ -1,17 +1,17 @@
 //! How the CLI presents things, in one place and the way Docker's CLI does: human sizes
 //! (`units.HumanSizeWithPrecision`, `HumanSize`, `BytesSize`), human durations
 //! (`units.HumanDuration`: "About an hour", "2 hours"), the STATUS column of `ps`, Go's
-//! `tabwriter` alignment, and the Go-template subset behind every `--format`/`-f` (fields,
-//! pipelines, Docker's template functions and Go's builtins, `if`/`range`/`with`, `table`
-//! prefixes with headers). Each command builds its rows as data and calls into this module, so
-//! `ps`, `images`, `inspect` and the rest agree on unknown fields, `{{json .}}` and alignment.
+//! `tabwriter` alignment, and how `--format`/`-f` run Go templates (the `berth-template`
+//! crate) the way Docker's CLI does: `table` prefixes with headers, `json`, rows with Docker's
+//! methods, inspect documents, and Docker's wording and exit codes of template errors. Each
+//! command builds its rows as data and calls into this module, so `ps`, `images`, `inspect` and
+//! the rest agree on unknown fields, `{{json .}}` and alignment.
 //! The engine returns times and numbers only; turning them into words happens here.
 
 use berth_engine::container::{Container, ZERO_TIME};
+use berth_template::{go_g, unescape, Template, Value};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 // ---------------------------------------------------------------------------------------------
 // Sizes
@@ -42,25 +42,6 @@ fn sized(mut v: f64, base: f64, units: &[&str], precision: usize) -> String {
         i += 1;
     }
     format!("{}{}", go_g(v, precision), units[i])
-}
-
-/// Go's `%.*g` (what `units` formats with): `precision` significant digits, exponent form when
-/// the exponent is below -4 or at least the precision, trailing zeros dropped.
-fn go_g(v: f64, precision: usize) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let p = precision.max(1);
-    // Round to the significant digits first: the exponent is the rounded one (999.5 -> 1e+03).
-    let sci = format!("{:.*e}", p - 1, v);
-    let (mant, exp) = sci.split_once('e').expect("exponent form");
-    let exp: i32 = exp.parse().expect("exponent");
-    let trim =
-        |s: &str| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.into() };
-    if exp < -4 || exp >= p as i32 {
-        return format!("{}e{}{:02}", trim(mant), if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-    trim(&format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, v))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,8 +264,28 @@ fn header_for(kind: &RowKind, headers: &[(&str, &str)], field: &str) -> String {
     }
 }
 
-/// One row of a list: Docker's field names to their text.
+/// One row of a list: Docker's field names to their text. The entry [`LABELS`], when there is
+/// one, is not a field: it holds the row's labels as a JSON object, for Docker's `.Label "k"`.
 pub type Row<'a> = BTreeMap<&'a str, String>;
+
+/// The [`Row`] entry that holds the labels behind `.Label "k"`.
+pub const LABELS: &str = "Label";
+
+/// A row's labels as its [`LABELS`] entry holds them.
+pub fn labels_entry(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_default()
+}
+
+/// A row as the template sees it: a Go struct of Docker's type whose fields are its
+/// (argument-less) methods, plus `.Label` when the row has labels.
+fn row_value(kind: &RowKind, row: &Row) -> Value {
+    let labels = row.get(LABELS).map(|j| serde_json::from_str(j).unwrap_or_default());
+    Value::row(
+        kind.go_type,
+        row.iter().filter(|(k, _)| **k != LABELS).map(|(k, v)| (k.to_string(), v.clone())),
+        labels.map(|l| vec![(LABELS.to_string(), l)]).unwrap_or_default(),
+    )
+}
 
 /// Formats a list as Docker's `--format` does: the default table when there is no format (or
 /// it is `table`), `json` as one JSON object per line, `table TEMPLATE` as aligned columns under
@@ -307,24 +308,25 @@ pub fn format_rows(
         Some(_) => (true, Some(raw)),
         None => (false, Some(raw)),
     };
+    let parse_error = |e| FormatError::from(e).context(kind.parse_error);
     let tmpl = match body {
-        None => Template::parse(default_table).map_err(|e| e.context(kind.parse_error))?,
+        None => Template::parse(default_table).map_err(parse_error)?,
         Some(src) => {
             let skip = if table { "table".len() } else { 0 };
             let start = skip + src[skip..].len() - src[skip..].trim_start_matches(' ').len();
             let end = src.trim_end_matches(' ').len().max(start);
             let parsed = if kind.positions_as_typed {
-                Template::parse_in(src, start, end)
+                Template::parse_in(src, start, end, true)
             } else {
                 Template::parse(&unescape(&src[start..end]))
             };
-            parsed.map_err(|e| e.context(kind.parse_error))?
+            parsed.map_err(parse_error)?
         }
     };
     let mut out = String::new();
     for r in rows {
-        let v = Value::Object(r.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect());
-        out.push_str(&tmpl.execute(&v, Some(kind.go_type)).map_err(|e| e.context(kind.exec_error))?);
+        let text = tmpl.execute(&row_value(kind, r), false);
+        out.push_str(&text.map_err(|e| FormatError::from(e).context(kind.exec_error))?);
         out.push('\n');
     }
     if !table {
@@ -349,33 +351,31 @@ pub fn print_rows(
     Ok(())
 }
 
-/// Formats inspect documents with `-f`: the template runs on each document as JSON and
-/// `\t`/`\n` in the template's text are tabs and newlines as in the list formats. A path that
-/// is not in the document prints `<no value>`: Docker runs inspect templates on its typed
-/// structs first, where a field berth leaves out of its JSON (an image's `Config.Cmd`) still
-/// exists, so only a list row, whose fields are all known, can say a field does not exist.
-pub fn format_docs(format: &str, docs: &[Value]) -> Result<String, FormatError> {
+/// Formats inspect documents with `-f`, as `docker inspect` does: the text is Go's (no `\t`
+/// escapes), each document is run as Docker's typed structs would hold it (see
+/// [`Value::from_json`]), and a field the document does not have fails as Docker's retry on
+/// the raw JSON fails (`map has no entry for key "X"`).
+pub fn format_docs(format: &str, docs: &[serde_json::Value]) -> Result<String, FormatError> {
     // `docker inspect` exits 64 (a usage error) when its template does not parse.
-    let tmpl = Template::parse(format).map_err(|e| FormatError { code: 64, ..e.context("template parsing error") })?;
+    let tmpl = Template::parse(format)
+        .map_err(|e| FormatError { code: 64, ..FormatError::from(e).context("template parsing error") })?;
     let mut out = String::new();
     for d in docs {
-        out.push_str(&tmpl.execute(d, None).map_err(|e| e.context("template parsing error"))?);
+        let text = tmpl.execute(&Value::from_json(d), true);
+        out.push_str(&text.map_err(|e| FormatError::from(e).context("template parsing error"))?);
         out.push('\n');
     }
     Ok(out)
 }
 
 /// [`format_docs`] printed to stdout, errors reported as Docker does.
-pub fn print_docs(format: &str, docs: &[Value]) -> anyhow::Result<()> {
+pub fn print_docs(format: &str, docs: &[serde_json::Value]) -> anyhow::Result<()> {
     let text = format_docs(format, docs).map_err(FormatError::exit)?;
     print!("{text}");
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Templates
-
-/// A template that did not parse or failed on a value, worded as Go's `text/template` does.
+/// A template that did not parse or failed on a value, with Docker's prefix and exit status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatError {
     pub message: String,
@@ -383,11 +383,13 @@ pub struct FormatError {
     pub code: u8,
 }
 
-impl FormatError {
-    fn new(message: String) -> Self {
-        FormatError { message, code: 1 }
+impl From<berth_template::Error> for FormatError {
+    fn from(e: berth_template::Error) -> Self {
+        FormatError { message: e.message, code: 1 }
     }
+}
 
+impl FormatError {
     fn context(self, prefix: &str) -> Self {
         FormatError { message: format!("{prefix}: {}", self.message), code: self.code }
     }
@@ -406,895 +408,6 @@ impl std::fmt::Display for FormatError {
 }
 
 impl std::error::Error for FormatError {}
-
-/// A parsed Go template (the subset Docker's formats use).
-#[derive(Debug)]
-pub struct Template {
-    /// The text as the user wrote it: positions in errors are offsets into it.
-    source: String,
-    nodes: Vec<Node>,
-}
-
-#[derive(Debug)]
-enum Node {
-    Text(String),
-    Action(Pipe),
-    If { pipe: Pipe, then: Vec<Node>, otherwise: Vec<Node> },
-    Range { pipe: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
-    With { pipe: Pipe, body: Vec<Node>, otherwise: Vec<Node> },
-}
-
-#[derive(Debug)]
-struct Pipe {
-    /// Variables the pipeline declares (`$v :=`, `$i, $e :=` in a `range`).
-    decl: Vec<String>,
-    cmds: Vec<Cmd>,
-}
-
-#[derive(Debug)]
-struct Cmd {
-    pos: usize,
-    text: String,
-    args: Vec<Arg>,
-}
-
-#[derive(Debug)]
-enum Arg {
-    /// `.`, `.A.B`, `(pipe).A.B` or `$v.A.B`; `pos`/`text` locate it for errors.
-    Field {
-        base: Option<Base>,
-        path: Vec<String>,
-        pos: usize,
-        text: String,
-    },
-    Func(String),
-    Lit(Value),
-}
-
-#[derive(Debug)]
-enum Base {
-    Pipe(Box<Pipe>),
-    /// A variable; `$` is the value the template runs on.
-    Var(String),
-}
-
-const FUNCS: &[&str] = &[
-    "json", "split", "join", "title", "lower", "upper", "pad", "truncate", "print", "printf", "println", "index",
-    "len", "eq", "ne", "lt", "le", "gt", "ge", "not", "and", "or",
-];
-
-/// The functions Docker replaces while rendering a table's header: they return their
-/// first argument (a header) as it is.
-const HEADER_FUNCS: &[&str] = &["json", "split", "join", "title", "lower", "upper", "pad", "truncate"];
-
-enum Item {
-    Text(String),
-    /// An action's words and where its body starts.
-    Action(String, usize),
-}
-
-impl Template {
-    /// Parses a template.
-    pub fn parse(src: &str) -> Result<Template, FormatError> {
-        Self::parse_in(src, 0, src.len())
-    }
-
-    /// Parses `src[start..end]`, reporting positions as offsets into all of `src` (Docker
-    /// strips `table` and spaces but its errors count from the text as typed).
-    fn parse_in(src: &str, start: usize, end: usize) -> Result<Template, FormatError> {
-        let items = lex(src, start, end)?;
-        let mut p = Parser { src, items, at: 0 };
-        let (nodes, stop) = p.list()?;
-        if let Some(word) = stop {
-            return Err(p.error(src.len(), &format!("unexpected {{{{{word}}}}}")));
-        }
-        Ok(Template { source: src.to_string(), nodes })
-    }
-
-    /// Runs the template on a value. With `go_type`, the value is a typed row whose unknown
-    /// fields are errors naming that type; without, it is a JSON document (a map).
-    pub fn execute(&self, v: &Value, go_type: Option<&str>) -> Result<String, FormatError> {
-        let ex = Exec { t: self, vars: Default::default(), root: v, go_type, header: None };
-        let mut out = String::new();
-        ex.walk(&self.nodes, v, &mut out)?;
-        Ok(out)
-    }
-
-    /// Renders a table header: every field of the row names its column.
-    fn execute_header(&self, header: &dyn Fn(&str) -> String) -> Result<String, FormatError> {
-        let root = Value::Null;
-        let ex = Exec { t: self, vars: Default::default(), root: &root, go_type: None, header: Some(header) };
-        let mut out = String::new();
-        ex.walk(&self.nodes, &root, &mut out)?;
-        Ok(out)
-    }
-}
-
-/// Go's line of an offset (for parse errors).
-fn line_of(src: &str, pos: usize) -> usize {
-    1 + src[..pos.min(src.len())].matches('\n').count()
-}
-
-/// Docker's formats read `\t` and `\n` in their text as a tab and a newline.
-fn unescape(s: &str) -> String {
-    s.replace("\\t", "\t").replace("\\n", "\n")
-}
-
-fn lex(src: &str, start: usize, end: usize) -> Result<Vec<Item>, FormatError> {
-    let mut items = Vec::new();
-    let mut i = start;
-    let mut trim_next = false;
-    while i < end {
-        let open = src[i..end].find("{{").map(|o| i + o);
-        let text_end = open.unwrap_or(end);
-        let mut text = &src[i..text_end];
-        if trim_next {
-            text = text.trim_start();
-        }
-        let Some(open) = open else {
-            items.push(Item::Text(unescape(text)));
-            break;
-        };
-        let mut body = open + 2;
-        if src[body..end].starts_with("- ") {
-            text = text.trim_end();
-            body += 2;
-        }
-        items.push(Item::Text(unescape(text)));
-        // The action ends at the first `}}` outside a string literal.
-        let mut quote: Option<char> = None;
-        let mut escaped = false;
-        let mut close = None;
-        for (o, c) in src[body..end].char_indices() {
-            match quote {
-                Some(_) if escaped => escaped = false,
-                Some('"') if c == '\\' => escaped = true,
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None if c == '"' || c == '`' => quote = Some(c),
-                None if src[body + o..end].starts_with("}}") => {
-                    close = Some(body + o);
-                    break;
-                }
-                None => {}
-            }
-        }
-        let Some(close) = close else {
-            let what = if quote.is_some() { "unterminated quoted string" } else { "unclosed action" };
-            return Err(FormatError::new(format!("template: :{}: {what}", line_of(src, open))));
-        };
-        let (words_end, trim) = if src[body..close].ends_with(" -") { (close - 2, true) } else { (close, false) };
-        let words = &src[body..words_end.max(body)];
-        if !(words.trim_start().starts_with("/*") && words.trim_end().ends_with("*/")) {
-            items.push(Item::Action(words.to_string(), body));
-        }
-        trim_next = trim;
-        i = close + 2;
-    }
-    Ok(items)
-}
-
-struct Parser<'s> {
-    src: &'s str,
-    items: Vec<Item>,
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn error(&self, pos: usize, msg: &str) -> FormatError {
-        FormatError::new(format!("template: :{}: {msg}", line_of(self.src, pos)))
-    }
-
-    /// Nodes up to an `end` or `else` (returned as the stop word with its rest).
-    fn list(&mut self) -> Result<(Vec<Node>, Option<String>), FormatError> {
-        let src = self.src;
-        let mut nodes = Vec::new();
-        while self.at < self.items.len() {
-            let at = self.at;
-            self.at += 1;
-            match &self.items[at] {
-                Item::Text(t) => {
-                    if !t.is_empty() {
-                        nodes.push(Node::Text(t.clone()));
-                    }
-                }
-                Item::Action(words, pos) => {
-                    let (words, pos) = (words.clone(), *pos);
-                    let trimmed = words.trim();
-                    let keyword = trimmed.split_whitespace().next().unwrap_or("");
-                    match keyword {
-                        "end" if trimmed == "end" => return Ok((nodes, Some("end".into()))),
-                        "else" => return Ok((nodes, Some(trimmed.to_string()))),
-                        "if" | "range" | "with" => {
-                            let rest_at = pos + words.find(keyword).unwrap_or(0) + keyword.len();
-                            nodes.push(self.control(keyword, &src[rest_at..pos + words.len()], rest_at)?);
-                        }
-                        "end" | "define" | "template" | "block" | "break" | "continue" => {
-                            return Err(self.error(pos, &format!("unexpected {{{{{trimmed}}}}}")))
-                        }
-                        _ => nodes.push(Node::Action(parse_pipe(src, &words, pos)?)),
-                    }
-                }
-            }
-        }
-        Ok((nodes, None))
-    }
-
-    fn control(&mut self, keyword: &str, rest: &str, pos: usize) -> Result<Node, FormatError> {
-        if rest.trim().is_empty() {
-            return Err(self.error(pos, &format!("missing value for {keyword}")));
-        }
-        let pipe = parse_pipe(self.src, rest, pos)?;
-        let (body, stop) = self.list()?;
-        let otherwise = match stop.as_deref() {
-            None => return Err(self.error(self.src.len(), "unexpected EOF")),
-            Some("end") => Vec::new(),
-            Some("else") => {
-                let (nodes, stop) = self.list()?;
-                if stop.as_deref() != Some("end") {
-                    return Err(self.error(self.src.len(), "unexpected EOF"));
-                }
-                nodes
-            }
-            Some(other) => {
-                // `else if …` / `else with …`: a nested block sharing the outer `end`.
-                let inner = other.trim_start_matches("else").trim_start();
-                let word = inner.split_whitespace().next().unwrap_or("");
-                if word != keyword || keyword == "range" {
-                    return Err(self.error(pos, &format!("unexpected {{{{{other}}}}}")));
-                }
-                let at = pos + self.src[pos..].find(inner).unwrap_or(0) + word.len();
-                vec![self.control(keyword, &inner[word.len()..], at)?]
-            }
-        };
-        Ok(match keyword {
-            "if" => Node::If { pipe, then: body, otherwise },
-            "range" => Node::Range { pipe, body, otherwise },
-            _ => Node::With { pipe, body, otherwise },
-        })
-    }
-}
-
-/// Parses an action's words (`.A | upper`, `json .`, `$v := index .Labels "k"`) at `pos`.
-fn parse_pipe(src: &str, words: &str, pos: usize) -> Result<Pipe, FormatError> {
-    if let Some((names, _)) = words.split_once(":=") {
-        let decl: Vec<String> = names.split(',').map(|n| n.trim().to_string()).collect();
-        let is_var =
-            |n: &String| n.len() > 1 && n.starts_with('$') && n[1..].chars().all(|c| c.is_alphanumeric() || c == '_');
-        if decl.iter().all(is_var) {
-            let at = names.len() + 2;
-            let mut pipe = parse_cmds(src, &words[at..], pos + at)?;
-            pipe.decl = decl;
-            return Ok(pipe);
-        }
-    }
-    parse_cmds(src, words, pos)
-}
-
-fn parse_cmds(src: &str, words: &str, pos: usize) -> Result<Pipe, FormatError> {
-    let err = |msg: String| FormatError::new(format!("template: :{}: {msg}", line_of(src, pos)));
-    let chars: Vec<(usize, char)> = words.char_indices().collect();
-    let mut cmds = Vec::new();
-    let mut args: Vec<Arg> = Vec::new();
-    let mut cmd_start: Option<usize> = None;
-    let mut k = 0;
-    let finish = |args: &mut Vec<Arg>, cmds: &mut Vec<Cmd>, start: Option<usize>, end: usize| {
-        if let Some(s) = start {
-            cmds.push(Cmd { pos: pos + s, text: words[s..end].trim().to_string(), args: std::mem::take(args) });
-        }
-    };
-    let mut last_end = 0;
-    while k < chars.len() {
-        let (off, c) = chars[k];
-        if c.is_whitespace() {
-            k += 1;
-            continue;
-        }
-        if c == '|' {
-            if args.is_empty() {
-                return Err(err("missing value for command".into()));
-            }
-            finish(&mut args, &mut cmds, cmd_start.take(), last_end);
-            k += 1;
-            continue;
-        }
-        cmd_start.get_or_insert(off);
-        // One operand: up to whitespace, `|` or `)` outside strings and parentheses.
-        let mut depth = 0;
-        let mut quote: Option<char> = None;
-        let mut e = k;
-        while e < chars.len() {
-            let ch = chars[e].1;
-            match quote {
-                Some('"') if ch == '\\' => e += 1,
-                Some(q) if ch == q => quote = None,
-                Some(_) => {}
-                None if ch == '"' || ch == '`' => quote = Some(ch),
-                None if ch == '(' => depth += 1,
-                None if ch == ')' => {
-                    depth -= 1;
-                    if depth < 0 {
-                        return Err(err("unexpected right paren".into()));
-                    }
-                }
-                None if depth == 0 && (ch.is_whitespace() || ch == '|') => break,
-                None => {}
-            }
-            e += 1;
-        }
-        if quote.is_some() {
-            return Err(err("unterminated quoted string".into()));
-        }
-        if depth > 0 {
-            return Err(err("unclosed left paren".into()));
-        }
-        let end_off = chars.get(e).map(|x| x.0).unwrap_or(words.len());
-        let word = &words[off..end_off];
-        args.push(parse_operand(src, word, pos + off)?);
-        last_end = end_off;
-        k = e;
-    }
-    if args.is_empty() {
-        return Err(err("missing value for command".into()));
-    }
-    finish(&mut args, &mut cmds, cmd_start, last_end);
-    Ok(Pipe { decl: Vec::new(), cmds })
-}
-
-fn parse_operand(src: &str, word: &str, pos: usize) -> Result<Arg, FormatError> {
-    let err = |msg: String| FormatError::new(format!("template: :{}: {msg}", line_of(src, pos)));
-    let field = |base, rest: &str, pos: usize| -> Result<Arg, FormatError> {
-        let path: Vec<String> = rest.split('.').filter(|p| !p.is_empty()).map(String::from).collect();
-        // Go places a field chain (`.State.Nope`) at its last field.
-        let pos = pos + word.rfind('.').unwrap_or(0);
-        Ok(Arg::Field { base, path, pos, text: word.to_string() })
-    };
-    if word == "." {
-        return field(None, "", pos);
-    }
-    if let Some(rest) = word.strip_prefix('.') {
-        return field(None, rest, pos);
-    }
-    if word.starts_with('(') {
-        let close = word.rfind(')').unwrap_or(word.len());
-        let inner = parse_pipe(src, &word[1..close], pos + 1)?;
-        return field(Some(Base::Pipe(Box::new(inner))), &word[close + 1..], pos);
-    }
-    if word.starts_with('"') {
-        return serde_json::from_str::<String>(word)
-            .map(|s| Arg::Lit(Value::String(s)))
-            .map_err(|_| err(format!("bad quoted string {word}")));
-    }
-    if let Some(raw) = word.strip_prefix('`').and_then(|w| w.strip_suffix('`')) {
-        return Ok(Arg::Lit(Value::String(raw.to_string())));
-    }
-    match word {
-        "true" => return Ok(Arg::Lit(Value::Bool(true))),
-        "false" => return Ok(Arg::Lit(Value::Bool(false))),
-        "nil" => return Ok(Arg::Lit(Value::Null)),
-        _ => {}
-    }
-    if let Ok(n) = word.parse::<i64>() {
-        return Ok(Arg::Lit(Value::from(n)));
-    }
-    if let Ok(n) = word.parse::<f64>() {
-        return Ok(Arg::Lit(serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)));
-    }
-    if word.starts_with('$') {
-        let name_end = word.find('.').unwrap_or(word.len());
-        return field(Some(Base::Var(word[..name_end].to_string())), &word[name_end..], pos);
-    }
-    if word.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        if FUNCS.contains(&word) {
-            return Ok(Arg::Func(word.to_string()));
-        }
-        return Err(err(format!("function \"{word}\" not defined")));
-    }
-    Err(err(format!("unexpected \"{word}\" in command")))
-}
-
-struct Exec<'a> {
-    t: &'a Template,
-    /// Declared variables, innermost last.
-    vars: std::cell::RefCell<Vec<(String, Value)>>,
-    root: &'a Value,
-    go_type: Option<&'a str>,
-    header: Option<&'a dyn Fn(&str) -> String>,
-}
-
-impl Exec<'_> {
-    /// `template: :LINE:COL: executing "" at <NODE>: MSG`, located as Go's `ErrorContext`.
-    fn error(&self, pos: usize, node: &str, msg: &str) -> FormatError {
-        let before = &self.t.source[..pos.min(self.t.source.len())];
-        let line = 1 + before.matches('\n').count();
-        let col = match before.rfind('\n') {
-            Some(nl) => pos - nl - 1,
-            None => pos,
-        };
-        FormatError::new(format!("template: :{line}:{col}: executing \"\" at <{node}>: {msg}"))
-    }
-
-    fn walk(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), FormatError> {
-        for n in nodes {
-            match n {
-                Node::Text(t) => out.push_str(t),
-                Node::Action(p) => {
-                    let v = self.pipe(p, dot)?;
-                    // An action that declares a variable prints nothing.
-                    match p.decl.first() {
-                        Some(name) => self.vars.borrow_mut().push((name.clone(), v)),
-                        None => out.push_str(&go_print(&v)),
-                    }
-                }
-                Node::If { pipe, then, otherwise } => {
-                    let mark = self.vars.borrow().len();
-                    let v = self.declare(pipe, dot)?;
-                    self.walk(if truth(&v) { then } else { otherwise }, dot, out)?;
-                    self.vars.borrow_mut().truncate(mark);
-                }
-                Node::With { pipe, body, otherwise } => {
-                    let mark = self.vars.borrow().len();
-                    let v = self.declare(pipe, dot)?;
-                    if truth(&v) {
-                        self.walk(body, &v, out)?;
-                    } else {
-                        self.walk(otherwise, dot, out)?;
-                    }
-                    self.vars.borrow_mut().truncate(mark);
-                }
-                Node::Range { pipe, body, otherwise } => {
-                    let v = self.pipe(pipe, dot)?;
-                    let items: Vec<(Value, Value)> = match &v {
-                        Value::Array(a) => a.iter().enumerate().map(|(i, x)| (Value::from(i), x.clone())).collect(),
-                        Value::Object(o) => o.iter().map(|(k, x)| (Value::String(k.clone()), x.clone())).collect(),
-                        Value::Null => Vec::new(),
-                        other => {
-                            let (pos, text) = pipe_location(pipe);
-                            return Err(self.error(
-                                pos,
-                                &text,
-                                &format!("range can't iterate over {}", go_print(other)),
-                            ));
-                        }
-                    };
-                    if items.is_empty() {
-                        self.walk(otherwise, dot, out)?;
-                    }
-                    for (key, item) in &items {
-                        let mark = self.vars.borrow().len();
-                        // `$e :=` binds the element, `$i, $e :=` the index (or key) and element.
-                        match pipe.decl.as_slice() {
-                            [e] => self.vars.borrow_mut().push((e.clone(), item.clone())),
-                            [i, e, ..] => {
-                                self.vars.borrow_mut().push((i.clone(), key.clone()));
-                                self.vars.borrow_mut().push((e.clone(), item.clone()));
-                            }
-                            [] => {}
-                        }
-                        self.walk(body, item, out)?;
-                        self.vars.borrow_mut().truncate(mark);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A pipeline's value, bound to the variable it declares (in `if` and `with`).
-    fn declare(&self, p: &Pipe, dot: &Value) -> Result<Value, FormatError> {
-        let v = self.pipe(p, dot)?;
-        if let Some(name) = p.decl.first() {
-            self.vars.borrow_mut().push((name.clone(), v.clone()));
-        }
-        Ok(v)
-    }
-
-    fn pipe(&self, p: &Pipe, dot: &Value) -> Result<Value, FormatError> {
-        let mut prev: Option<Value> = None;
-        for c in &p.cmds {
-            prev = Some(self.cmd(c, dot, prev)?);
-        }
-        Ok(prev.unwrap_or(Value::Null))
-    }
-
-    fn cmd(&self, c: &Cmd, dot: &Value, piped: Option<Value>) -> Result<Value, FormatError> {
-        let Some(Arg::Func(name)) = c.args.first() else {
-            let given = c.args.len() - 1 + usize::from(piped.is_some());
-            match &c.args[0] {
-                Arg::Lit(Value::Null) => return Err(self.error(c.pos, "nil", "nil is not a command")),
-                // A row's fields are Go methods without parameters.
-                Arg::Field { base: None, path, pos, text }
-                    if given > 0 && path.len() == 1 && self.go_type.is_some() =>
-                {
-                    self.arg(&c.args[0], dot)?;
-                    let msg = format!("wrong number of args for {}: want 0 got {given}", path[0]);
-                    return Err(self.error(*pos, text, &msg));
-                }
-                _ if given > 0 => {
-                    return Err(self.error(c.pos, &c.text, &format!("can't give argument to non-function {}", c.text)))
-                }
-                first => return self.arg(first, dot),
-            }
-        };
-        let mut args = Vec::new();
-        for a in &c.args[1..] {
-            args.push(self.arg(a, dot)?);
-        }
-        args.extend(piped);
-        if self.header.is_some() && HEADER_FUNCS.contains(&name.as_str()) {
-            return Ok(args.into_iter().next().unwrap_or(Value::Null));
-        }
-        call(name, &args).map_err(|msg| {
-            let msg =
-                if msg.starts_with("wrong number of args") { msg } else { format!("error calling {name}: {msg}") };
-            self.error(c.pos, &c.text, &msg)
-        })
-    }
-
-    fn arg(&self, a: &Arg, dot: &Value) -> Result<Value, FormatError> {
-        match a {
-            Arg::Lit(v) => Ok(v.clone()),
-            Arg::Func(name) => {
-                call(name, &[]).map_err(|msg| self.error(0, name, &format!("error calling {name}: {msg}")))
-            }
-            Arg::Field { base, path, pos, text } => {
-                let start = match base {
-                    Some(Base::Pipe(p)) => self.pipe(p, dot)?,
-                    Some(Base::Var(name)) if name == "$" => self.root.clone(),
-                    Some(Base::Var(name)) => {
-                        let vars = self.vars.borrow();
-                        match vars.iter().rev().find(|(n, _)| n == name) {
-                            Some((_, v)) => v.clone(),
-                            None => return Err(self.error(*pos, text, &format!("undefined variable: {name}"))),
-                        }
-                    }
-                    None => dot.clone(),
-                };
-                if let (Some(header), None) = (self.header, base) {
-                    if std::ptr::eq(dot, self.root) {
-                        return Ok(Value::String(path.first().map(|f| header(f)).unwrap_or_default()));
-                    }
-                }
-                let Some(go_type) = self.go_type else {
-                    // A document: whatever is not there is nil (see `format_docs`).
-                    let mut cur = &start;
-                    for key in path {
-                        cur = cur.get(key.as_str()).unwrap_or(&Value::Null);
-                    }
-                    return Ok(cur.clone());
-                };
-                let mut cur = start;
-                for (i, key) in path.iter().enumerate() {
-                    cur = match cur {
-                        Value::Object(mut o) => match o.remove(key.as_str()) {
-                            Some(v) => v,
-                            None => {
-                                let at_root = match base {
-                                    None => std::ptr::eq(dot, self.root),
-                                    Some(Base::Var(name)) => name == "$",
-                                    Some(Base::Pipe(_)) => false,
-                                };
-                                let on = if i == 0 && at_root { go_type } else { "map[string]interface {}" };
-                                let msg = format!("can't evaluate field {key} in type {on}");
-                                return Err(self.error(*pos, text, &msg));
-                            }
-                        },
-                        other => {
-                            let msg = format!("can't evaluate field {key} in type {}", go_type_name(&other));
-                            return Err(self.error(*pos, text, &msg));
-                        }
-                    };
-                }
-                Ok(cur)
-            }
-        }
-    }
-}
-
-/// Where a pipeline's first operand sits, for `range` errors (Go points at the value).
-fn pipe_location(p: &Pipe) -> (usize, String) {
-    match p.cmds.first().and_then(|c| c.args.first()) {
-        Some(Arg::Field { pos, text, .. }) if p.cmds.len() == 1 && p.cmds[0].args.len() == 1 => (*pos, text.clone()),
-        _ => p.cmds.first().map(|c| (c.pos, c.text.clone())).unwrap_or_default(),
-    }
-}
-
-fn go_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "string",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "json.Number",
-        Value::Array(_) => "[]interface {}",
-        Value::Object(_) => "map[string]interface {}",
-        Value::Null => "interface {}",
-    }
-}
-
-/// Go's truth in `if`, `with`, `not`, `and`, `or`: zero values and empty things are false.
-fn truth(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
-/// Go's `%v` of a decoded JSON value: strings bare, `[a b]`, `map[k:v]`, `<no value>` for nil.
-pub fn go_print(v: &Value) -> String {
-    match v {
-        Value::Null => "<no value>".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_inner).collect::<Vec<_>>().join(" ")),
-        Value::Object(o) => {
-            format!("map[{}]", o.iter().map(|(k, v)| format!("{k}:{}", go_inner(v))).collect::<Vec<_>>().join(" "))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// A nil inside a slice or map prints as `<nil>` in Go.
-fn go_inner(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        other => go_print(other),
-    }
-}
-
-/// Go's `fmt.Sprint` spacing: a space between operands when neither is a string.
-fn sprint(args: &[Value]) -> String {
-    let mut out = String::new();
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 && !a.is_string() && !args[i - 1].is_string() {
-            out.push(' ');
-        }
-        out.push_str(&go_inner(a));
-    }
-    out
-}
-
-fn as_str(v: &Value) -> Result<String, String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(format!("wrong type for value; expected string; got {}", go_type_name(other))),
-    }
-}
-
-fn as_int(v: &Value) -> Result<i64, String> {
-    v.as_i64().ok_or_else(|| format!("wrong type for value; expected int; got {}", go_type_name(v)))
-}
-
-/// Go checks a function's argument count before calling it; its message has no
-/// `error calling` prefix (see [`Exec::cmd`]).
-fn arity(name: &str, args: &[Value], n: usize) -> Result<(), String> {
-    if args.len() == n {
-        Ok(())
-    } else {
-        Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
-    }
-}
-
-fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            Ok(x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(std::cmp::Ordering::Equal))
-        }
-        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
-        _ => Err("incompatible types for comparison".into()),
-    }
-}
-
-/// Docker's template functions (`templates.basicFunctions`) and Go's builtins.
-fn call(name: &str, args: &[Value]) -> Result<Value, String> {
-    let s = |v: String| Ok(Value::String(v));
-    match name {
-        "json" => {
-            arity(name, args, 1)?;
-            s(serde_json::to_string(&args[0]).map_err(|e| e.to_string())?)
-        }
-        "split" => {
-            arity(name, args, 2)?;
-            let (text, sep) = (as_str(&args[0])?, as_str(&args[1])?);
-            // Go splits around each character when the separator is empty.
-            let parts: Vec<Value> = if sep.is_empty() {
-                text.chars().map(|c| Value::String(c.into())).collect()
-            } else {
-                text.split(sep.as_str()).map(|p| Value::String(p.into())).collect()
-            };
-            Ok(Value::Array(parts))
-        }
-        "join" => {
-            arity(name, args, 2)?;
-            let sep = as_str(&args[1])?;
-            match &args[0] {
-                Value::Array(a) => s(a.iter().map(as_str).collect::<Result<Vec<_>, _>>()?.join(&sep)),
-                other => Err(format!("wrong type for value; expected []string; got {}", go_type_name(other))),
-            }
-        }
-        "title" => {
-            arity(name, args, 1)?;
-            let mut up = true;
-            s(as_str(&args[0])?
-                .chars()
-                .map(|c| {
-                    let out = if up { c.to_uppercase().collect::<String>() } else { c.to_string() };
-                    up = !c.is_alphanumeric() && c != '_' && c != '\'';
-                    out
-                })
-                .collect())
-        }
-        "lower" => {
-            arity(name, args, 1)?;
-            s(as_str(&args[0])?.to_lowercase())
-        }
-        "upper" => {
-            arity(name, args, 1)?;
-            s(as_str(&args[0])?.to_uppercase())
-        }
-        "pad" => {
-            arity(name, args, 3)?;
-            let (l, r) = (as_int(&args[1])?.max(0) as usize, as_int(&args[2])?.max(0) as usize);
-            s(format!("{}{}{}", " ".repeat(l), as_str(&args[0])?, " ".repeat(r)))
-        }
-        "truncate" => {
-            arity(name, args, 2)?;
-            let n = as_int(&args[1])?.max(0) as usize;
-            s(as_str(&args[0])?.chars().take(n).collect())
-        }
-        "print" => s(sprint(args)),
-        "println" => s(args.iter().map(go_inner).collect::<Vec<_>>().join(" ") + "\n"),
-        "printf" => {
-            let fmt = as_str(args.first().ok_or("wrong number of args for printf: want at least 1 got 0")?)?;
-            s(printf(&fmt, &args[1..]))
-        }
-        "index" => {
-            let mut cur = args.first().cloned().ok_or("wrong number of args for index: want at least 1 got 0")?;
-            for key in &args[1..] {
-                cur = match (&cur, key) {
-                    (Value::Object(o), Value::String(k)) => o.get(k).cloned().unwrap_or(Value::Null),
-                    (Value::Array(a), k) if k.is_i64() => {
-                        let i = k.as_i64().unwrap_or(-1);
-                        a.get(usize::try_from(i).map_err(|_| format!("index out of range: {i}"))?)
-                            .cloned()
-                            .ok_or_else(|| format!("index out of range: {i}"))?
-                    }
-                    (Value::String(text), k) if k.is_i64() => {
-                        let i = k.as_i64().unwrap_or(-1);
-                        let byte = usize::try_from(i).ok().and_then(|i| text.as_bytes().get(i).copied());
-                        Value::from(byte.ok_or_else(|| format!("index out of range: {i}"))?)
-                    }
-                    (Value::Array(_) | Value::String(_), k) => {
-                        return Err(format!("cannot index slice/array with type {}", go_type_name(k)))
-                    }
-                    (Value::Null, _) => return Err("index of untyped nil".into()),
-                    (other, _) => return Err(format!("can't index item of type {}", go_type_name(other))),
-                };
-            }
-            Ok(cur)
-        }
-        "len" => {
-            arity(name, args, 1)?;
-            match &args[0] {
-                Value::String(x) => Ok(Value::from(x.len())),
-                Value::Array(a) => Ok(Value::from(a.len())),
-                Value::Object(o) => Ok(Value::from(o.len())),
-                other => Err(format!("len of type {}", go_type_name(other))),
-            }
-        }
-        "eq" => {
-            if args.len() < 2 {
-                return Err("missing argument for comparison".into());
-            }
-            Ok(Value::Bool(args[1..].iter().any(|b| *b == args[0])))
-        }
-        "ne" => {
-            arity(name, args, 2)?;
-            Ok(Value::Bool(args[0] != args[1]))
-        }
-        "lt" | "le" | "gt" | "ge" => {
-            arity(name, args, 2)?;
-            let o = compare(&args[0], &args[1])?;
-            Ok(Value::Bool(match name {
-                "lt" => o.is_lt(),
-                "le" => o.is_le(),
-                "gt" => o.is_gt(),
-                _ => o.is_ge(),
-            }))
-        }
-        "not" => {
-            arity(name, args, 1)?;
-            Ok(Value::Bool(!truth(&args[0])))
-        }
-        "and" => Ok(args.iter().find(|a| !truth(a)).or(args.last()).cloned().unwrap_or(Value::Null)),
-        "or" => Ok(args.iter().find(|a| truth(a)).or(args.last()).cloned().unwrap_or(Value::Null)),
-        other => Err(format!("function \"{other}\" not defined")),
-    }
-}
-
-/// Go's `fmt.Sprintf` for what formats use: `%s`, `%v`, `%d`, `%q`, `%f`, `%x`, `%%`, with the
-/// `-` and `0` flags, a width and a precision.
-fn printf(fmt: &str, args: &[Value]) -> String {
-    let mut out = String::new();
-    let mut it = args.iter();
-    let mut chars = fmt.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let (mut left, mut zero) = (false, false);
-        while let Some(&f) = chars.peek() {
-            match f {
-                '-' => left = true,
-                '0' => zero = true,
-                '+' | ' ' | '#' => {}
-                _ => break,
-            }
-            chars.next();
-        }
-        let number = |chars: &mut std::iter::Peekable<std::str::Chars>| {
-            let mut n: Option<usize> = None;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                n = Some(n.unwrap_or(0) * 10 + d as usize);
-                chars.next();
-            }
-            n
-        };
-        let width = number(&mut chars);
-        let precision = if chars.peek() == Some(&'.') {
-            chars.next();
-            Some(number(&mut chars).unwrap_or(0))
-        } else {
-            None
-        };
-        let Some(verb) = chars.next() else {
-            out.push_str("%!(NOVERB)");
-            break;
-        };
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let Some(v) = it.next() else {
-            let _ = write!(out, "%!{verb}(MISSING)");
-            continue;
-        };
-        let text = match (verb, v) {
-            ('q', v) => serde_json::to_string(&go_inner(v)).unwrap_or_default(),
-            ('d', Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-            ('f' | 'g' | 'e', Value::Number(n)) => {
-                let x = n.as_f64().unwrap_or(0.0);
-                match verb {
-                    'f' => format!("{x:.*}", precision.unwrap_or(6)),
-                    'e' => format!("{x:.*e}", precision.unwrap_or(6)),
-                    _ => go_g(x, precision.unwrap_or(17)),
-                }
-            }
-            ('x', Value::Number(n)) if n.is_i64() => format!("{:x}", n.as_i64().unwrap_or(0)),
-            ('x', Value::String(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
-            ('s' | 'v', v) => {
-                let t = go_inner(v);
-                match precision {
-                    Some(p) if verb == 's' => t.chars().take(p).collect(),
-                    _ => t,
-                }
-            }
-            (verb, v) => format!("%!{verb}({}={})", go_type_name(v), go_inner(v)),
-        };
-        let pad = width.unwrap_or(0).saturating_sub(text.chars().count());
-        if left {
-            out.push_str(&text);
-            out.extend(std::iter::repeat_n(' ', pad));
-        } else {
-            let fill = if zero && matches!(verb, 'd' | 'f' | 'x') { '0' } else { ' ' };
-            out.extend(std::iter::repeat_n(fill, pad));
-            out.push_str(&text);
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
@@ -1621,6 +734,23 @@ mod tests {
     }
 
     #[test]
+    fn label_method_of_rows() {
+        let mut row = ps_row("a", "a=b,k=v");
+        row.insert(LABELS, labels_entry(&BTreeMap::from([("k".into(), "v".into()), ("a".into(), "b".into())])));
+        let rows = [row];
+        let f = |t: &str| format_rows(Some(t), PS_TABLE, &CONTAINERS, &[], &rows);
+        // Docker's output for `ps --format` on a container with these labels.
+        assert_eq!(f("table {{.ID}}\\t{{.Label \"k\"}}").unwrap(), "CONTAINER ID   k\n000000000000   v\n");
+        assert_eq!(f("{{.Labels}}|{{.Label \"a\"}}|{{.Label \"zz\"}}").unwrap(), "a=b,k=v|b|\n");
+        // The labels are a method, not a field of the row's JSON.
+        assert!(!f("{{json .}}").unwrap().contains("\"Label\""));
+        assert_eq!(
+            f("{{.Label}}").unwrap_err().message,
+            "failed to execute template: template: :1:2: executing \"\" at <.Label>: wrong number of args for Label: want 1 got 0"
+        );
+    }
+
+    #[test]
     fn json_of_a_row() {
         let row = Row::from([("Ports", "127.0.0.1:8080->80/tcp".to_string()), ("ID", "abc".into())]);
         // Docker's `json.Marshal` of a whole row would write `->` as `-\u003e`; berth's rows have
@@ -1701,7 +831,7 @@ mod tests {
         );
     }
 
-    fn doc() -> Value {
+    fn doc() -> serde_json::Value {
         serde_json::json!({
             "Id": "abc",
             "State": {"Running": true, "ExitCode": 0},
@@ -1722,18 +852,29 @@ mod tests {
             "{\"a\":\"2\",\"z\":\"1\"} 1 A=1,B=2\n"
         );
         assert_eq!(f("{{.Id}} {{json .Config.Env}}").unwrap(), "abc [\"A=1\",\"B=2\"]\n");
-        // What the document leaves out is nil, as both of berth's inspect templates had it.
+        // What the document leaves out fails as Docker's retry on the raw JSON does; a key a
+        // map lacks is Go's `<no value>`.
         assert_eq!(
-            f("{{.Nope}} {{.State.Nope}} {{.Id.Nope}} {{.Nope.Deeper}}").unwrap(),
-            "<no value> <no value> <no value> <no value>\n"
+            f("{{.Nope}}").unwrap_err(),
+            FormatError {
+                message: "template parsing error: template: :1:2: executing \"\" at <.Nope>: map has no entry for key \"Nope\"".into(),
+                code: 1
+            }
         );
+        assert_eq!(f("{{.Config.Labels.nope}}|{{index .Config.Labels \"nope\"}}").unwrap(), "<no value>|\n");
+        // inspect -f reads `\t` as Go does: two characters.
+        assert_eq!(f("{{.Id}}\\t{{.Id}}").unwrap(), "abc\\tabc\n");
         let e = f("{{.Id").unwrap_err();
         assert_eq!((e.message.as_str(), e.code), ("template parsing error: template: :1: unclosed action", 64));
         let e = f("{{nofunc .Id}}").unwrap_err();
         assert_eq!(e.message, "template parsing error: template: :1: function \"nofunc\" not defined");
         let e = f(r#"{{index .Id "x"}}"#).unwrap_err();
         assert_eq!((e.message.as_str(), e.code), ("template parsing error: template: :1:2: executing \"\" at <index .Id \"x\">: error calling index: cannot index slice/array with type string", 1));
-        // A JSON null prints as Go prints a nil interface.
-        assert_eq!(format_docs("{{.X}}", &[serde_json::json!({"X": null})]).unwrap(), "<no value>\n");
+        // A JSON null is a nil pointer, slice or map of Docker's structs.
+        assert_eq!(
+            format_docs("{{.X}} {{.Env}} {{.Labels}}", &[serde_json::json!({"X": null, "Env": null, "Labels": null})])
+                .unwrap(),
+            "<nil> [] map[]\n"
+        );
     }
 }

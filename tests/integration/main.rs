@@ -25,6 +25,7 @@ mod registry_faults;
 mod registry_server;
 mod restart_network;
 mod runtime;
+mod templates;
 mod unpack;
 mod wasm;
 mod wasm_package;

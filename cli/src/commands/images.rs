@@ -78,7 +78,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|r| {
             let bytes = r.image.content_size(engine.store());
+            let labels: BTreeMap<String, String> =
+                serde_json::from_value(r.image.config_json["config"]["Labels"].clone()).unwrap_or_default();
             BTreeMap::from([
+                (format::LABELS, format::labels_entry(&labels)),
                 ("Containers", "N/A".to_string()),
                 ("CreatedAt", go_time(r.image.created())),
                 ("CreatedSince", since(r.image.created())),

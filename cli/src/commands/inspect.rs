@@ -36,12 +36,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }
             if kind.is_none() || kind == Some("image") {
                 if let Ok(img) = engine.resolve_image(name) {
-                    let mut v = img.config_json.clone();
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("Id".into(), serde_json::json!(img.id.to_string()));
-                        o.insert("RepoTags".into(), serde_json::json!(img.names));
-                    }
-                    return Some(v);
+                    // The same document as `image inspect`.
+                    return Some(img.inspect_json(engine.store()));
                 }
             }
             None

@@ -255,6 +255,7 @@ fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
             r.insert("Internal", n.internal.to_string());
             r.insert("CreatedAt", n.created.clone());
             r.insert("Labels", n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+            r.insert(format::LABELS, format::labels_entry(&n.labels));
             r
         })
         .collect();

@@ -96,6 +96,7 @@ fn fields(c: &Container, ports: String, no_trunc: bool) -> format::Row<'static> 
     m.insert("Ports", ports);
     m.insert("Names", c.name.clone());
     m.insert("Labels", c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+    m.insert(format::LABELS, format::labels_entry(&c.config.labels));
     m.insert(
         "Mounts",
         c.mounts

@@ -135,6 +135,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                         format::Row::from([
                             ("Driver", v.driver.clone()),
                             ("Labels", v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
+                            (format::LABELS, format::labels_entry(&v.labels)),
                             ("Mountpoint", v.mountpoint.display().to_string()),
                             ("Name", v.name.clone()),
                             ("Scope", v.scope.clone()),

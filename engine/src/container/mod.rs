@@ -392,6 +392,18 @@ impl Container {
             "Config": self.config,
         });
         crate::container::net::inspect(self, &self.net, &mut doc); // NetworkSettings, ports
+                                                                   // Docker's fields berth has no use for, so that templates naming them print what
+                                                                   // Docker prints instead of failing on a missing key.
+        for (k, v) in [
+            ("MountLabel", serde_json::json!("")),
+            ("ProcessLabel", serde_json::json!("")),
+            ("AppArmorProfile", serde_json::json!("")),
+            ("ExecIDs", serde_json::Value::Null),
+        ] {
+            if let Some(o) = doc.as_object_mut() {
+                o.entry(k).or_insert(v);
+            }
+        }
         doc
     }
 
