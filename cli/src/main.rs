@@ -6,6 +6,7 @@
 
 mod commands;
 mod exit;
+mod flag_errors;
 mod format;
 
 use clap::{Parser, Subcommand};
@@ -153,7 +154,10 @@ fn main() -> ExitCode {
     }
     // Docker exits 125 on a bad flag or flag value (clap's default would be 2).
     let cli = Cli::try_parse().unwrap_or_else(|e| {
-        let _ = e.print();
+        match flag_errors::docker_message(&e, &<Cli as clap::CommandFactory>::command(), &args) {
+            Some(m) => eprintln!("{m}"),
+            None => drop(e.print()),
+        }
         std::process::exit(if e.use_stderr() { 125 } else { 0 })
     });
     tracing_subscriber::fmt()

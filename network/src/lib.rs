@@ -105,6 +105,19 @@ fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// `aa:bb:cc:dd:ee:ff` (or with dashes) to bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let mut m = [0u8; 6];
+    if parts.len() != 6 {
+        return None;
+    }
+    for (i, p) in parts.iter().enumerate() {
+        m[i] = u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 2)?;
+    }
+    Some(m)
+}
+
 fn mac_string(m: [u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
@@ -834,7 +847,10 @@ impl<K: Kernel> Networks<K> {
         // The address is leased before the record is written (both under the lock): a lease
         // whose holder has no record is swept by the next full reconciliation.
         if let Some(n) = &net {
-            let ep = self.plan_endpoint(n, &req.container_id, o.ip, &o.aliases, 0)?;
+            let mut ep = self.plan_endpoint(n, &req.container_id, o.ip, &o.aliases, 0)?;
+            if let Some(mac) = o.mac_address.as_deref().filter(|m| parse_mac(m).is_some()) {
+                ep.mac = mac.to_ascii_lowercase().replace('-', ":");
+            }
             let ip = ep.ip.expect("bridge endpoints have an address");
             sb.ports = planned
                 .iter()
@@ -1107,7 +1123,7 @@ impl<K: Kernel> Networks<K> {
             }
         };
         let ip = ep.ip.expect("planned endpoints have an address");
-        let mac = mac_for(ip);
+        let mac = parse_mac(&ep.mac).unwrap_or_else(|| mac_for(ip));
         match nl.create_veth(&ep.veth, br, None, &ep.ifname, &ns, mac) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 // A leftover of a crashed start with the same name: replace it.

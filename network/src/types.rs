@@ -245,6 +245,8 @@ pub struct NetworkOpts {
     pub dns_options: Vec<String>,
     /// `--add-host NAME:IP` (`host-gateway` for the network's gateway).
     pub add_hosts: Vec<String>,
+    /// `--mac-address` of the container's first interface (else derived from its address).
+    pub mac_address: Option<String>,
 }
 
 /// One attachment of a sandbox to a network: a veth pair and an address.

@@ -81,7 +81,8 @@ fn missing_image_and_bad_flags_are_125() {
 #[ignore = "needs root"]
 fn nonexistent_bind_source_is_refused_cleanly() {
     let b = busybox_root();
-    let o = b.run(&["run", "--rm", "-v", "/no/such/host/path:/data", "busybox", "true"]);
+    // `--mount` refuses a missing source (`-v` creates it, as Docker: see run_flags.rs).
+    let o = b.run(&["run", "--rm", "--mount", "type=bind,src=/no/such/host/path,dst=/data", "busybox", "true"]);
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("/no/such/host/path"), "{}", stderr(&o));
     assert_eq!(b.ok(&["ps", "-aq"]), "");

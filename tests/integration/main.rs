@@ -24,6 +24,7 @@ mod pull_push;
 mod registry_faults;
 mod registry_server;
 mod restart_network;
+mod run_flags;
 mod runtime;
 mod templates;
 mod unpack;

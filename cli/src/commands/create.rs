@@ -6,7 +6,6 @@ use berth_engine::container::{CreateOptions, MountSpec, RestartPolicy};
 use berth_engine::progress::Progress;
 use berth_engine::pull::PullOptions;
 use berth_engine::{Engine, Reference};
-use std::collections::BTreeMap;
 
 /// The flags that describe a container (`docker create`'s).
 #[derive(clap::Args, Clone, Debug)]
@@ -15,7 +14,7 @@ pub struct ContainerFlags {
     #[arg(long)]
     pub name: Option<String>,
     /// Set environment variables (K=V, or K to take the value from this environment).
-    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    #[arg(short = 'e', long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<String>,
     /// Read environment variables from a file.
     #[arg(long = "env-file", value_name = "FILE")]
@@ -73,6 +72,8 @@ pub struct ContainerFlags {
     /// Set metadata on the container (K=V).
     #[arg(short = 'l', long = "label")]
     pub labels: Vec<String>,
+    #[command(flatten)]
+    pub run_flags: super::run_flags::RunFlags,
     /// Keep STDIN open even if not attached.
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -94,7 +95,6 @@ pub struct ContainerFlags {
         required = true,
         num_args = 1..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "IMAGE [COMMAND [ARG...]]"
     )]
     pub argv: Vec<String>,
@@ -144,22 +144,12 @@ fn parse_signal_name(s: &str) -> Result<String, String> {
     berth_engine::container::parse_signal(s).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
-/// Reads a Docker env file: `K=V` lines, `K` alone takes the value from this environment,
-/// `#` comments and blank lines are skipped.
-fn read_env_file(path: &str) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
-    let mut out = Vec::new();
-    for l in text.lines() {
-        let t = l.trim_start();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        if t.split('=').next().is_some_and(|k| k.contains(char::is_whitespace)) {
-            anyhow::bail!("invalid environment variable: {t}");
-        }
-        out.push(t.to_string());
+/// Docker's check of `-e`: a variable needs a name.
+fn parse_env(s: &str) -> Result<String, String> {
+    match s.split('=').next() {
+        Some("") => Err(format!("invalid environment variable: {s}")),
+        _ => Ok(s.to_string()),
     }
-    Ok(out)
 }
 
 impl ContainerFlags {
@@ -167,26 +157,29 @@ impl ContainerFlags {
     pub fn options(&self) -> anyhow::Result<CreateOptions> {
         let mut env = Vec::new();
         for f in &self.env_file {
-            env.extend(read_env_file(f)?);
+            // `K` alone takes the value from this environment (resolved by the engine).
+            env.extend(super::run_flags::read_kv_file(f)?);
         }
         env.extend(self.env.iter().cloned());
-        let mut labels = BTreeMap::new();
+        let mut labels = self.run_flags.file_labels()?;
         for l in &self.labels {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             labels.insert(k.to_string(), v.to_string());
         }
         if let Some(r) = &self.runtime {
-            if !matches!(r.as_str(), "berth" | "runc" | "crun") {
-                anyhow::bail!("unknown or invalid runtime name: {r}");
-            }
+            berth_engine::container::runopts::check_runtime(r)?;
         }
+        let cwd = std::env::current_dir().context("the current directory")?;
+        let mut net = self.net.config()?;
+        net.links = self.run_flags.links.clone();
+        net.mac_address = self.run_flags.mac_address.clone();
         Ok(CreateOptions {
             name: self.name.clone(),
             image: self.image().to_string(),
             cmd: self.command(),
             entrypoint: self.entrypoint.clone(),
             env,
-            binds: self.volumes.clone(),
+            binds: self.volumes.iter().map(|b| berth_engine::container::volume::absolute_bind(b, &cwd)).collect(),
             mounts: self.mounts.clone(),
             tmpfs: self.tmpfs.clone(),
             workdir: self.workdir.clone(),
@@ -199,10 +192,11 @@ impl ContainerFlags {
             read_only: self.read_only,
             init: self.init,
             network: self.network.clone(),
-            net: self.net.config()?,
+            net,
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             labels,
+            run: self.run_flags.options(self.platform.as_deref())?,
             tty: self.tty,
             open_stdin: self.interactive,
             auto_remove: false,
@@ -221,23 +215,38 @@ pub fn create_pulling(
     flags: &ContainerFlags,
     opts: &CreateOptions,
 ) -> anyhow::Result<berth_engine::container::Container> {
+    if !matches!(flags.pull.as_str(), "always" | "missing" | "never") {
+        anyhow::bail!("invalid pull option: '{}': must be one of \"always\", \"missing\" or \"never\"", flags.pull);
+    }
+    let mut cidfile = flags.run_flags.cidfile.as_deref().map(super::run_flags::CidFile::create).transpose()?;
     if flags.pull == "always" {
         pull(ctx, engine, flags)?;
     }
-    match engine.create_container(opts) {
+    let c = match engine.create_container(opts) {
         Err(e) if e.is_image_not_found() && flags.pull != "never" => {
-            eprintln!("Unable to find image '{}' locally", display_ref(flags.image()));
+            if !flags.run_flags.quiet {
+                eprintln!("Unable to find image '{}' locally", display_ref(flags.image()));
+            }
             pull(ctx, engine, flags)?;
-            Ok(engine.create_container(opts)?)
+            engine.create_container(opts)?
         }
-        r => Ok(r?),
+        r => r?,
+    };
+    for w in berth_engine::container::runopts::warnings(opts) {
+        eprintln!("WARNING: {w}");
     }
+    if let Some(f) = cidfile.as_mut() {
+        f.write(&c.id)?;
+    }
+    Ok(c)
 }
 
 fn display_ref(s: &str) -> String {
     match Reference::parse(s) {
         Ok(r) if r.tag().is_some() || r.digest().is_some() => {
-            if s.contains(':') || s.contains('@') {
+            // A registry's port is no tag: only the last path component can carry one.
+            let last = s.rsplit('/').next().unwrap_or(s);
+            if last.contains(':') || s.contains('@') {
                 s.to_string()
             } else {
                 format!("{s}:latest")
@@ -249,10 +258,14 @@ fn display_ref(s: &str) -> String {
 
 fn pull(ctx: &Ctx, engine: &Engine, flags: &ContainerFlags) -> anyhow::Result<()> {
     let reference = Reference::parse(flags.image())?;
-    let platform =
-        flags.platform.as_deref().filter(|p| !p.is_empty()).map(berth_engine::platform::Platform::parse).transpose()?;
+    let platform = flags
+        .platform
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(berth_engine::container::runopts::parse_platform)
+        .transpose()?;
     let opts = PullOptions { platform, insecure_registries: ctx.insecure_registries.clone(), client: None };
-    let progress = Progress::auto();
+    let progress = if flags.run_flags.quiet { Progress::quiet() } else { Progress::auto() };
     ctx.block_on(engine.pull(&reference, &opts, &progress))?;
     Ok(())
 }

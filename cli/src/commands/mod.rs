@@ -25,6 +25,7 @@ pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod run_flags;
 pub mod runtime;
 pub mod save;
 pub mod start;

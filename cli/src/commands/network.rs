@@ -186,6 +186,7 @@ impl NetworkFlags {
             dns_search: self.dns_search.clone(),
             dns_options: self.dns_option.clone(),
             add_hosts: self.add_host.clone(),
+            ..Default::default() // `--link`, `--mac-address`: see run_flags
         })
     }
 }

@@ -34,6 +34,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.flags.tty && args.flags.interactive && !args.detach && !std::io::stdin().is_terminal() {
         anyhow::bail!("the input device is not a TTY");
     }
+    if args.detach && !args.flags.run_flags.attach.is_empty() {
+        eprintln!("Conflicting options: -a and -d");
+        return Err(Exit(1).into()); // Docker's CLI exits 1 here
+    }
     let engine = ctx.engine()?;
     let mut opts = args.flags.options()?;
     opts.auto_remove = args.rm;
@@ -68,6 +72,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         println!("{}", c.id);
         return Ok(());
     }
+    let rf = &args.flags.run_flags;
+    if !rf.attaches("stdout") && !rf.attaches("stderr") {
+        println!("{}", c.id); // Docker: nothing to show, so the id
+    }
+    let session = session.with_streams(rf.attaches("stdout"), rf.attaches("stderr"));
     attached(session, c.state.pid, args.flags.interactive, args.flags.tty, args.sig_proxy)
 }
 

@@ -72,15 +72,17 @@ pub use berth_runtime::exec_error_code as start_error_code;
 /// The CLI's end of the stream (or nothing, when not attached).
 pub struct Session {
     sock: Option<UnixStream>,
+    /// Which of the container's output streams reach ours (`run -a`): (stdout, stderr).
+    streams: (bool, bool),
 }
 
 impl Session {
     pub fn new(sock: UnixStream) -> Session {
-        Session { sock: Some(sock) }
+        Session { sock: Some(sock), streams: (true, true) }
     }
 
     pub fn none() -> Session {
-        Session { sock: None }
+        Session { sock: None, streams: (true, true) }
     }
 
     pub fn is_attached(&self) -> bool {
@@ -110,6 +112,12 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Relays only the output streams named (`run -a`); the others are only logged.
+    pub fn with_streams(mut self, stdout: bool, stderr: bool) -> Session {
+        self.streams = (stdout, stderr);
+        self
     }
 
     /// Closes the stream: the container runs on without us.
@@ -171,11 +179,11 @@ impl Session {
         let mut err = io::stderr();
         loop {
             match read_frame(&mut s) {
-                Ok(Some((STDOUT, d))) => {
+                Ok(Some((STDOUT, d))) if self.streams.0 => {
                     let _ = out.write_all(&d);
                     let _ = out.flush();
                 }
-                Ok(Some((STDERR, d))) => {
+                Ok(Some((STDERR, d))) if self.streams.1 => {
                     let _ = err.write_all(&d);
                 }
                 Ok(Some((EXIT, d))) => {

@@ -17,6 +17,8 @@ pub mod inline;
 pub mod logs;
 pub mod names;
 pub mod net;
+pub mod resources;
+pub mod runopts;
 pub mod runtime;
 pub mod snapshot;
 mod spare;
@@ -60,6 +62,9 @@ pub struct Config {
     pub working_dir: String,
     pub entrypoint: Option<Vec<String>>,
     pub labels: BTreeMap<String, String>,
+    /// `--mac-address` (Docker keeps it in `Config`, omitted when unset).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +138,10 @@ pub struct TmpfsOptions {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Vec<String>,
+    /// `--cidfile`, `--link`, `--volumes-from`, the cgroup resource flags, `--annotation`
+    /// (see [`runopts`]), flat in the JSON as Docker's.
+    #[serde(flatten)]
+    pub run: runopts::RunHostConfig,
     pub network_mode: String,
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
@@ -440,6 +449,9 @@ pub struct CreateOptions {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub labels: BTreeMap<String, String>,
+    /// `-a`, `--cidfile`, `--volumes-from`, `--mac-address`, `--annotation`, `--platform`
+    /// and the cgroup resource flags (see [`runopts`]).
+    pub run: runopts::RunOpts,
     pub tty: bool,
     pub open_stdin: bool,
     pub auto_remove: bool,
@@ -706,6 +718,12 @@ impl Engine {
     /// the files bind-mounted into the container. Nothing is mounted or started.
     pub fn create_container(&self, opts: &CreateOptions) -> Result<Container> {
         let image = self.resolve_image(&opts.image)?;
+        if let Some(p) = &opts.run.platform {
+            if !runopts::image_matches_platform(&image, p)? {
+                // As Docker: the local image is not the one asked for; the caller pulls it.
+                return Err(berth_store::Error::ImageNotFound(opts.image.clone()).into());
+            }
+        }
         let layers = if image.is_wasm() { self.wasm_image_layers(&image)? } else { self.container_layers(&image)? };
         let id = new_id();
         let name = match &opts.name {
@@ -797,6 +815,7 @@ impl Engine {
         let res = (|| {
             spec::resolve_user(&mut c, view)?;
             c.runtime = wasm::decide(image, &c.process.args, &c.process.env, view)?.to_string();
+            runopts::check_runtime_kind(&c)?;
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             // A wasm guest sees directories only (its preopens), never these files: not written.
             if c.kind() != berth_runtime::Kind::Wasm {

@@ -32,6 +32,10 @@ pub struct NetConfig {
     pub dns_options: Vec<String>,
     /// `--add-host`.
     pub add_hosts: Vec<String>,
+    /// `--link NAME[:ALIAS]` (see `container::runopts`).
+    pub links: Vec<String>,
+    /// `--mac-address`.
+    pub mac_address: Option<String>,
 }
 
 /// The state root a container lives in (`<root>/containers/<id>`).
@@ -94,6 +98,7 @@ pub fn resolve(
         }
     }
     net.exposed = norm;
+    super::runopts::check_links(engine, mode, &net.links)?;
     let netns = match mode.as_str() {
         "host" => {
             net.publish.clear(); // Docker: "Published ports are discarded when using host network mode"
@@ -184,6 +189,8 @@ pub fn setup(c: &Container, net: &NetConfig) -> Result<()> {
         }
         return Ok(());
     }
+    let mut add_hosts = net.add_hosts.clone();
+    add_hosts.extend(super::runopts::link_hosts(&engine, c, &mode, &net.links)?);
     let req = AttachRequest {
         container_id: c.id.clone(),
         name: c.name.clone(),
@@ -199,7 +206,8 @@ pub fn setup(c: &Container, net: &NetConfig) -> Result<()> {
             dns: net.dns.clone(),
             dns_search: net.dns_search.clone(),
             dns_options: net.dns_options.clone(),
-            add_hosts: net.add_hosts.clone(),
+            add_hosts,
+            mac_address: net.mac_address.clone(),
         },
     };
     let a = engine.attach(&req)?;
@@ -374,10 +382,16 @@ pub fn inspect(c: &Container, net: &NetConfig, v: &mut Value) {
     }
     let mut networks = serde_json::Map::new();
     let eps = sb.as_ref().map(|s| s.endpoints.clone()).unwrap_or_default();
+    // `--link` on a user-defined network is the endpoint's (Docker's `NAME:ALIAS` form).
+    let links = match net.links.iter().filter_map(|l| super::runopts::parse_link(l).ok()).collect::<Vec<_>>() {
+        l if l.is_empty() => Value::Null,
+        l => json!(l.iter().map(|(n, a)| format!("{n}:{a}")).collect::<Vec<_>>()),
+    };
     if eps.is_empty() && !mode.starts_with("container:") {
+        let user_defined = !matches!(mode.as_str(), "bridge" | "none" | "host");
         networks.insert(
             mode.clone(),
-            json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "NetworkID": "", "EndpointID": "",
+            json!({"IPAMConfig": null, "Links": if user_defined { links.clone() } else { Value::Null }, "Aliases": null, "MacAddress": "", "NetworkID": "", "EndpointID": "",
                    "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                    "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null}),
         );
@@ -389,7 +403,7 @@ pub fn inspect(c: &Container, net: &NetConfig, v: &mut Value) {
             ep.network.clone(),
             json!({
                 "IPAMConfig": net.ip.filter(|_| ep.user_defined).map(|ip| json!({"IPv4Address": ip.to_string()})),
-                "Links": null,
+                "Links": if ep.user_defined { links.clone() } else { Value::Null },
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac,
                 "NetworkID": ep.network_id,

@@ -147,15 +147,14 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
     }
     let volumes = img["Volumes"].as_object().filter(|m| !m.is_empty()).map(|m| m.clone().into_iter().collect());
     let runtime = o.runtime.clone().unwrap_or_else(|| "berth".into());
-    if !matches!(runtime.as_str(), "berth" | "runc" | "crun") {
-        return Err(Error::Other(format!("unknown or invalid runtime name: {runtime}")));
-    }
+    super::runopts::check_runtime(&runtime)?;
     // Checked against the root's networks by `container::net::resolve` right after.
     let network = crate::container::net::normalize_mode(&o.network);
-    let memory_swap = if o.memory > 0 && swap_accounting() { o.memory * 2 } else { 0 };
+    let mut memory_swap = if o.memory > 0 && swap_accounting() { o.memory * 2 } else { 0 };
     if o.memory > 0 && o.memory < 6 * 1024 * 1024 {
         return Err(Error::Other("Minimum memory limit allowed is 6MB".into()));
     }
+    let run = super::runopts::host_config(c, o, &mut memory_swap)?;
     let mut tmpfs = std::collections::BTreeMap::new();
     for t in &o.tmpfs {
         let (dst, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
@@ -190,6 +189,7 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
     };
     c.host_config = HostConfig {
         binds: o.binds.clone(),
+        run,
         network_mode: network,
         restart_policy: o.restart.clone(),
         auto_remove: o.auto_remove,
@@ -217,6 +217,7 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
     c.path = args[0].clone();
     c.args = args[1..].to_vec();
     c.process = ProcessInfo { args, env, cwd: workdir, ..Default::default() };
+    super::runopts::apply_config(c, o);
     Ok(())
 }
 
@@ -546,6 +547,7 @@ pub fn generate(c: &Container) -> Result<oci_spec::runtime::Spec> {
     if let Some(p) = hc.pids_limit.filter(|p| *p != 0) {
         resources["pids"] = json!({ "limit": p });
     }
+    super::resources::to_spec(hc, &mut resources);
     let caps: Vec<&str> = DEFAULT_CAPS.to_vec();
     let mut sysctl = serde_json::Map::new();
     if !host_net {
@@ -570,7 +572,7 @@ pub fn generate(c: &Container) -> Result<oci_spec::runtime::Spec> {
             process["consoleSize"] = json!({ "height": rows, "width": cols });
         }
     }
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": { "path": "rootfs", "readonly": hc.readonly_rootfs },
@@ -586,6 +588,9 @@ pub fn generate(c: &Container) -> Result<oci_spec::runtime::Spec> {
             "seccomp": seccomp_for(&caps),
         },
     });
+    if let Some(a) = &hc.run.annotations {
+        spec["annotations"] = json!(a);
+    }
     serde_json::from_value(spec).map_err(|e| Error::Other(format!("generating the OCI spec: {e}")))
 }
 

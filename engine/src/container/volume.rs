@@ -255,6 +255,12 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
             return Err(Error::Other(format!("Duplicate mount point: {dst}")));
         }
     }
+    // `--volumes-from`: below the user's own mounts, above the image's VOLUMEs.
+    for m in super::runopts::volumes_from(e, &opts.run.volumes_from)? {
+        if seen.insert(m.destination.clone()) {
+            c.mounts.push(m);
+        }
+    }
     // The image's VOLUMEs not covered by a user mount become anonymous volumes.
     if let Some(vols) = &c.config.volumes {
         for dst in vols.keys() {
@@ -266,7 +272,7 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
     }
     let mut created: Vec<String> = Vec::new();
     let r = (|| {
-        for s in specs {
+        for (i, s) in specs.into_iter().enumerate() {
             let dst = berth_oci::path::clean_absolute(&s.target);
             let mp = match s.kind.as_str() {
                 "bind" => {
@@ -276,6 +282,12 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
                             "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
                             s.source
                         )));
+                    }
+                    // `-v` creates a missing host directory, as Docker does; `--mount` refuses.
+                    if i < opts.binds.len() && fs::symlink_metadata(src).is_err() {
+                        fs::create_dir_all(src).map_err(|err| {
+                            Error::Other(format!("error while creating mount source path '{}': {err}", s.source))
+                        })?;
                     }
                     if !src.exists() {
                         return Err(Error::Other(format!(
@@ -348,6 +360,19 @@ pub(crate) fn resolve_mounts(e: &Engine, c: &mut Container, opts: &CreateOptions
         }
     }
     r
+}
+
+/// A `-v` whose host part is relative (`./data`, `../x`, `.`) made absolute against `cwd`, as
+/// Docker's CLI does before sending it; anything else (a named volume `data:/x`, an absolute
+/// path, a lone container path) unchanged.
+pub fn absolute_bind(s: &str, cwd: &Path) -> String {
+    match s.split_once(':') {
+        Some((host, rest)) if host.starts_with('.') => {
+            let abs = berth_oci::path::clean_absolute(&cwd.join(host).to_string_lossy());
+            format!("{abs}:{rest}")
+        }
+        _ => s.to_string(),
+    }
 }
 
 /// Parses `-v`: `HOST:CTR[:opts]` (bind, HOST absolute), `NAME:CTR[:opts]` (volume), `CTR`.
@@ -427,5 +452,12 @@ mod tests {
         assert!(MountSpec::parse("type=bind,target=/t").is_err());
         assert_eq!(parse_size("1.5g"), Some(3 << 29));
         assert_eq!(berth_oci::path::clean_absolute("/a/./b/../c/"), "/a/c");
+        let cwd = Path::new("/srv/app");
+        assert_eq!(absolute_bind("./data:/x", cwd), "/srv/app/data:/x");
+        assert_eq!(absolute_bind("../x:/y:ro", cwd), "/srv/x:/y:ro");
+        assert_eq!(absolute_bind(".:/y", cwd), "/srv/app:/y");
+        assert_eq!(absolute_bind("data:/x", cwd), "data:/x");
+        assert_eq!(absolute_bind("/abs:/x", cwd), "/abs:/x");
+        assert_eq!(absolute_bind("/anon", cwd), "/anon");
     }
 }
