@@ -24,6 +24,7 @@ mod pull_push;
 mod registry_faults;
 mod registry_server;
 mod restart_network;
+mod run_security;
 mod runtime;
 mod unpack;
 mod wasm;

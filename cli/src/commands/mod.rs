@@ -27,6 +27,7 @@ pub mod rmi;
 pub mod run;
 pub mod runtime;
 pub mod save;
+pub mod security_flags;
 pub mod start;
 pub mod stats;
 pub mod stop;
