@@ -395,6 +395,10 @@ fn cgroup_v2() -> bool {
 /// supplementary groups, as Docker does after resolving the user.
 pub(crate) fn resolve_groups(c: &mut Container, rootfs: &dyn berth_store::layerview::RootView) -> Result<()> {
     let Some(groups) = c.host_config.security.group_add.clone().filter(|g| !g.is_empty()) else { return Ok(()) };
+    // Docker's supplementary groups then start with the primary group (runc's exec user).
+    if !c.process.additional_gids.contains(&c.process.gid) {
+        c.process.additional_gids.insert(0, c.process.gid);
+    }
     let text = rootfs.open("/etc/group").and_then(|f| std::io::read_to_string(f).ok()).unwrap_or_default();
     for g in groups {
         let gid = match g.parse::<u32>() {
@@ -593,6 +597,8 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
         spec.as_object_mut().map(|o| o.remove("hostname"));
     } else if !c.config.domainname.is_empty() {
         spec["domainname"] = json!(c.config.domainname);
+        // Also as Docker passes it: runtimes older than the spec's field (runc 1.1) set it so.
+        spec["linux"]["sysctl"]["kernel.domainname"] = json!(c.config.domainname);
     }
     match s.cgroupns_mode.as_str() {
         "host" => remove_namespace(spec, "cgroup"),
