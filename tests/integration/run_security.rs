@@ -367,3 +367,37 @@ fn bad_values_fail_as_docker_and_leave_nothing() {
     assert_eq!(leftovers(&b), before, "a refused run leaves nothing");
     assert_eq!(b.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn wasm_containers_refuse_these_flags() {
+    let b = Berth::new();
+    berth_tests::require_root();
+    // A rootfs whose entrypoint is a wasm module: dispatched to the wasm runtime.
+    let dir = tempfile::tempdir().unwrap();
+    let tar_path = dir.path().join("w.tar");
+    let mut tar = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
+    let module = b"\0asm\x01\0\0\0";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(module.len() as u64);
+    h.set_mode(0o755);
+    h.set_cksum();
+    tar.append_data(&mut h, "m.wasm", &module[..]).unwrap();
+    tar.finish().unwrap();
+    drop(tar);
+    b.ok(&["import", "--change", r#"ENTRYPOINT ["/m.wasm"]"#, tar_path.to_str().unwrap(), "wimg"]);
+    let before = leftovers(&b);
+    for flags in [&["--cap-add", "NET_ADMIN"][..], &["--privileged"], &["--ulimit", "nofile=10"], &["--pid", "host"]] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(flags);
+        args.push("wimg");
+        let o = b.run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 125, "{flags:?}: {err}");
+        assert!(err.contains(&format!("{} does not apply to a wasm container", flags[0])), "{flags:?}: {err}");
+    }
+    assert_eq!(leftovers(&b), before, "a refused create leaves nothing");
+    let id = b.ok(&["create", "wimg"]);
+    let wasm = b.ok(&["ps", "-a", "-q", "--no-trunc", "--filter", "runtime=wasm"]);
+    assert_eq!(wasm.trim(), id.trim(), "without these flags it is created, as a wasm container");
+}
