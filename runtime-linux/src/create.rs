@@ -375,8 +375,23 @@ impl<S: Syscall> Linux<S> {
         if let Some(res) = linux.resources() {
             let mut res = res.clone();
             if let Some(rules) = res.devices_mut() {
-                // Devices config.json creates must also be usable.
-                rules.extend(linux.devices().iter().flatten().map(LinuxDeviceCgroup::from));
+                // Devices config.json creates must also be usable, unless a rule of its own
+                // says how (`--device HOST:CTR:r`): that rule's access stands, as under runc.
+                let implicit: Vec<LinuxDeviceCgroup> = linux
+                    .devices()
+                    .iter()
+                    .flatten()
+                    .filter(|d| {
+                        !rules.iter().any(|r| {
+                            r.allow()
+                                && r.typ() == Some(d.typ())
+                                && r.major() == Some(d.major())
+                                && r.minor() == Some(d.minor())
+                        })
+                    })
+                    .map(LinuxDeviceCgroup::from)
+                    .collect();
+                rules.extend(implicit);
             }
             cg.apply(&self.sys, &res)?;
         }

@@ -243,6 +243,7 @@ enum Output {
 fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<(i32, bool)> {
     // The network namespace the runtime joins (idempotent across restarts).
     berth_engine::container::net::setup(c, &c.net)?;
+    berth_engine::container::security::join_namespaces(c)?;
     snapshot::prepare(c)?;
     // Created inside the root (the runtime reports what fails: a chain too long, a file there).
     if let Ok(root) = berth_sys::inroot::Root::open(c.rootfs()) {

@@ -25,6 +25,7 @@ mod registry_faults;
 mod registry_server;
 mod restart_network;
 mod run_flags;
+mod run_security;
 mod runtime;
 mod templates;
 mod unpack;

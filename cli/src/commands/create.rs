@@ -52,6 +52,8 @@ pub struct ContainerFlags {
     /// Tune the container's pids limit (-1 for unlimited).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub security: super::security_flags::SecurityFlags,
     /// Mount the container's root filesystem as read only.
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -189,6 +191,8 @@ impl ContainerFlags {
             memory: self.memory.unwrap_or(0),
             nano_cpus: self.cpus.unwrap_or(0),
             pids_limit: self.pids_limit,
+            security: self.security.config(),
+            domainname: self.security.domainname.clone(),
             read_only: self.read_only,
             init: self.init,
             network: self.network.clone(),

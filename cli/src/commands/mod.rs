@@ -28,6 +28,7 @@ pub mod run;
 pub mod run_flags;
 pub mod runtime;
 pub mod save;
+pub mod security_flags;
 pub mod start;
 pub mod stats;
 pub mod stop;

@@ -57,7 +57,7 @@ impl Engine {
             }
             _ => (c.process.uid, c.process.gid, c.process.additional_gids.clone()),
         };
-        let caps = spec::DEFAULT_CAPS;
+        let (caps, no_new_privileges) = super::security::process_privileges(&c.host_config);
         let mut process = json!({
             "terminal": o.tty,
             "user": { "uid": uid, "gid": gid },
@@ -65,7 +65,7 @@ impl Engine {
             "env": env,
             "cwd": o.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| c.process.cwd.clone()),
             "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-            "noNewPrivileges": true,
+            "noNewPrivileges": no_new_privileges,
         });
         if !gids.is_empty() {
             process["user"]["additionalGids"] = json!(gids);

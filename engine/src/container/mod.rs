@@ -20,6 +20,7 @@ pub mod net;
 pub mod resources;
 pub mod runopts;
 pub mod runtime;
+pub mod security;
 pub mod snapshot;
 mod spare;
 pub mod spec;
@@ -151,6 +152,9 @@ pub struct HostConfig {
     pub memory_swap: i64,
     pub nano_cpus: i64,
     pub pids_limit: Option<i64>,
+    /// `--cap-add` ... `--oom-score-adj`, under Docker's flat names (see [`security`]).
+    #[serde(flatten)]
+    pub security: security::SecurityConfig,
     pub readonly_rootfs: bool,
     pub init: Option<bool>,
     /// The OCI runtime that runs the bundle: `berth` (built in), `runc` or `crun`.
@@ -443,6 +447,9 @@ pub struct CreateOptions {
     pub memory: i64,
     pub nano_cpus: i64,
     pub pids_limit: Option<i64>,
+    /// `--cap-add` ... `--oom-score-adj` as given (checked and completed at create).
+    pub security: security::SecurityConfig,
+    pub domainname: Option<String>,
     pub read_only: bool,
     pub init: bool,
     pub network: String,
@@ -794,6 +801,7 @@ impl Engine {
             ..Default::default()
         };
         spec::resolve_config(&mut c, &img_cfg, opts)?;
+        security::resolve(self, &mut c, opts)?;
         let (net, netns) =
             crate::container::net::resolve(self, id, &mut c.host_config.network_mode, &img_cfg, &opts.net)?;
         (c.net, c.netns_path) = (net, netns);
@@ -814,8 +822,10 @@ impl Engine {
             if via_layers { &berth_store::layerview::LayerView::new(&layers) } else { &rootfs };
         let res = (|| {
             spec::resolve_user(&mut c, view)?;
+            security::resolve_groups(&mut c, view)?;
             c.runtime = wasm::decide(image, &c.process.args, &c.process.env, view)?.to_string();
             runopts::check_runtime_kind(&c)?;
+            security::check_wasm(&c, opts)?;
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             // A wasm guest sees directories only (its preopens), never these files: not written.
             if c.kind() != berth_runtime::Kind::Wasm {

@@ -199,6 +199,7 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
         memory_swap,
         nano_cpus: o.nano_cpus,
         pids_limit: o.pids_limit,
+        security: Default::default(), // checked and filled by `security::resolve`
         readonly_rootfs: o.read_only,
         init: o.init.then_some(true),
         runtime,
@@ -397,8 +398,18 @@ fn kernel_at_least(min: &str) -> bool {
 /// Reduces moby's profile to an OCI `linux.seccomp` for this architecture and capability set.
 pub fn seccomp_for(caps: &[&str]) -> Value {
     let prof: Value = serde_json::from_str(SECCOMP_DEFAULT).expect("embedded seccomp profile is valid JSON");
+    reduce_profile(&prof, caps)
+}
+
+/// Reduces a profile in moby's format (`--security-opt seccomp=FILE` or the default) to an
+/// OCI `linux.seccomp` for this architecture and capability set.
+pub fn reduce_profile(prof: &Value, caps: &[&str]) -> Value {
     let (arch, scmp_arch) = native_arch();
     let mut arches = vec![json!(scmp_arch)];
+    if prof["archMap"].is_null() {
+        // A profile listing its architectures itself keeps them.
+        arches = prof["architectures"].as_array().cloned().unwrap_or(arches);
+    }
     for m in prof["archMap"].as_array().into_iter().flatten() {
         if m["architecture"] == scmp_arch {
             arches.extend(m["subArchitectures"].as_array().cloned().unwrap_or_default());
@@ -434,7 +445,9 @@ pub fn seccomp_for(caps: &[&str]) -> Value {
                 continue;
             }
         }
-        let mut s = json!({ "names": r["names"], "action": r["action"] });
+        // Older profiles name one syscall per rule (`name`).
+        let names = if r["names"].is_array() { r["names"].clone() } else { json!([r["name"]]) };
+        let mut s = json!({ "names": names, "action": r["action"] });
         if let Some(e) = r.get("errnoRet") {
             s["errnoRet"] = e.clone();
         }
@@ -591,6 +604,7 @@ pub fn generate(c: &Container) -> Result<oci_spec::runtime::Spec> {
     if let Some(a) = &hc.run.annotations {
         spec["annotations"] = json!(a);
     }
+    super::security::apply(c, &mut spec)?;
     serde_json::from_value(spec).map_err(|e| Error::Other(format!("generating the OCI spec: {e}")))
 }
 
