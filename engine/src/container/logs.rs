@@ -82,7 +82,9 @@ impl LogConfig {
         };
         match self.kind.as_str() {
             "json-file" => {
-                if let Some(k) = self.config.keys().find(|k| !matches!(k.as_str(), "max-size" | "max-file" | "compress")) {
+                if let Some(k) =
+                    self.config.keys().find(|k| !matches!(k.as_str(), "max-size" | "max-file" | "compress"))
+                {
                     return Err(Error::Unsupported(match k.as_str() {
                         "labels" | "labels-regex" | "env" | "env-regex" | "tag" => {
                             format!("log opt '{k}' of the json-file log driver is not supported by berth")
@@ -107,12 +109,16 @@ impl LogConfig {
                 };
                 let compress = opt("compress").map(parse_bool).transpose().map_err(init)?.unwrap_or(false);
                 if compress && (max_file < 2 || max_size.is_none()) {
-                    return Err(init("compress cannot be true when max-file is less than 2 or max-size is not set".into()));
+                    return Err(init(
+                        "compress cannot be true when max-file is less than 2 or max-size is not set".into(),
+                    ));
                 }
                 Ok(Rotation { keep: true, max_size, max_file, compress })
             }
             "local" => {
-                if let Some(k) = self.config.keys().find(|k| !matches!(k.as_str(), "max-size" | "max-file" | "compress")) {
+                if let Some(k) =
+                    self.config.keys().find(|k| !matches!(k.as_str(), "max-size" | "max-file" | "compress"))
+                {
                     return Err(Error::Unsupported(format!("unknown log opt '{k}' for log driver local")));
                 }
                 let max_size = match opt("max-size") {
@@ -139,7 +145,9 @@ impl LogConfig {
                 }
                 Ok(Rotation { keep: true, max_size, max_file, compress })
             }
-            "none" if self.config.is_empty() => Ok(Rotation { keep: false, max_size: None, max_file: 1, compress: false }),
+            "none" if self.config.is_empty() => {
+                Ok(Rotation { keep: false, max_size: None, max_file: 1, compress: false })
+            }
             "none" => Err(Error::Unsupported("invalid logging opts for driver none".into())),
             k if OTHER_DOCKER_DRIVERS.contains(&k) => Err(Error::Unsupported(format!(
                 "logging driver {k} is not supported by berth (json-file, local and none are)"
@@ -196,10 +204,11 @@ fn rotated_name(path: &Path, n: u32, gz: bool) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The rotated files of the log at `path`, oldest first (numbers are contiguous from 1).
-pub fn rotated_files(path: &Path) -> Vec<PathBuf> {
+/// The rotated files of the log at `path` that `max_file` keeps, oldest first (numbers are
+/// contiguous from 1).
+pub fn rotated_files(path: &Path, max_file: u32) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for n in 1.. {
+    for n in 1..max_file {
         match [rotated_name(path, n, false), rotated_name(path, n, true)].into_iter().find(|p| p.exists()) {
             Some(p) => out.push(p),
             None => break,
@@ -270,24 +279,22 @@ impl LogWriter {
     }
 
     /// Moves the live file to `.1` (gzipped with `compress`), older ones up a number, drops
-    /// the one past `max-file` and starts an empty live file; with `max-file` 1, truncates.
+    /// the one past `max-file` and starts an empty live file.
     fn rotate(&mut self) {
-        let Some(f) = self.file.as_ref() else { return };
-        let n = self.rotation.max_file;
-        if n <= 1 {
-            if f.set_len(0).is_ok() {
-                self.size = 0;
-            }
+        if self.file.is_none() {
             return;
         }
+        let n = self.rotation.max_file;
         for gz in [false, true] {
-            let _ = std::fs::remove_file(rotated_name(&self.path, n - 1, gz));
+            let _ = std::fs::remove_file(rotated_name(&self.path, n.max(2) - 1, gz));
         }
-        for i in (1..n - 1).rev() {
+        for i in (1..n.saturating_sub(1)).rev() {
             for gz in [false, true] {
                 let _ = std::fs::rename(rotated_name(&self.path, i, gz), rotated_name(&self.path, i + 1, gz));
             }
         }
+        // With `max-file` 1 the old file still becomes `.1`, which no reader lists, as
+        // Docker does: a follower that has it open reads it to its end before moving on.
         let first = rotated_name(&self.path, 1, false);
         if std::fs::rename(&self.path, &first).is_err() {
             return; // keep writing where we were
@@ -406,8 +413,15 @@ fn read_entries(r: impl Read, path: &Path, entries: &mut Vec<Entry>) -> Result<u
 
 /// Prints the log kept at `path` with `config` (rotated files first); returns where the live
 /// file was read up to (for following).
-pub fn read(path: &Path, config: &LogConfig, o: &ReadOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<Cursor> {
+pub fn read(
+    path: &Path,
+    config: &LogConfig,
+    o: &ReadOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Cursor> {
     config.readable()?;
+    let max_file = config.rotation_or_default().max_file;
     // The live file first: if it rotates while the older ones are read, this handle still
     // reads it to its end (it is then `.1`, read twice rather than missed).
     let live = match File::open(path) {
@@ -416,7 +430,7 @@ pub fn read(path: &Path, config: &LogConfig, o: &ReadOptions, out: &mut dyn Writ
         Err(e) => return Err(Error::io(path, e)),
     };
     let mut entries: Vec<Entry> = Vec::new();
-    for p in rotated_files(path) {
+    for p in rotated_files(path, max_file) {
         let f = match File::open(&p) {
             Ok(f) => f,
             Err(_) => continue, // removed by a rotation meanwhile
@@ -448,10 +462,6 @@ pub fn read(path: &Path, config: &LogConfig, o: &ReadOptions, out: &mut dyn Writ
 /// Prints the complete entries of `f` after `offset`; returns the new offset, or `None`
 /// once `--until` is passed.
 fn print_from(f: &mut File, mut offset: u64, o: &ReadOptions, out: &mut dyn Write, err: &mut dyn Write) -> Option<u64> {
-    // Truncated in place (`max-file` 1): start over.
-    if f.metadata().is_ok_and(|m| m.len() < offset) {
-        offset = 0;
-    }
     if f.seek(SeekFrom::Start(offset)).is_err() {
         return Some(offset);
     }
@@ -482,6 +492,27 @@ fn still_named(f: &File, path: &Path) -> bool {
     }
 }
 
+/// The plain rotated files newer than `f` (found by its inode among `.1`, `.2`...), oldest
+/// first, opened; none when `f` is not among them (compressed, removed, or just `.1`).
+fn newer_rotated(f: &File, path: &Path) -> Vec<File> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = f.metadata() else { return Vec::new() };
+    let mut newer = Vec::new();
+    for n in 1.. {
+        let p = rotated_name(path, n, false);
+        let Ok(m) = std::fs::metadata(&p) else { return Vec::new() };
+        if (m.dev(), m.ino()) == (me.dev(), me.ino()) {
+            newer.reverse();
+            return newer;
+        }
+        match File::open(&p) {
+            Ok(g) => newer.push(g),
+            Err(_) => return Vec::new(),
+        }
+    }
+    Vec::new()
+}
+
 /// Prints entries appended after `cursor` until `done()` says the writer is gone, following
 /// the live file across rotations: the file it had open is read to its end, then the new one.
 pub fn follow(path: &Path, cursor: Cursor, o: &ReadOptions, done: &mut dyn FnMut() -> bool) -> Result<()> {
@@ -500,6 +531,11 @@ pub fn follow(path: &Path, cursor: Cursor, o: &ReadOptions, done: &mut dyn FnMut
             if !still_named(f, path) {
                 // Rotated: what the writer put in the old file before renaming it is there.
                 let Some(_) = print_from(f, offset, o, &mut out, &mut err) else { return Ok(()) };
+                // Rotated more than once since the last look: the files between (newer than
+                // ours, not compressed yet) are read whole before the live one.
+                for mut newer in newer_rotated(f, path) {
+                    let Some(_) = print_from(&mut newer, 0, o, &mut out, &mut err) else { return Ok(()) };
+                }
                 file = None;
                 let _ = out.flush();
                 continue;
@@ -534,12 +570,123 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "hello\nworld");
         assert_eq!(String::from_utf8(err).unwrap(), "oops\n");
         let mut out = Vec::new();
-        read(&p, &LogConfig::default(), &ReadOptions { tail: Some(1), ..Default::default() }, &mut out, &mut Vec::new())
-            .unwrap();
+        read(
+            &p,
+            &LogConfig::default(),
+            &ReadOptions { tail: Some(1), ..Default::default() },
+            &mut out,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "world");
         let first = std::fs::read_to_string(&p).unwrap().lines().next().unwrap().to_string();
         let v: serde_json::Value = serde_json::from_str(&first).unwrap();
         assert_eq!(v["stream"], "stdout");
         assert_eq!(v["log"], "hello\n");
+    }
+
+    fn cfg(driver: &str, opts: &[&str]) -> Result<LogConfig> {
+        LogConfig::new(driver, &opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// Docker's messages (checked against dockerd 20.10) for the bad drivers and options.
+    #[test]
+    fn bad_drivers_and_options_get_dockers_errors() {
+        let err = |d: &str, o: &[&str]| cfg(d, o).unwrap_err().to_string();
+        let init = "failed to initialize logging driver: ";
+        assert_eq!(err("bogus", &[]), r#"error looking up logging plugin bogus: plugin "bogus" not found"#);
+        assert_eq!(err("json-file", &["max-size=abc"]), format!("{init}invalid size: 'abc'"));
+        assert_eq!(err("json-file", &["max-size"]), format!("{init}invalid size: ''"));
+        assert_eq!(err("json-file", &["max-size=-1"]), format!("{init}invalid size: '-1'"));
+        assert_eq!(err("json-file", &["max-size=0"]), format!("{init}max-size must be a positive number"));
+        assert_eq!(err("json-file", &["max-file=0"]), format!("{init}max-file cannot be less than 1"));
+        assert_eq!(
+            err("json-file", &["max-file=abc", "max-size=1k"]),
+            format!(r#"{init}strconv.Atoi: parsing "abc": invalid syntax"#)
+        );
+        assert_eq!(err("json-file", &["bogus=1"]), "unknown log opt 'bogus' for json-file log driver");
+        assert_eq!(
+            err("json-file", &["compress=maybe"]),
+            format!(r#"{init}strconv.ParseBool: parsing "maybe": invalid syntax"#)
+        );
+        assert_eq!(
+            err("json-file", &["compress=true"]),
+            format!("{init}compress cannot be true when max-file is less than 2 or max-size is not set")
+        );
+        assert_eq!(
+            err("local", &["max-size=abc"]),
+            format!("{init}invalid value for max-size: abc: invalid size: 'abc'")
+        );
+        assert_eq!(
+            err("local", &["max-file=1"]),
+            format!("{init}compression cannot be enabled when max file count is 1")
+        );
+        assert_eq!(err("local", &["max-file=-1"]), format!("{init}max file count cannot be less than 0"));
+        assert_eq!(err("local", &["labels=x"]), "unknown log opt 'labels' for log driver local");
+        assert_eq!(err("none", &["max-size=1k"]), "invalid logging opts for driver none");
+        assert!(cfg("json-file", &["max-size=abc"]).unwrap_err().kind() == berth_oci::ErrorKind::InvalidArgument);
+        // What Docker accepts: max-file alone (nothing to rotate), local's options, "" = json-file.
+        let r = cfg("json-file", &["max-file=3"]).unwrap().rotation().unwrap();
+        assert_eq!((r.max_size, r.max_file), (None, 3));
+        let r = cfg("json-file", &["max-size=1k", "max-file=2", "compress=1"]).unwrap().rotation().unwrap();
+        assert_eq!((r.max_size, r.max_file, r.compress), (Some(1000), 2, true));
+        let r = cfg("local", &[]).unwrap().rotation().unwrap();
+        assert_eq!((r.max_size, r.max_file, r.compress), (Some(20 << 20), 5, true));
+        let r = cfg("local", &["max-file=1", "compress=false", "max-size=1k"]).unwrap().rotation().unwrap();
+        assert_eq!((r.max_size, r.max_file, r.compress), (Some(1024), 1, false));
+        assert_eq!(cfg("", &[]).unwrap(), LogConfig::default());
+        assert!(!cfg("none", &[]).unwrap().rotation().unwrap().keep);
+        assert_eq!(
+            cfg("none", &[]).unwrap().readable().unwrap_err().to_string(),
+            "configured logging driver does not support reading"
+        );
+    }
+
+    /// Rotation as Docker's: `.1` newest, at most `max-file` files, gzipped with `compress`;
+    /// reading goes across them oldest first, `--tail` counting from the end of the whole.
+    #[test]
+    fn rotates_and_reads_across_rotated_files() {
+        for compress in [false, true] {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("x-json.log");
+            let opts = ["max-size=1k".to_string(), "max-file=3".to_string(), format!("compress={compress}")];
+            let c = LogConfig::new("json-file", &opts).unwrap();
+            let mut w = LogWriter::open(&p, &c).unwrap();
+            for i in 0..100 {
+                w.write(1, format!("line-{i}-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n").as_bytes());
+            }
+            w.flush();
+            let ext = if compress { ".gz" } else { "" };
+            let names: Vec<String> =
+                rotated_files(&p, 3).iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+            assert_eq!(names, [format!("x-json.log.2{ext}"), format!("x-json.log.1{ext}")]);
+            assert!(!d.path().join("x-json.log.3").exists() && !d.path().join("x-json.log.3.gz").exists());
+            // Each full file holds what reached 1000 bytes (9 entries of 117), as Docker's.
+            let mut out = Vec::new();
+            read(&p, &c, &ReadOptions::default(), &mut out, &mut Vec::new()).unwrap();
+            let lines: Vec<String> = String::from_utf8(out).unwrap().lines().map(String::from).collect();
+            assert_eq!(lines.len(), 19, "{lines:?}");
+            assert!(lines[0].starts_with("line-81-") && lines[18].starts_with("line-99-"));
+            let mut out = Vec::new();
+            read(&p, &c, &ReadOptions { tail: Some(12), ..Default::default() }, &mut out, &mut Vec::new()).unwrap();
+            assert!(String::from_utf8(out).unwrap().starts_with("line-88-"));
+        }
+        // max-file 1: the live file only (the old one is `.1`, which no reader lists).
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("y-json.log");
+        let c = LogConfig::new("json-file", &["max-size=1k".to_string()]).unwrap();
+        let mut w = LogWriter::open(&p, &c).unwrap();
+        for i in 0..20 {
+            w.write(2, format!("line-{i}-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n").as_bytes());
+        }
+        let mut err = Vec::new();
+        read(&p, &c, &ReadOptions::default(), &mut Vec::new(), &mut err).unwrap();
+        assert_eq!(String::from_utf8(err).unwrap().lines().count(), 2);
+        // none: nothing written.
+        let p = d.path().join("z-json.log");
+        let mut w = LogWriter::open(&p, &LogConfig::new("none", &[]).unwrap()).unwrap();
+        w.write(1, b"hello\n");
+        w.flush();
+        assert!(!p.exists());
     }
 }

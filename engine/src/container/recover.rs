@@ -29,9 +29,7 @@ impl RestartPolicy {
         }
         match self.name.as_str() {
             "always" | "unless-stopped" => true,
-            "on-failure" => {
-                code != 0 && (self.maximum_retry_count == 0 || st.restart_count < self.maximum_retry_count)
-            }
+            "on-failure" => code != 0 && (self.maximum_retry_count == 0 || st.restart_count < self.maximum_retry_count),
             _ => false,
         }
     }
@@ -83,7 +81,11 @@ impl Engine {
             Ok(mut s) => {
                 let r = s.wait_started();
                 s.detach();
-                r.err()
+                match r {
+                    Ok(super::attach::Started::Running { .. }) => None,
+                    Ok(super::attach::Started::Failed { message, .. }) => Some(crate::Error::Other(message)),
+                    Err(e) => Some(e),
+                }
             }
             Err(e) => Some(e),
         };
