@@ -114,9 +114,12 @@ impl Engine {
             Err(e) => return Err(crate::Error::io(self.containers_dir(), e)),
         };
         ids.retain(|id| id.len() == 64);
-        ids.sort();
-        for id in ids {
-            let Ok(mut c) = self.load_container(&id) else { continue };
+        // A container that joins another's network namespace (`--network container:NAME`)
+        // comes after the others, so the one it joins runs first (as Docker's daemon orders).
+        let mut containers: Vec<Container> = ids.iter().filter_map(|id| self.load_container(id).ok()).collect();
+        containers.sort_by_key(|c| (c.host_config.network_mode.starts_with("container:"), c.created.clone()));
+        for mut c in containers {
+            let id = c.id.clone();
             match self.reconcile_as(&mut c)? {
                 Reconciled::Removed | Reconciled::Exited => continue,
                 Reconciled::Recovered => {
