@@ -51,6 +51,8 @@ enum Command {
     Restart(commands::restart::Args),
     /// Block until one or more containers stop, then print their exit codes.
     Wait(commands::wait::Args),
+    /// Start every container whose restart policy says it should be running (at boot).
+    Restore(commands::restore::Args),
     /// Return low-level information on containers, volumes or images.
     Inspect(commands::inspect::Args),
     /// Manage containers.
@@ -194,6 +196,7 @@ fn main() -> ExitCode {
         Command::Start(a) => commands::start::run(&ctx, a),
         Command::Restart(a) => commands::restart::run(&ctx, a),
         Command::Wait(a) => commands::wait::run(&ctx, a),
+        Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Container(c) => commands::container::run(&ctx, c),
         Command::Volume(c) => commands::volume::run(&ctx, c),

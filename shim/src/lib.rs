@@ -20,7 +20,7 @@
 
 use berth_engine::container::attach::{self, write_frame};
 use berth_engine::container::supervisor::{write_all_fd, ATTACH_FD};
-use berth_engine::container::{logs::LogWriter, runtime, snapshot, Container, RestartPolicy, State};
+use berth_engine::container::{logs::LogWriter, runtime, snapshot, Container};
 use berth_engine::{Error, Result};
 use fs4::fs_std::FileExt;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -146,7 +146,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                     s.oom_killed = oom;
                     s.finished_at = berth_engine::container::now_rfc3339();
                 });
-                if !should_restart(&c.host_config.restart_policy, &c.state, code) {
+                if !c.host_config.restart_policy.should_restart(&c.state, code) {
                     last_word = Some((attach::EXIT, code.to_be_bytes().to_vec()));
                     break;
                 }
@@ -202,17 +202,6 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
     drop(client);
     drop(lock);
     Ok(())
-}
-
-fn should_restart(p: &RestartPolicy, st: &State, code: i32) -> bool {
-    if st.has_been_manually_stopped {
-        return false;
-    }
-    match p.name.as_str() {
-        "always" | "unless-stopped" => true,
-        "on-failure" => code != 0 && (p.maximum_retry_count == 0 || st.restart_count < p.maximum_retry_count),
-        _ => false,
-    }
 }
 
 /// A signalfd for SIGCHLD (blocked, so it is only ever read from the fd).
@@ -318,7 +307,7 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
         let _ = runtime::signal(c, libc::SIGKILL);
     }
     client.send(attach::STARTED, &pid.to_be_bytes());
-    let mut log = LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?;
+    let mut log = LogWriter::open(&c.log_path(), &c.host_config.log_config).map_err(|e| Error::io(c.log_path(), e))?;
     let status = pump(pid, output.expect("set above"), client, sigfd, &mut log);
     log.flush();
     let oom = runtime::oom_killed(c);

@@ -43,6 +43,8 @@ pub struct ContainerFlags {
     /// Restart policy (no, always, on-failure[:N], unless-stopped).
     #[arg(long, default_value = "no", value_parser = parse_restart)]
     pub restart: RestartPolicy,
+    #[command(flatten)]
+    pub log: super::log_flags::LogFlags,
     /// Memory limit (e.g. 64m, 1g).
     #[arg(short = 'm', long, value_parser = parse_memory)]
     pub memory: Option<i64>,
@@ -204,6 +206,7 @@ impl ContainerFlags {
             tty: self.tty,
             open_stdin: self.interactive,
             auto_remove: false,
+            log_config: self.log.config()?,
             runtime: self.runtime.clone(),
             attach: false,
             defer_bundle: false,

@@ -1,4 +1,5 @@
-//! `berth logs`: a container's json-file log, optionally followed.
+//! `berth logs`: a container's log (json-file or local, rotated files included), optionally
+//! followed.
 
 use super::Ctx;
 use berth_engine::container::logs::{self, ReadOptions};
@@ -95,7 +96,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let path = c.log_path();
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    let offset = logs::read(&path, &o, &mut out, &mut err)?;
+    let cursor = logs::read(&path, &c.host_config.log_config, &o, &mut out, &mut err)?;
     if args.follow {
         let mut done = || {
             if c.reload_state().is_err() {
@@ -103,7 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }
             !(c.state.running || c.state.restarting || berth_engine::container::shim_alive(&c.dir))
         };
-        logs::follow(&path, offset, &o, &mut done)?;
+        logs::follow(&path, cursor, &o, &mut done)?;
     }
     Ok(())
 }

@@ -164,7 +164,9 @@ impl Engine {
         } else {
             c.update_state(running)?;
         }
-        let log = Arc::new(Mutex::new(LogWriter::open(&c.log_path()).map_err(|e| Error::io(c.log_path(), e))?));
+        let log = Arc::new(Mutex::new(
+            LogWriter::open(&c.log_path(), &c.host_config.log_config).map_err(|e| Error::io(c.log_path(), e))?,
+        ));
         let stderr = sink(2, &log);
         let out = guest.run(stdin, Sink::new(sink(1, &log)), Sink::new(stderr.clone()));
         if let Some(m) = &out.end.message {

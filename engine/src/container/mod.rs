@@ -8,7 +8,8 @@
 //! container is owned by its shim (`berth shim`, see [`shim`]), which holds `shim.lock` for its
 //! whole life (or by the CLI running a wasm guest inline, see [`inline`], checked by pid). Any
 //! berth command that finds a container marked running whose supervisor is gone reconciles:
-//! kills what is left, unmounts, marks it exited.
+//! kills what is left, unmounts, marks it exited, and starts it again when its restart policy
+//! says so (see [`recover`]).
 
 pub mod attach;
 pub mod cp;
@@ -19,6 +20,7 @@ pub mod names;
 pub mod net;
 pub mod resources;
 pub mod runopts;
+pub mod recover;
 pub mod runtime;
 pub mod security;
 pub mod snapshot;
@@ -146,6 +148,8 @@ pub struct HostConfig {
     pub network_mode: String,
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
+    /// `--log-driver`, `--log-opt` (see [`logs`]).
+    pub log_config: logs::LogConfig,
     pub mounts: Vec<MountSpec>,
     pub tmpfs: BTreeMap<String, String>,
     pub memory: i64,
@@ -385,7 +389,7 @@ impl Container {
             "ResolvConfPath": self.dir.join("resolv.conf"),
             "HostnamePath": self.dir.join("hostname"),
             "HostsPath": self.dir.join("hosts"),
-            "LogPath": self.log_path(),
+            "LogPath": self.host_config.log_config.shown_path(&self.log_path()),
             "Name": format!("/{}", self.name),
             "RestartCount": self.state.restart_count,
             "Driver": if self.snapshotter == "copy" { "vfs" } else { "overlay2" },
@@ -428,6 +432,19 @@ impl Container {
     }
 }
 
+/// What [`Engine::reconcile`] did to a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reconciled {
+    /// Its supervisor lives, or it was not running.
+    Unchanged,
+    /// Its supervisor was dead: cleaned up after, marked exited.
+    Exited,
+    /// Cleaned up after, then started again as its restart policy says (see [`recover`]).
+    Recovered,
+    /// Cleaned up after and removed (`--rm`).
+    Removed,
+}
+
 /// Everything `berth create`/`run` can ask for.
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
@@ -462,6 +479,8 @@ pub struct CreateOptions {
     pub tty: bool,
     pub open_stdin: bool,
     pub auto_remove: bool,
+    /// `--log-driver`, `--log-opt` (checked by [`logs::LogConfig::new`]).
+    pub log_config: logs::LogConfig,
     pub runtime: Option<String>,
     /// Attach flags (recorded, as Docker does).
     pub attach: bool,
@@ -724,6 +743,7 @@ impl Engine {
     /// config against the options, reserves the name, writes the record, the bundle spec and
     /// the files bind-mounted into the container. Nothing is mounted or started.
     pub fn create_container(&self, opts: &CreateOptions) -> Result<Container> {
+        opts.log_config.rotation()?;
         let image = self.resolve_image(&opts.image)?;
         if let Some(p) = &opts.run.platform {
             if !runopts::image_matches_platform(&image, p)? {
@@ -877,16 +897,22 @@ impl Engine {
     }
 
     /// Checks that the shim of a container marked running is alive; if it died, cleans up
-    /// after it (kills the processes left, unmounts, removes cgroups) and marks it exited.
+    /// after it (kills the processes left, unmounts, removes cgroups), marks it exited and,
+    /// when its restart policy says so, starts it again (see [`recover`]).
     /// Returns false when the container is gone (auto-removed during reconciliation).
     pub fn reconcile(&self, c: &mut Container) -> Result<bool> {
+        Ok(self.reconcile_as(c)? != Reconciled::Removed)
+    }
+
+    /// [`Engine::reconcile`], saying what it did.
+    pub(crate) fn reconcile_as(&self, c: &mut Container) -> Result<Reconciled> {
         if !c.state.is_active() || shim_alive(&c.dir) {
-            return Ok(true);
+            return Ok(Reconciled::Unchanged);
         }
-        let _g = lock_dir(&c.dir)?;
+        let g = lock_dir(&c.dir)?;
         c.state = read_state(&c.dir)?;
         if !c.state.is_active() || shim_alive(&c.dir) {
-            return Ok(true);
+            return Ok(Reconciled::Unchanged);
         }
         tracing::warn!("container {}: its shim died; cleaning up", c.short_id());
         let killed = runtime::kill_leftovers(c);
@@ -906,12 +932,16 @@ impl Engine {
         st.error = "the container's supervisor (shim) died".into();
         write_json_atomic(&c.state_path(), &st)?;
         c.state = st;
-        drop(_g);
         if c.host_config.auto_remove {
+            drop(g);
             self.remove_container_files(c, false)?;
-            return Ok(false);
+            return Ok(Reconciled::Removed);
         }
-        Ok(true)
+        if c.host_config.restart_policy.should_restart(&c.state, c.state.exit_code) {
+            self.recover(c, g);
+            return Ok(Reconciled::Recovered);
+        }
+        Ok(Reconciled::Exited)
     }
 
     /// Starts a created or stopped container: spawns its shim. With `attach`, the returned

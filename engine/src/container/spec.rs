@@ -193,6 +193,7 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
         network_mode: network,
         restart_policy: o.restart.clone(),
         auto_remove: o.auto_remove,
+        log_config: o.log_config.clone(),
         mounts: o.mounts.clone(),
         tmpfs,
         memory: o.memory,

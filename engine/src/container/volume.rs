@@ -100,13 +100,19 @@ impl MountSpec {
 
 /// Parses Docker's sizes: `64m`, `1g`, `512k`, `1024` (bytes), `1.5g`.
 pub fn parse_size(s: &str) -> Option<i64> {
+    parse_size_in(s, 1024)
+}
+
+/// Parses a size whose units are powers of `unit`: 1024 as Docker's `RAMInBytes` (memory,
+/// tmpfs, the `local` log driver), 1000 as its `FromHumanSize` (the `json-file` log driver).
+pub fn parse_size_in(s: &str, unit: i64) -> Option<i64> {
     let s = s.trim().to_ascii_lowercase();
     let s = s.strip_suffix('b').unwrap_or(&s);
     let (num, mul) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1i64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        't' => (&s[..s.len() - 1], 1 << 40),
+        'k' => (&s[..s.len() - 1], unit),
+        'm' => (&s[..s.len() - 1], unit.pow(2)),
+        'g' => (&s[..s.len() - 1], unit.pow(3)),
+        't' => (&s[..s.len() - 1], unit.pow(4)),
         _ => (s, 1),
     };
     let v: f64 = num.parse().ok()?;
