@@ -73,11 +73,6 @@ fn matches(c: &Container, filters: &[(String, String)]) -> anyhow::Result<bool> 
             "health" => berth_engine::container::health::status_word(&c.state) == *v,
             _ => false,
         });
-        if k == "health" {
-            if let Some(bad) = vals.iter().find(|v| !matches!(**v, "starting" | "healthy" | "unhealthy" | "none")) {
-                anyhow::bail!("Unrecognised filter value for health: {bad}");
-            }
-        }
         if !matches!(k, "name" | "id" | "status" | "exited" | "label" | "ancestor" | "volume" | "runtime" | "health") {
             anyhow::bail!("invalid filter '{k}'");
         }
@@ -122,6 +117,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut filters = Vec::new();
     for f in &args.filters {
         let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+        if k == "health" && !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
+            anyhow::bail!("Unrecognised filter value for health: {v}");
+        }
         filters.push((k.to_string(), v.to_string()));
     }
     let all =

@@ -874,6 +874,7 @@ impl Engine {
         }
         st.finished_at = now_rfc3339();
         st.error = "the container's supervisor (shim) died".into();
+        health::on_stop(&mut st);
         write_json_atomic(&c.state_path(), &st)?;
         c.state = st;
         drop(_g);
