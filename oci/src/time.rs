@@ -70,7 +70,11 @@ pub fn format_go_duration(ns: i64) -> String {
         let digits = div.to_string().len() - 1;
         let f = format!("{f:0digits$}");
         let f = f.trim_end_matches('0');
-        if f.is_empty() { i.to_string() } else { format!("{i}.{f}") }
+        if f.is_empty() {
+            i.to_string()
+        } else {
+            format!("{i}.{f}")
+        }
     };
     if u < 1_000 {
         return format!("{sign}{u}ns");

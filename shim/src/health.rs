@@ -115,12 +115,15 @@ impl Monitor {
         })();
         match r {
             Ok(p) => self.probe = Some(p),
-            Err(e) => self.record(HealthResult {
-                start,
-                end: now_rfc3339(),
-                exit_code: -1,
-                output: format!("starting the health check: {e}"),
-            }, begun),
+            Err(e) => self.record(
+                HealthResult {
+                    start,
+                    end: now_rfc3339(),
+                    exit_code: -1,
+                    output: format!("starting the health check: {e}"),
+                },
+                begun,
+            ),
         }
     }
 

@@ -68,7 +68,21 @@ fn a_passing_check_goes_from_starting_to_healthy_in_dockers_shape() {
     berth_tests::require_root();
     let b = Berth::new();
     b.import_busybox("bb");
-    b.ok(&["run", "-d", "--name", "ok", "--network", "none", "--health-cmd", "echo hi", "--health-interval", "1s", "bb", "sleep", "60"]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ok",
+        "--network",
+        "none",
+        "--health-cmd",
+        "echo hi",
+        "--health-interval",
+        "1s",
+        "bb",
+        "sleep",
+        "60",
+    ]);
     // The first probe runs an interval after the start: starting, nothing logged yet.
     let h = health(&b, "ok");
     assert_eq!(h, serde_json::json!({"Status": "starting", "FailingStreak": 0, "Log": []}));
@@ -107,9 +121,23 @@ fn a_failing_check_makes_it_unhealthy_keeps_5_results_and_is_never_restarted() {
     let b = Berth::new();
     b.import_busybox("bb");
     b.ok(&[
-        "run", "-d", "--name", "bad", "--network", "none", "--restart", "always",
-        "--health-cmd", "echo out; echo err >&2; exit 3", "--health-interval", "1s", "--health-retries", "2",
-        "bb", "sleep", "60",
+        "run",
+        "-d",
+        "--name",
+        "bad",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "--health-cmd",
+        "echo out; echo err >&2; exit 3",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "2",
+        "bb",
+        "sleep",
+        "60",
     ]);
     let pid = inspect(&b, "bad")["State"]["Pid"].as_i64().unwrap();
     let h = wait_health(&b, "bad", 30, "unhealthy with a streak of 6", |h| h["FailingStreak"].as_i64() >= Some(6));
@@ -126,7 +154,10 @@ fn a_failing_check_makes_it_unhealthy_keeps_5_results_and_is_never_restarted() {
     assert_eq!(ps_names(&b, "health=unhealthy"), ["bad"]);
     // Unhealthy is not an exit: the restart policy leaves it alone.
     let i = inspect(&b, "bad");
-    assert_eq!((i["State"]["Running"].as_bool(), i["State"]["Pid"].as_i64(), i["RestartCount"].as_i64()), (Some(true), Some(pid), Some(0)));
+    assert_eq!(
+        (i["State"]["Running"].as_bool(), i["State"]["Pid"].as_i64(), i["RestartCount"].as_i64()),
+        (Some(true), Some(pid), Some(0))
+    );
 
     // Stopped: Docker keeps the log and the streak and reads the health as unhealthy; no
     // suffix in ps. Started again: starting, the streak reset, the log kept.
@@ -156,15 +187,37 @@ fn a_probe_past_its_timeout_is_killed_and_counts_as_a_failure_on_every_runtime()
         }
         let name = format!("slow-{rt}");
         b.ok(&[
-            "run", "-d", "--name", &name, "--network", "none", "--runtime", rt, "--health-cmd", "sleep 37",
-            "--health-interval", "1s", "--health-timeout", "1s", "--health-retries", "1", "bb", "sleep", "60",
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--runtime",
+            rt,
+            "--health-cmd",
+            "sleep 37",
+            "--health-interval",
+            "1s",
+            "--health-timeout",
+            "1s",
+            "--health-retries",
+            "1",
+            "bb",
+            "sleep",
+            "60",
         ]);
         let h = wait_health(&b, &name, 20, "a timed-out probe", |h| !h["Log"].as_array().is_none_or(|l| l.is_empty()));
         let e = &h["Log"][0];
-        assert_eq!((e["ExitCode"].as_i64(), e["Output"].as_str()), (Some(-1), Some("Health check exceeded timeout (1s)")), "{rt}");
+        assert_eq!(
+            (e["ExitCode"].as_i64(), e["Output"].as_str()),
+            (Some(-1), Some("Health check exceeded timeout (1s)")),
+            "{rt}"
+        );
         assert_eq!(status(&h), "unhealthy", "{rt}");
         let (start, end) = (e["Start"].as_str().unwrap(), e["End"].as_str().unwrap());
-        let took = chrono::DateTime::parse_from_rfc3339(end).unwrap() - chrono::DateTime::parse_from_rfc3339(start).unwrap();
+        let took =
+            chrono::DateTime::parse_from_rfc3339(end).unwrap() - chrono::DateTime::parse_from_rfc3339(start).unwrap();
         assert!(took.num_milliseconds() >= 1000 && took.num_milliseconds() < 3000, "{rt}: {took}");
         // At most the one probe under way (the next one's) runs in the container: the timed
         // out ones were killed.
@@ -193,7 +246,10 @@ fn the_images_healthcheck_runs_merges_with_the_flags_and_no_healthcheck_disables
 
     b.ok(&["run", "-d", "--name", "off", "--network", "none", "--no-healthcheck", "hc", "sleep", "60"]);
     let i = inspect(&b, "off");
-    assert_eq!(i["Config"]["Healthcheck"], serde_json::json!({"Test": ["NONE"], "Interval": 1_000_000_000i64, "Retries": 4}));
+    assert_eq!(
+        i["Config"]["Healthcheck"],
+        serde_json::json!({"Test": ["NONE"], "Interval": 1_000_000_000i64, "Retries": 4})
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert!(inspect(&b, "off")["State"].get("Health").is_none());
     let st = ps_status(&b, "off");
@@ -209,9 +265,25 @@ fn failures_in_the_start_period_do_not_count_and_it_probes_at_the_start_interval
     let b = Berth::new();
     b.import_busybox("bb");
     b.ok(&[
-        "run", "-d", "--name", "sp", "--network", "none", "--health-cmd", "test -f /tmp/ready",
-        "--health-interval", "30s", "--health-start-period", "60s", "--health-start-interval", "300ms",
-        "--health-retries", "1", "bb", "sleep", "60",
+        "run",
+        "-d",
+        "--name",
+        "sp",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -f /tmp/ready",
+        "--health-interval",
+        "30s",
+        "--health-start-period",
+        "60s",
+        "--health-start-interval",
+        "300ms",
+        "--health-retries",
+        "1",
+        "bb",
+        "sleep",
+        "60",
     ]);
     // At the start interval (not the 30 s interval), failing, and still starting.
     let h = wait_health(&b, "sp", 10, "three probes", |h| h["Log"].as_array().is_some_and(|l| l.len() >= 3));
@@ -224,8 +296,23 @@ fn failures_in_the_start_period_do_not_count_and_it_probes_at_the_start_interval
 
     // After the start period, failures count from the first one.
     b.ok(&[
-        "run", "-d", "--name", "sp2", "--network", "none", "--health-cmd", "exit 1", "--health-interval", "1s",
-        "--health-start-period", "1ms", "--health-retries", "1", "bb", "sleep", "60",
+        "run",
+        "-d",
+        "--name",
+        "sp2",
+        "--network",
+        "none",
+        "--health-cmd",
+        "exit 1",
+        "--health-interval",
+        "1s",
+        "--health-start-period",
+        "1ms",
+        "--health-retries",
+        "1",
+        "bb",
+        "sleep",
+        "60",
     ]);
     let h = wait_health(&b, "sp2", 10, "unhealthy", |h| status(h) == "unhealthy");
     assert_eq!(h["FailingStreak"], 1);
@@ -244,9 +331,18 @@ fn bad_flag_values_are_refused_as_docker_refuses_them() {
         (&["--health-start-period", "-1s"], "--health-start-period cannot be negative"),
         (&["--health-start-interval", "-1s"], "--health-start-interval cannot be negative"),
         (&["--health-retries", "-1"], "--health-retries cannot be negative"),
-        (&["--health-interval", "garbage"], "invalid argument \"garbage\" for \"--health-interval\" flag: time: invalid duration \"garbage\""),
-        (&["--health-timeout", "1x"], "invalid argument \"1x\" for \"--health-timeout\" flag: time: unknown unit \"x\" in duration \"1x\""),
-        (&["--health-retries", "x"], "invalid argument \"x\" for \"--health-retries\" flag: strconv.ParseInt: parsing \"x\": invalid syntax"),
+        (
+            &["--health-interval", "garbage"],
+            "invalid argument \"garbage\" for \"--health-interval\" flag: time: invalid duration \"garbage\"",
+        ),
+        (
+            &["--health-timeout", "1x"],
+            "invalid argument \"1x\" for \"--health-timeout\" flag: time: unknown unit \"x\" in duration \"1x\"",
+        ),
+        (
+            &["--health-retries", "x"],
+            "invalid argument \"x\" for \"--health-retries\" flag: strconv.ParseInt: parsing \"x\": invalid syntax",
+        ),
         (&["--health-interval", "500us"], "Interval in Healthcheck cannot be less than 1ms"),
         (&["--health-timeout", "100us"], "Timeout in Healthcheck cannot be less than 1ms"),
         (&["--no-healthcheck", "--health-cmd", "true"], "--no-healthcheck conflicts with --health-* options"),
@@ -274,13 +370,30 @@ fn a_wasm_guest_is_checked_by_an_http_or_tcp_probe_in_its_network_namespace() {
     // The guest serves HTTP on 8080 in its own namespace (no port published: the probe is
     // made from inside it).
     b.ok(&[
-        "run", "-d", "--name", "web", "--health-cmd", "http://127.0.0.1:8080/", "--health-interval", "1s", "tcpwasm",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--health-cmd",
+        "http://127.0.0.1:8080/",
+        "--health-interval",
+        "1s",
+        "tcpwasm",
     ]);
     let h = wait_health(&b, "web", 30, "healthy", |h| status(h) == "healthy");
     assert_eq!(h["Log"][0]["Output"], "GET http://127.0.0.1:8080/: HTTP/1.0 200 OK");
     b.ok(&[
-        "run", "-d", "--name", "closed", "--health-cmd", "tcp://127.0.0.1:9", "--health-interval", "1s",
-        "--health-retries", "1", "tcpwasm",
+        "run",
+        "-d",
+        "--name",
+        "closed",
+        "--health-cmd",
+        "tcp://127.0.0.1:9",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "tcpwasm",
     ]);
     let h = wait_health(&b, "closed", 30, "unhealthy", |h| status(h) == "unhealthy");
     assert_eq!(h["Log"][0]["Output"], "dial tcp 127.0.0.1:9: connect: connection refused");

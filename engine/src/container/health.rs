@@ -393,7 +393,10 @@ mod tests {
         let img = json!({"Healthcheck": {"Test": ["CMD", "true"], "Interval": 2_000_000_000i64, "Retries": 4}});
         let user = Healthcheck { test: vec!["NONE".into()], ..Default::default() };
         let h = resolve(Some(&user), &img).unwrap().unwrap();
-        assert_eq!(serde_json::to_value(&h).unwrap(), json!({"Test": ["NONE"], "Interval": 2_000_000_000i64, "Retries": 4}));
+        assert_eq!(
+            serde_json::to_value(&h).unwrap(),
+            json!({"Test": ["NONE"], "Interval": 2_000_000_000i64, "Retries": 4})
+        );
         assert!(!h.is_active());
         let user = Healthcheck { timeout: 3_000_000_000, ..Default::default() };
         let h = resolve(Some(&user), &img).unwrap().unwrap();

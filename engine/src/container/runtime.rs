@@ -251,7 +251,8 @@ pub fn exec_publishing(
         Program::Builtin => exec_relayed(c, rt.as_ref(), &p, detach, pid_out),
         // runc and crun fork it from themselves: they run it on this process's stdio.
         Program::Runc | Program::Crun => {
-            let opts = berth_runtime::ExecOptions { detach, pid_file: pid_out.map(Path::to_path_buf), ..Default::default() };
+            let opts =
+                berth_runtime::ExecOptions { detach, pid_file: pid_out.map(Path::to_path_buf), ..Default::default() };
             rt.exec(&c.id, &p, &opts).map(|st| st.map(|s| s.code() as i32)).map_err(start_failed)
         }
     }
