@@ -1803,38 +1803,7 @@ fn apply_change(st: &mut StageState, change: &str) -> Result<()> {
 
 /// Go duration strings (`30s`, `1m30s`, `500ms`) in nanoseconds.
 fn duration_ns(s: &str) -> std::result::Result<i64, String> {
-    let mut total: f64 = 0.0;
-    let mut num = String::new();
-    let b: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() || b[i] == '.' {
-            num.push(b[i]);
-            i += 1;
-            continue;
-        }
-        let mut unit = String::new();
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            unit.push(b[i]);
-            i += 1;
-        }
-        let n: f64 = num.parse().map_err(|_| format!("time: invalid duration {s:?}"))?;
-        let mult = match unit.as_str() {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += n * mult;
-        num.clear();
-    }
-    if !num.is_empty() && num != "0" {
-        return Err(format!("time: missing unit in duration {s:?}"));
-    }
-    Ok(total as i64)
+    berth_oci::time::parse_go_duration(s)
 }
 
 fn healthcheck(h: &Health, shell: &[String]) -> std::result::Result<Value, String> {

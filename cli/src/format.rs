@@ -110,7 +110,13 @@ pub fn container_status(c: &Container) -> String {
         return format!("Restarting ({}) {} ago", st.exit_code, human_since_rfc3339(&st.finished_at));
     }
     if st.running {
-        return format!("Up {}", human_since_rfc3339(&st.started_at));
+        let up = format!("Up {}", human_since_rfc3339(&st.started_at));
+        // Docker's health suffix: `(healthy)`, `(unhealthy)`, `(health: starting)`.
+        return match st.health.as_ref().map(|h| h.status.as_str()) {
+            Some("starting") => format!("{up} (health: starting)"),
+            Some(s) => format!("{up} ({s})"),
+            None => up,
+        };
     }
     match st.status.as_str() {
         "created" => "Created".into(),
@@ -526,6 +532,12 @@ mod tests {
         c.state.started_at = ago(5460);
         // The engine's old formatter said "About an hour" here; Docker rounds to the hour.
         assert_eq!(container_status(&c), "Up 2 hours");
+        let health = |s: &str| Some(berth_engine::container::health::Health { status: s.into(), ..Default::default() });
+        c.state.health = health("starting");
+        assert_eq!(container_status(&c), "Up 2 hours (health: starting)");
+        c.state.health = health("unhealthy");
+        assert_eq!(container_status(&c), "Up 2 hours (unhealthy)");
+        c.state.health = None;
         c.state.running = false;
         c.state.status = "exited".into();
         c.state.exit_code = 3;

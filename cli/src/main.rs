@@ -125,7 +125,7 @@ fn enters_containers(args: &[std::ffi::OsString]) -> bool {
         if matches!(a.as_ref(), "--root" | "--log-level" | "--insecure-registry") {
             it.next();
         } else if !a.starts_with('-') {
-            return a == "exec" || a == "runtime";
+            return a == "exec" || a == "runtime" || a == "health-probe";
         }
     }
     false
@@ -149,6 +149,16 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
         return ExitCode::from(berth_shim::main(&args) as u8);
+    }
+    // One health check of a container, re-run by its shim (see berth_engine::container::health).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "health-probe") {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+        let (Some(root), Some(id)) = (args.first(), args.get(1)) else {
+            eprintln!("usage: berth health-probe ROOT ID");
+            return ExitCode::from(2);
+        };
+        let code = berth_engine::container::health::probe_main(std::path::Path::new(root), &id.to_string_lossy());
+        return ExitCode::from(code.clamp(0, 255) as u8);
     }
     // berth's OCI runtime: dispatched first too, so a container start parses only its own flags.
     if std::env::args_os().nth(1).is_some_and(|a| a == "runtime") {

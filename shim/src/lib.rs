@@ -9,7 +9,8 @@
 //! its status. It holds `shim.lock` for its whole life: that is how other berth commands know
 //! it lives. It is plain blocking code around one `poll` loop, with small buffers and no
 //! threads, to keep its idle footprint tiny. It applies the restart policy with Docker's
-//! back-off (100 ms, doubling, reset after 10 s of running), and removes `--rm` containers.
+//! back-off (100 ms, doubling, reset after 10 s of running), removes `--rm` containers, and
+//! runs the container's health checks ([`health`]).
 
 //!
 //! It is a client of the engine library: it reads and updates the container's record, sets up
@@ -17,6 +18,8 @@
 //! command does; the engine only spawns it ([`berth_engine::container::supervisor`]).
 
 #![forbid(unsafe_code)]
+
+mod health;
 
 use berth_engine::container::attach::{self, write_frame};
 use berth_engine::container::supervisor::{write_all_fd, ATTACH_FD};
@@ -145,6 +148,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                     s.exit_code = code;
                     s.oom_killed = oom;
                     s.finished_at = berth_engine::container::now_rfc3339();
+                    berth_engine::container::health::on_stop(s);
                 });
                 if !c.host_config.restart_policy.should_restart(&c.state, code) {
                     last_word = Some((attach::EXIT, code.to_be_bytes().to_vec()));
@@ -299,7 +303,12 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
         reap_all(sigfd);
         return Err(e);
     }
-    c.update_state(|s| s.mark_running(berth_engine::container::now_rfc3339()))?;
+    let hc = c.config.healthcheck.clone();
+    c.update_state(|s| {
+        s.mark_running(berth_engine::container::now_rfc3339());
+        berth_engine::container::health::on_start(s, hc.as_ref());
+    })?;
+    let mut monitor = health::Monitor::new(c);
     // A stop recorded while the restart policy was bringing the container back found no
     // process to signal and now waits for this shim: stop it here. The state lock orders
     // the two, so a stop recorded after this update sees it running and signals it itself.
@@ -308,7 +317,8 @@ fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<
     }
     client.send(attach::STARTED, &pid.to_be_bytes());
     let mut log = LogWriter::open(&c.log_path(), &c.host_config.log_config).map_err(|e| Error::io(c.log_path(), e))?;
-    let status = pump(pid, output.expect("set above"), client, sigfd, &mut log);
+    let status = pump(pid, output.expect("set above"), client, sigfd, &mut log, &mut monitor);
+    drop(monitor);
     log.flush();
     let oom = runtime::oom_killed(c);
     runtime::cleanup_after(c);
@@ -334,7 +344,14 @@ fn drain_sigfd(sigfd: &SignalFd) {
 const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
 
 /// Pumps output and input until the container's init exits and its output is drained.
-fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &mut LogWriter) -> i32 {
+fn pump(
+    pid: i32,
+    output: Output,
+    client: &mut Client,
+    sigfd: &SignalFd,
+    log: &mut LogWriter,
+    monitor: &mut Option<health::Monitor>,
+) -> i32 {
     let mut buf = vec![0u8; 16 * 1024];
     let (mut out, mut err, mut stdin, mut pty) = match output {
         Output::Pipes { out, err, stdin } => (out, err, stdin, None),
@@ -350,6 +367,9 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
     loop {
         if exit.is_some() && out.is_none() && err.is_none() && pty.is_none() {
             break;
+        }
+        if let Some(m) = monitor.as_mut() {
+            m.tick();
         }
         if exited_at.is_none() && trim_at.is_some_and(|t| t <= Instant::now()) {
             berth_sys::process::trim_footprint();
@@ -373,16 +393,30 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
                 None => PollTimeout::NONE,
             },
         };
+        // The next health probe (or the running one's timeout) bounds the wait too.
+        let timeout = match monitor.as_ref() {
+            Some(m) => {
+                let ms = m.wake_at().saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+                let h = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+                if timeout == PollTimeout::NONE || i32::from(h) < i32::from(timeout) {
+                    h
+                } else {
+                    timeout
+                }
+            }
+            None => timeout,
+        };
         let client_fd = client.0.as_ref().filter(|_| client_file.is_some());
-        let roles_fds: [(u8, Option<std::os::fd::BorrowedFd>); 5] = [
+        let roles_fds: [(u8, Option<std::os::fd::BorrowedFd>); 6] = [
             (0, Some(sigfd.as_fd())),
             (1, out.as_ref().map(|f| f.as_fd())),
             (2, err.as_ref().map(|f| f.as_fd())),
             (3, pty.as_ref().map(|f| f.as_fd())),
             (4, client_fd.map(|f| f.as_fd())),
+            (5, monitor.as_ref().and_then(|m| m.fd())),
         ];
-        let mut roles = [0u8; 5];
-        let mut fds: Vec<PollFd> = Vec::with_capacity(5);
+        let mut roles = [0u8; 6];
+        let mut fds: Vec<PollFd> = Vec::with_capacity(6);
         for (role, fd) in roles_fds {
             if let Some(fd) = fd {
                 roles[fds.len()] = role;
@@ -411,6 +445,10 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
                             exit = Some(code);
                             exited_at = Some(Instant::now());
                             stdin = None;
+                            // No probes of a stopped container (one under way is killed).
+                            *monitor = None;
+                        } else if let Some(m) = monitor.as_mut() {
+                            m.child_exited(r, code);
                         }
                     }
                 }
@@ -431,6 +469,11 @@ fn pump(pid: i32, output: Output, client: &mut Client, sigfd: &SignalFd, log: &m
                         _ => pty = None,
                     },
                 },
+                5 => {
+                    if let Some(m) = monitor.as_mut() {
+                        m.read_output();
+                    }
+                }
                 _ => {
                     let Some(cf) = client_file.as_mut() else { continue };
                     match attach::read_frame(cf) {

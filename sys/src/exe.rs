@@ -10,6 +10,7 @@
 //! | [`Role::Shim`] | `shim ROOT ID` | `start`/`run`: a container's supervisor (crate `berth-shim`) |
 //! | [`Role::RuntimeRun`] | `runtime --root STATE run --bundle BUNDLE ID` | `build`: one RUN step's container |
 //! | [`Role::DnsServe`] | `--root ROOT network dns-serve` | networking: a state root's DNS server |
+//! | [`Role::HealthProbe`] | `health-probe ROOT ID` | a container's shim: one health check, exec'd into it |
 //!
 //! The supervisor and the build step are only ever started by the berth binary itself, so they
 //! run this very binary (`/proc/self/exe`, right even if the file was replaced since, whatever
@@ -35,6 +36,8 @@ pub enum Role<'a> {
     RuntimeRun { state: &'a Path, bundle: &'a Path, id: &'a str },
     /// The embedded DNS server of a state root: `--root ROOT network dns-serve`.
     DnsServe { root: &'a Path },
+    /// One health check of a container, run by its shim: `health-probe ROOT ID`.
+    HealthProbe { root: &'a Path, id: &'a str },
 }
 
 impl Role<'_> {
@@ -47,18 +50,19 @@ impl Role<'_> {
                 vec![s("runtime"), s("--root"), state.into(), s("run"), s("--bundle"), bundle.into(), s(id)]
             }
             Role::DnsServe { root } => vec![s("--root"), root.into(), s("network"), s("dns-serve")],
+            Role::HealthProbe { root, id } => vec![s("health-probe"), root.into(), s(id)],
         }
     }
 
     /// Whether the role's process forks a container's first process (and so must run from a
     /// sealed view of the binary). `runtime` seals itself when it starts (the CLI's `main`).
     fn sealed(&self) -> bool {
-        matches!(self, Role::Shim { .. })
+        matches!(self, Role::Shim { .. } | Role::HealthProbe { .. })
     }
 
     /// Whether only the berth binary itself starts this role (so it is this very binary).
     fn runs_self(&self) -> bool {
-        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. })
+        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. } | Role::HealthProbe { .. })
     }
 }
 
@@ -115,6 +119,7 @@ mod tests {
             "runtime --root /s run --bundle /b x"
         );
         assert_eq!(args(Role::DnsServe { root }), "--root /var/lib/berth network dns-serve");
+        assert_eq!(args(Role::HealthProbe { root, id: "abc" }), "health-probe /var/lib/berth abc");
     }
 
     #[test]

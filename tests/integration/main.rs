@@ -17,6 +17,7 @@ mod build_debian;
 mod build_docker;
 mod containers;
 mod e2e_run;
+mod health;
 mod images;
 mod lifecycle;
 mod log_rotation;

@@ -165,7 +165,7 @@ const COMPONENT: &str = r#"
 /// A `wasi:cli/command` component that listens with `wasi:sockets` on 0.0.0.0:8080 and answers
 /// every connection with a one-line HTTP/1.0 reply (`hello from wasm tcp`), forever: the
 /// smallest guest that needs a network.
-const TCP_SERVER: &str = r#"
+pub(crate) const TCP_SERVER: &str = r#"
 (component $C
   (import "wasi:io/error@0.2.0" (instance $ioerr (export "error" (type (sub resource)))))
   (alias export $ioerr "error" (type $error))
@@ -541,7 +541,7 @@ fn entrypoint_neither_elf_script_nor_wasm_is_refused_with_126() {
 }
 
 /// Packages a guest as `name` in `b`.
-fn package(b: &Berth, name: &str, wat_text: &str) {
+pub(crate) fn package(b: &Berth, name: &str, wat_text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("app.wasm");
     std::fs::write(&file, wasm(wat_text)).unwrap();

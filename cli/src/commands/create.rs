@@ -34,6 +34,8 @@ pub struct ContainerFlags {
     /// Username or UID (format: <name|uid>[:<group|gid>]).
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    #[command(flatten)]
+    pub health: super::health_flags::HealthFlags,
     /// Overwrite the default ENTRYPOINT of the image.
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -210,6 +212,7 @@ impl ContainerFlags {
             runtime: self.runtime.clone(),
             attach: false,
             defer_bundle: false,
+            healthcheck: self.health.healthcheck()?,
         })
     }
 }

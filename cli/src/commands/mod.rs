@@ -5,6 +5,7 @@ pub mod container;
 pub mod cp;
 pub mod create;
 pub mod exec;
+pub mod health_flags;
 pub mod history;
 pub mod image;
 pub mod images;

@@ -13,7 +13,7 @@ pub struct Args {
     /// Only display container IDs.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Filter output based on conditions provided (name=, id=, status=, label=, ancestor=, exited=).
+    /// Filter output based on conditions provided (name=, id=, status=, label=, ancestor=, exited=, health=).
     #[arg(short = 'f', long = "filter")]
     pub filters: Vec<String>,
     /// Format output: table, json, or a Go template like '{{.ID}} {{.Names}}'.
@@ -70,9 +70,10 @@ fn matches(c: &Container, filters: &[(String, String)]) -> anyhow::Result<bool> 
             "volume" => c.mounts.iter().any(|m| m.name == *v || m.destination == *v),
             // What the container runs (`linux`, `wasm`: the RUNTIME of `inspect`), one field.
             "runtime" => c.kind().as_str() == *v,
+            "health" => berth_engine::container::health::status_word(&c.state) == *v,
             _ => false,
         });
-        if !matches!(k, "name" | "id" | "status" | "exited" | "label" | "ancestor" | "volume" | "runtime") {
+        if !matches!(k, "name" | "id" | "status" | "exited" | "label" | "ancestor" | "volume" | "runtime" | "health") {
             anyhow::bail!("invalid filter '{k}'");
         }
         if !ok {
@@ -117,6 +118,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut filters = Vec::new();
     for f in &args.filters {
         let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+        if k == "health" && !matches!(v, "starting" | "healthy" | "unhealthy" | "none") {
+            anyhow::bail!("Unrecognised filter value for health: {v}");
+        }
         filters.push((k.to_string(), v.to_string()));
     }
     let all =

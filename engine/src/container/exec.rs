@@ -30,6 +30,12 @@ impl Engine {
         if !c.state.running {
             return Err(Error::Conflict(format!("container {} is not running", c.id)));
         }
+        let process = self.exec_process(c, o)?;
+        Ok(super::runtime::exec(c, &process, o.detach)?.unwrap_or(0))
+    }
+
+    /// The OCI process `exec` runs (a health probe too): the container's own, with `o` over it.
+    pub(crate) fn exec_process(&self, c: &Container, o: &ExecOptions) -> Result<serde_json::Value> {
         if o.cmd.is_empty() {
             return Err(Error::Other("exec: no command given".into()));
         }
@@ -75,6 +81,6 @@ impl Engine {
                 process["consoleSize"] = json!({ "height": rows, "width": cols });
             }
         }
-        Ok(super::runtime::exec(c, &process, o.detach)?.unwrap_or(0))
+        Ok(process)
     }
 }

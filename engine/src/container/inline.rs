@@ -46,6 +46,8 @@ fn eligible(c: &Container, spec: &oci_spec::runtime::Spec) -> bool {
         && !cpu_limited
         && c.net.publish.is_empty()
         && !c.net.publish_all
+        // Health probes are the shim's to run.
+        && !c.config.healthcheck.as_ref().is_some_and(super::health::Healthcheck::is_active)
 }
 
 /// A stream of the guest: written to this process's `fd` and to the container's log.

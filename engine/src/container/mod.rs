@@ -14,6 +14,7 @@
 pub mod attach;
 pub mod cp;
 pub mod exec;
+pub mod health;
 pub mod inline;
 pub mod logs;
 pub mod names;
@@ -60,6 +61,9 @@ pub struct Config {
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    /// The effective healthcheck (the image's under the `--health-*` flags), as Docker records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<health::Healthcheck>,
     pub image: String,
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub working_dir: String,
@@ -218,6 +222,9 @@ pub struct State {
     /// Set by `stop`/`kill`: the restart policy must not bring it back.
     pub has_been_manually_stopped: bool,
     pub restart_count: i64,
+    /// `State.Health` (Docker's shape), kept by the shim's health monitor; absent without a check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::Health>,
 }
 
 impl Default for State {
@@ -238,6 +245,7 @@ impl Default for State {
             pid_start_time: 0,
             has_been_manually_stopped: false,
             restart_count: 0,
+            health: None,
         }
     }
 }
@@ -490,6 +498,8 @@ pub struct CreateOptions {
     pub defer_bundle: bool,
     /// `-p`, `-P`, `--expose`, `--dns`, `--add-host`, `--ip`, `--network-alias`.
     pub net: crate::container::net::NetConfig,
+    /// `--health-*`/`--no-healthcheck` (Docker's container `Healthcheck`; merged with the image's).
+    pub healthcheck: Option<health::Healthcheck>,
 }
 
 // ---- on-disk helpers ----------------------------------------------------------------------
@@ -846,6 +856,7 @@ impl Engine {
             c.runtime = wasm::decide(image, &c.process.args, &c.process.env, view)?.to_string();
             runopts::check_runtime_kind(&c)?;
             security::check_wasm(&c, opts)?;
+            health::check_kind(&c, opts.healthcheck.as_ref())?;
             volume::resolve_mounts(self, &mut c, opts, &rootfs)?;
             // A wasm guest sees directories only (its preopens), never these files: not written.
             if c.kind() != berth_runtime::Kind::Wasm {
@@ -930,6 +941,7 @@ impl Engine {
         }
         st.finished_at = now_rfc3339();
         st.error = "the container's supervisor (shim) died".into();
+        health::on_stop(&mut st);
         write_json_atomic(&c.state_path(), &st)?;
         c.state = st;
         if c.host_config.auto_remove {

@@ -225,6 +225,17 @@ pub fn oom_killed(c: &Container) -> bool {
 /// Runs one more process in the running container (`process` is an OCI `Process`), with this
 /// process's stdio; returns its exit status (`None` when detached).
 pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
+    exec_publishing(c, process, detach, None)
+}
+
+/// [`exec`], writing the process's pid to `pid_out` as soon as it runs (a health probe's
+/// supervisor kills it by that pid when it outlives its timeout).
+pub fn exec_publishing(
+    c: &Container,
+    process: &serde_json::Value,
+    detach: bool,
+    pid_out: Option<&Path>,
+) -> Result<Option<i32>> {
     if c.kind() == Kind::Wasm {
         return Err(Error::Unsupported(format!(
             "container {} runs WebAssembly: it has no processes to exec into",
@@ -237,10 +248,11 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
     match c.program() {
         // The built-in runtime forks the process from this one, which can then wait for it and
         // relay its stdio rather than hand it ours.
-        Program::Builtin => exec_relayed(c, rt.as_ref(), &p, detach),
+        Program::Builtin => exec_relayed(c, rt.as_ref(), &p, detach, pid_out),
         // runc and crun fork it from themselves: they run it on this process's stdio.
         Program::Runc | Program::Crun => {
-            let opts = berth_runtime::ExecOptions { detach, ..Default::default() };
+            let opts =
+                berth_runtime::ExecOptions { detach, pid_file: pid_out.map(Path::to_path_buf), ..Default::default() };
             rt.exec(&c.id, &p, &opts).map(|st| st.map(|s| s.code() as i32)).map_err(start_failed)
         }
     }
@@ -250,13 +262,22 @@ pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<
 /// gets this process's own stdio (a terminal the user types into, say): without a terminal it
 /// gets pipes (stdin, stdout, stderr), with one a pty from the runtime, and this process relays
 /// between them and its own stdio until the process exits.
-fn exec_relayed(c: &Container, rt: &dyn Runtime, p: &oci_spec::runtime::Process, detach: bool) -> Result<Option<i32>> {
+fn exec_relayed(
+    c: &Container,
+    rt: &dyn Runtime,
+    p: &oci_spec::runtime::Process,
+    detach: bool,
+    pid_out: Option<&Path>,
+) -> Result<Option<i32>> {
     use std::os::fd::AsRawFd;
     let tty = p.terminal().unwrap_or(false);
     let pid_file = c.dir.join(format!("exec-{:08x}.pid", rand::random::<u32>()));
     let read_pid = || {
         let pid: i32 = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         let _ = std::fs::remove_file(&pid_file);
+        if let Some(out) = pid_out.filter(|_| pid > 0) {
+            let _ = std::fs::write(out, pid.to_string());
+        }
         pid
     };
     if !tty {

@@ -185,6 +185,7 @@ pub(crate) fn resolve_config(c: &mut Container, img: &Value, o: &CreateOptions) 
         labels,
         stop_signal,
         stop_timeout: o.stop_timeout,
+        healthcheck: super::health::resolve(o.healthcheck.as_ref(), img)?,
         ..Default::default()
     };
     c.host_config = HostConfig {
