@@ -310,8 +310,13 @@ impl Store {
                 _ => return Err(Error::Conflict(format!("image id prefix {s:?} is ambiguous"))),
             }
         }
-        Reference::parse(s)?;
-        Err(Error::ImageNotFound(s.to_string()))
+        let r = Reference::parse(s)?;
+        // Named as Docker names it: `nosuch:latest`, the tag it looked for.
+        let shown = match (r.digest(), r.tag()) {
+            (Some(d), _) => format!("{}@{d}", r.familiar_name()),
+            (None, t) => format!("{}:{}", r.familiar_name(), t.unwrap_or("latest")),
+        };
+        Err(Error::ImageNotFound(shown))
     }
 
     /// Names an image: `name` (a full reference) now points at `desc`, and a dangling entry

@@ -16,6 +16,7 @@ mod build;
 mod build_debian;
 mod build_docker;
 mod containers;
+mod docker_diff;
 mod e2e_run;
 mod health;
 mod images;

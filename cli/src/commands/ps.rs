@@ -102,7 +102,8 @@ fn fields(c: &Container, ports: String, no_trunc: bool) -> format::Row<'static> 
         "Mounts",
         c.mounts
             .iter()
-            .map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() })
+            .map(|m| if m.name.is_empty() { m.source.as_str() } else { m.name.as_str() })
+            .map(|n| if no_trunc { n.to_string() } else { ellipsis(n, 15) })
             .collect::<Vec<_>>()
             .join(","),
     );

@@ -19,9 +19,9 @@ pub mod inline;
 pub mod logs;
 pub mod names;
 pub mod net;
+pub mod recover;
 pub mod resources;
 pub mod runopts;
-pub mod recover;
 pub mod runtime;
 pub mod security;
 pub mod snapshot;
@@ -433,9 +433,11 @@ impl Container {
     }
 
     /// The COMMAND column: entrypoint and args, quoted.
+    /// The command as `ps` shows it: Docker's daemon single-quotes each argument holding a
+    /// space (`sh -c 'echo hi'`).
     pub fn command_line(&self) -> String {
         let mut v = vec![self.path.clone()];
-        v.extend(self.args.iter().cloned());
+        v.extend(self.args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }));
         v.join(" ")
     }
 }
