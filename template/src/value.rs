@@ -181,6 +181,10 @@ fn zero(name: &str, parent: &str) -> Value {
     let is = |list: &[&str]| list.contains(&name) || list.contains(&qualified.as_str());
     if is(POINTER_FIELDS) {
         Value::Nil
+    } else if let Some((_, order)) = FIELD_ORDER.iter().find(|(k, _)| *k == name) {
+        // A struct: each of its fields zero.
+        let fields = order.iter().map(|f| (f.to_string(), zero(f, name))).collect();
+        Value::Struct(Box::new(Struct { type_name: None, fields, lookups: Vec::new() }))
     } else if is(LIST_FIELDS) {
         Value::NilOf(true)
     } else if is(MAP_FIELDS) {
