@@ -213,6 +213,12 @@ fn go_semantics() {
         assert_eq!(run(t), *want, "{t}");
     }
     assert_eq!(list(&["a"]).go_string(), "[a]");
+    // A network's IPAM config prints as Docker's structs (`docker network inspect`).
+    let net = Value::from_json(
+        &json!({"IPAM": {"Driver": "default", "Config": [{"Gateway": "172.22.0.1", "Subnet": "172.22.0.0/16"}]}}),
+    );
+    let t = Template::parse("{{.IPAM.Config}}").unwrap();
+    assert_eq!(t.execute(&net, true).unwrap(), "[{172.22.0.0/16  172.22.0.1 map[]}]");
 }
 
 #[test]

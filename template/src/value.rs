@@ -611,7 +611,7 @@ fn shape(v: &serde_json::Value, key: &str, parent: &str) -> Value {
         },
         J::String(s) => Value::Str(s.clone()),
         J::Array(a) => {
-            let elem = format!("{}[]", if qualified == ".IPAM.Config" { "IPAM.Config" } else { key });
+            let elem = format!("{}[]", if qualified == "IPAM.Config" { "IPAM.Config" } else { key });
             Value::List(a.iter().map(|x| shape(x, &elem, key)).collect())
         }
         J::Object(o) if is(MAP_FIELDS) => {
