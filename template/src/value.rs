@@ -52,9 +52,9 @@ impl Struct {
     }
 }
 
-/// Objects of Docker's inspect documents that are Go maps, by the key they sit under (and,
-/// for `Config`, the key above it: a container's `Config` is a struct, `LogConfig.Config` a
-/// map). Every other object is a struct.
+/// Objects of Docker's inspect documents that are Go maps, by the key they sit under, or that
+/// key after the one above it (`LogConfig.Config`: a container's `Config` is a struct; `.Status`:
+/// a volume's, at the top). Every other object is a struct.
 const MAP_FIELDS: &[&str] = &[
     "Labels",
     "ExposedPorts",
@@ -63,14 +63,14 @@ const MAP_FIELDS: &[&str] = &[
     "Networks",
     "PortBindings",
     "Options",
-    "Data",
+    "GraphDriver.Data",
     "Sysctls",
     "StorageOpt",
     "Tmpfs",
     "DriverOpts",
     "Containers",
     "Annotations",
-    "Status",
+    ".Status",
     "AuxiliaryAddresses",
     "LogConfig.Config",
 ];
