@@ -360,24 +360,49 @@ pub fn print_rows(
 /// Formats inspect documents with `-f`, as `docker inspect` does: the text is Go's (no `\t`
 /// escapes), each document is run as Docker's typed structs would hold it (see
 /// [`Value::from_json`]), and a field the document does not have fails as Docker's retry on
-/// the raw JSON fails (`map has no entry for key "X"`).
-pub fn format_docs(format: &str, docs: &[serde_json::Value]) -> Result<String, FormatError> {
+/// the raw JSON fails (`map has no entry for key "X"`). Returns what the documents that did not
+/// fail print (a lone newline when none printed, as Docker's inspector flushes) and the errors
+/// of those that failed.
+fn render_docs(format: &str, docs: &[serde_json::Value]) -> Result<(String, Vec<String>), FormatError> {
     // `docker inspect` exits 64 (a usage error) when its template does not parse.
     let tmpl = Template::parse(format)
         .map_err(|e| FormatError { code: 64, ..FormatError::from(e).context("template parsing error") })?;
     let mut out = String::new();
+    let mut errors = Vec::new();
     for d in docs {
-        let text = tmpl.execute(&Value::from_json(d), true);
-        out.push_str(&text.map_err(|e| FormatError::from(e).context("template parsing error"))?);
+        match tmpl.execute(&Value::from_json(d), true) {
+            Ok(text) => {
+                out.push_str(&text);
+                out.push('\n');
+            }
+            Err(e) => errors.push(FormatError::from(e).context("template parsing error").message),
+        }
+    }
+    if out.is_empty() {
         out.push('\n');
     }
-    Ok(out)
+    Ok((out, errors))
 }
 
-/// [`format_docs`] printed to stdout, errors reported as Docker does.
+/// [`render_docs`] as one result: the text, or the errors joined (exit status 1).
+#[cfg(test)]
+fn format_docs(format: &str, docs: &[serde_json::Value]) -> Result<String, FormatError> {
+    let (out, errors) = render_docs(format, docs)?;
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(FormatError { message: errors.join("\n"), code: 1 })
+    }
+}
+
+/// [`render_docs`] printed as Docker prints it: what printed on stdout, then the errors on
+/// stderr and exit status 1.
 pub fn print_docs(format: &str, docs: &[serde_json::Value]) -> anyhow::Result<()> {
-    let text = format_docs(format, docs).map_err(FormatError::exit)?;
-    print!("{text}");
+    let (out, errors) = render_docs(format, docs).map_err(FormatError::exit)?;
+    print!("{out}");
+    if !errors.is_empty() {
+        return Err(FormatError { message: errors.join("\n"), code: 1 }.exit());
+    }
     Ok(())
 }
 

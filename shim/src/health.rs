@@ -175,13 +175,20 @@ impl Monitor {
             return;
         }
         let p = self.probe.take().expect("checked above");
-        let failed = std::fs::read_to_string(self.pid_file()).is_ok_and(|s| s.trim() == PROBE_FAILED);
+        let published = std::fs::read_to_string(self.pid_file()).unwrap_or_default();
         let _ = std::fs::remove_file(self.pid_file());
-        let mut output = String::from_utf8_lossy(&p.output).into_owned();
-        if p.truncated {
-            output.push_str("...");
-        }
-        let exit_code = if failed { -1 } else { i64::from(p.exit.unwrap_or(-1)) };
+        // Not started: Docker's exit code -1 with the reason as the output.
+        let failed = published.split_once('\n').filter(|(first, _)| *first == PROBE_FAILED).map(|(_, m)| m);
+        let (exit_code, output) = match failed {
+            Some(msg) => (-1, msg.to_string()),
+            None => {
+                let mut output = String::from_utf8_lossy(&p.output).into_owned();
+                if p.truncated {
+                    output.push_str("...");
+                }
+                (i64::from(p.exit.unwrap_or(-1)), output)
+            }
+        };
         self.record(HealthResult { start: p.start, end: now_rfc3339(), exit_code, output }, p.begun);
     }
 

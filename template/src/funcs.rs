@@ -153,16 +153,16 @@ pub(crate) fn call(name: &str, args: &[Value], raw: bool) -> R {
                 return Err(FnErr::Call("missing argument for comparison".into()));
             }
             for b in &args[1..] {
-                if eq(&args[0], b)? {
+                if eq(&args[0], b, raw)? {
                     return Ok(Value::Bool(true));
                 }
             }
             Ok(Value::Bool(false))
         }
-        "ne" => Ok(Value::Bool(!eq(&args[0], &args[1])?)),
+        "ne" => Ok(Value::Bool(!eq(&args[0], &args[1], raw)?)),
         "lt" => Ok(Value::Bool(lt(&args[0], &args[1])?)),
-        "le" => Ok(Value::Bool(lt(&args[0], &args[1])? || eq(&args[0], &args[1])?)),
-        "gt" => Ok(Value::Bool(!(lt(&args[0], &args[1])? || eq(&args[0], &args[1])?))),
+        "le" => Ok(Value::Bool(lt(&args[0], &args[1])? || eq(&args[0], &args[1], raw)?)),
+        "gt" => Ok(Value::Bool(!(lt(&args[0], &args[1])? || eq(&args[0], &args[1], raw)?))),
         "ge" => Ok(Value::Bool(!lt(&args[0], &args[1])?)),
         "call" => Err(FnErr::Call(format!("non-function {} of type {}", args[0].go_string(), args[0].type_name(raw)))),
         other => Err(FnErr::Plain(format!("function {other:?} not defined"))),
@@ -191,7 +191,8 @@ fn kind(v: &Value) -> Option<u8> {
 const BAD_COMPARISON: &str = "incompatible types for comparison";
 const BAD_COMPARISON_TYPE: &str = "invalid type for comparison";
 
-fn eq(a: &Value, b: &Value) -> Result<bool, FnErr> {
+/// Go's `eq` of two values (`raw` names types as Docker's retry on the raw JSON does).
+fn eq(a: &Value, b: &Value, raw: bool) -> Result<bool, FnErr> {
     let (ka, kb) = (kind(a), kind(b));
     if ka != kb {
         // Values of different kinds are an error, unless one is missing (never equal).
@@ -202,7 +203,7 @@ fn eq(a: &Value, b: &Value) -> Result<bool, FnErr> {
     }
     match (a, b) {
         (Value::List(_) | Value::Map(_) | Value::Struct(_), _) => {
-            Err(FnErr::Call(format!("non-comparable type {}: {}", a.go_string(), a.type_name(false))))
+            Err(FnErr::Call(format!("non-comparable type {}: {}", a.go_string(), a.type_name(raw))))
         }
         _ => Ok(a == b),
     }

@@ -176,7 +176,7 @@ fn format_arg(v: &Value, verb: char, sp: Spec) -> String {
         _ => {}
     }
     match (verb, v) {
-        ('v', Value::Float(f)) => pad(sign(go_float(*f), sp), sp, true),
+        ('v', Value::Float(f)) => pad(sign(float(*f, 'g', sp.prec), sp), sp, true),
         ('v', Value::Int(n)) => pad(sign(n.to_string(), sp), sp, true),
         ('v', v) => pad(v.go_string(), sp, false),
         ('t', Value::Bool(b)) => pad(b.to_string(), sp, false),
@@ -345,6 +345,7 @@ mod tests {
             ("100%% %", vec![], "100% %!(NOVERB)"),
             ("%x % x %q", vec![s("hi"), s("hi"), i('a' as i64)], "6869 68 69 'a'"),
             ("%*d|%-*d", vec![i(4), i(1), i(3), i(2)], "   1|2  "),
+            ("%6.2v|%.1s|%-8q|", vec![fl(1.2345), s("abc"), s("q")], "   1.2|a|\"q\"     |"),
             ("%s", vec![Value::List(vec![s("a"), s("b")])], "[a b]"),
             ("%q", vec![Value::List(vec![s("a"), s("b")])], "[\"a\" \"b\"]"),
         ];

@@ -76,6 +76,9 @@ fn docker_documentation_examples() {
         ("{{json .Config.Env}}", r#"["A=1"]"#),
         // A null slice or map of Docker's structs prints empty but is null in JSON.
         ("{{.HostConfig.Dns}} {{json .HostConfig.Dns}} {{len .HostConfig.Dns}} {{range .HostConfig.Dns}}x{{else}}none{{end}}", "[] null 0 none"),
+        // Fields of Docker's structs berth's document leaves out are zero.
+        ("{{.HostConfig.CpuShares}} {{.HostConfig.Privileged}} {{.HostConfig.PidsLimit}} {{.HostConfig.CapAdd}} {{.Config.Healthcheck}} {{.Config.User}}|", "0 false <nil> [] <nil> |"),
+        ("{{.NetworkSettings.Networks.tn.DNSNames}} {{.NetworkSettings.Networks.tn.MacAddress}}|", "[] |"),
         ("{{.HostConfig.Sysctls}} {{json .HostConfig.Sysctls}} {{index .HostConfig.Sysctls \"x\"}}|", "map[] null |"),
         ("{{.Name}}\\t{{.Path}}", "/c1\\tsleep"),
     ];
@@ -210,6 +213,12 @@ fn go_semantics() {
         assert_eq!(run(t), *want, "{t}");
     }
     assert_eq!(list(&["a"]).go_string(), "[a]");
+    // A network's IPAM config prints as Docker's structs (`docker network inspect`).
+    let net = Value::from_json(
+        &json!({"IPAM": {"Driver": "default", "Config": [{"Gateway": "172.22.0.1", "Subnet": "172.22.0.0/16"}]}}),
+    );
+    let t = Template::parse("{{.IPAM.Config}}").unwrap();
+    assert_eq!(t.execute(&net, true).unwrap(), "[{172.22.0.0/16  172.22.0.1 map[]}]");
 }
 
 #[test]

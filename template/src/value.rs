@@ -52,9 +52,9 @@ impl Struct {
     }
 }
 
-/// Objects of Docker's inspect documents that are Go maps, by the key they sit under (and,
-/// for `Config`, the key above it: a container's `Config` is a struct, `LogConfig.Config` a
-/// map). Every other object is a struct.
+/// Objects of Docker's inspect documents that are Go maps, by the key they sit under, or that
+/// key after the one above it (`LogConfig.Config`: a container's `Config` is a struct; `.Status`:
+/// a volume's, at the top). Every other object is a struct.
 const MAP_FIELDS: &[&str] = &[
     "Labels",
     "ExposedPorts",
@@ -63,14 +63,14 @@ const MAP_FIELDS: &[&str] = &[
     "Networks",
     "PortBindings",
     "Options",
-    "Data",
+    "GraphDriver.Data",
     "Sysctls",
     "StorageOpt",
     "Tmpfs",
     "DriverOpts",
     "Containers",
     "Annotations",
-    "Status",
+    ".Status",
     "AuxiliaryAddresses",
     "LogConfig.Config",
 ];
@@ -181,6 +181,10 @@ fn zero(name: &str, parent: &str) -> Value {
     let is = |list: &[&str]| list.contains(&name) || list.contains(&qualified.as_str());
     if is(POINTER_FIELDS) {
         Value::Nil
+    } else if let Some((_, order)) = FIELD_ORDER.iter().find(|(k, _)| *k == name) {
+        // A struct: each of its fields zero.
+        let fields = order.iter().map(|f| (f.to_string(), zero(f, name))).collect();
+        Value::Struct(Box::new(Struct { type_name: None, fields, lookups: Vec::new() }))
     } else if is(LIST_FIELDS) {
         Value::NilOf(true)
     } else if is(MAP_FIELDS) {
@@ -607,7 +611,7 @@ fn shape(v: &serde_json::Value, key: &str, parent: &str) -> Value {
         },
         J::String(s) => Value::Str(s.clone()),
         J::Array(a) => {
-            let elem = format!("{}[]", if qualified == ".IPAM.Config" { "IPAM.Config" } else { key });
+            let elem = format!("{}[]", if qualified == "IPAM.Config" { "IPAM.Config" } else { key });
             Value::List(a.iter().map(|x| shape(x, &elem, key)).collect())
         }
         J::Object(o) if is(MAP_FIELDS) => {

@@ -244,6 +244,48 @@ fn the_images_healthcheck_runs_merges_with_the_flags_and_no_healthcheck_disables
     );
     wait_health(&b, "img", 20, "healthy", |h| status(h) == "healthy");
 
+    // A command that cannot be started: exit code -1 and the reason, once. (crun reports it
+    // as the process's own exit, 255, as it does for `exec`: see docs/docker-compat.md.)
+    b.ok(&["import", "--change", "HEALTHCHECK --interval=1s CMD [\"nonexist\"]", tar.to_str().unwrap(), "hc2"]);
+    for rt in ["berth", "runc"] {
+        if rt != "berth" && !berth_tests::have(rt) {
+            continue;
+        }
+        let name = format!("nx-{rt}");
+        b.ok(&["run", "-d", "--name", &name, "--network", "none", "--runtime", rt, "hc2", "sleep", "60"]);
+        let h = wait_health(&b, &name, 20, "a failed probe", |h| h["Log"].as_array().is_some_and(|l| !l.is_empty()));
+        let (code, out) = (&h["Log"][0]["ExitCode"], h["Log"][0]["Output"].as_str().unwrap());
+        assert_eq!(code, -1, "{rt}: {h}");
+        assert!(out.contains("exec") && out.contains("\"nonexist\"") && !out.contains('\n'), "{rt}: {out:?}");
+        b.ok(&["rm", "-f", &name]);
+    }
+
+    // Output past 4 KiB is cut there, as Docker marks it.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "big",
+        "--network",
+        "none",
+        "--health-cmd",
+        "yes | head -c 5000",
+        "--health-interval",
+        "1s",
+        "hc",
+        "sleep",
+        "60",
+    ]);
+    let h = wait_health(&b, "big", 20, "a probe", |h| h["Log"].as_array().is_some_and(|l| !l.is_empty()));
+    let out = h["Log"][0]["Output"].as_str().unwrap();
+    assert!(
+        out.len() == 4099 && out.ends_with("y\n...") && out.starts_with("y\ny\n"),
+        "{} {:?}",
+        out.len(),
+        &out[out.len() - 8..]
+    );
+    b.ok(&["rm", "-f", "big"]);
+
     b.ok(&["run", "-d", "--name", "off", "--network", "none", "--no-healthcheck", "hc", "sleep", "60"]);
     let i = inspect(&b, "off");
     assert_eq!(

@@ -42,7 +42,9 @@ pub const UNHEALTHY: &str = "unhealthy";
 
 /// Where a probe writes the pid of its process in the container (or `failed`).
 pub const PROBE_PID_FILE: &str = "health-probe.pid";
-/// What [`PROBE_PID_FILE`] says when the probe's process could not be started.
+/// What [`PROBE_PID_FILE`] starts with when the probe's process could not be started (the
+/// message follows on the next line: it is the result's output, whatever else the runtime
+/// printed).
 pub const PROBE_FAILED: &str = "failed";
 
 fn is_zero(v: &i64) -> bool {
@@ -275,13 +277,11 @@ pub fn probe_main(root: &Path, id: &str) -> i32 {
     match r {
         Ok(code) => code,
         Err(e) => {
-            use std::io::Write;
             let msg = match e {
                 Error::StartFailed { message, .. } => message,
                 e => e.to_string(),
             };
-            let _ = std::io::stderr().write_all(msg.as_bytes());
-            let _ = std::fs::write(&pid_file, PROBE_FAILED);
+            let _ = std::fs::write(&pid_file, format!("{PROBE_FAILED}\n{msg}"));
             1
         }
     }
