@@ -10,7 +10,10 @@
 //! it lives. It is plain blocking code around one `poll` loop, with small buffers and no
 //! threads, to keep its idle footprint tiny. It applies the restart policy with Docker's
 //! back-off (100 ms, doubling, reset after 10 s of running), removes `--rm` containers, and
-//! runs the container's health checks ([`health`]).
+//! runs the container's health checks ([`health`]). It writes the log through the engine's
+//! `LogWriter`, which rotates it as `--log-opt` says. If the shim itself dies, the next berth
+//! command that looks at the container cleans up and, as the policy says, starts a new shim
+//! (`berth_engine::container::recover`).
 
 //!
 //! It is a client of the engine library: it reads and updates the container's record, sets up

@@ -179,6 +179,22 @@ fn killed_shim_without_a_policy_leaves_the_container_exited_and_clean() {
     b.ok(&["ps", "-a"]);
     assert!(!state(&b, id).running);
     assert_eq!(shims_of(id), 0);
+    // on-failure:1: a killed supervisor is a failure, brought back within the count only.
+    let id = b.ok(&["run", "-d", "--name", "onfail", "--restart", "on-failure:1", "busybox", "sleep", "600"]);
+    let id = id.trim();
+    kill9(state(&b, id).shim_pid);
+    b.ok(&["inspect", "onfail"]);
+    let st = state(&b, id);
+    assert!(st.running && st.restart_count == 1, "{st:?}");
+    let procs = [(st.shim_pid, start_time(st.shim_pid)), (st.pid, st.pid_start_time)];
+    kill9(st.shim_pid);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", "onfail"]).trim(),
+        "exited 137 1"
+    );
+    assert_eq!(shims_of(id), 0);
+    wait_gone(&procs, "on-failure past its count");
+    assert_eq!(footprint(id), (0, 0), "mounts or cgroups left");
 }
 
 #[test]
