@@ -133,9 +133,9 @@ fn normalize(out: &str) -> Vec<String> {
 }
 
 fn accepted(case: &str, line: &str) -> bool {
-    ACCEPTED_PROBE
-        .iter()
-        .any(|(c, prefix, _)| ((*c == "*" && !EXACT.contains(&(case, *prefix))) || *c == case) && line.starts_with(prefix))
+    ACCEPTED_PROBE.iter().any(|(c, prefix, _)| {
+        ((*c == "*" && !EXACT.contains(&(case, *prefix))) || *c == case) && line.starts_with(prefix)
+    })
 }
 
 /// What differs between two normalised probe outputs, as readable lines.

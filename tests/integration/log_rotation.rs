@@ -82,12 +82,12 @@ fn rotation_keeps_max_file_files_and_logs_reads_across_them() {
     b.ok(&["run", "--name", "default", "--network", "none", "busybox", "sh", "-c", LINES]);
     assert_eq!(b.ok(&["logs", "default"]), expected(0, 100));
     let shown = b.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}} {{.LogPath}}", "default"]);
-    assert!(shown.starts_with(r#"{"Config":{},"Type":"json-file"} /"#), "{shown}");
+    assert!(shown.starts_with(r#"{"Type":"json-file","Config":{}} /"#), "{shown}");
     // local: the same reading, local's defaults, and no LogPath (Docker's is internal too).
     b.ok(&["run", "--name", "local", "--network", "none", "--log-driver", "local", "busybox", "sh", "-c", LINES]);
     assert_eq!(b.ok(&["logs", "--tail", "2", "local"]), expected(98, 100));
     let shown = b.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}} [{{.LogPath}}]", "local"]);
-    assert_eq!(shown.trim(), r#"{"Config":{},"Type":"local"} []"#);
+    assert_eq!(shown.trim(), r#"{"Type":"local","Config":{}} []"#);
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn none_keeps_nothing_and_logs_says_so() {
     let err = b.fails(&["logs", "quiet"]);
     assert!(err.contains("configured logging driver does not support reading"), "{err}");
     let shown = b.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}} [{{.LogPath}}]", "quiet"]);
-    assert_eq!(shown.trim(), r#"{"Config":{},"Type":"none"} []"#);
+    assert_eq!(shown.trim(), r#"{"Type":"none","Config":{}} []"#);
 }
 
 #[test]

@@ -22,9 +22,19 @@ fn state(b: &Berth, id: &str) -> State {
     Engine::open(b.root()).unwrap().load_container(id).unwrap().state
 }
 
+/// SIGKILLs `pid` and waits until it has died (a zombie or gone): the signal is delivered
+/// asynchronously, and until the process is torn down it still holds its `shim.lock`.
 fn kill9(pid: i32) {
     assert!(pid > 0);
     let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(10) {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return,
+            Ok(s) if s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')) => return,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Whether `pid` is no longer the process that started at `start` (gone, or reaped and
