@@ -4,7 +4,8 @@
 #   2. push it to berth's own embedded registry,
 #   3. pull it into a fresh state root and inspect it,
 #   4. run native containers from the pulled image (env, volume, detached, logs),
-#   5. build an image from a Dockerfile and reach its published port with curl,
+#   5. build an image from a Dockerfile, reach its published port with curl, and watch its
+#      HEALTHCHECK turn it healthy,
 #   6. let two containers talk by name on a user network,
 #   7. build, push, pull and run a wasm image with -e and -v,
 #   8. package a wasm server (wasi:sockets) from WebAssembly text, push, pull, run it detached
@@ -71,7 +72,7 @@ berth_b ps
 berth_b logs demo-bg
 berth_b rm -f demo-bg >/dev/null
 
-step "5. building an image from a Dockerfile and publishing its port"
+step "5. building an image from a Dockerfile, publishing its port, its healthcheck"
 berth_a build -t demo/web:1.0 examples/web
 berth_b_pull_from_a() { berth_a tag "$1" "127.0.0.1:$port/$1" && berth_a push -q "127.0.0.1:$port/$1" >/dev/null && berth_b pull -q "127.0.0.1:$port/$1" >/dev/null; }
 berth_b_pull_from_a demo/web:1.0
@@ -80,6 +81,14 @@ berth_b run -d --name demo-web -p "127.0.0.1:$web_port:80" "127.0.0.1:$port/demo
 berth_b port demo-web
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$web_port/" 2>/dev/null && break; sleep 0.1; done
 echo "+ curl http://127.0.0.1:$web_port/ (above)"
+# The image's HEALTHCHECK, run by the container's supervisor.
+for _ in $(seq 50); do
+  [ "$("$berth_bin" --root "$work/root-b" inspect -f '{{.State.Health.Status}}' demo-web)" = healthy ] && break
+  sleep 0.2
+done
+health=$(berth_b ps --filter name=demo-web --filter health=healthy --format 'table {{.Names}}\t{{.Status}}')
+echo "$health"
+case "$health" in *"(healthy)"*) ;; *) echo "demo-web never became healthy" >&2; exit 1 ;; esac
 
 step "6. two containers on a user network, by name"
 berth_b network create demo-net >/dev/null
