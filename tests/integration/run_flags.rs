@@ -45,6 +45,10 @@ fn bad_flags_and_values_are_refused_with_dockers_words() {
             "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c",
         ),
         (&["run", "--memory-swap", "x", "busybox"], "invalid argument \"x\" for \"--memory-swap\" flag: invalid size: 'x'"),
+        (
+            &["run", "-c", "abc", "busybox"],
+            "invalid argument \"abc\" for \"-c, --cpu-shares\" flag: strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
         (&["run", "--rm", "--restart", "always", "busybox", "true"], "Conflicting options: --restart and --rm"),
         (&["run", "--rm", "--restart", "on-failure:3", "busybox", "true"], "Conflicting options: --restart and --rm"),
         (
