@@ -33,7 +33,7 @@ pub fn docker_message(e: &clap::Error, cmd: &clap::Command, args: &[OsString]) -
         ErrorKind::ValueValidation => {
             let arg = context(ContextKind::InvalidArg)?;
             let value = context(ContextKind::InvalidValue)?;
-            let why = std::error::Error::source(e).map(|s| s.to_string())?;
+            let why = std::error::Error::source(e).map(|s| go_int_error(&s.to_string(), &value))?;
             let long = arg.strip_prefix("--")?.split([' ', '=', '<']).next().unwrap_or_default().to_string();
             let short = sub.get_arguments().find(|a| a.get_long() == Some(long.as_str())).and_then(|a| a.get_short());
             let flag = match short {
@@ -43,6 +43,19 @@ pub fn docker_message(e: &clap::Error, cmd: &clap::Command, args: &[OsString]) -
             Some(format!("invalid argument \"{value}\" for \"{flag}\" flag: {why}\n{see}"))
         }
         _ => None,
+    }
+}
+
+/// Rust's integer parse errors in Go's words (pflag's integer flags parse with `strconv`).
+fn go_int_error(why: &str, value: &str) -> String {
+    match why {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            format!("strconv.ParseInt: parsing \"{value}\": invalid syntax")
+        }
+        "number too large to fit in target type" | "number too small to fit in target type" => {
+            format!("strconv.ParseInt: parsing \"{value}\": value out of range")
+        }
+        w => w.to_string(),
     }
 }
 

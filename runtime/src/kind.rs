@@ -4,7 +4,9 @@
 //!
 //! The container records keep today's spellings (`runtime: "linux" | "wasm"`,
 //! `host_config.runtime: "" | "berth" | "runc" | "crun"`): [`FromStr`] reads them and
-//! [`Display`](std::fmt::Display) writes them back, so the on-disk format does not change.
+//! [`Display`](std::fmt::Display) writes them back, so the on-disk format does not change. (A
+//! wasm container's `host_config.runtime` may also hold one of Docker's wasm runtime names, as
+//! given to `--runtime`; the engine reads those as the built-in program, the kind being wasm.)
 
 use std::fmt;
 use std::str::FromStr;

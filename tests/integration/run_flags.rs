@@ -6,22 +6,10 @@
 //!
 //! Privileged tier: these start real containers and run as root.
 
+use super::containers::{code, stderr, stdout};
 use berth_tests::{busybox_root, fixtures_dir, have, Berth};
 use serde_json::Value;
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn inspect(b: &Berth, name: &str) -> Value {
     let v: Value = serde_json::from_str(&b.ok(&["inspect", name])).unwrap();
@@ -57,6 +45,10 @@ fn bad_flags_and_values_are_refused_with_dockers_words() {
             "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c",
         ),
         (&["run", "--memory-swap", "x", "busybox"], "invalid argument \"x\" for \"--memory-swap\" flag: invalid size: 'x'"),
+        (
+            &["run", "-c", "abc", "busybox"],
+            "invalid argument \"abc\" for \"-c, --cpu-shares\" flag: strconv.ParseInt: parsing \"abc\": invalid syntax",
+        ),
         (&["run", "--rm", "--restart", "always", "busybox", "true"], "Conflicting options: --restart and --rm"),
         (&["run", "--rm", "--restart", "on-failure:3", "busybox", "true"], "Conflicting options: --restart and --rm"),
         (
@@ -486,7 +478,7 @@ fn v_creates_a_missing_host_directory_and_resolves_relative_paths() {
 #[ignore = "needs root"]
 fn platform_pull_and_quiet() {
     let b = busybox_root();
-    let host = berth_oci_arch();
+    let host = berth_engine::platform::Platform::host().architecture;
     b.ok(&["run", "--rm", "--platform", &format!("linux/{host}"), "busybox", "true"]);
     b.ok(&["run", "--rm", "--platform", "linux", "busybox", "true"]);
     // A local image of another platform is not used: berth looks for the one asked for, as
@@ -512,14 +504,6 @@ fn platform_pull_and_quiet() {
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("onnection refused"), "{}", stderr(&o));
     nothing_left(&b, "platform");
-}
-
-fn berth_oci_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        a => a,
-    }
 }
 
 #[test]

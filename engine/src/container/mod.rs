@@ -165,7 +165,8 @@ pub struct HostConfig {
     pub security: security::SecurityConfig,
     pub readonly_rootfs: bool,
     pub init: Option<bool>,
-    /// The OCI runtime that runs the bundle: `berth` (built in), `runc` or `crun`.
+    /// The OCI runtime that runs the bundle: `berth` (built in), `runc` or `crun`; or, as given,
+    /// one of Docker's wasm runtime names (`runopts::WASM_RUNTIMES`) for a wasm container.
     pub runtime: String,
 }
 
@@ -324,7 +325,8 @@ impl Container {
     }
 
     /// The OCI program that runs a Linux container (`--runtime`: berth's own, runc or crun),
-    /// recorded in `host_config.runtime`.
+    /// recorded in `host_config.runtime` (a wasm runtime name there reads as berth's own: the
+    /// container is a wasm one, which `kind` dispatches).
     pub fn program(&self) -> berth_runtime::Program {
         self.host_config.runtime.parse().unwrap_or_default()
     }
