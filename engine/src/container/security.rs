@@ -125,17 +125,8 @@ pub fn parse_ulimit(s: &str) -> std::result::Result<Ulimit, String> {
     Ok(Ulimit { name: name.into(), hard, soft })
 }
 
-/// The IPC-namespaced sysctls Docker allows by name (the rest: `net.*`, `fs.mqueue.*`).
-const IPC_SYSCTLS: &[&str] = &[
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
+// The IPC-namespaced sysctls Docker allows by name (the rest: `net.*`, `fs.mqueue.*`).
+use berth_runtime_linux::create::IPC_SYSCTLS;
 
 /// `key=value` of a namespaced sysctl (Docker's `ValidateSysctl`).
 pub fn parse_sysctl(s: &str) -> std::result::Result<(String, String), String> {
