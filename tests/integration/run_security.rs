@@ -331,6 +331,7 @@ fn bad_values_fail_as_docker_and_leave_nothing() {
             &["--device", "/nonexistent"],
             "error gathering device information while adding custom device \"/nonexistent\": no such file or directory",
         ),
+        (&["--device", "/etc/passwd"], "adding custom device \"/etc/passwd\": not a device node"),
         (&["--device", "/dev/zero:/dev/z:rwq"], "bad mode specified: rwq"),
         (&["--device", "/dev/zero:dev/z"], "dev/z is not an absolute path"),
         (&["--pid", "container:missing"], "No such container: missing"),

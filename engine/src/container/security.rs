@@ -303,13 +303,13 @@ pub(crate) fn resolve(engine: &Engine, c: &mut Container, o: &CreateOptions) -> 
     for d in &s.devices {
         let m = parse_device(&format!("{}:{}:{}", d.path_on_host, d.path_in_container, d.cgroup_permissions))
             .map_err(bad)?;
-        std::fs::metadata(&m.path_on_host).map_err(|e| {
-            bad(format!(
-                "error gathering device information while adding custom device {:?}: {}",
-                m.path_on_host,
-                go_io_error(&e)
-            ))
-        })?;
+        let gather = |why: String| {
+            bad(format!("error gathering device information while adding custom device {:?}: {why}", m.path_on_host))
+        };
+        let ft = std::fs::metadata(&m.path_on_host).map_err(|e| gather(go_io_error(&e)))?.file_type();
+        if !(ft.is_char_device() || ft.is_block_device() || ft.is_dir()) {
+            return Err(gather("not a device node".into()));
+        }
     }
     for u in &s.ulimits {
         parse_ulimit(&format!("{}={}:{}", u.name, u.soft, u.hard)).map_err(bad)?;
