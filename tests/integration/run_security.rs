@@ -55,6 +55,10 @@ fn capabilities_add_and_drop_as_docker() {
         assert_eq!(status_field(&st, "CapEff"), "0000000000201000", "{rt}");
         let st = probe(&b, &[&rtf[..], &["--cap-drop", "chown", "--cap-add", "SYS_PTRACE"]].concat(), CAPS);
         assert_eq!(status_field(&st, "CapEff"), "00000000a80c25fa", "{rt}: -CHOWN +SYS_PTRACE");
+        // The seccomp profile follows the set, as Docker's: CAP_SYS_ADMIN allows mount(2).
+        let mnt = "mkdir -p /m; mount -t tmpfs none /m 2>&1 && echo mounted; true";
+        assert_eq!(probe(&b, &[&rtf[..], &["--cap-add", "SYS_ADMIN"]].concat(), mnt).trim(), "mounted", "{rt}");
+        assert_eq!(probe(&b, &rtf, mnt).trim(), "mount: permission denied (are you root?)", "{rt}");
         let st = probe(&b, &[&rtf[..], &["--cap-add", "ALL"]].concat(), CAPS);
         assert_eq!(status_field(&st, "CapEff"), host_bounding(), "{rt}: ALL");
     }

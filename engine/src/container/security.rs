@@ -534,7 +534,11 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
             linux.as_object_mut().map(|l| l.remove("seccomp"));
         }
         (false, Some(Some(prof))) => linux["seccomp"] = super::spec::reduce_profile(prof, &caps_ref),
-        (false, None) => linux["seccomp"] = super::spec::seccomp_for(&caps_ref),
+        // The default spec already has the default profile for the default set.
+        (false, None) if caps_ref != super::spec::DEFAULT_CAPS => {
+            linux["seccomp"] = super::spec::seccomp_for(&caps_ref)
+        }
+        (false, None) => {}
     }
     if s.privileged || opts.unconfined_paths {
         linux["maskedPaths"] = json!([]);
