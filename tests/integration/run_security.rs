@@ -272,13 +272,14 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
     }
     // Another container's PID and IPC namespaces (IPC only from a shareable donor, as Docker).
     b.ok(&["run", "-d", "--name", "donor", "--network", "none", "--ipc", "shareable", "busybox", "sleep", "60"]);
-    let want = b.ok(&["exec", "donor", "sh", "-c", "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc"]);
+    let want =
+        b.ok(&["exec", "donor", "sh", "-c", "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc; echo hi > /dev/shm/f"]);
     let out = probe(
         &b,
         &["--pid", "container:donor", "--ipc", "container:donor"],
-        "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc; cat /proc/1/comm",
+        "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc; cat /proc/1/comm; cat /dev/shm/f",
     );
-    assert_eq!(out, format!("{want}sleep\n"));
+    assert_eq!(out, format!("{want}sleep\nhi\n"), "the donor's namespaces and /dev/shm");
     b.ok(&["run", "-d", "--name", "private", "--network", "none", "busybox", "sleep", "60"]);
     let o = b.run(&["run", "--rm", "--network", "none", "--ipc", "container:private", "busybox", "true"]);
     assert_eq!(code(&o), 125);
@@ -289,6 +290,13 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
     assert_eq!(code(&o), 125);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not running"), "{o:?}");
     b.ok(&["rm", "-f", "donor", "private"]);
+    let root = b.root().display().to_string();
+    let shm = std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root) && l.contains("/shm "))
+        .count();
+    assert_eq!(shm, 0, "the donor's /dev/shm is unmounted with it");
     // --ipc none: no /dev/shm at all.
     let out = probe(&b, &["--ipc", "none"], "mount | grep -c ' /dev/shm ' || true");
     assert_eq!(out.trim(), "0");

@@ -604,12 +604,24 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
     if s.ipc_mode == "host" {
         remove_namespace(spec, "ipc");
     }
+    // A shareable IPC's /dev/shm lives on the host (`<container>/shm`, mounted by [`prepare`])
+    // so that the containers joining it bind the very same tmpfs, as Docker's does.
+    let shared_shm = match s.ipc_mode.as_str() {
+        "shareable" => Some(c.dir.join(SHM_DIR)),
+        m => m.strip_prefix("container:").and_then(|id| Some(c.dir.parent()?.join(id).join(SHM_DIR))),
+    };
     let Some(mounts) = spec["mounts"].as_array_mut() else { return Ok(()) };
     match s.ipc_mode.as_str() {
         "none" => mounts.retain(|m| m["destination"] != "/dev/shm"),
         "host" => {
             for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
                 *m = json!({ "destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                             "options": ["rbind", "rprivate"] });
+            }
+        }
+        _ if shared_shm.is_some() => {
+            for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
+                *m = json!({ "destination": "/dev/shm", "type": "bind", "source": shared_shm,
                              "options": ["rbind", "rprivate"] });
             }
         }
@@ -631,11 +643,42 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// Right before the runtime creates the container (in its supervisor): points its PID and IPC
-/// namespaces at those of the containers it shares them with, which must be running (Docker's
-/// check at start), in the bundle's `config.json`.
-pub fn join_namespaces(c: &Container) -> Result<()> {
+/// The directory of a shareable IPC's `/dev/shm` tmpfs, in the container's directory.
+const SHM_DIR: &str = "shm";
+
+/// Mounts a shareable IPC's `/dev/shm` tmpfs on the host (once per start).
+fn mount_shm(c: &Container) -> Result<()> {
+    let dir = c.dir.join(SHM_DIR);
+    if super::snapshot::is_mountpoint(&dir) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let size = if c.host_config.security.shm_size > 0 { c.host_config.security.shm_size } else { DEFAULT_SHM_SIZE };
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        Some("shm"),
+        &dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(format!("mode=1777,size={size}").as_str()),
+    )
+    .map_err(|e| bad(format!("mounting {}: {e}", dir.display())))
+}
+
+/// Unmounts a shareable IPC's `/dev/shm` when its container stops or goes (containers that
+/// joined it keep their own bind of it until they stop). Idempotent.
+pub fn release_shm(dir: &Path) {
+    let _ = super::snapshot::unmount(&dir.join(SHM_DIR));
+}
+
+/// Right before the runtime creates the container (in its supervisor): mounts a shareable
+/// IPC's `/dev/shm`, and points its PID and IPC namespaces at those of the containers it shares
+/// them with, which must be running (Docker's check at start), in the bundle's `config.json`.
+pub fn prepare(c: &Container) -> Result<()> {
     let s = &c.host_config.security;
+    if s.ipc_mode == "shareable" {
+        mount_shm(c)?;
+    }
     let targets: Vec<(&str, &str)> = [("pid", s.pid_mode.as_str()), ("ipc", s.ipc_mode.as_str())]
         .into_iter()
         .filter_map(|(k, m)| Some((k, m.strip_prefix("container:")?)))
@@ -659,6 +702,12 @@ pub fn join_namespaces(c: &Container) -> Result<()> {
         }
         if kind == "ipc" {
             donor_ipc(&other).map_err(|e| Error::StartFailed { code: 125, message: e.to_string() })?;
+            if other.host_config.security.ipc_mode == "shareable"
+                && !super::snapshot::is_mountpoint(&other.dir.join(SHM_DIR))
+            {
+                let message = format!("can't join IPC of container {id}: its /dev/shm is not mounted");
+                return Err(Error::StartFailed { code: 125, message });
+            }
         }
         let ns_path = format!("/proc/{}/ns/{kind}", other.state.pid);
         if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
