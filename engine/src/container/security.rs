@@ -722,6 +722,62 @@ pub fn prepare(c: &Container) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn spec_of(s: SecurityConfig) -> Value {
+        let mut c = Container { id: "a".repeat(64), dir: "/r/containers/x".into(), ..Default::default() };
+        c.process.args = vec!["sh".into()];
+        c.process.cwd = "/".into();
+        c.host_config.security = s;
+        serde_json::to_value(super::super::spec::generate(&c).unwrap()).unwrap()
+    }
+
+    fn has_ns(spec: &Value, kind: &str) -> bool {
+        spec["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == kind)
+    }
+
+    #[test]
+    fn defaults_leave_the_default_spec() {
+        let spec = spec_of(SecurityConfig::default());
+        assert_eq!(spec["process"]["noNewPrivileges"], true);
+        assert!(spec["linux"]["seccomp"].is_object());
+        assert_eq!(spec["linux"]["resources"]["devices"].as_array().unwrap().len(), 14);
+        assert!(has_ns(&spec, "pid") && has_ns(&spec, "ipc") && has_ns(&spec, "uts"));
+        let shm = spec["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/dev/shm").unwrap().clone();
+        assert!(shm["options"].as_array().unwrap().contains(&json!("size=67108864")), "{shm}");
+    }
+
+    #[test]
+    fn privileged_and_host_namespaces_in_the_spec() {
+        let spec = spec_of(SecurityConfig {
+            privileged: true,
+            pid_mode: "host".into(),
+            ipc_mode: "none".into(),
+            uts_mode: "host".into(),
+            ulimits: vec![Ulimit { name: "nofile".into(), soft: 10, hard: -1 }],
+            oom_score_adj: 7,
+            ..Default::default()
+        });
+        let linux = &spec["linux"];
+        assert!(linux.get("seccomp").is_none() || linux["seccomp"].is_null());
+        assert_eq!(linux["maskedPaths"], json!([]));
+        assert_eq!(linux["resources"]["devices"], json!([{ "allow": true, "access": "rwm" }]));
+        assert!(!has_ns(&spec, "pid") && !has_ns(&spec, "uts") && has_ns(&spec, "ipc"));
+        assert!(spec.get("hostname").is_none() || spec["hostname"].is_null());
+        let mounts = spec["mounts"].as_array().unwrap();
+        assert!(!mounts.iter().any(|m| m["destination"] == "/dev/shm"), "--ipc none");
+        let sys = mounts.iter().find(|m| m["destination"] == "/sys").unwrap();
+        assert!(!sys["options"].as_array().unwrap().contains(&json!("ro")));
+        assert_eq!(spec["process"]["rlimits"], json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": u64::MAX }]));
+        assert_eq!(spec["process"]["oomScoreAdj"], 7);
+    }
+
+    #[test]
+    fn shareable_ipc_binds_the_hosts_tmpfs() {
+        let spec = spec_of(SecurityConfig { ipc_mode: format!("container:{}", "b".repeat(64)), ..Default::default() });
+        let shm = spec["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/dev/shm").unwrap().clone();
+        assert_eq!(shm["source"], format!("/r/containers/{}/shm", "b".repeat(64)));
+        assert_eq!(shm["type"], "bind");
+    }
+
     #[test]
     fn ulimits_parse_as_docker() {
         assert_eq!(parse_ulimit("nofile=10:20").unwrap(), Ulimit { name: "nofile".into(), soft: 10, hard: 20 });
