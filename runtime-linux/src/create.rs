@@ -95,22 +95,24 @@ pub fn namespaces(linux: &LinuxSpec) -> Result<Namespaces> {
     Ok(ns)
 }
 
+/// The IPC namespace's sysctls, by name (the others: `fs.mqueue.*`), as runc and Docker list them.
+pub const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
 /// Refuses sysctls that would change the host: only those of a namespace the container has
 /// its own of (or joined) are allowed, as runc does.
 pub(crate) fn check_sysctls(sysctl: &[(String, String)], ns: &Namespaces) -> Result<()> {
     let has = |f: CloneFlags| ns.unshare.contains(f) || ns.join.iter().any(|(j, _)| *j == f);
-    const IPC: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
     for (key, _) in sysctl {
-        let (needed, what) = if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+        let (needed, what) = if IPC_SYSCTLS.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
             (CloneFlags::CLONE_NEWIPC, "an IPC")
         } else if key.starts_with("net.") {
             (CloneFlags::CLONE_NEWNET, "a network")

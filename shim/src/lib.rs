@@ -120,6 +120,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
         let t0 = Instant::now();
         let outcome = run_once(&mut c, &mut client, &sigfd);
         let _ = snapshot::release(&c);
+        berth_engine::container::security::release_shm(&c.dir);
         match outcome {
             Err(e) => {
                 let (code, msg) = match &e {
@@ -239,7 +240,7 @@ enum Output {
 fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<(i32, bool)> {
     // The network namespace the runtime joins (idempotent across restarts).
     berth_engine::container::net::setup(c, &c.net)?;
-    berth_engine::container::security::join_namespaces(c)?;
+    berth_engine::container::security::prepare(c)?;
     snapshot::prepare(c)?;
     // Created inside the root (the runtime reports what fails: a chain too long, a file there).
     if let Ok(root) = berth_sys::inroot::Root::open(c.rootfs()) {

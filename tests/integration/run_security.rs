@@ -55,6 +55,10 @@ fn capabilities_add_and_drop_as_docker() {
         assert_eq!(status_field(&st, "CapEff"), "0000000000201000", "{rt}");
         let st = probe(&b, &[&rtf[..], &["--cap-drop", "chown", "--cap-add", "SYS_PTRACE"]].concat(), CAPS);
         assert_eq!(status_field(&st, "CapEff"), "00000000a80c25fa", "{rt}: -CHOWN +SYS_PTRACE");
+        // The seccomp profile follows the set, as Docker's: CAP_SYS_ADMIN allows mount(2).
+        let mnt = "mkdir -p /m; mount -t tmpfs none /m 2>&1 && echo mounted; true";
+        assert_eq!(probe(&b, &[&rtf[..], &["--cap-add", "SYS_ADMIN"]].concat(), mnt).trim(), "mounted", "{rt}");
+        assert_eq!(probe(&b, &rtf, mnt).trim(), "mount: permission denied (are you root?)", "{rt}");
         let st = probe(&b, &[&rtf[..], &["--cap-add", "ALL"]].concat(), CAPS);
         assert_eq!(status_field(&st, "CapEff"), host_bounding(), "{rt}: ALL");
     }
@@ -268,13 +272,14 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
     }
     // Another container's PID and IPC namespaces (IPC only from a shareable donor, as Docker).
     b.ok(&["run", "-d", "--name", "donor", "--network", "none", "--ipc", "shareable", "busybox", "sleep", "60"]);
-    let want = b.ok(&["exec", "donor", "sh", "-c", "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc"]);
+    let want =
+        b.ok(&["exec", "donor", "sh", "-c", "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc; echo hi > /dev/shm/f"]);
     let out = probe(
         &b,
         &["--pid", "container:donor", "--ipc", "container:donor"],
-        "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc; cat /proc/1/comm",
+        "readlink /proc/1/ns/pid; readlink /proc/1/ns/ipc; cat /proc/1/comm; cat /dev/shm/f",
     );
-    assert_eq!(out, format!("{want}sleep\n"));
+    assert_eq!(out, format!("{want}sleep\nhi\n"), "the donor's namespaces and /dev/shm");
     b.ok(&["run", "-d", "--name", "private", "--network", "none", "busybox", "sleep", "60"]);
     let o = b.run(&["run", "--rm", "--network", "none", "--ipc", "container:private", "busybox", "true"]);
     assert_eq!(code(&o), 125);
@@ -285,6 +290,13 @@ fn pid_ipc_uts_and_cgroup_namespaces() {
     assert_eq!(code(&o), 125);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not running"), "{o:?}");
     b.ok(&["rm", "-f", "donor", "private"]);
+    let root = b.root().display().to_string();
+    let shm = std::fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root) && l.contains("/shm "))
+        .count();
+    assert_eq!(shm, 0, "the donor's /dev/shm is unmounted with it");
     // --ipc none: no /dev/shm at all.
     let out = probe(&b, &["--ipc", "none"], "mount | grep -c ' /dev/shm ' || true");
     assert_eq!(out.trim(), "0");
@@ -331,6 +343,7 @@ fn bad_values_fail_as_docker_and_leave_nothing() {
             &["--device", "/nonexistent"],
             "error gathering device information while adding custom device \"/nonexistent\": no such file or directory",
         ),
+        (&["--device", "/etc/passwd"], "adding custom device \"/etc/passwd\": not a device node"),
         (&["--device", "/dev/zero:/dev/z:rwq"], "bad mode specified: rwq"),
         (&["--device", "/dev/zero:dev/z"], "dev/z is not an absolute path"),
         (&["--pid", "container:missing"], "No such container: missing"),

@@ -934,6 +934,7 @@ impl Engine {
         runtime::cleanup_after(c);
         crate::container::net::teardown(c);
         let _ = snapshot::unmount(&c.rootfs());
+        security::release_shm(&c.dir);
         let mut st = c.state.clone();
         st.status = "exited".into();
         st.running = false;
@@ -1121,6 +1122,7 @@ impl Engine {
         runtime::cleanup_after(c);
         crate::container::net::teardown(c);
         snapshot::unmount(&c.rootfs())?;
+        security::release_shm(&c.dir);
         self.release_name(&c.name, &c.id);
         // Rename first so a concurrent lookup never sees a half-deleted container. The
         // directory's lock (ours, or our caller's when it holds it) tells a sweep that the

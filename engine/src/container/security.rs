@@ -125,17 +125,8 @@ pub fn parse_ulimit(s: &str) -> std::result::Result<Ulimit, String> {
     Ok(Ulimit { name: name.into(), hard, soft })
 }
 
-/// The IPC-namespaced sysctls Docker allows by name (the rest: `net.*`, `fs.mqueue.*`).
-const IPC_SYSCTLS: &[&str] = &[
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
+// The IPC-namespaced sysctls Docker allows by name (the rest: `net.*`, `fs.mqueue.*`).
+use berth_runtime_linux::create::IPC_SYSCTLS;
 
 /// `key=value` of a namespaced sysctl (Docker's `ValidateSysctl`).
 pub fn parse_sysctl(s: &str) -> std::result::Result<(String, String), String> {
@@ -312,13 +303,13 @@ pub(crate) fn resolve(engine: &Engine, c: &mut Container, o: &CreateOptions) -> 
     for d in &s.devices {
         let m = parse_device(&format!("{}:{}:{}", d.path_on_host, d.path_in_container, d.cgroup_permissions))
             .map_err(bad)?;
-        std::fs::metadata(&m.path_on_host).map_err(|e| {
-            bad(format!(
-                "error gathering device information while adding custom device {:?}: {}",
-                m.path_on_host,
-                go_io_error(&e)
-            ))
-        })?;
+        let gather = |why: String| {
+            bad(format!("error gathering device information while adding custom device {:?}: {why}", m.path_on_host))
+        };
+        let ft = std::fs::metadata(&m.path_on_host).map_err(|e| gather(go_io_error(&e)))?.file_type();
+        if !(ft.is_char_device() || ft.is_block_device() || ft.is_dir()) {
+            return Err(gather("not a device node".into()));
+        }
     }
     for u in &s.ulimits {
         parse_ulimit(&format!("{}={}:{}", u.name, u.soft, u.hard)).map_err(bad)?;
@@ -543,7 +534,11 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
             linux.as_object_mut().map(|l| l.remove("seccomp"));
         }
         (false, Some(Some(prof))) => linux["seccomp"] = super::spec::reduce_profile(prof, &caps_ref),
-        (false, None) => linux["seccomp"] = super::spec::seccomp_for(&caps_ref),
+        // The default spec already has the default profile for the default set.
+        (false, None) if caps_ref != super::spec::DEFAULT_CAPS => {
+            linux["seccomp"] = super::spec::seccomp_for(&caps_ref)
+        }
+        (false, None) => {}
     }
     if s.privileged || opts.unconfined_paths {
         linux["maskedPaths"] = json!([]);
@@ -609,12 +604,24 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
     if s.ipc_mode == "host" {
         remove_namespace(spec, "ipc");
     }
+    // A shareable IPC's /dev/shm lives on the host (`<container>/shm`, mounted by [`prepare`])
+    // so that the containers joining it bind the very same tmpfs, as Docker's does.
+    let shared_shm = match s.ipc_mode.as_str() {
+        "shareable" => Some(c.dir.join(SHM_DIR)),
+        m => m.strip_prefix("container:").and_then(|id| Some(c.dir.parent()?.join(id).join(SHM_DIR))),
+    };
     let Some(mounts) = spec["mounts"].as_array_mut() else { return Ok(()) };
     match s.ipc_mode.as_str() {
         "none" => mounts.retain(|m| m["destination"] != "/dev/shm"),
         "host" => {
             for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
                 *m = json!({ "destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                             "options": ["rbind", "rprivate"] });
+            }
+        }
+        _ if shared_shm.is_some() => {
+            for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/shm") {
+                *m = json!({ "destination": "/dev/shm", "type": "bind", "source": shared_shm,
                              "options": ["rbind", "rprivate"] });
             }
         }
@@ -636,11 +643,42 @@ pub(crate) fn apply(c: &Container, spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// Right before the runtime creates the container (in its supervisor): points its PID and IPC
-/// namespaces at those of the containers it shares them with, which must be running (Docker's
-/// check at start), in the bundle's `config.json`.
-pub fn join_namespaces(c: &Container) -> Result<()> {
+/// The directory of a shareable IPC's `/dev/shm` tmpfs, in the container's directory.
+const SHM_DIR: &str = "shm";
+
+/// Mounts a shareable IPC's `/dev/shm` tmpfs on the host (once per start).
+fn mount_shm(c: &Container) -> Result<()> {
+    let dir = c.dir.join(SHM_DIR);
+    if super::snapshot::is_mountpoint(&dir) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let size = if c.host_config.security.shm_size > 0 { c.host_config.security.shm_size } else { DEFAULT_SHM_SIZE };
+    use nix::mount::MsFlags;
+    nix::mount::mount(
+        Some("shm"),
+        &dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(format!("mode=1777,size={size}").as_str()),
+    )
+    .map_err(|e| bad(format!("mounting {}: {e}", dir.display())))
+}
+
+/// Unmounts a shareable IPC's `/dev/shm` when its container stops or goes (containers that
+/// joined it keep their own bind of it until they stop). Idempotent.
+pub fn release_shm(dir: &Path) {
+    let _ = super::snapshot::unmount(&dir.join(SHM_DIR));
+}
+
+/// Right before the runtime creates the container (in its supervisor): mounts a shareable
+/// IPC's `/dev/shm`, and points its PID and IPC namespaces at those of the containers it shares
+/// them with, which must be running (Docker's check at start), in the bundle's `config.json`.
+pub fn prepare(c: &Container) -> Result<()> {
     let s = &c.host_config.security;
+    if s.ipc_mode == "shareable" {
+        mount_shm(c)?;
+    }
     let targets: Vec<(&str, &str)> = [("pid", s.pid_mode.as_str()), ("ipc", s.ipc_mode.as_str())]
         .into_iter()
         .filter_map(|(k, m)| Some((k, m.strip_prefix("container:")?)))
@@ -664,6 +702,12 @@ pub fn join_namespaces(c: &Container) -> Result<()> {
         }
         if kind == "ipc" {
             donor_ipc(&other).map_err(|e| Error::StartFailed { code: 125, message: e.to_string() })?;
+            if other.host_config.security.ipc_mode == "shareable"
+                && !super::snapshot::is_mountpoint(&other.dir.join(SHM_DIR))
+            {
+                let message = format!("can't join IPC of container {id}: its /dev/shm is not mounted");
+                return Err(Error::StartFailed { code: 125, message });
+            }
         }
         let ns_path = format!("/proc/{}/ns/{kind}", other.state.pid);
         if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
@@ -677,6 +721,62 @@ pub fn join_namespaces(c: &Container) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec_of(s: SecurityConfig) -> Value {
+        let mut c = Container { id: "a".repeat(64), dir: "/r/containers/x".into(), ..Default::default() };
+        c.process.args = vec!["sh".into()];
+        c.process.cwd = "/".into();
+        c.host_config.security = s;
+        serde_json::to_value(super::super::spec::generate(&c).unwrap()).unwrap()
+    }
+
+    fn has_ns(spec: &Value, kind: &str) -> bool {
+        spec["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == kind)
+    }
+
+    #[test]
+    fn defaults_leave_the_default_spec() {
+        let spec = spec_of(SecurityConfig::default());
+        assert_eq!(spec["process"]["noNewPrivileges"], true);
+        assert!(spec["linux"]["seccomp"].is_object());
+        assert_eq!(spec["linux"]["resources"]["devices"].as_array().unwrap().len(), 14);
+        assert!(has_ns(&spec, "pid") && has_ns(&spec, "ipc") && has_ns(&spec, "uts"));
+        let shm = spec["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/dev/shm").unwrap().clone();
+        assert!(shm["options"].as_array().unwrap().contains(&json!("size=67108864")), "{shm}");
+    }
+
+    #[test]
+    fn privileged_and_host_namespaces_in_the_spec() {
+        let spec = spec_of(SecurityConfig {
+            privileged: true,
+            pid_mode: "host".into(),
+            ipc_mode: "none".into(),
+            uts_mode: "host".into(),
+            ulimits: vec![Ulimit { name: "nofile".into(), soft: 10, hard: -1 }],
+            oom_score_adj: 7,
+            ..Default::default()
+        });
+        let linux = &spec["linux"];
+        assert!(linux.get("seccomp").is_none() || linux["seccomp"].is_null());
+        assert_eq!(linux["maskedPaths"], json!([]));
+        assert_eq!(linux["resources"]["devices"], json!([{ "allow": true, "access": "rwm" }]));
+        assert!(!has_ns(&spec, "pid") && !has_ns(&spec, "uts") && has_ns(&spec, "ipc"));
+        assert!(spec.get("hostname").is_none() || spec["hostname"].is_null());
+        let mounts = spec["mounts"].as_array().unwrap();
+        assert!(!mounts.iter().any(|m| m["destination"] == "/dev/shm"), "--ipc none");
+        let sys = mounts.iter().find(|m| m["destination"] == "/sys").unwrap();
+        assert!(!sys["options"].as_array().unwrap().contains(&json!("ro")));
+        assert_eq!(spec["process"]["rlimits"], json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": u64::MAX }]));
+        assert_eq!(spec["process"]["oomScoreAdj"], 7);
+    }
+
+    #[test]
+    fn shareable_ipc_binds_the_hosts_tmpfs() {
+        let spec = spec_of(SecurityConfig { ipc_mode: format!("container:{}", "b".repeat(64)), ..Default::default() });
+        let shm = spec["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/dev/shm").unwrap().clone();
+        assert_eq!(shm["source"], format!("/r/containers/{}/shm", "b".repeat(64)));
+        assert_eq!(shm["type"], "bind");
+    }
 
     #[test]
     fn ulimits_parse_as_docker() {

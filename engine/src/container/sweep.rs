@@ -41,6 +41,7 @@ fn recent(p: &Path) -> bool {
 /// Unmounts a leftover rootfs and deletes the directory; false if the mount stays.
 fn remove_dir(dir: &Path) -> bool {
     let rootfs = dir.join("rootfs");
+    super::security::release_shm(dir);
     if snapshot::unmount(&rootfs).is_err() || snapshot::is_mountpoint(&rootfs) {
         return false;
     }
