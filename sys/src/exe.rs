@@ -35,6 +35,10 @@ pub enum Role<'a> {
     RuntimeRun { state: &'a Path, bundle: &'a Path, id: &'a str },
     /// The embedded DNS server of a state root: `--root ROOT network dns-serve`.
     DnsServe { root: &'a Path },
+    /// Holds the terminal of an `exec -it` session the user detached from, so its process
+    /// keeps it: `shim --hold-terminal` (a socket on descriptor 3 that the pty master comes
+    /// over, or nothing).
+    HoldTerminal,
 }
 
 impl Role<'_> {
@@ -47,6 +51,7 @@ impl Role<'_> {
                 vec![s("runtime"), s("--root"), state.into(), s("run"), s("--bundle"), bundle.into(), s(id)]
             }
             Role::DnsServe { root } => vec![s("--root"), root.into(), s("network"), s("dns-serve")],
+            Role::HoldTerminal => vec![s("shim"), s("--hold-terminal")],
         }
     }
 
@@ -58,7 +63,7 @@ impl Role<'_> {
 
     /// Whether only the berth binary itself starts this role (so it is this very binary).
     fn runs_self(&self) -> bool {
-        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. })
+        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. } | Role::HoldTerminal)
     }
 }
 

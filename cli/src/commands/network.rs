@@ -275,7 +275,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         match engine.network_inspect(n) {
             Ok(d) => docs.push(d),
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }
@@ -298,7 +298,7 @@ fn rm(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
             Ok(()) => println!("{n}"),
             Err(berth_engine::Error::Network(e)) if a.force && e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }

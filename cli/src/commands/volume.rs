@@ -157,7 +157,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 match engine.inspect_volume(n) {
                     Ok(v) => docs.push(serde_json::to_value(v)?),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("Error: {e}");
                         failed = true;
                     }
                 }
@@ -177,7 +177,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     Ok(()) => println!("{n}"),
                     Err(berth_engine::Error::NotFound(_)) if a.force => {}
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("Error: {e}");
                         failed = true;
                     }
                 }
