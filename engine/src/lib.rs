@@ -31,6 +31,18 @@ pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 
 /// Creates the state root 0700 (its parents as usual), or takes group and other bits away
 /// from an existing one.
+/// The error for a state root berth may not use: when that is for want of root, says so
+/// (berth runs containers, so it needs root, as Docker's daemon does).
+fn needs_root(root: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root() {
+        return Error::Other(format!(
+            "berth needs root: permission denied on its state root {} (run berth as root, e.g. with sudo)",
+            root.display()
+        ));
+    }
+    Error::io(root, e)
+}
+
 fn private_root(root: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match std::fs::metadata(root) {
@@ -71,7 +83,7 @@ impl Engine {
     /// an older berth, or made by hand) is tightened here: one `stat` per command.
     pub fn open(root: impl AsRef<Path>) -> Result<Engine> {
         let root = root.as_ref().to_path_buf();
-        private_root(&root).map_err(|e| Error::io(&root, e))?;
+        private_root(&root).map_err(|e| needs_root(&root, e))?;
         let store = store::Store::open(&root)?;
         Ok(Engine { root, store })
     }
