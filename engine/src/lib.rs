@@ -84,6 +84,11 @@ impl Engine {
     pub fn open(root: impl AsRef<Path>) -> Result<Engine> {
         let root = root.as_ref().to_path_buf();
         private_root(&root).map_err(|e| needs_root(&root, e))?;
+        // Root's own state root, there already: it is not ours to read.
+        use nix::unistd::{access, AccessFlags};
+        if let Err(e) = access(&root, AccessFlags::R_OK | AccessFlags::W_OK | AccessFlags::X_OK) {
+            return Err(needs_root(&root, e.into()));
+        }
         let store = store::Store::open(&root)?;
         Ok(Engine { root, store })
     }

@@ -1,7 +1,7 @@
 //! `berth exec`: run a command in a running container.
 
-use super::{Ctx, Exit};
 use super::attach::RawMode;
+use super::{Ctx, Exit};
 use berth_engine::container::attach;
 use berth_engine::container::exec::ExecOptions;
 use std::io::IsTerminal;

@@ -8,8 +8,8 @@
 
 use super::attach::attached;
 use super::create::{create_pulling, ContainerFlags};
-use berth_engine::container::attach::Forward;
 use super::{Ctx, Exit};
+use berth_engine::container::attach::Forward;
 use berth_engine::Error;
 use std::io::IsTerminal;
 

@@ -346,7 +346,9 @@ impl crate::Engine {
     pub fn attach_container(&self, c: &mut super::Container) -> Result<Session> {
         c.reload_state()?;
         if c.state.restarting {
-            return Err(Error::Conflict("You cannot attach to a restarting container, wait until it is running".into()));
+            return Err(Error::Conflict(
+                "You cannot attach to a restarting container, wait until it is running".into(),
+            ));
         }
         if !c.state.running || !super::shim_alive(&c.dir) {
             return Err(Error::Conflict("You cannot attach to a stopped container, start it first".into()));

@@ -37,8 +37,9 @@ pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
 /// the exec, while this process's children are still born in the host's PID namespace.
 pub fn terminal_holder() -> Result<UnixStream> {
     let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
-    let berth_sys::exe::Reexec { command: mut cmd, sealed } = berth_sys::exe::command(berth_sys::exe::Role::HoldTerminal)
-        .map_err(|e| Error::Other(format!("holding the terminal: {e}")))?;
+    let berth_sys::exe::Reexec { command: mut cmd, sealed } =
+        berth_sys::exe::command(berth_sys::exe::Role::HoldTerminal)
+            .map_err(|e| Error::Other(format!("holding the terminal: {e}")))?;
     cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
     let mut child = cmd.spawn().map_err(|e| Error::Other(format!("holding the terminal: {e}")))?;
