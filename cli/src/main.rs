@@ -141,7 +141,7 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if enters_containers(&args) {
         if let Err(e) = berth_sys::sealed::reexec_sealed() {
-            eprintln!("berth: cannot run from a sealed copy of the berth binary: {e}");
+            eprintln!("Error: cannot run from a sealed copy of the berth binary: {e}");
             return ExitCode::from(125);
         }
         // Exec'd through a descriptor, the kernel named the process after its number.
