@@ -345,10 +345,14 @@ impl crate::Engine {
     /// Attaches to a running container through its shim's socket (Docker's `attach`).
     pub fn attach_container(&self, c: &mut super::Container) -> Result<Session> {
         c.reload_state()?;
+        if c.state.paused {
+            return Err(Error::Conflict("You cannot attach to a paused container, unpause it first".into()));
+        }
         if c.state.restarting {
-            return Err(Error::Conflict(
-                "You cannot attach to a restarting container, wait until it is running".into(),
-            ));
+            return Err(Error::Conflict(format!(
+                "Container {} is restarting, wait until the container is running",
+                c.id
+            )));
         }
         if !c.state.running || !super::shim_alive(&c.dir) {
             return Err(Error::Conflict("You cannot attach to a stopped container, start it first".into()));
