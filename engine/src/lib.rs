@@ -34,13 +34,10 @@ pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 /// The error for a state root berth may not use: when that is for want of root, says so
 /// (berth runs containers, so it needs root, as Docker's daemon does).
 fn needs_root(root: &Path, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root() {
-        return Error::Other(format!(
-            "berth needs root: permission denied on its state root {} (run berth as root, e.g. with sudo)",
-            root.display()
-        ));
+    match berth_oci::error::needs_root(root, &e) {
+        Some(m) => Error::Other(m),
+        None => Error::io(root, e),
     }
-    Error::io(root, e)
 }
 
 fn private_root(root: &Path) -> std::io::Result<()> {

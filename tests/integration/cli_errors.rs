@@ -104,7 +104,7 @@ fn a_user_who_is_not_root_is_told_berth_needs_root() {
         assert_eq!(
             err,
             format!(
-                "Error: berth needs root: permission denied on its state root {} (run berth as root, e.g. with sudo)\n",
+                "Error: berth needs root: permission denied on {} (run berth as root, e.g. with sudo)\n",
                 root.display()
             ),
             "{args:?}"
@@ -112,6 +112,28 @@ fn a_user_who_is_not_root_is_told_berth_needs_root() {
         assert_eq!(o.status.code(), Some(if args[0] == "run" { 125 } else { 1 }), "{args:?}");
     }
     assert!(!root.exists(), "nothing was made");
+    // A state root of their own gets them as far as berth's state under /run (once it exists,
+    // root's): the same message.
+    let own = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(berth_network::SUBNET_LOCK.rsplit_once('/').unwrap().0).unwrap();
+    drop(std::fs::OpenOptions::new().create(true).append(true).open(berth_network::SUBNET_LOCK).unwrap());
+    let _ = std::process::Command::new("chown").arg("nobody").arg(own.path()).status();
+    let o = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(berth_tests::berth_bin())
+        .arg("--root")
+        .arg(own.path().join("r"))
+        .args(["network", "create", "mine"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        text(&o.stderr),
+        format!(
+            "Error: berth needs root: permission denied on {} (run berth as root, e.g. with sudo)\n",
+            berth_network::SUBNET_LOCK
+        )
+    );
 }
 
 #[test]
