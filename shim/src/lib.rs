@@ -55,7 +55,6 @@ pub fn main(args: &[OsString]) -> i32 {
     }
 }
 
-/// The attached CLIs: the one that started the container (on fd 3) and `berth attach`es.
 /// `berth shim --hold-terminal`: waits on the socket on fd 3 for the pty master of an
 /// `exec -it` session the user detaches from (the CLI closes the socket when the session ends
 /// otherwise), then reads (and drops) what the process writes to its terminal until it closes
