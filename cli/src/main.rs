@@ -1,5 +1,6 @@
 //! `berth`: the command line. Thin by design: clap structs, one file per command, each calling
-//! the engine. Exit codes follow Docker's: 125 when berth itself fails, else the command's own.
+//! the engine. Exit codes follow Docker's CLI: 125 when `run` fails, 126/127 when a container's
+//! command cannot run, 1 for every other failure, else the container's own status.
 
 // Every unsafe block of berth lives in berth-sys (sys/).
 #![forbid(unsafe_code)]
@@ -16,15 +17,18 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "berth", version, about = "A daemonless container engine for native and WebAssembly workloads")]
 struct Cli {
-    /// State root: content store, layers, containers.
-    #[arg(long, global = true, env = "BERTH_ROOT", default_value = berth_engine::DEFAULT_ROOT)]
-    root: PathBuf,
+    /// State root: content store, layers, containers [env: BERTH_ROOT] [default: /var/lib/berth].
+    // Read from the environment by hand: clap lists an argument its `env` supplied in the
+    // usage line of every error, as if it were required (`Usage: berth run --root <ROOT> ...`).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Registries to speak plain HTTP to (besides loopback ones).
     #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
-    /// Log level for berth's own diagnostics (error, warn, info, debug, trace).
-    #[arg(long, global = true, env = "BERTH_LOG", default_value = "warn")]
-    log_level: String,
+    /// Log level for berth's own diagnostics (error, warn, info, debug, trace) [env: BERTH_LOG]
+    /// [default: warn].
+    #[arg(long, global = true)]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +51,8 @@ enum Command {
     Rm(commands::rm::Args),
     /// Start one or more stopped containers.
     Start(commands::start::Args),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(commands::attach::Args),
     /// Restart one or more containers.
     Restart(commands::restart::Args),
     /// Block until one or more containers stop, then print their exit codes.
@@ -138,7 +144,7 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if enters_containers(&args) {
         if let Err(e) = berth_sys::sealed::reexec_sealed() {
-            eprintln!("berth: cannot run from a sealed copy of the berth binary: {e}");
+            eprintln!("Error: cannot run from a sealed copy of the berth binary: {e}");
             return ExitCode::from(125);
         }
         // Exec'd through a descriptor, the kernel named the process after its number.
@@ -164,17 +170,28 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "runtime") {
         return commands::runtime::main(std::env::args_os().skip(1));
     }
-    // Docker exits 125 on a bad flag or flag value (clap's default would be 2).
+    // Docker exits 125 on a bad flag or flag value (clap's default would be 2), 1 when an
+    // argument is missing (`docker logs` with no container).
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         match flag_errors::docker_message(&e, &<Cli as clap::CommandFactory>::command(), &args) {
             Some(m) => eprintln!("{m}"),
             None => drop(e.print()),
         }
-        std::process::exit(if e.use_stderr() { 125 } else { 0 })
+        let code = match e.kind() {
+            _ if !e.use_stderr() => 0,
+            clap::error::ErrorKind::MissingRequiredArgument => 1,
+            _ => 125,
+        };
+        std::process::exit(code)
     });
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let log_level = cli.log_level.clone().or_else(|| env("BERTH_LOG").map(|v| v.to_string_lossy().into_owned()));
+    let log_level = log_level.unwrap_or_else(|| "warn".into());
+    let root = cli.root.clone().or_else(|| env("BERTH_ROOT").map(PathBuf::from));
+    let root = root.unwrap_or_else(|| PathBuf::from(berth_engine::DEFAULT_ROOT));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_default())
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&log_level).unwrap_or_default())
         .init();
     // Commands that only print end quietly when their reader goes away (`berth images | head`);
     // servers, relays and supervisors keep Rust's default of seeing EPIPE as an error.
@@ -194,7 +211,8 @@ fn main() -> ExitCode {
     ) {
         berth_sys::process::restore_default_sigpipe();
     }
-    let ctx = commands::Ctx { root: cli.root, insecure_registries: cli.insecure_registries };
+    let ctx = commands::Ctx { root, insecure_registries: cli.insecure_registries };
+    let codes = Codes::of(&cli.command);
     let result = match cli.command {
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Create(a) => commands::create::run(&ctx, a),
@@ -204,6 +222,7 @@ fn main() -> ExitCode {
         Command::Kill(a) => commands::kill::run(&ctx, a),
         Command::Rm(a) => commands::rm::run(&ctx, a),
         Command::Start(a) => commands::start::run(&ctx, a),
+        Command::Attach(a) => commands::attach::run(&ctx, a),
         Command::Restart(a) => commands::restart::run(&ctx, a),
         Command::Wait(a) => commands::wait::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
@@ -239,28 +258,70 @@ fn main() -> ExitCode {
             if let Some(code) = e.downcast_ref::<commands::Exit>() {
                 return ExitCode::from(code.0);
             }
-            eprintln!("berth: {e:#}");
-            ExitCode::from(exit_code(&e))
+            eprintln!("Error: {}", message(&e));
+            ExitCode::from(exit_code(&e, codes))
         }
     }
 }
 
-/// The one place errors become exit codes, as Docker's CLI chooses them: a container whose
-/// command cannot run exits 126 (not executable) or 127 (not found), as its shell would; every
-/// other failure of berth itself exits 125, whatever its kind (Docker's CLI does not tell a
-/// missing object from a refused operation by its exit code either). The container's own exit
-/// status reaches here as [`commands::Exit`].
-fn exit_code(e: &anyhow::Error) -> u8 {
-    use berth_engine::ErrorKind;
-    match e.downcast_ref::<berth_engine::Error>() {
-        Some(berth_engine::Error::StartFailed { code, .. }) => *code,
-        Some(e) => match e.kind() {
-            ErrorKind::NotFound
-            | ErrorKind::Conflict
-            | ErrorKind::InvalidArgument
-            | ErrorKind::Unavailable
-            | ErrorKind::Internal => 125,
-        },
-        None => 125,
+/// An error and its causes on one line, each cause once: an error that names a file prints
+/// its cause itself, and the cause is its `source` too.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Which exit codes a command fails with, as Docker's CLI gives them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Codes {
+    /// `run`: 125 when berth fails, 126/127 when the container's command cannot run.
+    Run,
+    /// `create`: 125 for a bad flag value, 1 for what the engine refuses (Docker's daemon).
+    Create,
+    /// `exec`: 126/127 when the command cannot run, 1 for everything else.
+    Exec,
+    /// Everything else: 1.
+    Other,
+}
+
+impl Codes {
+    fn of(c: &Command) -> Codes {
+        use commands::container::Cmd;
+        match c {
+            Command::Run(_) | Command::Container(Cmd::Run(_)) => Codes::Run,
+            Command::Create(_) | Command::Container(Cmd::Create(_)) => Codes::Create,
+            Command::Exec(_) => Codes::Exec,
+            _ => Codes::Other,
+        }
+    }
+}
+
+/// The one place errors become exit codes, as Docker's CLI chooses them: 125, 126 and 127
+/// belong to `run`, `create` and `exec` (see [`Codes`]); every other failing command exits 1,
+/// whatever the kind of error (Docker's CLI does not tell a missing object from a refused
+/// operation by its exit code either). A container's own exit status reaches here as
+/// [`commands::Exit`].
+fn exit_code(e: &anyhow::Error, codes: Codes) -> u8 {
+    let engine = e.downcast_ref::<berth_engine::Error>();
+    if let Some(berth_engine::Error::StartFailed { code, .. }) = engine {
+        if codes != Codes::Other {
+            return *code;
+        }
+    }
+    match codes {
+        Codes::Run => 125,
+        // Flag values the CLI checks are not engine errors.
+        Codes::Create if engine.is_none() => 125,
+        Codes::Create | Codes::Exec | Codes::Other => 1,
     }
 }

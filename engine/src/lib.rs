@@ -31,6 +31,15 @@ pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 
 /// Creates the state root 0700 (its parents as usual), or takes group and other bits away
 /// from an existing one.
+/// The error for a state root berth may not use: when that is for want of root, says so
+/// (berth runs containers, so it needs root, as Docker's daemon does).
+fn needs_root(root: &Path, e: std::io::Error) -> Error {
+    match berth_oci::error::needs_root(root, &e) {
+        Some(m) => Error::Other(m),
+        None => Error::io(root, e),
+    }
+}
+
 fn private_root(root: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match std::fs::metadata(root) {
@@ -71,7 +80,12 @@ impl Engine {
     /// an older berth, or made by hand) is tightened here: one `stat` per command.
     pub fn open(root: impl AsRef<Path>) -> Result<Engine> {
         let root = root.as_ref().to_path_buf();
-        private_root(&root).map_err(|e| Error::io(&root, e))?;
+        private_root(&root).map_err(|e| needs_root(&root, e))?;
+        // Root's own state root, there already: it is not ours to read.
+        use nix::unistd::{access, AccessFlags};
+        if let Err(e) = access(&root, AccessFlags::R_OK | AccessFlags::W_OK | AccessFlags::X_OK) {
+            return Err(needs_root(&root, e.into()));
+        }
         let store = store::Store::open(&root)?;
         Ok(Engine { root, store })
     }

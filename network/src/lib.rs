@@ -161,10 +161,14 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {
 pub struct NetLock(#[allow(dead_code)] File);
 
 fn lock_file(p: &Path) -> Result<NetLock> {
+    let denied = |at: &Path, e: std::io::Error| match berth_oci::error::needs_root(at, &e) {
+        Some(m) => Error::Other(m),
+        None => berth_oci::IoError::new(at, e).into(),
+    };
     if let Some(d) = p.parent() {
-        fs::create_dir_all(d).at(d)?;
+        fs::create_dir_all(d).map_err(|e| denied(d, e))?;
     }
-    let f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(p).at(p)?;
+    let f = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(p).map_err(|e| denied(p, e))?;
     FileExt::lock_exclusive(&f).at(p)?;
     Ok(NetLock(f))
 }

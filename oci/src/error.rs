@@ -81,6 +81,15 @@ impl IoError {
     }
 }
 
+/// The one message that tells a user who is not root that berth needs root, when `e` denied
+/// them `path` (berth's state root, or its state under /run): berth runs containers, so it
+/// needs root, as Docker's daemon does.
+pub fn needs_root(path: &Path, e: &std::io::Error) -> Option<String> {
+    (e.kind() == std::io::ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root()).then(|| {
+        format!("berth needs root: permission denied on {} (run berth as root, e.g. with sudo)", path.display())
+    })
+}
+
 /// Adds the path to an `io::Result`; `?` turns the [`IoError`] into the caller's error.
 pub trait IoContext<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T, IoError>;

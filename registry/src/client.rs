@@ -991,8 +991,48 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn net_error(domain: &str, what: &str, e: &dyn std::error::Error) -> Error {
-    Error::Registry { registry: domain.to_string(), message: format!("{what}: {}", error_chain(e)) }
+/// A request that got no answer, said as Docker (Go's net package) says it: `dial tcp
+/// 127.0.0.1:5999: connect: connection refused`, not as the HTTP client's chain of wrappers.
+fn net_error(domain: &str, what: &str, e: &reqwest::Error) -> Error {
+    let why = dial_error(e).unwrap_or_else(|| error_chain(e));
+    Error::Registry { registry: domain.to_string(), message: format!("{what}: {why}") }
+}
+
+/// Go's words for a failed connection, when `e` is one.
+fn dial_error(e: &reqwest::Error) -> Option<String> {
+    use std::io::ErrorKind as K;
+    if !e.is_connect() {
+        return None;
+    }
+    let url = e.url()?;
+    let host = url.host_str()?;
+    let addr = format!("{host}:{}", url.port_or_known_default()?);
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    let mut io = None;
+    let mut dns = false;
+    while let Some(x) = src {
+        dns |= x.to_string().contains("dns error");
+        io = io.or_else(|| x.downcast_ref::<std::io::Error>());
+        src = x.source();
+    }
+    if dns {
+        return Some(format!("dial tcp: lookup {host}: no such host"));
+    }
+    let io = io?;
+    let words = match io.kind() {
+        K::ConnectionRefused => "connection refused".to_string(),
+        K::ConnectionReset => "connection reset by peer".to_string(),
+        K::TimedOut => "i/o timeout".to_string(),
+        K::HostUnreachable => "no route to host".to_string(),
+        K::NetworkUnreachable => "network is unreachable".to_string(),
+        _ => {
+            let t = io.to_string();
+            let t = t.split(" (os error").next().unwrap_or_default();
+            let mut c = t.chars();
+            c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
+        }
+    };
+    Some(format!("dial tcp {addr}: connect: {words}"))
 }
 
 fn body_error(repo: &Repo, what: &str, e: &reqwest::Error) -> Error {

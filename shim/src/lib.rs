@@ -8,7 +8,9 @@
 //! everything the runtime starts, so the container's init is its child and `waitpid` gives
 //! its status. It holds `shim.lock` for its whole life: that is how other berth commands know
 //! it lives. It is plain blocking code around one `poll` loop, with small buffers and no
-//! threads, to keep its idle footprint tiny. It applies the restart policy with Docker's
+//! threads, to keep its idle footprint tiny. Besides the CLI that started it, any number of
+//! `berth attach` clients connect to a socket it listens on in the container's directory: all
+//! get the output, any may send input. It applies the restart policy with Docker's
 //! back-off (100 ms, doubling, reset after 10 s of running), removes `--rm` containers, and
 //! runs the container's health checks ([`health`]). It writes the log through the engine's
 //! `LogWriter`, which rotates it as `--log-opt` says. If the shim itself dies, the next berth
@@ -34,13 +36,16 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Entry point of `berth shim ROOT ID`; returns the process exit code.
 pub fn main(args: &[OsString]) -> i32 {
+    if args.first().is_some_and(|a| a == "--hold-terminal") {
+        return hold_terminal();
+    }
     let (Some(root), Some(id)) = (args.first(), args.get(1)) else {
         eprintln!("usage: berth shim ROOT ID");
         return 2;
@@ -56,15 +61,68 @@ pub fn main(args: &[OsString]) -> i32 {
     }
 }
 
-struct Client(Option<UnixStream>);
-
-impl Client {
-    fn send(&mut self, kind: u8, data: &[u8]) {
-        if let Some(s) = self.0.as_mut() {
-            if write_frame(s, kind, data).is_err() {
-                self.0 = None; // the CLI went away: detached
-            }
+/// `berth shim --hold-terminal`: waits on the socket on fd 3 for the pty master of an
+/// `exec -it` session the user detaches from (the CLI closes the socket when the session ends
+/// otherwise), then reads (and drops) what the process writes to its terminal until it closes
+/// it, so the process keeps a terminal, as under Docker's daemon.
+fn hold_terminal() -> i32 {
+    let Some(sock) = berth_sys::process::claim_inherited_fd(ATTACH_FD) else { return 1 };
+    let Ok((master, _)) = berth_sys::term::recv_fd(sock.as_raw_fd()) else { return 0 };
+    drop(sock);
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+            Ok(0) => return 0,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            // EIO: every slave descriptor is closed.
+            Err(_) => return 0,
         }
+    }
+}
+
+/// The attached CLIs: the one that started the container (on fd 3) and `berth attach`es.
+struct Clients {
+    conns: Vec<(u64, UnixStream)>,
+    next: u64,
+    listener: Option<UnixListener>,
+}
+
+impl Clients {
+    fn new(first: Option<UnixStream>) -> Clients {
+        let mut c = Clients { conns: Vec::new(), next: 0, listener: None };
+        if let Some(s) = first {
+            c.add(s);
+        }
+        c
+    }
+
+    fn add(&mut self, s: UnixStream) {
+        // A client that stops reading (or sends half a frame) is dropped, not waited for.
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        self.conns.push((self.next, s));
+        self.next += 1;
+    }
+
+    /// Takes the clients waiting on the listener.
+    fn accept(&mut self) {
+        while let Some(Ok((s, _))) = self.listener.as_ref().map(|l| l.accept()) {
+            self.add(s);
+        }
+    }
+
+    /// Sends a frame to every client; one that went away has detached.
+    fn send(&mut self, kind: u8, data: &[u8]) {
+        self.conns.retain_mut(|(_, s)| write_frame(s, kind, data).is_ok());
+    }
+
+    fn get(&self, id: u64) -> Option<&UnixStream> {
+        self.conns.iter().find(|(i, _)| *i == id).map(|(_, s)| s)
+    }
+
+    fn remove(&mut self, id: u64) {
+        self.conns.retain(|(i, _)| *i != id);
     }
 }
 
@@ -78,7 +136,7 @@ fn load(dir: &Path) -> Result<Container> {
 }
 
 fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
-    let mut client = Client(client);
+    let mut client = Clients::new(client);
     let _ = berth_sys::process::ignore_signals(&[Signal::SIGPIPE, Signal::SIGHUP, Signal::SIGINT]);
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let lock_path = dir.join("shim.lock");
@@ -102,6 +160,8 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Later clients (`berth attach`); without the socket the container runs all the same.
+    client.listener = attach::listen(dir).ok();
     let mut c = match load(dir) {
         Ok(c) => c,
         Err(e) => {
@@ -159,7 +219,7 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
                     break;
                 }
                 client.send(attach::EXIT, &code.to_be_bytes());
-                client.0 = None;
+                client.conns.clear();
                 // Docker's back-off: doubling from 100 ms, reset after 10 s of running.
                 if t0.elapsed() >= Duration::from_secs(10) {
                     delay = Duration::from_millis(100);
@@ -207,6 +267,9 @@ fn supervise(dir: &Path, client: Option<UnixStream>) -> Result<()> {
     if let Some((kind, data)) = last_word {
         client.send(kind, &data);
     }
+    if client.listener.take().is_some() {
+        let _ = std::fs::remove_file(dir.join(attach::SOCKET));
+    }
     drop(client);
     drop(lock);
     Ok(())
@@ -237,7 +300,7 @@ enum Output {
 
 /// Runs the container once: create, start, pump output until it exits. Returns its exit
 /// code (128+signal when killed) and whether it was OOM-killed.
-fn run_once(c: &mut Container, client: &mut Client, sigfd: &SignalFd) -> Result<(i32, bool)> {
+fn run_once(c: &mut Container, client: &mut Clients, sigfd: &SignalFd) -> Result<(i32, bool)> {
     // The network namespace the runtime joins (idempotent across restarts).
     berth_engine::container::net::setup(c, &c.net)?;
     berth_engine::container::security::prepare(c)?;
@@ -351,7 +414,7 @@ const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
 fn pump(
     pid: i32,
     output: Output,
-    client: &mut Client,
+    client: &mut Clients,
     sigfd: &SignalFd,
     log: &mut LogWriter,
     monitor: &mut Option<health::Monitor>,
@@ -363,7 +426,6 @@ fn pump(
     };
     let mut exit: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
-    let mut client_file = client.0.as_ref().and_then(|s| s.try_clone().ok());
     // When to give back the pages the last burst of work touched: right before the first
     // wait (start-up is over), as soon as the CLI detaches, and once the container has been
     // quiet for a while after anything else woke us (the shim mostly sleeps).
@@ -410,39 +472,30 @@ fn pump(
             }
             None => timeout,
         };
-        let client_fd = client.0.as_ref().filter(|_| client_file.is_some());
-        let roles_fds: [(u8, Option<std::os::fd::BorrowedFd>); 6] = [
-            (0, Some(sigfd.as_fd())),
-            (1, out.as_ref().map(|f| f.as_fd())),
-            (2, err.as_ref().map(|f| f.as_fd())),
-            (3, pty.as_ref().map(|f| f.as_fd())),
-            (4, client_fd.map(|f| f.as_fd())),
-            (5, monitor.as_ref().and_then(|m| m.fd())),
-        ];
-        let mut roles = [0u8; 6];
-        let mut fds: Vec<PollFd> = Vec::with_capacity(6);
-        for (role, fd) in roles_fds {
-            if let Some(fd) = fd {
-                roles[fds.len()] = role;
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-            }
-        }
+        let mut polled: Vec<(Role, BorrowedFd)> = vec![(Role::Signal, sigfd.as_fd())];
+        let outputs = [(Role::Out, &out), (Role::Err, &err), (Role::Pty, &pty)];
+        polled.extend(outputs.iter().filter_map(|(r, f)| f.as_ref().map(|f| (*r, f.as_fd()))));
+        polled.extend(client.listener.as_ref().map(|l| (Role::Listener, l.as_fd())));
+        polled.extend(client.conns.iter().map(|(id, s)| (Role::Client(*id), s.as_fd())));
+        polled.extend(monitor.as_ref().and_then(|m| m.fd()).map(|fd| (Role::Health, fd)));
+        let mut fds: Vec<PollFd> = polled.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)).collect();
         match nix::poll::poll(&mut fds, timeout) {
             Ok(0) => continue,
             Ok(_) => trim_at = Some(Instant::now() + IDLE_TRIM_AFTER),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
         }
-        let ready: Vec<(u8, RawFd)> = fds
+        let ready: Vec<(Role, std::os::fd::RawFd)> = fds
             .iter()
-            .zip(roles)
+            .zip(&polled)
             .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(p, role)| (role, p.as_fd().as_raw_fd()))
+            .map(|(_, (role, fd))| (*role, fd.as_raw_fd()))
             .collect();
         drop(fds);
+        drop(polled);
         for (role, fd) in ready {
             match role {
-                0 => {
+                Role::Signal => {
                     drain_sigfd(sigfd);
                     while let Ok(Some((r, code))) = berth_sys::process::wait_child(-1, true) {
                         if r == pid {
@@ -456,31 +509,29 @@ fn pump(
                         }
                     }
                 }
-                role @ 1..=3 => match nix::unistd::read(fd, &mut buf) {
+                Role::Out | Role::Err | Role::Pty => match nix::unistd::read(fd, &mut buf) {
                     Ok(n) if n > 0 => {
                         let d = &buf[..n];
-                        let stream = if role == 2 { 2 } else { 1 };
+                        let stream = if role == Role::Err { 2 } else { 1 };
                         log.write(stream, d);
                         client.send(if stream == 2 { attach::STDERR } else { attach::STDOUT }, d);
-                        if client.0.is_none() {
-                            client_file = None;
-                        }
                     }
                     Err(nix::errno::Errno::EINTR) => {}
                     _ => match role {
-                        1 => out = None,
-                        2 => err = None,
+                        Role::Out => out = None,
+                        Role::Err => err = None,
                         _ => pty = None,
                     },
                 },
-                5 => {
+                Role::Health => {
                     if let Some(m) = monitor.as_mut() {
                         m.read_output();
                     }
                 }
-                _ => {
-                    let Some(cf) = client_file.as_mut() else { continue };
-                    match attach::read_frame(cf) {
+                Role::Listener => client.accept(),
+                Role::Client(id) => {
+                    let Some(mut cf) = client.get(id) else { continue };
+                    match attach::read_frame(&mut cf) {
                         Ok(Some((attach::STDIN, d))) => {
                             if let Some(s) = stdin.as_ref().or(pty.as_ref()) {
                                 let _ = write_all_fd(s, &d);
@@ -498,10 +549,8 @@ fn pump(
                         }
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => {
-                            // Detached; stdin (if the CLI owned it) is closed like Docker's
-                            // `--attach`/`-i` once the CLI goes away.
-                            client_file = None;
-                            client.0 = None;
+                            // Detached: the container runs on.
+                            client.remove(id);
                             trim_at = Some(Instant::now());
                         }
                     }
@@ -510,6 +559,19 @@ fn pump(
         }
     }
     exit.unwrap_or_else(|| wait_blocking(pid))
+}
+
+/// What a descriptor the pump polls is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Signal,
+    Out,
+    Err,
+    Pty,
+    Listener,
+    Client(u64),
+    /// The running health probe's output.
+    Health,
 }
 
 fn wait_blocking(pid: i32) -> i32 {

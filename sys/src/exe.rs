@@ -38,6 +38,10 @@ pub enum Role<'a> {
     DnsServe { root: &'a Path },
     /// One health check of a container, run by its shim: `health-probe ROOT ID`.
     HealthProbe { root: &'a Path, id: &'a str },
+    /// Holds the terminal of an `exec -it` session the user detached from, so its process
+    /// keeps it: `shim --hold-terminal` (a socket on descriptor 3 that the pty master comes
+    /// over, or nothing).
+    HoldTerminal,
 }
 
 impl Role<'_> {
@@ -51,6 +55,7 @@ impl Role<'_> {
             }
             Role::DnsServe { root } => vec![s("--root"), root.into(), s("network"), s("dns-serve")],
             Role::HealthProbe { root, id } => vec![s("health-probe"), root.into(), s(id)],
+            Role::HoldTerminal => vec![s("shim"), s("--hold-terminal")],
         }
     }
 
@@ -62,7 +67,7 @@ impl Role<'_> {
 
     /// Whether only the berth binary itself starts this role (so it is this very binary).
     fn runs_self(&self) -> bool {
-        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. } | Role::HealthProbe { .. })
+        matches!(self, Role::Shim { .. } | Role::RuntimeRun { .. } | Role::HealthProbe { .. } | Role::HoldTerminal)
     }
 }
 

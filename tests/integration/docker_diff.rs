@@ -501,13 +501,16 @@ fn health_suffix(status: &str) -> String {
     status.find('(').map(|i| status[i..].trim().to_string()).unwrap_or_default()
 }
 
+/// Runs one engine's CLI with the given arguments.
+type Runner<'a> = Box<dyn Fn(&[&str]) -> Output + 'a>;
+
 #[test]
 #[ignore = "needs root"]
 fn health_states_over_time_as_in_docker() {
     let p = Pair::new();
     let name = format!("berth-diff-health-{}", std::process::id());
     let _rm = RmDocker(p.d, name.clone());
-    let engines: [(&str, Box<dyn Fn(&[&str]) -> Output + '_>); 2] =
+    let engines: [(&str, Runner); 2] =
         [("docker", Box::new(|a: &[&str]| p.d.run(a))), ("berth", Box::new(|a: &[&str]| p.b.run(a)))];
     let mut seen: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
     // One engine after the other, each timed from its own container's start.

@@ -240,7 +240,7 @@ fn import_changes_expand_as_a_dockerfile_does() {
     assert_eq!(inspect(&b, "exp")["Config"]["Env"], serde_json::json!(["A=w", "C="]));
     let before = b.blob_count();
     let e = b.fails(&["import", "--change", "ENV A=${B:?B is required}", busybox_tar().to_str().unwrap(), "x"]);
-    assert_eq!(e, "berth: invalid change \"ENV A=${B:?B is required}\": B: B is required\n");
+    assert_eq!(e, "Error: invalid change \"ENV A=${B:?B is required}\": B: B is required\n");
     assert_eq!(b.blob_count(), before, "a refused change stores nothing");
 }
 

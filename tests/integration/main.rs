@@ -8,6 +8,7 @@
 //! `--include-ignored` when it runs as root (docs/testing.md).
 
 mod archives;
+mod attach;
 mod breakout_paths;
 mod breakout_runtime;
 mod breakout_sandbox;
@@ -15,6 +16,7 @@ mod breakout_state;
 mod build;
 mod build_debian;
 mod build_docker;
+mod cli_errors;
 mod containers;
 mod docker_diff;
 mod e2e_run;

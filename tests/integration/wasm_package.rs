@@ -120,14 +120,14 @@ fn neither_binary_nor_text_wasm_is_refused_and_stores_nothing() {
         std::fs::write(&f, content).unwrap();
         let o = b.run(&["wasm", "package", f.to_str().unwrap(), "-t", "nope"]);
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(125), "{name}: {stderr}");
+        assert_eq!(o.status.code(), Some(1), "{name}: {stderr}");
         assert!(stderr.contains(f.to_str().unwrap()), "{name}: names the file: {stderr}");
         assert!(stderr.contains("not a WebAssembly module or component"), "{name}: {stderr}");
         assert!(stderr.contains(why), "{name}: {stderr}");
     }
     let missing = dir.path().join("missing.wat");
     let o = b.run(&["wasm", "package", missing.to_str().unwrap(), "-t", "nope"]);
-    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.wat"));
 
     assert_eq!(b.blob_count(), 0, "nothing stored");

@@ -14,6 +14,8 @@ pub enum Cmd {
     Ls(super::ps::Args),
     /// Start one or more stopped containers.
     Start(super::start::Args),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(super::attach::Args),
     /// Stop one or more running containers.
     Stop(super::stop::Args),
     /// Restart one or more containers.
@@ -49,6 +51,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Create(a) => super::create::run(ctx, a),
         Cmd::Ls(a) => super::ps::run(ctx, a),
         Cmd::Start(a) => super::start::run(ctx, a),
+        Cmd::Attach(a) => super::attach::run(ctx, a),
         Cmd::Stop(a) => super::stop::run(ctx, a),
         Cmd::Restart(a) => super::restart::run(ctx, a),
         Cmd::Kill(a) => super::kill::run(ctx, a),

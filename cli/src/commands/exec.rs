@@ -1,8 +1,9 @@
 //! `berth exec`: run a command in a running container.
 
+use super::attach::RawMode;
 use super::{Ctx, Exit};
+use berth_engine::container::attach;
 use berth_engine::container::exec::ExecOptions;
-use berth_engine::Error;
 use std::io::IsTerminal;
 
 #[derive(clap::Args)]
@@ -28,6 +29,9 @@ pub struct Args {
     /// Username or UID (format: "<name|uid>[:<group|gid>]").
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Give extended privileges to the command (not supported).
     #[arg(long)]
     pub privileged: bool,
@@ -43,6 +47,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
         anyhow::bail!("the input device is not a TTY");
     }
+    // Docker's exec says "escape keys" where the others say "detach keys".
+    let spec = args.detach_keys.as_deref().unwrap_or(attach::DEFAULT_DETACH_KEYS);
+    let detach_keys =
+        attach::parse_detach_keys(spec).map_err(|_| anyhow::anyhow!("Invalid escape keys ({spec}) provided"))?;
     let engine = ctx.engine()?;
     let mut c = engine.find_container(&args.container)?;
     let mut env = Vec::new();
@@ -60,6 +68,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         user: args.user.clone(),
         tty: args.tty,
         detach: args.detach,
+        detach_keys,
     };
     if !args.interactive && !args.detach {
         // Docker gives the process no stdin without -i.
@@ -68,17 +77,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
         }
     }
-    match engine.exec_in(&mut c, &o) {
-        Ok(0) => Ok(()),
-        Ok(code) => Err(Exit(code.clamp(0, 255) as u8).into()),
-        Err(Error::StartFailed { code, message }) => {
-            eprintln!("berth: Error response from daemon: {message}");
-            Err(Exit(code).into())
-        }
-        Err(e @ Error::Conflict(_)) | Err(e @ Error::NotFound(_)) => {
-            eprintln!("Error response from daemon: {e}");
+    // The user's terminal passes keys through untouched while the process has its own.
+    let raw = if args.tty && !args.detach && std::io::stdin().is_terminal() { RawMode::enter() } else { None };
+    let r = engine.exec_in(&mut c, &o);
+    drop(raw);
+    match r? {
+        Some(0) => Ok(()),
+        Some(code) => Err(Exit(code.clamp(0, 255) as u8).into()),
+        None if args.detach => Ok(()),
+        // The user typed the detach keys: the process runs on; Docker's CLI says so and exits 1.
+        None => {
+            eprintln!("read escape sequence");
             Err(Exit(1).into())
         }
-        Err(e) => Err(e.into()),
     }
 }

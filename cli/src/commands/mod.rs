@@ -1,5 +1,6 @@
 //! One module per command; each parses its flags and calls the engine.
 
+pub mod attach;
 pub mod build;
 pub mod container;
 pub mod cp;
@@ -80,7 +81,7 @@ pub fn each_container<T: std::fmt::Display>(
         match op(name) {
             Ok(out) => println!("{out}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }

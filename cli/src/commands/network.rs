@@ -277,7 +277,7 @@ fn inspect(ctx: &Ctx, a: InspectArgs) -> anyhow::Result<()> {
         match engine.network_inspect(n) {
             Ok(d) => docs.push(d),
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }
@@ -300,7 +300,7 @@ fn rm(ctx: &Ctx, a: RmArgs) -> anyhow::Result<()> {
             Ok(()) => println!("{n}"),
             Err(berth_engine::Error::Network(e)) if a.force && e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
             }
         }

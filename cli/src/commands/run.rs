@@ -6,8 +6,10 @@
 //! killed, it leaves the container running under its shim. Signals the CLI receives
 //! (Ctrl-C without a tty) are passed on to the container, as Docker's sig-proxy does.
 
+use super::attach::attached;
 use super::create::{create_pulling, ContainerFlags};
 use super::{Ctx, Exit};
+use berth_engine::container::attach::Forward;
 use berth_engine::Error;
 use std::io::IsTerminal;
 
@@ -23,6 +25,9 @@ pub struct Args {
     /// Proxy received signals to the process (non-TTY mode only).
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -38,6 +43,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         eprintln!("Conflicting options: -a and -d");
         return Err(Exit(1).into()); // Docker's CLI exits 1 here
     }
+    let keys = super::attach::detach_keys(args.detach_keys.as_deref())?;
     let engine = ctx.engine()?;
     let mut opts = args.flags.options()?;
     opts.auto_remove = args.rm;
@@ -50,7 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Ok(None) => {}
             Ok(Some(code)) => return if code == 0 { Ok(()) } else { Err(Exit(code.clamp(0, 255) as u8).into()) },
             Err(Error::StartFailed { code, message }) => {
-                eprintln!("berth: Error response from daemon: failed to create task for container: {message}");
+                eprintln!("Error: failed to create task for container: {message}");
                 return Err(Exit(code).into());
             }
             Err(e) => return Err(e.into()),
@@ -60,7 +66,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let session = match engine.start_container(&mut c, attach) {
         Ok(s) => s,
         Err(Error::StartFailed { code, message }) => {
-            eprintln!("berth: Error response from daemon: failed to create task for container: {message}");
+            eprintln!("Error: failed to create task for container: {message}");
             if !args.rm {
                 // As Docker: the container stays, in "Created" state, with the error recorded.
             }
@@ -77,63 +83,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         println!("{}", c.id); // Docker: nothing to show, so the id
     }
     let session = session.with_streams(rf.attaches("stdout"), rf.attaches("stderr"));
-    attached(session, c.state.pid, args.flags.interactive, args.flags.tty, args.sig_proxy)
-}
-
-/// Relays a started container's stream until it exits; exits with its status.
-pub fn attached(
-    session: berth_engine::container::attach::Session,
-    pid: i32,
-    stdin: bool,
-    tty: bool,
-    sig_proxy: bool,
-) -> anyhow::Result<()> {
-    let raw = if tty && std::io::stdin().is_terminal() { RawMode::enter() } else { None };
-    if sig_proxy && !tty {
-        proxy_signals(pid);
-    }
-    let r = session.forward(stdin, tty);
-    drop(raw);
-    match r {
-        Ok(code) => {
-            if code == 0 {
-                Ok(())
-            } else {
-                Err(Exit(code.clamp(0, 255) as u8).into())
-            }
-        }
-        Err(Error::StartFailed { code, message }) => {
-            eprintln!("berth: Error response from daemon: {message}");
-            Err(Exit(code).into())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 on to the container's process.
-fn proxy_signals(pid: i32) {
-    use nix::sys::signal::Signal::*;
-    if pid > 0 {
-        let _ = berth_sys::process::forward_signals(pid, &[SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]);
-    }
-}
-
-/// The terminal in raw mode, restored on drop.
-pub struct RawMode(nix::sys::termios::Termios);
-
-impl RawMode {
-    pub fn enter() -> Option<RawMode> {
-        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-        let saved = tcgetattr(std::io::stdin()).ok()?;
-        let mut t = saved.clone();
-        cfmakeraw(&mut t);
-        tcsetattr(std::io::stdin(), SetArg::TCSANOW, &t).ok()?;
-        Some(RawMode(saved))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &self.0);
-    }
+    let f = Forward {
+        stdin: args.flags.interactive,
+        tty: args.flags.tty,
+        close_stdin: true,
+        detach_keys: keys,
+        redraw: false,
+    };
+    attached(session, c.state.pid, &f, args.sig_proxy, false)
 }

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let c = engine.find_container(&args.container)?;
     if !c.state.running {
-        anyhow::bail!("Error response from daemon: container {} is not running", c.id);
+        anyhow::bail!("container {} is not running", c.id);
     }
     let pids = berth_engine::container::stats::pids(&c);
     let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_string()] } else { args.ps_args.clone() };

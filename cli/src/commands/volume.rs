@@ -158,7 +158,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                 match engine.inspect_volume(n) {
                     Ok(v) => docs.push(serde_json::to_value(v)?),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("Error: {e}");
                         failed = true;
                     }
                 }
@@ -178,7 +178,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> anyhow::Result<()> {
                     Ok(()) => println!("{n}"),
                     Err(berth_engine::Error::NotFound(_)) if a.force => {}
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        eprintln!("Error: {e}");
                         failed = true;
                     }
                 }

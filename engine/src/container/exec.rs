@@ -21,17 +21,20 @@ pub struct ExecOptions {
     pub user: Option<String>,
     pub tty: bool,
     pub detach: bool,
+    /// Bytes that detach from a terminal session (`-it`), leaving the process running.
+    pub detach_keys: Vec<u8>,
 }
 
 impl Engine {
-    /// Runs a process in a running container; its exit code (0 when detached).
-    pub fn exec_in(&self, c: &mut Container, o: &ExecOptions) -> Result<i32> {
+    /// Runs a process in a running container; its exit code, or `None` when it runs on
+    /// detached (`-d`, or the user typed the detach keys).
+    pub fn exec_in(&self, c: &mut Container, o: &ExecOptions) -> Result<Option<i32>> {
         c.reload_state()?;
         if !c.state.running {
             return Err(Error::Conflict(format!("container {} is not running", c.id)));
         }
         let process = self.exec_process(c, o)?;
-        Ok(super::runtime::exec(c, &process, o.detach)?.unwrap_or(0))
+        super::runtime::exec(c, &process, o.detach, &o.detach_keys)
     }
 
     /// The OCI process `exec` runs (a health probe too): the container's own, with `o` over it.
@@ -55,7 +58,9 @@ impl Engine {
                 let mut probe = c.clone();
                 probe.config.user = u.clone();
                 probe.process.env.retain(|e| !e.starts_with("HOME="));
-                spec::resolve_user(&mut probe, &c.rootfs())?;
+                // Docker's exec fails with 126 when the user is not there.
+                spec::resolve_user(&mut probe, &c.rootfs())
+                    .map_err(|e| Error::StartFailed { code: 126, message: e.to_string() })?;
                 if let Some(h) = probe.process.env.iter().find(|e| e.starts_with("HOME=")) {
                     spec::env_set(&mut env, h.clone());
                 }

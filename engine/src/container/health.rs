@@ -295,7 +295,7 @@ impl Engine {
             return Err(Error::Conflict(format!("container {} is not running", c.id)));
         }
         let process = self.exec_process(c, &super::exec::ExecOptions { cmd: argv, ..Default::default() })?;
-        Ok(super::runtime::exec_publishing(c, &process, false, Some(pid_file))?.unwrap_or(0))
+        Ok(super::runtime::exec_publishing(c, &process, false, &[], Some(pid_file))?.unwrap_or(0))
     }
 }
 

@@ -224,8 +224,8 @@ pub fn oom_killed(c: &Container) -> bool {
 
 /// Runs one more process in the running container (`process` is an OCI `Process`), with this
 /// process's stdio; returns its exit status (`None` when detached).
-pub fn exec(c: &Container, process: &serde_json::Value, detach: bool) -> Result<Option<i32>> {
-    exec_publishing(c, process, detach, None)
+pub fn exec(c: &Container, process: &serde_json::Value, detach: bool, detach_keys: &[u8]) -> Result<Option<i32>> {
+    exec_publishing(c, process, detach, detach_keys, None)
 }
 
 /// [`exec`], writing the process's pid to `pid_out` as soon as it runs (a health probe's
@@ -234,6 +234,7 @@ pub fn exec_publishing(
     c: &Container,
     process: &serde_json::Value,
     detach: bool,
+    detach_keys: &[u8],
     pid_out: Option<&Path>,
 ) -> Result<Option<i32>> {
     if c.kind() == Kind::Wasm {
@@ -248,7 +249,7 @@ pub fn exec_publishing(
     match c.program() {
         // The built-in runtime forks the process from this one, which can then wait for it and
         // relay its stdio rather than hand it ours.
-        Program::Builtin => exec_relayed(c, rt.as_ref(), &p, detach, pid_out),
+        Program::Builtin => exec_relayed(c, rt.as_ref(), &p, detach, detach_keys, pid_out),
         // runc and crun fork it from themselves: they run it on this process's stdio.
         Program::Runc | Program::Crun => {
             let opts =
@@ -267,6 +268,7 @@ fn exec_relayed(
     rt: &dyn Runtime,
     p: &oci_spec::runtime::Process,
     detach: bool,
+    detach_keys: &[u8],
     pid_out: Option<&Path>,
 ) -> Result<Option<i32>> {
     use std::os::fd::AsRawFd;
@@ -298,11 +300,12 @@ fn exec_relayed(
         let pid = read_pid();
         drop((in_r, out_w, err_w));
         r.map_err(start_failed)?;
-        return Ok(Some(relay(pid, &[(&out_r, 1), (&err_r, 2)], Input::Pipe(in_w), None)));
+        return Ok(relay(pid, &[(&out_r, 1), (&err_r, 2)], Input::Pipe(in_w), None, &[]));
     }
     let sock =
         std::env::temp_dir().join(format!("berth-exec-{}-{:08x}.sock", std::process::id(), rand::random::<u32>()));
     let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| Error::io(&sock, e))?;
+    let holder = if detach || detach_keys.is_empty() { None } else { Some(super::supervisor::terminal_holder()?) };
     let opts = berth_runtime::ExecOptions {
         console_socket: Some(sock.clone()),
         pid_file: Some(pid_file.clone()),
@@ -320,7 +323,11 @@ fn exec_relayed(
     if detach {
         return Ok(None);
     }
-    Ok(Some(relay(pid, &[(&master, 1)], Input::Pty, Some(&master))))
+    let r = relay(pid, &[(&master, 1)], Input::Pty, Some(&master), detach_keys);
+    if let (None, Some(h)) = (r, holder) {
+        super::supervisor::hand_over_terminal(h, &master)?;
+    }
+    Ok(r)
 }
 
 /// Where `relay` sends what it reads from this process's stdin.
@@ -334,8 +341,9 @@ enum Input {
 /// Copies each output to this process's descriptor (1 or 2) and our stdin to the process
 /// (window size to `pty` included) until the outputs close, or the process (our child: the
 /// runtime forked it from us) has exited and they stayed quiet for half a second (a background
-/// process may hold them); returns the process's exit code.
-fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>) -> i32 {
+/// process may hold them); returns the process's exit code, or `None` when the user typed
+/// `detach_keys` (with a terminal).
+fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>, detach_keys: &[u8]) -> Option<i32> {
     use nix::poll::{PollFd, PollFlags};
     use std::os::fd::{AsFd, AsRawFd};
     let stdin = std::io::stdin();
@@ -347,6 +355,8 @@ fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>
     let mut open: Vec<bool> = vec![true; outs.len()];
     let mut last = (0u16, 0u16);
     let mut exit: Option<(i32, std::time::Instant)> = None;
+    let mut escape = super::attach::Escape::new(if pty.is_some() { detach_keys } else { &[] });
+    let mut pass = Vec::new();
     loop {
         if exit.is_none() {
             if let Ok(Some((_, code))) = berth_sys::process::wait_child(pid, true) {
@@ -355,10 +365,10 @@ fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>
         }
         match exit {
             Some((code, at)) if !open.contains(&true) || at.elapsed() > std::time::Duration::from_millis(500) => {
-                return code;
+                return Some(code);
             }
             None if !open.contains(&true) => {
-                return berth_sys::process::wait_child(pid, false).ok().flatten().map_or(0, |(_, c)| c);
+                return Some(berth_sys::process::wait_child(pid, false).ok().flatten().map_or(0, |(_, c)| c));
             }
             _ => {}
         }
@@ -402,7 +412,12 @@ fn relay(pid: i32, outs: &[(&OwnedFd, i32)], input: Input, pty: Option<&OwnedFd>
             let to = input.as_ref().map(|w| w.as_fd()).or(pty.map(|m| m.as_fd()));
             match (nix::unistd::read(0, &mut buf), to) {
                 (Ok(n @ 1..), Some(to)) => {
-                    let _ = super::supervisor::write_all_fd(to, &buf[..n]);
+                    pass.clear();
+                    let detach = escape.feed(&buf[..n], &mut pass);
+                    let _ = super::supervisor::write_all_fd(to, &pass);
+                    if detach {
+                        return None;
+                    }
                 }
                 _ => {
                     stdin_open = false;

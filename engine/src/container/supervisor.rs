@@ -31,6 +31,29 @@ pub fn spawn(root: &Path, c: &Container) -> Result<attach::Session> {
     Ok(attach::Session::new(ours))
 }
 
+/// Starts a detached `berth shim --hold-terminal` for an `exec -it` session: if the user
+/// detaches, [`hand_over_terminal`] gives it the pty master, so the process keeps its terminal
+/// once this CLI exits; otherwise dropping the returned socket ends it. It is started before
+/// the exec, while this process's children are still born in the host's PID namespace.
+pub fn terminal_holder() -> Result<UnixStream> {
+    let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Other(format!("socketpair: {e}")))?;
+    let berth_sys::exe::Reexec { command: mut cmd, sealed } =
+        berth_sys::exe::command(berth_sys::exe::Role::HoldTerminal)
+            .map_err(|e| Error::Other(format!("holding the terminal: {e}")))?;
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    berth_sys::process::detach_on_spawn(&mut cmd, Some((theirs.as_raw_fd(), ATTACH_FD)));
+    let mut child = cmd.spawn().map_err(|e| Error::Other(format!("holding the terminal: {e}")))?;
+    let _ = child.wait(); // the intermediate process
+    drop((cmd, theirs, sealed));
+    Ok(ours)
+}
+
+/// Gives the terminal holder the pty master of the session the user detached from.
+pub fn hand_over_terminal(holder: UnixStream, master: &std::os::fd::OwnedFd) -> Result<()> {
+    berth_sys::term::send_fd(holder.as_raw_fd(), master.as_raw_fd(), "pty")
+        .map_err(|e| Error::Other(format!("handing over the terminal: {e}")))
+}
+
 /// Writes all of `d` to `fd`, retrying interrupted writes.
 pub fn write_all_fd(fd: impl AsFd, mut d: &[u8]) -> nix::Result<()> {
     while !d.is_empty() {
