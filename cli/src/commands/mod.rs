@@ -1,6 +1,7 @@
 //! One module per command; each parses its flags and calls the engine.
 
 pub mod build;
+pub mod cgroup_flags;
 pub mod container;
 pub mod cp;
 pub mod create;

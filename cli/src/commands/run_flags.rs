@@ -54,6 +54,8 @@ pub struct RunFlags {
     /// Disable OOM Killer.
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+    #[command(flatten)]
+    pub cgroup: super::cgroup_flags::CgroupFlags,
 }
 
 fn parse_stream(s: &str) -> Result<String, String> {
@@ -148,6 +150,7 @@ impl RunFlags {
                 cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
                 cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
                 oom_kill_disable: self.oom_kill_disable,
+                limits: self.cgroup.limits()?,
             },
         })
     }

@@ -185,7 +185,8 @@ pub(crate) fn host_config(c: &Container, o: &CreateOptions, memory_swap: &mut i6
     for v in &o.run.volumes_from {
         volumes_from_spec(v)?;
     }
-    let (swap, resources) = super::resources::resolve(&o.run.resources, o.memory, *memory_swap)?;
+    let (swap, mut resources) = super::resources::resolve(&o.run.resources, o.memory, *memory_swap)?;
+    resources.limits = super::limits::resolve(&o.run.resources.limits, o.nano_cpus)?;
     *memory_swap = swap;
     let mut links = Vec::new();
     for l in &o.net.links {
@@ -220,6 +221,7 @@ pub(crate) fn apply_config(c: &mut Container, o: &CreateOptions) {
 /// The warnings Docker gives for these options (printed by the CLI as `WARNING: ...`).
 pub fn warnings(o: &CreateOptions) -> Vec<String> {
     let mut out = super::resources::warnings(&o.run.resources, o.memory);
+    out.extend(super::limits::warnings(&o.run.resources.limits));
     if super::net::normalize_mode(&o.network) == "host" && (!o.net.publish.is_empty() || o.net.publish_all) {
         out.push("Published ports are discarded when using host network mode".into());
     }
