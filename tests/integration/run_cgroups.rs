@@ -275,3 +275,101 @@ fn bad_cgroup_flags_are_refused_with_dockers_words() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs root"]
+fn flags_for_features_this_host_lacks_are_accepted_or_refused_as_docker() {
+    let b = busybox_root();
+    // Accepted, as Docker accepts them here; recorded under Docker's names.
+    let o = b.run(&[
+        "run",
+        "--name",
+        "ok",
+        "--network",
+        "none",
+        "--userns",
+        "host",
+        "--isolation",
+        "default",
+        "--volume-driver",
+        "local",
+        "--disable-content-trust",
+        "--link-local-ip",
+        "169.254.1.1",
+        "busybox",
+        "echo",
+        "ran",
+    ]);
+    assert_eq!((code(&o), super::containers::stdout(&o).as_str()), (0, "ran\n"), "{}", stderr(&o));
+    let hc = inspect(&b, "ok")["HostConfig"].clone();
+    assert_eq!(
+        (&hc["UsernsMode"], &hc["Isolation"], &hc["VolumeDriver"]),
+        (&json!("host"), &json!("default"), &json!("local"))
+    );
+    b.ok(&["rm", "ok"]);
+    b.ok(&["network", "create", "cgnet6"]);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--userns", "foo"], "--userns: invalid USER mode"),
+        (&["--storage-opt", "size=1G"], "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"),
+        (&["--storage-opt", "bogus"], "invalid storage option"),
+        (&["--isolation", "hyperv"], "Invalid isolation: \"hyperv\" - linux only supports 'default'"),
+        (&["--gpus", "all"], "could not select device driver \"\" with capabilities: [[gpu]]"),
+        (
+            &["--gpus", "bogus"],
+            "invalid argument \"bogus\" for \"--gpus\" flag: invalid count (bogus): value must be either \"all\" or an integer: invalid syntax",
+        ),
+        (&["--ip6", "fd00::5"], "user specified IP address is supported on user defined networks only"),
+        (
+            &["--network", "cgnet6", "--ip6", "fd00::5"],
+            "user specified IP address is supported only when connecting to networks with user configured subnets",
+        ),
+        (&["--ip6", "bogus"], "invalid IPv6 address: bogus"),
+        (&["--link-local-ip", "bogus"], "Invalid link-local IP address: [bogus]"),
+        (&["--volume-driver", "foo", "-v", "cgvol:/x"], "error looking up volume plugin foo: plugin \"foo\" not found"),
+    ];
+    for (flags, want) in cases {
+        for cmd in ["run", "create"] {
+            let mut args = vec![cmd];
+            args.extend(*flags);
+            args.extend(["busybox", "true"]);
+            let o = b.run(&args);
+            assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(want), "{args:?}: want {want:?} in:\n{}", stderr(&o));
+            assert_eq!(b.ok(&["ps", "-aq"]), "", "{args:?}: a container was left behind");
+        }
+    }
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "", "no volume made for a refused create");
+    b.ok(&["network", "rm", "cgnet6"]);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn create_rm_removes_the_container_when_it_exits_after_start() {
+    let b = busybox_root();
+    let id = b.ok(&["create", "--rm", "--network", "none", "busybox", "sh", "-c", "echo hi; exit 3"]);
+    let id = id.trim();
+    assert_eq!(inspect(&b, id)["HostConfig"]["AutoRemove"], json!(true));
+    let o = b.run(&["start", "-a", id]);
+    assert_eq!((code(&o), super::containers::stdout(&o).as_str()), (3, "hi\n"), "{}", stderr(&o));
+    let gone = |id: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if b.ok(&["ps", "-aq"]).is_empty() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        eprintln!("{id} still there");
+        false
+    };
+    assert!(gone(id));
+    // Detached start, then a stop: removed too; and nothing of it in the cgroup tree.
+    let id = b.ok(&["create", "--rm", "--network", "none", "busybox", "sleep", "60"]).trim().to_string();
+    b.ok(&["start", &id]);
+    b.ok(&["stop", "-t", "1", &id]);
+    assert!(gone(&id));
+    assert!(!Path::new("/sys/fs/cgroup/cpu/berth").join(&id).exists());
+    let o = b.run(&["create", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("Conflicting options: --restart and --rm"), "{}", stderr(&o));
+}

@@ -286,6 +286,9 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Automatically remove the container when it exits (after a later `start`).
+    #[arg(long)]
+    pub rm: bool,
     #[command(flatten)]
     pub flags: ContainerFlags,
 }
@@ -293,6 +296,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let mut opts = args.flags.options()?;
+    opts.auto_remove = args.rm;
     opts.attach = false;
     let c = create_pulling(ctx, &engine, &args.flags, &opts)?;
     println!("{}", c.id);

@@ -8,6 +8,7 @@ pub mod create;
 pub mod exec;
 pub mod health_flags;
 pub mod history;
+pub mod hostonly_flags;
 pub mod image;
 pub mod images;
 pub mod import;

@@ -56,6 +56,8 @@ pub struct RunFlags {
     pub oom_kill_disable: bool,
     #[command(flatten)]
     pub cgroup: super::cgroup_flags::CgroupFlags,
+    #[command(flatten)]
+    pub host_only: super::hostonly_flags::HostOnlyFlags,
 }
 
 fn parse_stream(s: &str) -> Result<String, String> {
@@ -152,6 +154,7 @@ impl RunFlags {
                 oom_kill_disable: self.oom_kill_disable,
                 limits: self.cgroup.limits()?,
             },
+            host_only: self.host_only.options()?,
         })
     }
 

@@ -84,6 +84,9 @@ pub fn resolve(l: &Limits, nano_cpus: i64) -> Result<Limits> {
         return bad("Minimum kernel memory limit allowed is 6MB");
     }
     let mut out = l.clone();
+    if !swappiness_supported() {
+        out.memory_swappiness = None;
+    }
     if l.blkio_weight != 0 {
         if !blkio_weight_supported() {
             out.blkio_weight = 0;
@@ -108,6 +111,12 @@ pub fn warnings(l: &Limits) -> Vec<String> {
     if l.kernel_memory != 0 {
         out.push("Specifying a kernel memory limit is deprecated and will be removed in a future release.".into());
     }
+    if l.memory_swappiness.is_some() && !swappiness_supported() {
+        out.push(
+            "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded."
+                .into(),
+        );
+    }
     if !blkio_weight_supported() {
         if l.blkio_weight != 0 {
             out.push(
@@ -129,6 +138,11 @@ fn blkio_weight_supported() -> bool {
     ["/sys/fs/cgroup/blkio/blkio.weight", "/sys/fs/cgroup/blkio/blkio.bfq.weight", "/sys/fs/cgroup/io.weight"]
         .iter()
         .any(|p| Path::new(p).exists())
+}
+
+/// cgroup v2 has no swappiness (Docker discards the flag there).
+fn swappiness_supported() -> bool {
+    Path::new("/sys/fs/cgroup/memory/memory.swappiness").exists()
 }
 
 /// The major and minor numbers of a device node (Docker's `stat` error when it is missing).

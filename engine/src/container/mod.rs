@@ -15,6 +15,7 @@ pub mod attach;
 pub mod cp;
 pub mod exec;
 pub mod health;
+pub mod hostonly;
 pub mod inline;
 pub mod limits;
 pub mod logs;
