@@ -325,6 +325,10 @@ fn flags_for_features_this_host_lacks_are_accepted_or_refused_as_docker() {
         ),
         (&["--ip6", "bogus"], "invalid IPv6 address: bogus"),
         (&["--link-local-ip", "bogus"], "Invalid link-local IP address: [bogus]"),
+        (
+            &["--network", "cgnet6", "--link-local-ip", "fe80::5"],
+            "error setting interface \"eth0\" link local IPs to [fe80::5]: berth's networks are IPv4 only",
+        ),
         (&["--volume-driver", "foo", "-v", "cgvol:/x"], "error looking up volume plugin foo: plugin \"foo\" not found"),
     ];
     for (flags, want) in cases {
@@ -339,6 +343,27 @@ fn flags_for_features_this_host_lacks_are_accepted_or_refused_as_docker() {
         }
     }
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "", "no volume made for a refused create");
+    // An IPv4 link-local address is added to the interface beside the network's own.
+    let o = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "cgnet6",
+        "--link-local-ip",
+        "169.254.7.7",
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(o.contains("inet 169.254.7.7/16"), "{o}");
+    b.ok(&["create", "--name", "ll", "--network", "cgnet6", "--link-local-ip", "169.254.7.8", "busybox", "true"]);
+    b.ok(&["start", "ll"]);
+    let ipam = &inspect(&b, "ll")["NetworkSettings"]["Networks"]["cgnet6"]["IPAMConfig"];
+    assert_eq!(ipam, &json!({"LinkLocalIPs": ["169.254.7.8"]}));
+    b.ok(&["rm", "-f", "ll"]);
     b.ok(&["network", "rm", "cgnet6"]);
 }
 

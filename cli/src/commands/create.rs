@@ -179,6 +179,8 @@ impl ContainerFlags {
         let mut net = self.net.config()?;
         net.links = self.run_flags.links.clone();
         net.mac_address = self.run_flags.mac_address.clone();
+        // Checked by the engine (`hostonly`); only IPv4 link-local addresses can be added.
+        net.link_local_ips = self.run_flags.host_only.link_local_ip.iter().filter_map(|a| a.parse().ok()).collect();
         Ok(CreateOptions {
             name: self.name.clone(),
             image: self.image().to_string(),

@@ -2,8 +2,9 @@
 //! accepted or refused exactly as Docker 20.10 does on a Linux host without user-namespace
 //! remapping, GPUs, an xfs-backed overlay or IPv6 networks: `--userns` (only `host`),
 //! `--isolation` (only `default`), `--volume-driver` (only `local` for the volumes used),
-//! `--storage-opt`, `--gpus`, `--ip6`, `--link-local-ip`. What Docker records is recorded under
-//! its `HostConfig` names.
+//! `--storage-opt`, `--gpus`, `--ip6`, and the checks of `--link-local-ip` (whose IPv4
+//! addresses the network attach adds to the container's interface). What Docker records is
+//! recorded under its `HostConfig` names.
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -105,11 +106,14 @@ pub fn resolve(h: &HostOnly, network: &str, named_volumes: bool) -> Result<HostO
             return Err(Error::Other(format!("Invalid link-local IP address: [{ip}]")));
         }
     }
-    if !h.link_local_ips.is_empty() && network != "none" && network != "host" {
-        return Err(Error::Unsupported(
-            "--link-local-ip is not supported by berth's networks (only with --network none or host, where Docker ignores it too)"
-                .into(),
-        ));
+    // With `--network none|host` Docker ignores them; elsewhere they are added to the
+    // container's interface. berth's networks are IPv4 only.
+    if let Some(ip) = h.link_local_ips.iter().find(|ip| ip.contains(':')) {
+        if network != "none" && network != "host" {
+            return Err(Error::Unsupported(format!(
+                "error setting interface \"eth0\" link local IPs to [{ip}]: berth's networks are IPv4 only"
+            )));
+        }
     }
     let driver = if h.volume_driver.is_empty() { "local" } else { h.volume_driver.as_str() };
     if driver != "local" && named_volumes {
@@ -162,6 +166,8 @@ mod tests {
         let lli = |ip: &str| HostOnly { link_local_ips: vec![ip.into()], ..Default::default() };
         assert!(resolve(&lli("169.254.1.1"), "none", false).is_ok());
         assert_eq!(e(lli("bogus"), "none"), "Invalid link-local IP address: [bogus]");
+        assert!(resolve(&lli("169.254.1.1"), "mynet", false).is_ok());
+        assert!(e(lli("fe80::5"), "mynet").contains("IPv4 only"));
         let vd = HostOnly { volume_driver: "foo".into(), ..Default::default() };
         assert!(resolve(&vd, "none", false).is_ok());
         assert!(resolve(&vd, "none", true).unwrap_err().to_string().contains("plugin \"foo\" not found"));
