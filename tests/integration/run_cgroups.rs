@@ -257,10 +257,15 @@ fn bad_cgroup_flags_are_refused_with_dockers_words() {
         (&["--device-write-iops", "/dev/nonexistent:10"], "stat /dev/nonexistent: no such file or directory"),
         (&["--device-cgroup-rule", "x 1:3 rwm"], "invalid device cgroup format 'x 1:3 rwm'"),
         (&["--device-cgroup-rule", "c 1:3"], "invalid device cgroup format 'c 1:3'"),
+        (&["--cgroup-parent", "../x"], "--cgroup-parent \"../x\" must not contain '..'"),
+        (&["--cgroup-parent", "a.slice:b:c"], "systemd slices are not supported"),
     ];
     for (flags, want) in cases {
         for cmd in ["run", "create"] {
-            let mut args = vec![cmd, "--cgroup-parent", &parent];
+            let mut args = vec![cmd];
+            if !flags.contains(&"--cgroup-parent") {
+                args.extend(["--cgroup-parent", &parent]);
+            }
             args.extend(*flags);
             args.extend(["busybox", "true"]);
             let o = b.run(&args);
@@ -271,6 +276,7 @@ fn bad_cgroup_flags_are_refused_with_dockers_words() {
             assert_eq!(names, 0, "{args:?}: a name was left reserved");
             for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
                 assert!(!h.path().join(&parent).exists(), "{args:?}: a cgroup was made in {}", h.path().display());
+                assert!(!h.path().join("x").exists(), "{args:?}: a cgroup was made in {}", h.path().display());
             }
         }
     }

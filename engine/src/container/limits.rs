@@ -80,6 +80,17 @@ pub fn resolve(l: &Limits, nano_cpus: i64) -> Result<Limits> {
             return bad("cpu real-time runtime cannot be higher than cpu real-time period");
         }
     }
+    // berth drives cgroupfs only (no systemd slices), and a parent may not climb out of the
+    // hierarchy: refused here rather than by the runtime at start.
+    if l.cgroup_parent.contains(':') {
+        return Err(Error::Other(format!(
+            "--cgroup-parent {:?}: systemd slices are not supported (berth uses cgroupfs paths such as /mygroup)",
+            l.cgroup_parent
+        )));
+    }
+    if l.cgroup_parent.split('/').any(|c| c == "..") {
+        return Err(Error::Other(format!("--cgroup-parent {:?} must not contain '..'", l.cgroup_parent)));
+    }
     if l.kernel_memory != 0 && l.kernel_memory < MIN_KERNEL_MEMORY {
         return bad("Minimum kernel memory limit allowed is 6MB");
     }
@@ -341,6 +352,9 @@ mod tests {
         if Path::new("/sys/fs/cgroup/cpu/cpu.rt_period_us").exists() {
             assert_eq!(e(rt, 0), "cpu real-time runtime cannot be higher than cpu real-time period");
         }
+        let p = |s: &str| Limits { cgroup_parent: s.into(), ..Default::default() };
+        assert!(e(p("system.slice:berth:x"), 0).contains("systemd slices are not supported"));
+        assert!(e(p("../x"), 0).contains("must not contain '..'"));
         let k = Limits { kernel_memory: 1 << 20, ..Default::default() };
         assert_eq!(e(k, 0), "Minimum kernel memory limit allowed is 6MB");
     }
