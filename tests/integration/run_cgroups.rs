@@ -261,24 +261,33 @@ fn bad_cgroup_flags_are_refused_with_dockers_words() {
         (&["--cgroup-parent", "a.slice:b:c"], "systemd slices are not supported"),
     ];
     for (flags, want) in cases {
-        for cmd in ["run", "create"] {
-            let mut args = vec![cmd];
-            if !flags.contains(&"--cgroup-parent") {
-                args.extend(["--cgroup-parent", &parent]);
-            }
-            args.extend(*flags);
-            args.extend(["busybox", "true"]);
-            let o = b.run(&args);
-            assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
-            assert!(stderr(&o).contains(want), "{args:?}: want {want:?} in:\n{}", stderr(&o));
-            assert_eq!(b.ok(&["ps", "-aq"]), "", "{args:?}: a container was left behind");
-            let names = std::fs::read_dir(b.root().join("names")).map(|d| d.count()).unwrap_or(0);
-            assert_eq!(names, 0, "{args:?}: a name was left reserved");
-            for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-                assert!(!h.path().join(&parent).exists(), "{args:?}: a cgroup was made in {}", h.path().display());
-                assert!(!h.path().join("x").exists(), "{args:?}: a cgroup was made in {}", h.path().display());
+        let mut args = Vec::new();
+        if !flags.contains(&"--cgroup-parent") {
+            args.extend(["--cgroup-parent", parent.as_str()]);
+        }
+        args.extend(*flags);
+        refused(&b, &args, want);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            for p in [parent.as_str(), "x"] {
+                assert!(!h.path().join(p).exists(), "{args:?}: a cgroup was made in {}", h.path().display());
             }
         }
+    }
+}
+
+/// `run` and `create` with `flags` both fail with exit 125 and `want` in the error, leaving
+/// no container and no reserved name.
+fn refused(b: &Berth, flags: &[&str], want: &str) {
+    for cmd in ["run", "create"] {
+        let mut args = vec![cmd];
+        args.extend(flags);
+        args.extend(["busybox", "true"]);
+        let o = b.run(&args);
+        assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: want {want:?} in:\n{}", stderr(&o));
+        assert_eq!(b.ok(&["ps", "-aq"]), "", "{args:?}: a container was left behind");
+        let names = std::fs::read_dir(b.root().join("names")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(names, 0, "{args:?}: a name was left reserved");
     }
 }
 
@@ -338,15 +347,7 @@ fn flags_for_features_this_host_lacks_are_accepted_or_refused_as_docker() {
         (&["--volume-driver", "foo", "-v", "cgvol:/x"], "error looking up volume plugin foo: plugin \"foo\" not found"),
     ];
     for (flags, want) in cases {
-        for cmd in ["run", "create"] {
-            let mut args = vec![cmd];
-            args.extend(*flags);
-            args.extend(["busybox", "true"]);
-            let o = b.run(&args);
-            assert_eq!(code(&o), 125, "{args:?}: {}", stderr(&o));
-            assert!(stderr(&o).contains(want), "{args:?}: want {want:?} in:\n{}", stderr(&o));
-            assert_eq!(b.ok(&["ps", "-aq"]), "", "{args:?}: a container was left behind");
-        }
+        refused(&b, flags, want);
     }
     assert_eq!(b.ok(&["volume", "ls", "-q"]), "", "no volume made for a refused create");
     // An IPv4 link-local address is added to the interface beside the network's own.
