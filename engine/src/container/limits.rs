@@ -72,13 +72,16 @@ pub fn resolve(l: &Limits, nano_cpus: i64) -> Result<Limits> {
     if l.cpu_quota > 0 && l.cpu_quota < 1000 {
         return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)");
     }
-    if l.cpu_realtime_period > 0 || l.cpu_realtime_runtime > 0 {
-        if !Path::new("/sys/fs/cgroup/cpu/cpu.rt_period_us").exists() {
-            return bad("Your kernel does not support cgroup cpu real-time period");
-        }
-        if l.cpu_realtime_period > 0 && l.cpu_realtime_runtime > l.cpu_realtime_period {
-            return bad("cpu real-time runtime cannot be higher than cpu real-time period");
-        }
+    // Real-time group scheduling: a v1 `cpu` controller built with it (v2 has none).
+    let rt = Path::new("/sys/fs/cgroup/cpu/cpu.rt_period_us").exists();
+    if l.cpu_realtime_period > 0 && !rt {
+        return bad("Your kernel does not support cgroup cpu real-time period");
+    }
+    if l.cpu_realtime_runtime > 0 && !rt {
+        return bad("Your kernel does not support cgroup cpu real-time runtime");
+    }
+    if l.cpu_realtime_period > 0 && l.cpu_realtime_runtime > l.cpu_realtime_period {
+        return bad("cpu real-time runtime cannot be higher than cpu real-time period");
     }
     // berth drives cgroupfs only (no systemd slices), and a parent may not climb out of the
     // hierarchy: refused here rather than by the runtime at start.
@@ -97,6 +100,9 @@ pub fn resolve(l: &Limits, nano_cpus: i64) -> Result<Limits> {
     let mut out = l.clone();
     if !swappiness_supported() {
         out.memory_swappiness = None;
+    }
+    if !kernel_memory_supported() {
+        out.kernel_memory = 0;
     }
     if l.blkio_weight != 0 {
         if !blkio_weight_supported() {
@@ -121,6 +127,12 @@ pub fn warnings(l: &Limits) -> Vec<String> {
     let mut out = Vec::new();
     if l.kernel_memory != 0 {
         out.push("Specifying a kernel memory limit is deprecated and will be removed in a future release.".into());
+        if !kernel_memory_supported() {
+            out.push(
+                "Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. Limitation discarded."
+                    .into(),
+            );
+        }
     }
     if l.memory_swappiness.is_some() && !swappiness_supported() {
         out.push(
@@ -149,6 +161,11 @@ fn blkio_weight_supported() -> bool {
     ["/sys/fs/cgroup/blkio/blkio.weight", "/sys/fs/cgroup/blkio/blkio.bfq.weight", "/sys/fs/cgroup/io.weight"]
         .iter()
         .any(|p| Path::new(p).exists())
+}
+
+/// cgroup v2 has no kernel memory limit (Docker discards the flag there).
+fn kernel_memory_supported() -> bool {
+    Path::new("/sys/fs/cgroup/memory/memory.kmem.limit_in_bytes").exists()
 }
 
 /// cgroup v2 has no swappiness (Docker discards the flag there).
