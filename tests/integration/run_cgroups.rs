@@ -234,6 +234,10 @@ fn bad_cgroup_flags_are_refused_with_dockers_words() {
         ),
         (&["--kernel-memory", "1m"], "Minimum kernel memory limit allowed is 6MB"),
         (
+            &["--blkio-weight", "70000"],
+            "invalid argument \"70000\" for \"--blkio-weight\" flag: strconv.ParseUint: parsing \"70000\": value out of range",
+        ),
+        (
             &["--cpu-rt-period", "1000", "--cpu-rt-runtime", "5000"],
             "cpu real-time runtime cannot be higher than cpu real-time period",
         ),

@@ -27,7 +27,7 @@ pub struct CgroupFlags {
     #[arg(long = "kernel-memory", value_name = "BYTES", value_parser = parse_bytes)]
     pub kernel_memory: Option<i64>,
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
-    #[arg(long = "blkio-weight", value_name = "UINT16")]
+    #[arg(long = "blkio-weight", value_name = "UINT16", value_parser = parse_u16)]
     pub blkio_weight: Option<u16>,
     /// Block IO weight (relative device weight) (PATH:WEIGHT).
     #[arg(long = "blkio-weight-device", value_name = "PATH:WEIGHT", value_parser = parse_weight)]
@@ -54,6 +54,14 @@ pub struct CgroupFlags {
 
 fn parse_bytes(s: &str) -> Result<i64, String> {
     berth_engine::container::volume::parse_size(s).ok_or_else(|| format!("invalid size: '{s}'"))
+}
+
+/// pflag's `Uint16`, with `strconv.ParseUint`'s words.
+fn parse_u16(s: &str) -> Result<u16, String> {
+    match s.parse::<u64>() {
+        Ok(v) => u16::try_from(v).map_err(|_| format!("strconv.ParseUint: parsing \"{s}\": value out of range")),
+        Err(_) => Err(format!("strconv.ParseUint: parsing \"{s}\": invalid syntax")),
+    }
 }
 
 fn parse_weight(s: &str) -> Result<WeightDevice, String> {
