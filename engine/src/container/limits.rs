@@ -335,8 +335,8 @@ pub fn parse_throttle(s: &str, bytes: bool) -> Result<ThrottleDevice> {
 }
 
 fn device_path(s: &str) -> Result<(&str, &str)> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let [path, value] = parts.as_slice() else { return Err(Error::Other(format!("bad format: {s}"))) };
+    // Docker splits at the first colon only (a rate `1:2` is an invalid rate).
+    let Some((path, value)) = s.split_once(':') else { return Err(Error::Other(format!("bad format: {s}"))) };
     if !path.starts_with("/dev/") {
         return Err(Error::Other(format!("bad format for device path: {s}")));
     }
@@ -388,6 +388,10 @@ mod tests {
         assert_eq!(parse_weight_device("vda:300").unwrap_err().to_string(), "bad format for device path: vda:300");
         assert_eq!(parse_throttle("/dev/vda", true).unwrap_err().to_string(), "bad format: /dev/vda");
         assert_eq!(parse_throttle("/dev/vda:1mb", true).unwrap().rate, 1 << 20);
+        assert!(parse_throttle("/dev/vda:1:2", true)
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid rate for device: /dev/vda:1:2."));
         assert_eq!(parse_throttle("/dev/vda:100", false).unwrap().rate, 100);
         assert!(parse_throttle("/dev/vda:abc", false)
             .unwrap_err()
