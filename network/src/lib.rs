@@ -855,6 +855,7 @@ impl<K: Kernel> Networks<K> {
             if let Some(mac) = o.mac_address.as_deref().filter(|m| parse_mac(m).is_some()) {
                 ep.mac = mac.to_ascii_lowercase().replace('-', ":");
             }
+            ep.link_local_ips = o.link_local_ips.clone();
             let ip = ep.ip.expect("bridge endpoints have an address");
             sb.ports = planned
                 .iter()
@@ -1101,6 +1102,7 @@ impl<K: Kernel> Networks<K> {
             ifname: format!("eth{n}"),
             aliases: aliases.to_vec(),
             user_defined: !net.is_default(),
+            link_local_ips: Vec::new(),
         })
     }
 
@@ -1150,7 +1152,13 @@ impl<K: Kernel> Networks<K> {
         let gw = if default_route { ep.gateway } else { None };
         inner
             .configure(idx, ip, sub.prefix, gw)
-            .map_err(|e| nl_err(&format!("configuring {} with {ip}/{}", ep.ifname, sub.prefix), e))
+            .map_err(|e| nl_err(&format!("configuring {} with {ip}/{}", ep.ifname, sub.prefix), e))?;
+        for ll in &ep.link_local_ips {
+            inner
+                .add_address(idx, *ll, 16)
+                .map_err(|e| nl_err(&format!("setting {} link local IP {ll}/16", ep.ifname), e))?;
+        }
+        Ok(())
     }
 
     /// Picks host ports for `-p` specs and checks they are free: not published by another

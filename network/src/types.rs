@@ -247,6 +247,8 @@ pub struct NetworkOpts {
     pub add_hosts: Vec<String>,
     /// `--mac-address` of the container's first interface (else derived from its address).
     pub mac_address: Option<String>,
+    /// `--link-local-ip`: more (IPv4 link-local) addresses of the container's first interface.
+    pub link_local_ips: Vec<Ipv4Addr>,
 }
 
 /// One attachment of a sandbox to a network: a veth pair and an address.
@@ -267,6 +269,9 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// A user-defined network (names resolve through the embedded DNS server).
     pub user_defined: bool,
+    /// `--link-local-ip` addresses, added to the interface beside its own (`/16`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<Ipv4Addr>,
 }
 
 /// Everything berth set up for one network namespace (one container), recorded in

@@ -576,6 +576,13 @@ impl CgroupFiles for Cgroup {
                 let weight = 1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990;
                 write(sys, p, "io.weight", &weight.to_string())?;
             }
+            for d in b.weight_device().iter().flatten() {
+                if let Some(w) = d.weight() {
+                    // The same mapping as the default weight, per device (`MAJ:MIN WEIGHT`).
+                    let weight = 1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990;
+                    write(sys, p, "io.weight", &format!("{}:{} {weight}", d.major(), d.minor()))?;
+                }
+            }
             for (key, list) in [
                 ("rbps", b.throttle_read_bps_device()),
                 ("wbps", b.throttle_write_bps_device()),
@@ -807,6 +814,48 @@ mod tests {
             assert!(calls.contains(&want.to_string()), "missing {want}: {calls:?}");
         }
         assert!(calls.iter().any(|c| c.starts_with("device_filter /sys/fs/cgroup/berth/c1 len=")), "{calls:?}");
+    }
+
+    #[test]
+    fn block_io_and_cpu_limits_v1_and_v2() {
+        let r = resources(
+            r#"{"cpu":{"period":50000,"quota":25000,"realtimePeriod":100000},"memory":{"swappiness":10},
+                "blockIO":{"weight":500,"weightDevice":[{"major":254,"minor":0,"weight":200}],
+                "throttleReadBpsDevice":[{"major":254,"minor":0,"rate":1048576}],
+                "throttleWriteIOPSDevice":[{"major":254,"minor":0,"rate":100}]}}"#,
+        );
+        let l = Layout::parse(
+            &format!("{HYBRID_MOUNTINFO}42 31 0:39 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio\n"),
+            HYBRID_SELF,
+        );
+        let sys = RecordingSyscall::new();
+        l.cgroup(Path::new("/p/c1")).unwrap().apply(&sys, &r).unwrap();
+        let calls = sys.calls();
+        for want in [
+            "write /sys/fs/cgroup/cpu/p/c1/cpu.cfs_period_us 50000",
+            "write /sys/fs/cgroup/cpu/p/c1/cpu.cfs_quota_us 25000",
+            "write /sys/fs/cgroup/cpu/p/c1/cpu.rt_period_us 100000",
+            "write /sys/fs/cgroup/memory/p/c1/memory.swappiness 10",
+            "write /sys/fs/cgroup/blkio/p/c1/blkio.weight 500",
+            "write /sys/fs/cgroup/blkio/p/c1/blkio.weight_device 254:0 200",
+            "write /sys/fs/cgroup/blkio/p/c1/blkio.throttle.read_bps_device 254:0 1048576",
+            "write /sys/fs/cgroup/blkio/p/c1/blkio.throttle.write_iops_device 254:0 100",
+        ] {
+            assert!(calls.contains(&want.to_string()), "missing {want}: {calls:?}");
+        }
+        let l = Layout::parse(V2_MOUNTINFO, "0::/\n");
+        let sys = RecordingSyscall::new();
+        l.cgroup(Path::new("/p/c1")).unwrap().apply(&sys, &r).unwrap();
+        let calls = sys.calls();
+        for want in [
+            "write /sys/fs/cgroup/p/c1/cpu.max 25000 50000",
+            "write /sys/fs/cgroup/p/c1/io.weight 4950",
+            "write /sys/fs/cgroup/p/c1/io.weight 254:0 1920",
+            "write /sys/fs/cgroup/p/c1/io.max 254:0 rbps=1048576",
+            "write /sys/fs/cgroup/p/c1/io.max 254:0 wiops=100",
+        ] {
+            assert!(calls.contains(&want.to_string()), "missing {want}: {calls:?}");
+        }
     }
 
     #[test]

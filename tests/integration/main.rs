@@ -30,6 +30,7 @@ mod recover;
 mod registry_faults;
 mod registry_server;
 mod restart_network;
+mod run_cgroups;
 mod run_flags;
 mod run_security;
 mod runtime;

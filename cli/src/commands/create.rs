@@ -179,6 +179,8 @@ impl ContainerFlags {
         let mut net = self.net.config()?;
         net.links = self.run_flags.links.clone();
         net.mac_address = self.run_flags.mac_address.clone();
+        // Checked by the engine (`hostonly`); only IPv4 link-local addresses can be added.
+        net.link_local_ips = self.run_flags.host_only.link_local_ip.iter().filter_map(|a| a.parse().ok()).collect();
         Ok(CreateOptions {
             name: self.name.clone(),
             image: self.image().to_string(),
@@ -286,6 +288,9 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Automatically remove the container when it exits (after a later `start`).
+    #[arg(long)]
+    pub rm: bool,
     #[command(flatten)]
     pub flags: ContainerFlags,
 }
@@ -293,6 +298,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let engine = ctx.engine()?;
     let mut opts = args.flags.options()?;
+    opts.auto_remove = args.rm;
     opts.attach = false;
     let c = create_pulling(ctx, &engine, &args.flags, &opts)?;
     println!("{}", c.id);

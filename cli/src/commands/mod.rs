@@ -2,12 +2,14 @@
 
 pub mod attach;
 pub mod build;
+pub mod cgroup_flags;
 pub mod container;
 pub mod cp;
 pub mod create;
 pub mod exec;
 pub mod health_flags;
 pub mod history;
+pub mod hostonly_flags;
 pub mod image;
 pub mod images;
 pub mod import;

@@ -54,6 +54,10 @@ pub struct RunFlags {
     /// Disable OOM Killer.
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+    #[command(flatten)]
+    pub cgroup: super::cgroup_flags::CgroupFlags,
+    #[command(flatten)]
+    pub host_only: super::hostonly_flags::HostOnlyFlags,
 }
 
 fn parse_stream(s: &str) -> Result<String, String> {
@@ -148,7 +152,9 @@ impl RunFlags {
                 cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
                 cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
                 oom_kill_disable: self.oom_kill_disable,
+                limits: self.cgroup.limits()?,
             },
+            host_only: self.host_only.options()?,
         })
     }
 

@@ -15,7 +15,9 @@ pub mod attach;
 pub mod cp;
 pub mod exec;
 pub mod health;
+pub mod hostonly;
 pub mod inline;
+pub mod limits;
 pub mod logs;
 pub mod names;
 pub mod net;
@@ -356,7 +358,7 @@ impl Container {
     }
     /// The cgroup path relative to each hierarchy's root.
     pub fn cgroup_path(&self) -> String {
-        format!("/berth/{}", self.id)
+        self.host_config.run.resources.limits.cgroups_path(&self.id)
     }
 
     /// Reads the state, under the container's lock.

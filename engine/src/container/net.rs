@@ -36,6 +36,9 @@ pub struct NetConfig {
     pub links: Vec<String>,
     /// `--mac-address`.
     pub mac_address: Option<String>,
+    /// `--link-local-ip` (see `container::hostonly`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<Ipv4Addr>,
 }
 
 /// The state root a container lives in (`<root>/containers/<id>`).
@@ -48,6 +51,22 @@ pub fn normalize_mode(mode: &str) -> String {
     match mode {
         "" | "default" => berth_network::DEFAULT_NETWORK.to_string(),
         m => m.to_string(),
+    }
+}
+
+/// An endpoint's `IPAMConfig` as Docker shows it: what `--ip` and `--link-local-ip` asked for.
+fn ipam_config(ip: Option<Ipv4Addr>, link_local: &[Ipv4Addr]) -> Value {
+    let mut v = serde_json::Map::new();
+    if let Some(ip) = ip {
+        v.insert("IPv4Address".into(), json!(ip.to_string()));
+    }
+    if !link_local.is_empty() {
+        v.insert("LinkLocalIPs".into(), json!(link_local.iter().map(|a| a.to_string()).collect::<Vec<_>>()));
+    }
+    if v.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(v)
     }
 }
 
@@ -208,6 +227,7 @@ pub fn setup(c: &Container, net: &NetConfig) -> Result<()> {
             dns_options: net.dns_options.clone(),
             add_hosts,
             mac_address: net.mac_address.clone(),
+            link_local_ips: net.link_local_ips.clone(),
         },
     };
     let a = engine.attach(&req)?;
@@ -391,7 +411,7 @@ pub fn inspect(c: &Container, net: &NetConfig, v: &mut Value) {
         let user_defined = !matches!(mode.as_str(), "bridge" | "none" | "host");
         networks.insert(
             mode.clone(),
-            json!({"IPAMConfig": null, "Links": if user_defined { links.clone() } else { Value::Null }, "Aliases": null, "MacAddress": "", "NetworkID": "", "EndpointID": "",
+            json!({"IPAMConfig": ipam_config(net.ip.filter(|_| user_defined), &net.link_local_ips), "Links": if user_defined { links.clone() } else { Value::Null }, "Aliases": null, "MacAddress": "", "NetworkID": "", "EndpointID": "",
                    "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                    "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null}),
         );
@@ -402,7 +422,7 @@ pub fn inspect(c: &Container, net: &NetConfig, v: &mut Value) {
         networks.insert(
             ep.network.clone(),
             json!({
-                "IPAMConfig": net.ip.filter(|_| ep.user_defined).map(|ip| json!({"IPv4Address": ip.to_string()})),
+                "IPAMConfig": ipam_config(net.ip.filter(|_| ep.user_defined), if ep.network == mode { &net.link_local_ips } else { &[] }),
                 "Links": if ep.user_defined { links.clone() } else { Value::Null },
                 "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
                 "MacAddress": ep.mac,

@@ -21,6 +21,8 @@ pub struct Resources {
     pub cpuset_cpus: String,
     pub cpuset_mems: String,
     pub oom_kill_disable: bool,
+    /// `--cpu-period` ... `--device-cgroup-rule` (see [`super::limits`]).
+    pub limits: super::limits::Limits,
 }
 
 /// The same, as `inspect` shows them in `HostConfig` (flattened into it; `MemorySwap` is the
@@ -33,6 +35,8 @@ pub struct HostResources {
     pub cpuset_mems: String,
     pub memory_reservation: i64,
     pub oom_kill_disable: bool,
+    #[serde(flatten)]
+    pub limits: super::limits::Limits,
 }
 
 /// Docker's bounds for `--cpu-shares` (the kernel's, which runc checks).
@@ -85,6 +89,7 @@ pub fn resolve(r: &Resources, memory: i64, default_swap: i64) -> Result<(i64, Ho
             cpuset_mems: r.cpuset_mems.clone(),
             memory_reservation: r.memory_reservation,
             oom_kill_disable,
+            limits: r.limits.clone(),
         },
     ))
 }
@@ -188,6 +193,7 @@ pub fn to_spec(hc: &HostConfig, resources: &mut Value) {
     if cpu.as_object().is_some_and(|m| !m.is_empty()) {
         resources["cpu"] = cpu;
     }
+    r.limits.to_spec(resources);
 }
 
 #[cfg(test)]
@@ -231,6 +237,7 @@ mod tests {
             cpuset_mems: "0".into(),
             memory_reservation: 32 << 20,
             oom_kill_disable: true,
+            ..Default::default()
         };
         let mut r = json!({"memory": {"limit": 64 << 20}});
         to_spec(&hc, &mut r);

@@ -29,6 +29,8 @@ pub struct RunOpts {
     /// `--platform`: the image used must be of this platform (`os[/arch[/variant]]`).
     pub platform: Option<String>,
     pub resources: Resources,
+    /// `--userns`, `--isolation`, `--gpus`, ... (see [`super::hostonly`]).
+    pub host_only: super::hostonly::HostOnly,
 }
 
 /// The flags as `inspect` shows them in `HostConfig` (flattened into it).
@@ -44,6 +46,8 @@ pub struct RunHostConfig {
     pub resources: HostResources,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub host_only: super::hostonly::HostOnlyConfig,
 }
 
 /// The runtime names Docker Desktop documents for WebAssembly (runwasi's shims and others):
@@ -185,7 +189,11 @@ pub(crate) fn host_config(c: &Container, o: &CreateOptions, memory_swap: &mut i6
     for v in &o.run.volumes_from {
         volumes_from_spec(v)?;
     }
-    let (swap, resources) = super::resources::resolve(&o.run.resources, o.memory, *memory_swap)?;
+    let (swap, mut resources) = super::resources::resolve(&o.run.resources, o.memory, *memory_swap)?;
+    resources.limits = super::limits::resolve(&o.run.resources.limits, o.nano_cpus)?;
+    let named_volumes =
+        o.binds.iter().any(|b| !(b.starts_with('/') && b.contains(':'))) || o.mounts.iter().any(|m| m.kind == "volume");
+    let host_only = super::hostonly::resolve(&o.run.host_only, &super::net::normalize_mode(&o.network), named_volumes)?;
     *memory_swap = swap;
     let mut links = Vec::new();
     for l in &o.net.links {
@@ -201,6 +209,7 @@ pub(crate) fn host_config(c: &Container, o: &CreateOptions, memory_swap: &mut i6
         volumes_from: (!o.run.volumes_from.is_empty()).then(|| o.run.volumes_from.clone()),
         resources,
         annotations: (!o.run.annotations.is_empty()).then(|| o.run.annotations.clone()),
+        host_only,
     })
 }
 
@@ -220,6 +229,7 @@ pub(crate) fn apply_config(c: &mut Container, o: &CreateOptions) {
 /// The warnings Docker gives for these options (printed by the CLI as `WARNING: ...`).
 pub fn warnings(o: &CreateOptions) -> Vec<String> {
     let mut out = super::resources::warnings(&o.run.resources, o.memory);
+    out.extend(super::limits::warnings(&o.run.resources.limits));
     if super::net::normalize_mode(&o.network) == "host" && (!o.net.publish.is_empty() || o.net.publish_all) {
         out.push("Published ports are discarded when using host network mode".into());
     }
