@@ -137,6 +137,17 @@ fn enters_containers(args: &[std::ffi::OsString]) -> bool {
     false
 }
 
+/// The command line as Docker's CLI reads it: a flag given twice takes its last value
+/// (`--memory 6m --memory 7m`), where clap would refuse the second.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    fn override_self(c: clap::Command) -> clap::Command {
+        c.args_override_self(true).mut_subcommands(override_self)
+    }
+    let matches = override_self(Cli::command()).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
 fn main() -> ExitCode {
     // Processes that will run inside a container before they exec its program run from a
     // sealed view of this binary, so none can reach the host's binary writable through
@@ -172,7 +183,7 @@ fn main() -> ExitCode {
     }
     // Docker exits 125 on a bad flag or flag value (clap's default would be 2), 1 when an
     // argument is missing (`docker logs` with no container).
-    let cli = Cli::try_parse().unwrap_or_else(|e| {
+    let cli = parse().unwrap_or_else(|e| {
         match flag_errors::docker_message(&e, &<Cli as clap::CommandFactory>::command(), &args) {
             Some(m) => eprintln!("{m}"),
             None => drop(e.print()),

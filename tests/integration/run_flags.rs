@@ -564,3 +564,33 @@ fn wasm_runtime_names_select_the_wasm_runtime() {
     assert!(stderr(&o).contains("runtime io.containerd.wasmer.v1 runs WebAssembly only"), "{}", stderr(&o));
     nothing_left(&b, "wasm runtime, native image");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_flag_given_twice_takes_its_last_value_and_lists_accumulate() {
+    let b = busybox_root();
+    // As Docker's CLI (pflag): the last value of a single-valued flag wins.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "6m",
+        "--memory",
+        "70m",
+        "-w",
+        "/tmp",
+        "-w",
+        "/",
+        "-e",
+        "A=1",
+        "-e",
+        "B=2",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; pwd; echo $A$B",
+    ]);
+    assert_eq!(out, format!("{}\n/\n12\n", 70 * 1024 * 1024));
+}
