@@ -12,4 +12,15 @@ cargo build --workspace --bins
 # run lists them as ignored (docs/testing.md).
 args=(--test-threads="${BERTH_TEST_THREADS:-2}")
 if [ "$(id -u)" = 0 ]; then args+=(--include-ignored); fi
-cargo test --workspace --no-fail-fast -- "${args[@]}"
+status=0
+cargo test --workspace --no-fail-fast -- "${args[@]}" || status=$?
+# The private Docker daemons the tests started (tests/src/docker.rs) shut down as their test
+# process ends: wait for them, then remove what they leave under /var/tmp.
+for d in /var/tmp/berth-dockerd-*; do
+  [ -d "$d" ] || continue
+  [ -e "/proc/${d##*-}" ] && continue # its test process still runs
+  for _ in $(seq 100); do [ -e "$d/pid" ] || break; sleep 0.1; done
+  grep " $d/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$d"
+done
+exit $status
