@@ -41,8 +41,8 @@ $D import --change 'CMD ["sh"]' "$tar" bb >/dev/null
 "$B" --root "$W/root" run --rm --network none bb true
 $D run --rm --network none bb true
 health=(--health-cmd true --health-interval 1s)
-"$B" --root "$W/root" run -d --name c --network none -l tier=web "${health[@]}" bb sleep 3600 >/dev/null
-$D run -d --name c --network none -l tier=web "${health[@]}" bb sleep 3600 >/dev/null
+"$B" --root "$W/root" run -d --name hc1 --network none -l tier=web "${health[@]}" bb sleep 3600 >/dev/null
+$D run -d --name hc1 --network none -l tier=web "${health[@]}" bb sleep 3600 >/dev/null
 tpl='{{.State.Status}} {{range $k, $v := .Config.Labels}}{{$k}}={{$v}} {{end}}{{json .HostConfig.RestartPolicy}}'
 ps_tpl='table {{.Names}}\t{{.Status}}\t{{.Label "tier"}}'
 
@@ -58,14 +58,14 @@ pair() { # title, berth command, docker command
   { echo "## $t"; echo; cat "$W/h.md"; echo; } >>"$out"
 }
 pair "a container's life" "run --rm --network none bb true" "run --rm --network none bb true"
-pair "one exec (each health probe is one)" "exec c true" "exec c true"
-pair "inspect -f with a Go template" "inspect -f '$tpl' c" "inspect -f '$tpl' c"
+pair "one exec (each health probe is one)" "exec hc1 true" "exec hc1 true"
+pair "inspect -f with a Go template" "inspect -f '$tpl' hc1" "inspect -f '$tpl' hc1"
 pair "ps with a table template" "ps -a --format '$ps_tpl'" "ps -a --format '$ps_tpl'"
 
 # Resident memory of the supervision of one idle container with a 1 s healthcheck.
 sleep 3
 rss() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-id=$("$B" --root "$W/root" inspect -f '{{.Id}}' c)
+id=$("$B" --root "$W/root" inspect -f '{{.Id}}' hc1)
 shim=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ShimPid"])' "$W/root/containers/$id/state.json")
 dshim=$(pgrep -f "containerd-shim.*-namespace berth-bench" | head -1)
 cont=$(pgrep -f "containerd --config $W" | head -1 || true)
