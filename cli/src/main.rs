@@ -331,8 +331,8 @@ fn exit_code(e: &anyhow::Error, codes: Codes) -> u8 {
     }
     match codes {
         Codes::Run => 125,
-        // Flag values the CLI checks are not engine errors.
-        Codes::Create if engine.is_none() => 125,
+        // Flag values Docker's CLI checks: not engine errors, or the engine's BadFlag.
+        Codes::Create if matches!(engine, None | Some(berth_engine::Error::BadFlag(_))) => 125,
         Codes::Create | Codes::Exec | Codes::Other => 1,
     }
 }

@@ -32,6 +32,10 @@ pub enum Error {
     Unsupported(String),
     #[error("{0}")]
     Other(String),
+    /// A flag value or combination Docker's CLI itself refuses (before any daemon sees it), so
+    /// `create` exits 125 for it as `docker create` does, not 1 as for what the engine refuses.
+    #[error("{0}")]
+    BadFlag(String),
     /// A container, volume or other object that does not exist (Docker's "No such ...").
     #[error("{0}")]
     NotFound(String),
@@ -64,7 +68,7 @@ impl Error {
             Error::Network(e) => e.kind(),
             Error::Build(e) => e.kind(),
             Error::Conflict(_) => ErrorKind::Conflict,
-            Error::Unsupported(_) => ErrorKind::InvalidArgument,
+            Error::Unsupported(_) | Error::BadFlag(_) => ErrorKind::InvalidArgument,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Other(_) | Error::StartFailed { .. } => ErrorKind::Internal,
         }

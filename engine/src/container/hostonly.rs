@@ -36,7 +36,7 @@ pub struct HostOnlyConfig {
 pub fn check_userns(mode: &str) -> Result<()> {
     match mode {
         "" | "host" => Ok(()),
-        _ => Err(Error::Other("--userns: invalid USER mode".into())),
+        _ => Err(Error::BadFlag("--userns: invalid USER mode".into())),
     }
 }
 
@@ -44,7 +44,7 @@ pub fn check_userns(mode: &str) -> Result<()> {
 pub fn check_storage_opt(opt: &str) -> Result<()> {
     match opt.split_once('=') {
         Some((k, _)) if !k.is_empty() => Ok(()),
-        _ => Err(Error::Other("invalid storage option".into())),
+        _ => Err(Error::BadFlag("invalid storage option".into())),
     }
 }
 

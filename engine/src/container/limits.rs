@@ -348,7 +348,7 @@ pub fn check_swappiness(v: i64) -> Result<Option<i64>> {
     match v {
         -1 => Ok(None),
         0..=100 => Ok(Some(v)),
-        _ => Err(Error::Other(format!("invalid value: {v}. Valid memory swappiness range is 0-100"))),
+        _ => Err(Error::BadFlag(format!("invalid value: {v}. Valid memory swappiness range is 0-100"))),
     }
 }
 

@@ -181,7 +181,7 @@ pub fn image_matches_platform(image: &berth_store::image::Image, want: &str) -> 
 /// `HostConfig` block they record.
 pub(crate) fn host_config(c: &Container, o: &CreateOptions, memory_swap: &mut i64) -> Result<RunHostConfig> {
     if o.auto_remove && !o.restart.is_none() {
-        return Err(Error::Other("Conflicting options: --restart and --rm".into()));
+        return Err(Error::BadFlag("Conflicting options: --restart and --rm".into()));
     }
     if let Some(m) = &o.run.mac_address {
         parse_mac(m)?;
