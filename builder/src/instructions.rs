@@ -148,7 +148,7 @@ pub fn typed(df: &Dockerfile, ins: &Instruction) -> Result<Step, ParseError> {
             }
         }
         "RUN" => {
-            need(1)?;
+            // An empty RUN is accepted, as BuildKit's parser does: `/bin/sh -c ""`, a no-op.
             Instr::Run {
                 command: command(ins),
                 mounts: ins.flag_all("mount").into_iter().map(String::from).collect(),
@@ -194,7 +194,7 @@ pub fn typed(df: &Dockerfile, ins: &Instruction) -> Result<Step, ParseError> {
                     if rest.is_empty() {
                         return Err(err("Missing command after HEALTHCHECK CMD".into()));
                     }
-                    h.test = Some(match super::parser::parse_json_array(rest) {
+                    h.test = Some(match super::parser::parse_json_array(rest).map_err(|m| err(m.into()))? {
                         Some(v) => Command::Exec(v),
                         None => Command::Shell(rest.to_string()),
                     });

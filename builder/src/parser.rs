@@ -228,13 +228,18 @@ pub fn parse(src: &str, file: &str) -> Result<Dockerfile, ParseError> {
         }
         let (flags, args) = split_flags(rest);
         let args = args.trim_end().to_string();
+        let json = if takes_json(&keyword) {
+            parse_json_array(&args).map_err(|m| df.error(start + 1, col, m))?
+        } else {
+            parse_json_array(&args).unwrap_or(None)
+        };
         let mut ins = Instruction {
             line: start + 1,
             end_line: end_of_line.max(start + 1),
             col,
             keyword: keyword.clone(),
             flags,
-            json: parse_json_array(&args),
+            json,
             args,
             heredocs: Vec::new(),
             original: logical.trim_end().to_string(),
@@ -346,13 +351,34 @@ pub fn heredoc_markers(args: &str) -> Vec<(String, bool, bool)> {
     out
 }
 
-/// The exec form: a JSON array of strings (anything else is shell form).
-pub fn parse_json_array(s: &str) -> Option<Vec<String>> {
+/// BuildKit's refusal of a JSON array holding something other than strings.
+pub const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
+
+/// The exec form: a JSON array of strings (anything that is not a JSON array is shell form).
+/// A valid JSON array with a non-string element is an error, as in BuildKit (which would
+/// otherwise run `[ "echo", [ "x" ] ]` through the shell): [`NOT_STRING_ARRAY`].
+pub fn parse_json_array(s: &str) -> Result<Option<Vec<String>>, &'static str> {
     let t = s.trim();
     if !t.starts_with('[') {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_str::<Vec<String>>(t).ok()
+    match serde_json::from_str::<Vec<serde_json::Value>>(t) {
+        Err(_) => Ok(None),
+        Ok(v) => v
+            .into_iter()
+            .map(|x| match x {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(NOT_STRING_ARRAY),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+    }
+}
+
+/// The instructions whose arguments BuildKit reads as a JSON array when they are one
+/// (`parseMaybeJSON` / `parseMaybeJSONToList`); the others take `[` literally.
+fn takes_json(keyword: &str) -> bool {
+    matches!(keyword, "RUN" | "CMD" | "ENTRYPOINT" | "SHELL" | "ADD" | "COPY" | "VOLUME")
 }
 
 /// Variable lookup for expansion.
