@@ -677,7 +677,9 @@ impl Run<'_> {
                 let t = Instant::now();
                 let v = out.vertex(name);
                 let dirs = self.dirs(st)?;
-                let exists = lookup(&dirs, &full).is_some_and(|m| m.is_dir());
+                // The file system sees the cleaned path (the config keeps `full` as written).
+                let clean = format!("/{}", context::clean(&full));
+                let exists = lookup(&dirs, &clean).is_some_and(|m| m.is_dir());
                 if exists || self.is_wasm() {
                     st.key = Some(key);
                     out.done(v, t);
@@ -686,7 +688,7 @@ impl Run<'_> {
                 }
                 self.layer_step(st, key, v, t, format!("WORKDIR {full}"), out, |run, st, staging| {
                     let dirs = run.dirs(st)?;
-                    make_parents(&dirs, staging, &full, true)?;
+                    make_parents(&dirs, staging, &clean, true)?;
                     Ok(())
                 })?;
             }
@@ -1664,12 +1666,12 @@ fn config_step(st: &mut StageState, s: &Step, esc: char) -> Result<bool> {
     Ok(true)
 }
 
-/// WORKDIR's edit of the config: the path expanded, made absolute against the current one
-/// and cleaned. Returns it.
+/// WORKDIR's edit of the config: the path expanded; an absolute one is kept as written (a
+/// trailing slash too, as BuildKit records it), a relative one is joined to the current one
+/// and cleaned (Go's `path.Join`). Returns it.
 fn set_workdir(st: &mut StageState, path: &str, esc: char) -> Result<String> {
     let p = expand(path, esc, &st.lookup()).map_err(invalid)?;
-    let full = if p.starts_with('/') { p.clone() } else { format!("{}/{p}", st.workdir()) };
-    let full = format!("/{}", context::clean(&full));
+    let full = if p.starts_with('/') { p } else { format!("/{}", context::clean(&format!("{}/{p}", st.workdir()))) };
     st.config.insert("WorkingDir".into(), json!(full));
     Ok(full)
 }
@@ -2261,6 +2263,10 @@ mod changes {
         assert_eq!(c["Cmd"], json!(["sh"]));
         assert_eq!(c["Env"], json!(["A=1", "B=two words", "C=1-x"]));
         assert_eq!(c["WorkingDir"], json!("/app/sub"));
+        // An absolute path is recorded as written, trailing slash included (issue 14, bug 2);
+        // a relative one joins the current one, cleaned.
+        assert_eq!(apply(&["WORKDIR /srv/www/"])["WorkingDir"], json!("/srv/www/"));
+        assert_eq!(apply(&["WORKDIR /srv/www/", "WORKDIR ../x/"])["WorkingDir"], json!("/srv/x"));
         assert_eq!(c["User"], json!("nobody"));
         assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}));
         assert_eq!(c["Labels"], json!({"a": "b", "c d": "e"}));
