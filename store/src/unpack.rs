@@ -324,14 +324,19 @@ pub fn decompress<'a, R: Read + 'a>(mut r: R) -> io::Result<Box<dyn Read + 'a>> 
         }
     }
     let head = head[..n].to_vec();
+    // bzip2 and xz are not layer media types but Docker's `DecompressStream` reads them (for
+    // `ADD` of a local archive, and layers that happen to be so compressed): multi-stream
+    // decoders, as `bzip2 -c a b` and `pxz` write several streams one after the other.
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "xz compression is not supported (use gzip or zstd)"));
+        let joined = io::Cursor::new(head).chain(r);
+        return Ok(Box::new(liblzma::read::XzDecoder::new_multi_decoder(io::BufReader::with_capacity(
+            1 << 18,
+            joined,
+        ))));
     }
     if head.starts_with(b"BZh") {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "bzip2 compression is not supported (use gzip or zstd)",
-        ));
+        let joined = io::Cursor::new(head).chain(r);
+        return Ok(Box::new(bzip2::read::MultiBzDecoder::new(io::BufReader::with_capacity(1 << 18, joined))));
     }
     let compression = Compression::sniff(&head);
     let joined = io::Cursor::new(head).chain(r);
