@@ -1206,16 +1206,12 @@ impl Run<'_> {
                         let f = fs::File::open(&src).at(&src)?;
                         let r = unpack::decompress(f).at(&src)?;
                         let what = format!("ADD {rel}");
+                        // The merge keeps the archive's hard links as links (one file and
+                        // N links in the layer, as Docker's ADD makes, not N copies) and
+                        // never follows a symlink the destination already holds.
                         let res = unpack::extract(r, &x, &what, unpack::ExtractOptions::default())
-                            .map_err(Error::from)
-                            .and_then(|_| {
-                                for e in walkdir::WalkDir::new(&x).min_depth(1).sort_by_file_name() {
-                                    let e = e.map_err(|e| Error::Other(format!("{what}: {e}")))?;
-                                    let sub = e.path().strip_prefix(&x).unwrap_or(e.path());
-                                    copy_entry(e.path(), &t.join(sub), None, None)?;
-                                }
-                                Ok(())
-                            });
+                            .and_then(|_| unpack::apply_layer_dirs_copy(std::slice::from_ref(&x), &t))
+                            .map_err(Error::from);
                         let _ = unpack::remove_tree(&x);
                         res?;
                         continue;

@@ -797,3 +797,115 @@ fn add_git_repository() {
         &["no ref \"nope\""],
     );
 }
+
+// ---- issue 14: real-world Dockerfiles --------------------------------------------------------
+
+/// Bugs 2, 7 and 8: `WORKDIR /srv/www/` is recorded as written, an empty `RUN` is a no-op
+/// `/bin/sh -c ""` step, and a JSON array holding a non-string is refused as BuildKit does.
+#[test]
+#[ignore = "needs root"]
+fn workdir_as_written_empty_run_and_json_of_strings_only() {
+    let b = busybox_root();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN\nWORKDIR /srv/www/\nRUN pwd > here\nWORKDIR sub/\n")]);
+    build_ok(&b, ctx.path(), &["-t", "i14:wd"]);
+    assert_eq!(inspect(&b, "i14:wd")["Config"]["WorkingDir"], "/srv/www/sub");
+    let hist = b.ok(&["history", "--no-trunc", "i14:wd"]);
+    assert!(hist.contains("RUN /bin/sh -c  # buildkit"), "{hist}");
+    let ctx = context(&[("Dockerfile", "FROM busybox\nWORKDIR /srv/www/\n")]);
+    build_ok(&b, ctx.path(), &["-t", "i14:wd2"]);
+    assert_eq!(inspect(&b, "i14:wd2")["Config"]["WorkingDir"], "/srv/www/");
+    let out = probe(&b, "i14:wd", "cat /srv/www/here; test -d /srv/www/sub && echo sub-made");
+    assert!(out.contains("/srv/www\n") && out.contains("sub-made"), "{out}");
+
+    fails_tagging_nothing(
+        &b,
+        &[("Dockerfile", "FROM busybox\nCMD [ \"echo\", [ \"nested json\" ] ]\n")],
+        &[],
+        &["Dockerfile:2", "when using JSON array syntax, arrays must be comprised of strings only"],
+    );
+}
+
+/// Runs `tar` with `args` in `dir` (the system's tar, so the archive is what users make).
+fn system_tar(dir: &Path, args: &[&str]) {
+    let o = std::process::Command::new("tar").args(args).current_dir(dir).output().unwrap();
+    assert!(o.status.success(), "tar {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Bug 3: ADD extracts a local tarball whatever its compression (plain, gzip, bzip2, xz,
+/// zstd), recognized by its magic bytes as Docker does, not by its name.
+#[test]
+#[ignore = "needs root"]
+fn add_extracts_every_compression() {
+    let b = busybox_root();
+    let ctx = context(&[("Dockerfile", ""), ("src/d/hello", "hello\n"), ("src/d/sub/x", "x\n")]);
+    let formats = [("plain", "-cf"), ("gz", "-czf"), ("bz2", "-cjf"), ("xz", "-cJf"), ("zst", "--zstd -cf")];
+    let mut df = String::from("FROM busybox\n");
+    let mut check = String::from("RUN set -e");
+    for (name, flags) in formats {
+        // Named without the usual suffix: the content decides, as in Docker.
+        let file = ctx.path().join(format!("a-{name}.bin"));
+        let mut args: Vec<&str> = flags.split(' ').collect();
+        let f = file.to_str().unwrap().to_string();
+        args.extend([f.as_str(), "d"]);
+        system_tar(&ctx.path().join("src"), &args);
+        df.push_str(&format!("ADD a-{name}.bin /x/{name}/\n"));
+        check.push_str(&format!(
+            "; test \"$(cat /x/{name}/d/hello /x/{name}/d/sub/x)\" = \"$(printf 'hello\\nx')\"; test ! -e /x/{name}/a-{name}.bin"
+        ));
+    }
+    df.push_str(&check);
+    df.push('\n');
+    fs::write(ctx.path().join("Dockerfile"), df).unwrap();
+    build_ok(&b, ctx.path(), &["-t", "i14:add"]);
+    let out = probe(&b, "i14:add", "ls /x");
+    assert_eq!(out, "bz2\ngz\nplain\nxz\nzst\n");
+}
+
+/// Bug 4: ADD of a tar holding one 2 MB file and 50 hard links to it makes a layer of one
+/// file and 50 links (read back from `berth save`), not 51 copies.
+#[test]
+#[ignore = "needs root"]
+fn add_keeps_hard_links() {
+    let b = busybox_root();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nADD links.tar /l/\nRUN test \"$(stat -c %h /l/big)\" = 51\n")]);
+    let body = vec![7u8; 2 << 20];
+    let mut t = tar::Builder::new(fs::File::create(ctx.path().join("links.tar")).unwrap());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    t.append_data(&mut h, "big", &body[..]).unwrap();
+    for i in 0..50 {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_mode(0o644);
+        t.append_link(&mut h, format!("link{i}"), "big").unwrap();
+    }
+    t.into_inner().unwrap();
+    build_ok(&b, ctx.path(), &["-t", "i14:links"]);
+    let size = inspect(&b, "i14:links")["Size"].as_u64().unwrap();
+    assert!(size < 12 << 20, "the image holds copies: {size} bytes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("l.tar");
+    b.ok(&["save", "-o", file.to_str().unwrap(), "i14:links"]);
+    let files = berth_tests::tar_files(fs::File::open(&file).unwrap());
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    let add_layer = &files[layers[layers.len() - 1].as_str().unwrap()];
+    let (mut regular, mut links) = (Vec::new(), Vec::new());
+    for e in tar::Archive::new(&add_layer[..]).entries().unwrap() {
+        let e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        match e.header().entry_type() {
+            tar::EntryType::Regular => regular.push((p, e.size())),
+            tar::EntryType::Link => links.push(p),
+            _ => {}
+        }
+    }
+    assert_eq!(regular.len(), 1, "{regular:?}");
+    assert_eq!(regular[0].1, 2 << 20);
+    assert_eq!(links.len(), 50, "{links:?}");
+    assert!(add_layer.len() < 3 << 20, "layer of {} bytes", add_layer.len());
+}

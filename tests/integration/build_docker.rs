@@ -163,15 +163,7 @@ fn layer_listing(bytes: &[u8]) -> Vec<String> {
 
 /// Every layer's listing of an image archive in Docker's format (`docker save`/`berth save`).
 fn layers_of_archive(archive: &Path) -> Vec<Vec<String>> {
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut ar = tar::Archive::new(fs::File::open(archive).unwrap());
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        let p = e.path().unwrap().display().to_string();
-        let mut v = Vec::new();
-        e.read_to_end(&mut v).unwrap();
-        files.insert(p, v);
-    }
+    let files = berth_tests::tar_files(fs::File::open(archive).unwrap());
     let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     manifest[0]["Layers"].as_array().unwrap().iter().map(|l| layer_listing(&files[l.as_str().unwrap()])).collect()
 }
