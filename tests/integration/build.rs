@@ -683,7 +683,7 @@ fn copy_link_layer_does_not_depend_on_earlier_steps() {
     assert_eq!(two.matches("CACHED").count(), 2, "COPY --link and ADD --link: {two}");
     let layers = |n: &str| inspect(&b, n)["RootFS"]["Layers"].as_array().unwrap().clone();
     let (l1, l2) = (layers("link:1"), layers("link:2"));
-    assert_eq!(l1.len(), 4, "base, RUN, COPY --link, ADD --link (the last RUN changes no file)");
+    assert_eq!(l1.len(), 5, "base, RUN, COPY --link, ADD --link, the last RUN's empty layer (as BuildKit)");
     assert_ne!(l1[1], l2[1], "the RUN layer changed");
     assert_eq!(l1[2..4], l2[2..4], "the same --link layers over a different parent");
     assert_eq!(probe(&b, "link:2", "cat /added.txt /v"), "app\nv-2\n");
@@ -796,4 +796,23 @@ fn add_git_repository() {
         &[],
         &["no ref \"nope\""],
     );
+}
+
+/// Bug 6: the same layer twice in one image (`COPY f /f` twice, two empty RUN layers) names
+/// one unpacked directory twice; the build's later steps and `run` must still mount it.
+#[test]
+#[ignore = "needs root"]
+fn a_repeated_layer_builds_and_runs() {
+    let b = busybox_root();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY f /f\nRUN true\nRUN true\nCOPY f /f\nRUN cat /f\n"),
+        ("f", "same\n"),
+    ]);
+    let out = build_ok(&b, ctx.path(), &["-t", "twice"]);
+    assert!(out.contains("same"), "{out}");
+    let layers = inspect(&b, "twice")["RootFS"]["Layers"].as_array().unwrap().clone();
+    assert_eq!(layers.len(), 6, "base and five steps: {layers:?}");
+    assert_eq!(layers[1], layers[4], "the two COPY layers are one: {layers:?}");
+    assert_eq!(layers[2], layers[3], "the two empty RUN layers are one: {layers:?}");
+    assert_eq!(b.ok(&["run", "--rm", "twice", "cat", "/f"]), "same\n");
 }
