@@ -2186,6 +2186,31 @@ mod fake_runner {
 
     use berth_oci::ErrorKind;
 
+    /// BuildKit's choices: `/` as a scratch image's working directory; WORKDIR a layer (empty
+    /// when the directory exists), none for `/`; its new directories the USER's.
+    #[test]
+    fn workdir_follows_buildkit() {
+        // Making directories another user's takes root (/proc/self belongs to the euid).
+        let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        let e = Env::new();
+        let user = if root { "USER 7" } else { "" };
+        let df = format!("FROM scratch\nWORKDIR /\nWORKDIR /a\nWORKDIR /a\n{user}\nWORKDIR /a/b/c\n");
+        let df = df.as_str();
+        let out = e.build(df, &[]).unwrap();
+        assert_eq!(out.image.config_json["config"]["WorkingDir"], "/a/b/c");
+        let layers = out.image.manifest.layers();
+        assert_eq!(layers.len(), 3, "WORKDIR / adds none, the others one each");
+        let dir = |i: usize| e.store.unpack_layer(&berth_store::desc_digest(&layers[i]).unwrap(), None).unwrap().path;
+        assert_eq!(fs::metadata(dir(0).join("a")).unwrap().uid(), 0);
+        assert_eq!(fs::read_dir(dir(1)).unwrap().count(), 0, "/a exists: an empty layer");
+        for p in ["a/b", "a/b/c"] {
+            let m = fs::metadata(dir(2).join(p)).unwrap();
+            assert!(!root || (m.uid(), m.gid()) == (7, 7), "{p} is USER 7's");
+        }
+        let scratch = e.build("FROM scratch\nENV A=1\n", &[]).unwrap();
+        assert_eq!(scratch.image.config_json["config"]["WorkingDir"], "/");
+    }
+
     #[test]
     fn run_steps_become_layers_and_cache_hits() {
         let e = Env::new();
