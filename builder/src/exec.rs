@@ -599,6 +599,8 @@ impl Run<'_> {
             out.done(v, t);
             let mut st =
                 StageState { key: Some(cache::key(&Digest::of(b""), &["FROM", "scratch"])), ..Default::default() };
+            // BuildKit's empty image has `/` as its working directory.
+            st.config.insert("WorkingDir".into(), json!("/"));
             if !self.is_wasm() {
                 st.set_env("PATH", DEFAULT_PATH);
             }
@@ -673,14 +675,14 @@ impl Run<'_> {
             }
             Instr::Workdir { path } => {
                 let full = set_workdir(st, path, esc)?;
-                let key = cache::key(&st.key(), &["WORKDIR", &full]);
+                let key = cache::key(&st.key(), &["WORKDIR", &full, &st.user()]);
                 let t = Instant::now();
                 let v = out.vertex(name);
-                let dirs = self.dirs(st)?;
                 // The file system sees the cleaned path (the config keeps `full` as written).
                 let clean = format!("/{}", context::clean(&full));
-                let exists = lookup(&dirs, &clean).is_some_and(|m| m.is_dir());
-                if exists || self.is_wasm() {
+                // BuildKit: every WORKDIR but `/` is a mkdir step with its own layer, empty when
+                // the directory exists; the directories it makes belong to the stage's USER.
+                if clean == "/" || self.is_wasm() {
                     st.key = Some(key);
                     out.done(v, t);
                     st.add_history(format!("WORKDIR {full}"), true);
@@ -688,7 +690,13 @@ impl Run<'_> {
                 }
                 self.layer_step(st, key, v, t, format!("WORKDIR {full}"), out, |run, st, staging| {
                     let dirs = run.dirs(st)?;
-                    make_parents(&dirs, staging, &clean, true)?;
+                    if lookup(&dirs, &clean).is_some_and(|m| m.is_dir()) {
+                        return Ok(());
+                    }
+                    let user = st.user();
+                    // A name the stage does not know leaves the directories root's, as in BuildKit.
+                    let owner = if user.is_empty() { None } else { resolve_owner(&dirs, &user, true).ok() };
+                    make_parents(&dirs, staging, &clean, true, owner)?;
                     Ok(())
                 })?;
             }
@@ -798,10 +806,8 @@ impl Run<'_> {
                 let dir = self.tmp.join(format!("step-{}-{}", self.slot, key.hex()));
                 fs::create_dir_all(&dir).at(&dir)?;
                 let r = f(self, st, &dir);
+                // Every step a layer, even an empty one, as BuildKit does.
                 let layer = r.and_then(|_| {
-                    if fs::read_dir(&dir).at(&dir)?.next().is_none() {
-                        return Ok(None);
-                    }
                     if let Some(e) = self.epoch {
                         clamp_mtimes(&dir, e);
                     }
@@ -1106,7 +1112,7 @@ impl Run<'_> {
         let dest_exists_dir = lookup(&dirs, &dest).is_some_and(|m| m.is_dir());
         let into_dir = p.dest_dir || dest_exists_dir;
         let dest_dir_path = if into_dir { dest.clone() } else { parent_of(&dest) };
-        make_parents(&dirs, staging, &dest_dir_path, true)?;
+        make_parents(&dirs, staging, &dest_dir_path, true, None)?;
         let target_root = staging.join(context::clean(&dest_dir_path));
         if into_dir {
             if let Some((u, g)) = owner.filter(|_| !dest_exists_dir) {
@@ -1912,7 +1918,14 @@ fn parent_of(p: &str) -> String {
 
 /// Creates `dir` (and its parents) in `staging` with the metadata they have in the stage
 /// (or 0755 root:root when new), so the layer does not change them.
-fn make_parents(dirs: &[PathBuf], staging: &Path, dir: &str, include_self: bool) -> Result<()> {
+/// New ones belong to `owner` (WORKDIR under a USER) when given.
+fn make_parents(
+    dirs: &[PathBuf],
+    staging: &Path,
+    dir: &str,
+    include_self: bool,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     let rel = context::clean(dir);
     if rel.is_empty() {
         return Ok(());
@@ -1933,7 +1946,12 @@ fn make_parents(dirs: &[PathBuf], staging: &Path, dir: &str, include_self: bool)
                 let _ = std::os::unix::fs::lchown(&t, Some(m.uid()), Some(m.gid()));
                 set_mtime(&t, m.mtime());
             }
-            None => fs::set_permissions(&t, fs::Permissions::from_mode(0o755)).at(&t)?,
+            None => {
+                fs::set_permissions(&t, fs::Permissions::from_mode(0o755)).at(&t)?;
+                if let Some((u, g)) = owner {
+                    std::os::unix::fs::lchown(&t, Some(u), Some(g)).at(&t)?;
+                }
+            }
         }
     }
     Ok(())
@@ -1997,6 +2015,12 @@ fn is_tar(p: &Path) -> bool {
 /// `--chown=user[:group]`: numbers, or names looked up in the stage's /etc/passwd and
 /// /etc/group. A user alone gives the same number as the group, as Docker does.
 fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
+    resolve_owner(dirs, spec_s, false)
+}
+
+/// `user[:group]` as numbers. A user alone gets its uid as the group, or with `primary` (how
+/// BuildKit reads USER for WORKDIR) a named user gets its passwd entry's group.
+fn resolve_owner(dirs: &[PathBuf], spec_s: &str, primary: bool) -> Result<(u32, u32)> {
     let (u, g) = match spec_s.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec_s, None),
@@ -2006,18 +2030,20 @@ fn resolve_chown(dirs: &[PathBuf], spec_s: &str) -> Result<(u32, u32)> {
     let read = |f: &str| -> String {
         LayerView::new(dirs).open(f).and_then(|f| std::io::read_to_string(f).ok()).unwrap_or_default()
     };
-    let find = |file: &str, name: &str| -> Option<u32> {
+    let find_field = |file: &str, name: &str, field: usize| -> Option<u32> {
         read(file).lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&name)).then(|| f.get(2)?.parse().ok()).flatten()
+            (f.first() == Some(&name)).then(|| f.get(field)?.parse().ok()).flatten()
         })
     };
+    let find = |file: &str, name: &str| find_field(file, name, 2);
     let uid = match u.parse::<u32>() {
         Ok(n) => n,
         Err(_) => find("etc/passwd", u)
             .ok_or_else(|| Error::NotFound(format!("unable to find user {u}: no matching entries in passwd file")))?,
     };
     let gid = match g {
+        None if primary && u.parse::<u32>().is_err() => find_field("etc/passwd", u, 3).unwrap_or(uid),
         None => uid,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
@@ -2157,6 +2183,31 @@ mod fake_runner {
     }
 
     use berth_oci::ErrorKind;
+
+    /// BuildKit's choices: `/` as a scratch image's working directory; WORKDIR a layer (empty
+    /// when the directory exists), none for `/`; its new directories the USER's.
+    #[test]
+    fn workdir_follows_buildkit() {
+        // Making directories another user's takes root (/proc/self belongs to the euid).
+        let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        let e = Env::new();
+        let user = if root { "USER 7" } else { "" };
+        let df = format!("FROM scratch\nWORKDIR /\nWORKDIR /a\nWORKDIR /a\n{user}\nWORKDIR /a/b/c\n");
+        let df = df.as_str();
+        let out = e.build(df, &[]).unwrap();
+        assert_eq!(out.image.config_json["config"]["WorkingDir"], "/a/b/c");
+        let layers = out.image.manifest.layers();
+        assert_eq!(layers.len(), 3, "WORKDIR / adds none, the others one each");
+        let dir = |i: usize| e.store.unpack_layer(&berth_store::desc_digest(&layers[i]).unwrap(), None).unwrap().path;
+        assert_eq!(fs::metadata(dir(0).join("a")).unwrap().uid(), 0);
+        assert_eq!(fs::read_dir(dir(1)).unwrap().count(), 0, "/a exists: an empty layer");
+        for p in ["a/b", "a/b/c"] {
+            let m = fs::metadata(dir(2).join(p)).unwrap();
+            assert!(!root || (m.uid(), m.gid()) == (7, 7), "{p} is USER 7's");
+        }
+        let scratch = e.build("FROM scratch\nENV A=1\n", &[]).unwrap();
+        assert_eq!(scratch.image.config_json["config"]["WorkingDir"], "/");
+    }
 
     #[test]
     fn run_steps_become_layers_and_cache_hits() {

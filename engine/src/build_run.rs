@@ -108,8 +108,13 @@ impl Runner<'_> {
         let mut guard = RunGuard { c: c.clone(), network: None };
         crate::container::snapshot::prepare(&c)?;
         let rootfs = c.rootfs();
-        // Mount points the runtime will create: removed from the layer unless they were there.
-        let mut points: Vec<String> = vec!["/etc/hosts".into(), "/etc/hostname".into(), "/etc/resolv.conf".into()];
+        // Mount points the runtime puts in place: never part of the layer. Made by the runtime,
+        // they go; there before, what overlayfs copied up for the mount goes (the step cannot
+        // have written it: its writes land in what is mounted over it).
+        let mut points: Vec<String> = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev", "/proc", "/sys"]
+            .into_iter()
+            .map(String::from)
+            .collect();
         points.extend(c.mounts.iter().map(|m| m.destination.clone()));
         // Resolved with the rootfs as the root, as the runtime will (the stage's symlinks never
         // lead to the host's tree).
@@ -181,10 +186,7 @@ impl Runner<'_> {
         }
         let upper = dir.join("upper");
         for (p, existed) in pre {
-            if existed {
-                continue;
-            }
-            remove_mount_point(&upper, &p);
+            remove_mount_point(&upper, &p, existed);
         }
         // The upper directory is the layer: move its entries into the step's directory.
         for e in fs::read_dir(&upper).at(&upper)? {
@@ -248,11 +250,12 @@ impl Drop for RunGuard<'_> {
     }
 }
 
-/// Removes the empty file or directory the runtime made at `point` in a RUN's upper directory,
-/// and the parents made only to hold it. The upper directory holds what the step wrote: each
+/// Removes the empty file or directory the runtime made at `point` in a RUN's upper directory
+/// (or, for a point the stage had, `existed`, the copy overlayfs made of the file when it was
+/// mounted over), and the parents made only to hold it. The upper directory holds what the step wrote: each
 /// component is opened by name without following symlinks, so a link the step planted (`/etc`
 /// turned into a link to a host directory) stops the walk instead of leading out of it.
-fn remove_mount_point(upper: &Path, point: &str) {
+fn remove_mount_point(upper: &Path, point: &str, existed: bool) {
     let rel = berth_builder::context::clean(point);
     let names: Vec<&std::ffi::OsStr> = Path::new(&rel).iter().collect();
     let Some((last, parents)) = names.split_last() else { return };
@@ -269,7 +272,7 @@ fn remove_mount_point(upper: &Path, point: &str) {
         Ok(m) if m.is_dir() => {
             let _ = parent.remove_dir(last);
         }
-        Ok(m) if m.len() == 0 => {
+        Ok(m) if m.len() == 0 || (existed && m.is_file()) => {
             let _ = parent.remove_file(last);
         }
         _ => return,

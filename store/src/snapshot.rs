@@ -99,7 +99,7 @@ impl Snapshotter for Overlay {
         for d in [&upper, &work] {
             fs::create_dir_all(d).at(d)?;
         }
-        let mut lowers: Vec<PathBuf> = layers.iter().rev().cloned().collect();
+        let mut lowers = distinct_lowers(layers);
         if lowers.is_empty() {
             let empty = dir.join("empty");
             fs::create_dir_all(&empty).at(&empty)?;
@@ -121,6 +121,16 @@ impl Snapshotter for Overlay {
     fn release(&self, dir: &Path) -> Result<()> {
         unmount(&dir.join("rootfs"))
     }
+}
+
+/// The lowerdir list, top first, for layers listed bottom first. Unpacked layers are keyed by
+/// diff id, so an image with the same layer twice (`COPY f /f` twice, two empty RUN layers)
+/// names one directory twice, which overlayfs refuses (ELOOP). Only the topmost copy is kept:
+/// every entry of the lower one, whiteouts and opaque markers included, is also in the upper
+/// one, so the lower copy is never seen and the merged tree is the same.
+fn distinct_lowers(layers: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    layers.iter().rev().filter(|p| seen.insert(p.as_path())).cloned().collect()
 }
 
 fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path, extra: &str) -> Result<()> {
@@ -274,5 +284,18 @@ mod tests {
         if nix::unistd::geteuid().is_root() {
             assert!(!out.join("gone").exists());
         }
+    }
+}
+
+#[cfg(test)]
+mod lowers_tests {
+    use super::distinct_lowers;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_repeated_layer_keeps_its_topmost_place() {
+        let l = |s: &str| PathBuf::from(s);
+        let got = distinct_lowers(&[l("/a"), l("/b"), l("/a"), l("/c")]);
+        assert_eq!(got, vec![l("/c"), l("/a"), l("/b")]);
     }
 }

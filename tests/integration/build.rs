@@ -683,7 +683,7 @@ fn copy_link_layer_does_not_depend_on_earlier_steps() {
     assert_eq!(two.matches("CACHED").count(), 2, "COPY --link and ADD --link: {two}");
     let layers = |n: &str| inspect(&b, n)["RootFS"]["Layers"].as_array().unwrap().clone();
     let (l1, l2) = (layers("link:1"), layers("link:2"));
-    assert_eq!(l1.len(), 4, "base, RUN, COPY --link, ADD --link (the last RUN changes no file)");
+    assert_eq!(l1.len(), 5, "base, RUN, COPY --link, ADD --link, the last RUN's empty layer (as BuildKit)");
     assert_ne!(l1[1], l2[1], "the RUN layer changed");
     assert_eq!(l1[2..4], l2[2..4], "the same --link layers over a different parent");
     assert_eq!(probe(&b, "link:2", "cat /added.txt /v"), "app\nv-2\n");
@@ -893,7 +893,8 @@ fn add_keeps_hard_links() {
     let files = berth_tests::tar_files(fs::File::open(&file).unwrap());
     let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     let layers = manifest[0]["Layers"].as_array().unwrap();
-    let add_layer = &files[layers[layers.len() - 1].as_str().unwrap()];
+    // The ADD's layer, under the RUN's (empty, as every RUN adds one in BuildKit).
+    let add_layer = &files[layers[layers.len() - 2].as_str().unwrap()];
     let (mut regular, mut links) = (Vec::new(), Vec::new());
     for e in tar::Archive::new(&add_layer[..]).entries().unwrap() {
         let e = e.unwrap();
@@ -908,4 +909,95 @@ fn add_keeps_hard_links() {
     assert_eq!(regular[0].1, 2 << 20);
     assert_eq!(links.len(), 50, "{links:?}");
     assert!(add_layer.len() < 3 << 20, "layer of {} bytes", add_layer.len());
+}
+
+/// Bug 6: the same layer twice in one image (`COPY f /f` twice, two empty RUN layers) names
+/// one unpacked directory twice; the build's later steps and `run` must still mount it.
+#[test]
+#[ignore = "needs root"]
+fn a_repeated_layer_builds_and_runs() {
+    let b = busybox_root();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY f /f\nRUN true\nRUN true\nCOPY f /f\nRUN cat /f\n"),
+        ("f", "same\n"),
+    ]);
+    let out = build_ok(&b, ctx.path(), &["-t", "twice"]);
+    assert!(out.contains("same"), "{out}");
+    let layers = inspect(&b, "twice")["RootFS"]["Layers"].as_array().unwrap().clone();
+    assert_eq!(layers.len(), 6, "base and five steps: {layers:?}");
+    assert_eq!(layers[1], layers[4], "the two COPY layers are one: {layers:?}");
+    assert_eq!(layers[2], layers[3], "the two empty RUN layers are one: {layers:?}");
+    assert_eq!(b.ok(&["run", "--rm", "twice", "cat", "/f"]), "same\n");
+}
+
+/// Every file of each layer of an image, from `berth save` (Docker's archive format).
+fn saved_layers(b: &Berth, image: &str) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("saved.tar");
+    b.ok(&["save", "-o", a.to_str().unwrap(), image]);
+    let files = berth_tests::tar_files(fs::File::open(&a).unwrap());
+    let m: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers = m[0]["Layers"].as_array().unwrap();
+    layers
+        .iter()
+        .map(|l| {
+            let bytes = &files[l.as_str().unwrap()];
+            let mut plain = Vec::new();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain).unwrap();
+            } else {
+                plain = bytes.clone();
+            }
+            let mut ar = tar::Archive::new(&plain[..]);
+            let names = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string());
+            names.filter(|n| n != "." && n != "./").collect()
+        })
+        .collect()
+}
+
+/// Bug 5: the mount points the runtime puts in place never leak into a RUN's layer, also on a
+/// base that ships them (the bind mount over /etc/resolv.conf copies it up in the overlay).
+#[test]
+#[ignore = "needs root"]
+fn a_run_that_changes_nothing_leaves_an_empty_layer() {
+    let b = busybox_root();
+    // A base that ships /etc/resolv.conf, /etc/hosts and /etc/hostname (a RUN cannot write
+    // them: they are mounted over) and lacks /dev, /proc and /sys: busybox's tar, edited.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.tar");
+    let mut out = tar::Builder::new(fs::File::create(&base).unwrap());
+    for e in tar::Archive::new(fs::File::open(berth_tests::busybox_tar()).unwrap()).entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        let top = p.trim_start_matches("./").split('/').next().unwrap_or("").to_string();
+        if ["dev", "proc", "sys"].contains(&top.as_str()) {
+            continue;
+        }
+        let h = e.header().clone();
+        out.append(&h, &mut e).unwrap();
+    }
+    for (name, body) in
+        [("resolv.conf", "nameserver 127.0.0.53\n"), ("hosts", "127.0.0.1 localhost\n"), ("hostname", "h\n")]
+    {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        out.append_data(&mut h, format!("./etc/{name}"), body.as_bytes()).unwrap();
+    }
+    out.finish().unwrap();
+    drop(out);
+    b.ok(&["import", base.to_str().unwrap(), "with-etc"]);
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM with-etc\nRUN true\nRUN --network=none true\nRUN ls /proc /sys /dev >/dev/null\n",
+    )]);
+    build_ok(&b, ctx.path(), &["--no-cache", "-t", "nothing"]);
+    let layers = saved_layers(&b, "nothing");
+    assert_eq!(layers.len(), 4, "the base and three empty RUN layers: {layers:?}");
+    assert!(layers[0].iter().any(|n| n.ends_with("etc/resolv.conf")), "the base ships it");
+    assert!(!layers[0].iter().any(|n| n.trim_start_matches("./").starts_with("proc")), "the base lacks /proc");
+    for l in &layers[1..] {
+        assert!(l.is_empty(), "an empty RUN made files: {l:?}");
+    }
 }

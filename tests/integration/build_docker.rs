@@ -90,6 +90,30 @@ CMD ["cat", "/opt/out/artifact"]
                 ("one.txt", "one"),
             ],
         ),
+        (
+            // BuildKit's three choices: WORKDIR of an existing directory adds an empty layer,
+            // WORKDIR under USER makes the directories that user's, WORKDIR / adds none.
+            "workdir",
+            vec![(
+                "Dockerfile",
+                r#"ARG BASE
+FROM $BASE
+WORKDIR /etc
+RUN echo 'u:x:1000:1001::/home/u:/bin/sh' >> /etc/passwd && echo 'g:x:1001:' >> /etc/group
+USER u
+WORKDIR /home/u/app
+RUN touch x
+WORKDIR /
+"#,
+            )],
+        ),
+        // A numeric USER owns what WORKDIR makes (uid as the group); an unknown name, root.
+        (
+            "workdir-ids",
+            vec![("Dockerfile", "ARG BASE\nFROM $BASE\nUSER 1234\nWORKDIR /x/y\nUSER nosuch\nWORKDIR /z\n")],
+        ),
+        // FROM scratch: BuildKit records `/` as the working directory.
+        ("scratch", vec![("Dockerfile", "FROM scratch\nCOPY f /f\n"), ("f", "f\n")]),
     ]
 }
 
