@@ -17,23 +17,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/berth-target}
 bash "$here/scripts/setup.sh"
 [ -n "${BERTH:-}" ] || cargo build -q --release -p berth --manifest-path "$here/Cargo.toml"
 B=${BERTH:-$CARGO_TARGET_DIR/release/berth}
-D=/usr/bin/docker
 W=$(mktemp -d /var/tmp/berth-bench-docker.XXXXXX)
-export DOCKER_HOST="unix://$W/docker.sock" DOCKER_CONFIG="$W/docker-config"
-dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "$DOCKER_HOST" \
-  --iptables=false --ip-forward=false --bridge=none \
-  --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins >"$W/dockerd.log" 2>&1 &
-dockerd_pid=$!
-cleanup() {
-  "$B" --root "$W/root" rm -f $("$B" --root "$W/root" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-  $D rm -f $($D ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-  kill "$dockerd_pid" 2>/dev/null || true
-  wait "$dockerd_pid" 2>/dev/null || true
-  grep " $W/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for _ in $(seq 300); do $D version >/dev/null 2>&1 && break; sleep 0.1; done
+source "$here/bench/dockerd.sh"
 
 tar=/var/cache/berth-fixtures/busybox-rootfs.tar
 "$B" --root "$W/root" import --change 'CMD ["sh"]' "$tar" bb >/dev/null

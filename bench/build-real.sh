@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Real-world builds (issue 14), each cold, side by side in one hyperfine run per Dockerfile:
+#   berth build --no-cache
+#   Docker 20.10's BuildKit (DOCKER_BUILDKIT=1 docker build --no-cache)
+#   Docker 20.10's legacy builder (DOCKER_BUILDKIT=0 docker build --no-cache)
+# on a private dockerd (bench/dockerd.sh) and the Debian bookworm-slim fixture imported into both.
+# The Dockerfiles:
+#   apt         apt-get install of gcc, g++, make, python3 and libicu-dev (~110 MB of packages,
+#               ~400 MB installed) from a local repository served on 127.0.0.1 (the mirror is not
+#               what is measured; builds use --network host to reach it)
+#   multistage  the same toolchain compiles a C program in one stage; a second stage copies it
+#   add         ADD of a 150 MB gzipped tarball of many files
+# Usage: bench/build-real.sh [RUNS]   (default 1: each build takes tens of seconds; writes
+# bench/results/build-real.md; BERTH=path measures that binary instead of the release build)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-1}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/berth-target}
+[ "$(id -u)" = 0 ] || { echo "bench/build-real.sh: needs root" >&2; exit 1; }
+bash "$here/scripts/setup.sh"
+[ -n "${BERTH:-}" ] || cargo build -q --release -p berth --manifest-path "$here/Cargo.toml"
+B=${BERTH:-$CARGO_TARGET_DIR/release/berth}
+W=$(mktemp -d /var/tmp/berth-bench-build-real.XXXXXX)
+source "$here/bench/dockerd.sh"
+
+# The local package repository: the packages and everything they depend on (apt skips what the
+# base has), fetched once into a cache shared by runs.
+repo=/var/cache/berth-bench-repo
+if [ ! -s "$repo/Packages" ]; then
+  rm -rf "$repo.tmp" && mkdir -p "$repo.tmp"
+  pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances gcc g++ make python3 libicu-dev | grep -E '^[a-z0-9]' | grep -v ':' | sort -u)
+  (cd "$repo.tmp" && apt-get download $pkgs >/dev/null && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
+  mv "$repo.tmp" "$repo"
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$repo" "$port" >/dev/null 2>&1 &
+http_pid=$!
+
+base=/var/cache/berth-fixtures/debian-bookworm-slim-rootfs.tar
+"$B" --root "$W/root" import --change 'CMD ["bash"]' "$base" debian:bookworm-slim >/dev/null
+$D import --change 'CMD ["bash"]' "$base" debian:bookworm-slim >/dev/null
+
+apt_line="rm -f /etc/apt/sources.list.d/debian.sources && echo 'deb [trusted=yes] http://127.0.0.1:$port ./' >/etc/apt/sources.list && apt-get update -q && apt-get install -y -q --no-install-recommends"
+mkdir -p "$W/apt" "$W/multistage" "$W/add/data"
+cat >"$W/apt/Dockerfile" <<EOF
+FROM debian:bookworm-slim
+RUN $apt_line gcc g++ make python3 libicu-dev && rm -rf /var/lib/apt/lists/*
+RUN gcc --version && python3 --version
+EOF
+cat >"$W/multistage/hello.c" <<'EOF'
+#include <stdio.h>
+int main(void) { puts("hello from a compiled stage"); return 0; }
+EOF
+cat >"$W/multistage/Dockerfile" <<EOF
+FROM debian:bookworm-slim AS build
+RUN $apt_line gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY hello.c .
+RUN gcc -O2 -o hello hello.c
+FROM debian:bookworm-slim
+COPY --from=build /src/hello /usr/local/bin/hello
+CMD ["hello"]
+EOF
+# 150 MB of files: copies of the packages' contents, gzipped once.
+for f in "$repo"/*.deb; do dpkg-deb -x "$f" "$W/add/data/$(basename "$f" .deb)"; done
+tar -C "$W/add" -czf "$W/add/big.tar.gz" data && rm -rf "$W/add/data"
+cat >"$W/add/Dockerfile" <<'EOF'
+FROM debian:bookworm-slim
+ADD big.tar.gz /opt/
+RUN du -sh /opt/data
+EOF
+
+out="$here/bench/results/build-real.md"
+mkdir -p "$here/bench/results"
+{
+  echo "# Real-world builds, cold: berth against Docker $($D version --format '{{.Server.Version}}')'s BuildKit and legacy builder ($(date -u +%Y-%m-%dT%H:%MZ), $runs run(s), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+  echo
+} >"$out"
+for case in apt multistage add; do
+  ctx="$W/$case"
+  hyperfine -r "$runs" --export-markdown "$W/h.md" \
+    -n "berth build ($case)" "$B --root $W/root build -q --no-cache --network host -t bench-$case $ctx" \
+    -n "BuildKit ($case)" "env DOCKER_BUILDKIT=1 $D build -q --no-cache --network host -t bench-$case $ctx" \
+    -n "legacy builder ($case)" "env DOCKER_BUILDKIT=0 $D build -q --no-cache --network host -t bench-$case-legacy $ctx" >/dev/null
+  { echo "## $case"; echo; cat "$W/h.md"; echo; } >>"$out"
+done
+cat "$out"
