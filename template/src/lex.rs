@@ -190,21 +190,7 @@ fn lex_action(src: &str, mut at: usize, end: usize, toks: &mut Vec<Token>) -> Re
                 at += 1;
             }
             '"' => {
-                let mut escaped = false;
-                let mut close = None;
-                for (o, ch) in rest.char_indices().skip(1) {
-                    if escaped {
-                        escaped = false;
-                    } else if ch == '\\' {
-                        escaped = true;
-                    } else if ch == '\n' {
-                        break;
-                    } else if ch == '"' {
-                        close = Some(at + o + 1);
-                        break;
-                    }
-                }
-                let Some(close) = close else {
+                let Some(close) = closing_quote(rest, '"').map(|o| at + o) else {
                     return Err(parse_error(src, at, "unterminated quoted string"));
                 };
                 let quoted = &src[at..close];
@@ -222,21 +208,7 @@ fn lex_action(src: &str, mut at: usize, end: usize, toks: &mut Vec<Token>) -> Re
                 at = close;
             }
             '\'' => {
-                let mut escaped = false;
-                let mut close = None;
-                for (o, ch) in rest.char_indices().skip(1) {
-                    if escaped {
-                        escaped = false;
-                    } else if ch == '\\' {
-                        escaped = true;
-                    } else if ch == '\n' {
-                        break;
-                    } else if ch == '\'' {
-                        close = Some(at + o + 1);
-                        break;
-                    }
-                }
-                let Some(close) = close else {
+                let Some(close) = closing_quote(rest, '\'').map(|o| at + o) else {
                     return Err(parse_error(src, at, "unterminated character constant"));
                 };
                 tok(toks, Tok::Char(src[at..close].to_string()), at, close);
@@ -390,4 +362,23 @@ pub(crate) fn unescape_char(chars: &mut std::str::Chars, quote: char) -> Option<
         }
         _ => return None,
     })
+}
+
+/// Where a quoted string or character constant that opens `rest` ends (the offset just past its
+/// closing `quote`), skipping backslash escapes; `None` when a newline or the end comes first,
+/// as Go's lexer reports an unterminated one.
+fn closing_quote(rest: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (o, ch) in rest.char_indices().skip(1) {
+        if escaped {
+            escaped = false;
+        } else if ch == '\\' {
+            escaped = true;
+        } else if ch == '\n' {
+            return None;
+        } else if ch == quote {
+            return Some(o + 1);
+        }
+    }
+    None
 }

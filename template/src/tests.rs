@@ -114,6 +114,7 @@ fn docker_errors() {
         ("{{end}}", "template: :1: unexpected {{end}}"),
         ("{{if .Id}}x", "template: :1: unexpected EOF"),
         ("{{\"unterminated}}", "template: :1: unterminated quoted string"),
+        ("{{'x}}", "template: :1: unterminated character constant"),
         ("{{nofunc .Id}}", r#"template: :1: function "nofunc" not defined"#),
         ("{{nil}}", r#"template: :1:2: executing "" at <nil>: nil is not a command"#),
         (
