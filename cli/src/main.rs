@@ -70,6 +70,8 @@ enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(commands::network::Cmd),
+    /// Define and run multi-container applications (Docker Compose v2).
+    Compose(commands::compose::Args),
     /// WebAssembly: package a .wasm file as an image.
     #[command(subcommand)]
     Wasm(commands::wasm::Cmd),
@@ -241,6 +243,7 @@ fn main() -> ExitCode {
         Command::Container(c) => commands::container::run(&ctx, c),
         Command::Volume(c) => commands::volume::run(&ctx, c),
         Command::Network(c) => commands::network::run(&ctx, c),
+        Command::Compose(a) => commands::compose::run(&ctx, a),
         Command::Wasm(c) => commands::wasm::run(&ctx, c),
         Command::Port(a) => commands::port::run(&ctx, a),
         Command::Exec(a) => commands::exec::run(&ctx, a),

@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod build;
 pub mod cgroup_flags;
+pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod create;

@@ -1,0 +1,1 @@
+//! The resolved model, typed: services, networks, volumes, secrets and configs.

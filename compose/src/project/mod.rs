@@ -1,0 +1,1 @@
+//! A project's containers, networks and volumes converged on its model.
