@@ -20,7 +20,7 @@ use crate::plan::{self, Plan};
 use crate::step::{MountKind, Network, RunMount, RunStep, StepRunner};
 use crate::{Digest, Error, Result};
 use berth_oci::config::DEFAULT_PATH;
-use berth_oci::media::{self, Compression};
+use berth_oci::media;
 use berth_oci::platform::Platform;
 use berth_oci::{IoContext, Reference};
 use berth_store::image::Image;
@@ -793,7 +793,6 @@ impl Run<'_> {
         out: &mut Out,
         f: impl FnOnce(&mut Self, &mut StageState, &Path) -> Result<()>,
     ) -> Result<()> {
-        let seed = !created_by.starts_with("RUN ");
         let store = self.host.store.clone();
         let hit = if self.opts.no_cache || self.bypass_cache { None } else { self.cache.get(&store, &key) };
         let (layer, created) = match hit {
@@ -811,20 +810,10 @@ impl Run<'_> {
                     if let Some(e) = self.epoch {
                         clamp_mtimes(&dir, e);
                     }
-                    let l = layer::layer_from_dir(&store, &dir, Compression::Gzip)?;
-                    // A COPY/WORKDIR staging directory is exactly what unpacking its layer
-                    // would give (no whiteouts, no hardlinks): it becomes the unpacked layer,
-                    // so the next step does not decompress what was just compressed. A RUN's
-                    // upper directory (whiteouts, opaque markers) is unpacked the usual way.
-                    if seed {
-                        let dest = store.layer_dir(&l.diff_id);
-                        if !dest.exists() {
-                            if let Some(parent) = dest.parent() {
-                                let _ = fs::create_dir_all(parent);
-                            }
-                            let _ = fs::rename(&dir, &dest);
-                        }
-                    }
+                    // The directory becomes the unpacked layer as it is (a RUN's upper directory
+                    // with overlayfs' whiteouts, a COPY's staging directory): nothing is
+                    // compressed or unpacked again; the blob is made only if something reads it.
+                    let l = layer::commit_dir(&store, &dir)?;
                     Ok(Some(l))
                 });
                 let _ = unpack::remove_tree(&dir);

@@ -202,6 +202,9 @@ fn main() -> ExitCode {
     let log_level = log_level.unwrap_or_else(|| "warn".into());
     let root = cli.root.clone().or_else(|| env("BERTH_ROOT").map(PathBuf::from));
     let root = root.unwrap_or_else(|| PathBuf::from(berth_engine::DEFAULT_ROOT));
+    // Made absolute once: records, mounts and re-run helpers all name paths under it, from
+    // other working directories.
+    let root = std::path::absolute(&root).unwrap_or(root);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&log_level).unwrap_or_default())

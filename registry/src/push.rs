@@ -63,6 +63,11 @@ pub async fn push(store: &Store, reference: &Reference, opts: &PushOptions, prog
     let digest = desc_digest(&desc)?;
     let bytes = store.read_blob(&digest)?;
     let media_type = stored_media_type(&desc, &bytes);
+    // Layers a build left uncompressed go out gzipped, under a manifest naming those blobs.
+    let (digest, bytes) = match media::is_index(&media_type) {
+        false => berth_store::layer::push_manifest(&store, &bytes)?.unwrap_or((digest, bytes)),
+        true => (digest, bytes),
+    };
 
     if p.client.head_manifest(&p.repo, &tag, true).await?.as_ref() == Some(&digest) {
         // The tag already names this very manifest, so the registry has all it refers to.
@@ -155,6 +160,7 @@ impl Pusher {
             Some(i) => Arc::new(move |n| i.inc(n)),
             None => Arc::new(|_| {}),
         };
+        self.store.ensure_blob_file(d)?;
         self.client.put_blob(&self.repo, session, d, size, &self.store.blob_path(d), on_bytes).await?;
         Ok("Pushed".into())
     }

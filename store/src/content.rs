@@ -171,21 +171,46 @@ impl Store {
         self.content.join("blobs").join(d.algorithm()).join(d.hex())
     }
 
+    /// Whether the store has the blob: as a file, or as a committed layer directory whose
+    /// uncompressed tar it is (made on demand by [`Store::open_blob`]).
     pub fn has_blob(&self, d: &Digest) -> bool {
-        self.blob_path(d).is_file()
+        self.blob_path(d).is_file() || self.committed_size(d).is_some()
     }
 
-    /// Size of a stored blob, if present.
+    /// Size of a stored blob (file or committed layer), if present.
     pub fn blob_size(&self, d: &Digest) -> Option<u64> {
-        fs::metadata(self.blob_path(d)).ok().map(|m| m.len())
+        self.blob_file_size(d).or_else(|| self.committed_size(d))
+    }
+
+    /// Size of a blob stored as a file, if it is one.
+    pub fn blob_file_size(&self, d: &Digest) -> Option<u64> {
+        fs::metadata(self.blob_path(d)).ok().filter(|m| m.is_file()).map(|m| m.len())
+    }
+
+    /// Makes sure a blob is a file at [`Store::blob_path`]: a committed layer's tar is written
+    /// from its directory the first time something needs the bytes.
+    pub fn ensure_blob_file(&self, d: &Digest) -> Result<()> {
+        if self.blob_path(d).is_file() {
+            return Ok(());
+        }
+        match self.committed_size(d) {
+            Some(size) => crate::layer::materialize(self, d, size),
+            None => Err(Error::BlobNotFound(d.to_string())),
+        }
     }
 
     /// Opens a stored blob for reading.
     pub fn open_blob(&self, d: &Digest) -> Result<File> {
-        File::open(self.blob_path(d)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::BlobNotFound(d.to_string()),
-            _ => Error::io(self.blob_path(d), e),
-        })
+        match File::open(self.blob_path(d)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.committed_size(d).is_some() => {
+                self.ensure_blob_file(d)?;
+                File::open(self.blob_path(d)).map_err(|e| Error::io(self.blob_path(d), e))
+            }
+            r => r.map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::BlobNotFound(d.to_string()),
+                _ => Error::io(self.blob_path(d), e),
+            }),
+        }
     }
 
     /// Reads a whole (small) blob and re-checks its digest: manifests and configs are

@@ -5,7 +5,14 @@
 //! `rootfs.diff_ids`), compressed, and hashed again as they land in the store (the blob digest,
 //! which goes into the manifest). Everything streams: nothing is buffered whole, and a failed
 //! layer leaves no blob behind (see [`crate::content::Ingest`]). Compression is deterministic
-//! (fixed gzip header, fixed levels), so the same tar always gives the same blob digest.
+//! (fixed gzip header, fixed levels, gzip blocks independent of the thread count: see
+//! [`crate::pgzip`]), so the same tar always gives the same blob digest.
+//!
+//! A build step's result takes another road ([`commit_dir`]): its directory becomes the
+//! unpacked layer as it is and no blob is written. The image refers to it as an uncompressed
+//! tar whose digest is the diff-id; the store makes that tar from the directory only when
+//! something reads the blob (`save`), and `push` sends the gzip form ([`gzip_layer`],
+//! [`push_manifest`]) as Docker does with the layers of its graph driver.
 
 use crate::content::{descriptor, Ingest, Store};
 use crate::unpack;
@@ -47,7 +54,7 @@ impl LayerBlob {
 
 enum Encoder {
     Plain(Ingest),
-    Gzip(flate2::write::GzEncoder<Ingest>),
+    Gzip(crate::pgzip::ParGzWriter<Ingest>),
     Zstd(zstd::stream::write::Encoder<'static, Ingest>),
 }
 
@@ -80,9 +87,9 @@ impl LayerWriter {
         let ingest = store.ingest(None)?;
         let enc = match compression {
             Compression::None => Encoder::Plain(ingest),
-            Compression::Gzip => {
-                Encoder::Gzip(flate2::GzBuilder::new().write(ingest, flate2::Compression::new(GZIP_LEVEL)))
-            }
+            Compression::Gzip => Encoder::Gzip(
+                crate::pgzip::ParGzWriter::new(ingest, GZIP_LEVEL).map_err(|e| Error::Other(format!("gzip: {e}")))?,
+            ),
             Compression::Zstd => {
                 let mut z = zstd::stream::write::Encoder::new(ingest, ZSTD_LEVEL)
                     .map_err(|e| Error::Other(format!("zstd: {e}")))?;
@@ -195,10 +202,106 @@ pub fn layer_from_dir(store: &Store, dir: &Path, compression: Compression) -> Re
 /// Writes a directory tree as a deterministic tar (names sorted, numeric owners, mtimes kept,
 /// hardlinks as links, xattrs as PAX records) and returns the writer.
 pub fn write_dir_tar<W: Write>(dir: &Path, out: W) -> Result<W> {
+    write_dir_tar_noting(dir, out, &mut unpack::Whiteouts::default())
+}
+
+/// [`write_dir_tar`], noting the directory's overlayfs whiteouts and opaque directories.
+fn write_dir_tar_noting<W: Write>(dir: &Path, out: W, wh: &mut unpack::Whiteouts) -> Result<W> {
     let mut b = tar::Builder::new(out);
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    add_dir_entries(&mut b, dir, Path::new(""), &mut links)?;
+    add_dir_entries(&mut b, dir, Path::new(""), &mut links, wh)?;
     Ok(b.into_inner().at(dir)?)
+}
+
+/// Makes a build step's directory (a RUN's overlay upper directory, a COPY's staging
+/// directory) a layer of the store without compressing or copying anything: the tar it stands
+/// for is hashed as it would be written (its diff-id), and the directory is moved into the
+/// unpacked-layer cache, where the next step uses it as a lower layer. The layer's blob is that
+/// uncompressed tar (digest = diff-id), made from the directory only if something reads it.
+/// `dir` is gone afterwards.
+pub fn commit_dir(store: &Store, dir: &Path) -> Result<LayerBlob> {
+    let mut wh = unpack::Whiteouts::default();
+    let hashing = write_dir_tar_noting(dir, HashingWriter::new(io::sink()), &mut wh)?;
+    let (_, diff_id, size) = hashing.finish();
+    store.adopt_layer_dir(dir, &diff_id, size, &wh)?;
+    Ok(LayerBlob {
+        digest: diff_id.clone(),
+        size,
+        media_type: Compression::None.oci_layer_type().to_string(),
+        diff_id,
+        diff_size: size,
+    })
+}
+
+/// Writes the uncompressed tar of a committed layer directory into the store as its blob (what
+/// [`Store::open_blob`] does when a reader asks for one), checking that the directory still
+/// gives the digest it was committed with.
+pub(crate) fn materialize(store: &Store, diff_id: &Digest, size: u64) -> Result<()> {
+    let ingest = store.ingest(Some((diff_id.clone(), Some(size))))?;
+    let ingest = write_dir_tar(&store.layer_dir(diff_id), ingest)?;
+    ingest.commit()?;
+    Ok(())
+}
+
+/// The gzip form of an uncompressed layer (a committed directory, or a tar blob as `load`
+/// keeps Docker's archives), compressed on all cores the first time it is asked for and
+/// remembered (`layers/gzip/<diff-id hex>`) while its blob stays in the store.
+pub fn gzip_layer(store: &Store, diff_id: &Digest) -> Result<LayerBlob> {
+    let memo = store.layers_path().join("gzip").join(diff_id.hex());
+    if let Some(d) = fs::read_to_string(&memo).ok().and_then(|s| s.trim().parse::<Digest>().ok()) {
+        if let Some(size) = store.blob_file_size(&d) {
+            let media_type = Compression::Gzip.oci_layer_type().to_string();
+            let diff_size = store.blob_size(diff_id).unwrap_or(0);
+            return Ok(LayerBlob { digest: d, size, media_type, diff_id: diff_id.clone(), diff_size });
+        }
+    }
+    let l = if store.blob_file_size(diff_id).is_some() {
+        let mut w = LayerWriter::new(store, Compression::Gzip)?;
+        let mut f = store.open_blob(diff_id)?;
+        io::copy(&mut f, &mut w).at(store.blob_path(diff_id))?;
+        w.finish()?
+    } else {
+        write_dir_tar(&store.layer_dir(diff_id), LayerWriter::new(store, Compression::Gzip)?)?.finish()?
+    };
+    if &l.diff_id != diff_id {
+        return Err(berth_oci::Error::DigestMismatch {
+            expected: diff_id.to_string(),
+            actual: format!("{} (the layer directory changed since it was committed)", l.diff_id),
+        }
+        .into());
+    }
+    if let Some(parent) = memo.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    fs::write(&memo, l.digest.to_string()).at(&memo)?;
+    Ok(l)
+}
+
+/// The manifest to push for a stored image manifest: its uncompressed layers (a build's
+/// committed directories, a loaded archive's tars) replaced by their gzip form, as Docker
+/// compresses what it keeps uncompressed. `None` when it has none (it is pushed as stored).
+/// The new manifest is stored as a blob.
+pub fn push_manifest(store: &Store, manifest: &[u8]) -> Result<Option<(Digest, Vec<u8>)>> {
+    let mut v: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| Error::Other(e.to_string()))?;
+    let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) else { return Ok(None) };
+    let mut changed = false;
+    for l in layers.iter_mut() {
+        if l["mediaType"].as_str() != Some(Compression::None.oci_layer_type()) {
+            continue;
+        }
+        let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else { continue };
+        let g = gzip_layer(store, &d)?;
+        l["mediaType"] = g.media_type.clone().into();
+        l["digest"] = g.digest.to_string().into();
+        l["size"] = g.size.into();
+        changed = true;
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let bytes = serde_json::to_vec(&v).map_err(|e| Error::Other(e.to_string()))?;
+    let (d, _) = store.put_blob(&bytes, None)?;
+    Ok(Some((d, bytes)))
 }
 
 fn base_header(m: &fs::Metadata, kind: tar::EntryType) -> tar::Header {
@@ -229,6 +332,7 @@ fn add_dir_entries<W: Write>(
     root: &Path,
     rel: &Path,
     links: &mut HashMap<(u64, u64), PathBuf>,
+    wh: &mut unpack::Whiteouts,
 ) -> Result<()> {
     let dir = root.join(rel);
     let mut names: Vec<_> =
@@ -240,11 +344,12 @@ fn add_dir_entries<W: Write>(
         let m = fs::symlink_metadata(&p).at(&p)?;
         let ft = m.file_type();
         if ft.is_char_device() && m.rdev() == 0 {
-            let wh = rel.join(format!("{}{}", unpack::WHITEOUT_PREFIX, name.to_string_lossy()));
+            wh.whiteouts.push(r.to_string_lossy().into_owned());
+            let entry = rel.join(format!("{}{}", unpack::WHITEOUT_PREFIX, name.to_string_lossy()));
             // Whiteouts are 0600 in Docker's layers (moby's archive and BuildKit's differ alike).
             let mut h = base_header(&m, tar::EntryType::Regular);
             h.set_mode(0o600);
-            b.append_data(&mut h, &wh, io::empty()).at(&p)?;
+            b.append_data(&mut h, &entry, io::empty()).at(&p)?;
             continue;
         }
         if ft.is_dir() {
@@ -255,11 +360,12 @@ fn add_dir_entries<W: Write>(
                 .iter()
                 .any(|x| unpack::list_xattrs(&p).iter().any(|(k, v)| k == x && v.as_slice() == b"y"));
             if opaque {
+                wh.opaque.push(r.to_string_lossy().into_owned());
                 let mut h = base_header(&m, tar::EntryType::Regular);
                 h.set_mode(0o600);
                 b.append_data(&mut h, r.join(unpack::WHITEOUT_OPAQUE), io::empty()).at(&p)?;
             }
-            add_dir_entries(b, root, &r, links)?;
+            add_dir_entries(b, root, &r, links, wh)?;
             continue;
         }
         if m.nlink() > 1 {

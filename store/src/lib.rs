@@ -15,6 +15,7 @@ pub mod error;
 pub mod image;
 pub mod layer;
 pub mod layerview;
+pub mod pgzip;
 pub mod snapshot;
 pub mod unpack;
 

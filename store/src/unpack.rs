@@ -98,6 +98,47 @@ impl Store {
         self.layers.join("sha256").join(diff_id.hex())
     }
 
+    /// The store's layer directory (`<root>/layers`).
+    pub fn layers_path(&self) -> &Path {
+        &self.layers
+    }
+
+    /// The tar size of a committed layer (a build step's directory adopted by
+    /// [`Store::adopt_layer_dir`], whose blob is made from it on demand), if `diff_id` is one.
+    pub fn committed_size(&self, diff_id: &Digest) -> Option<u64> {
+        let size = fs::read_to_string(self.layers.join("committed").join(diff_id.hex())).ok()?.trim().parse().ok()?;
+        self.layer_dir(diff_id).is_dir().then_some(size)
+    }
+
+    /// Moves a build step's directory into the cache as the unpacked layer `diff_id` (its tar,
+    /// `size` bytes, as [`crate::layer::write_dir_tar`] writes it) and marks it committed: its
+    /// blob is that tar, made from the directory when read. A layer already there (the same
+    /// content built before) is kept and `dir` removed.
+    pub fn adopt_layer_dir(&self, dir: &Path, diff_id: &Digest, size: u64, whiteouts: &Whiteouts) -> Result<()> {
+        let _shared = self.lock_shared()?;
+        let dest = self.layer_dir(diff_id);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        if !whiteouts.is_empty() {
+            let wdir = self.layers.join("whiteouts");
+            fs::create_dir_all(&wdir).at(&wdir)?;
+            let bytes = serde_json::to_vec_pretty(whiteouts).expect("plain struct");
+            self.write_atomic(&wdir.join(format!("{}.json", diff_id.hex())), &bytes)?;
+        }
+        match fs::rename(dir, &dest) {
+            Ok(()) => {}
+            Err(_) if dest.is_dir() => remove_tree(dir)?,
+            Err(e) => return Err(Error::io(&dest, e)),
+        }
+        let cdir = self.layers.join("committed");
+        fs::create_dir_all(&cdir).at(&cdir)?;
+        if self.committed_size(diff_id).is_none() {
+            self.write_atomic(&cdir.join(diff_id.hex()), size.to_string().as_bytes())?;
+        }
+        self.record_diff_id(diff_id, diff_id, size)
+    }
+
     /// The diff-id and uncompressed size recorded for a blob by an earlier unpack, if any.
     pub fn known_diff_id(&self, blob: &Digest) -> Option<(Digest, u64)> {
         let b = fs::read(self.blob_record_path(blob)).ok()?;
@@ -250,6 +291,8 @@ impl Store {
         let size = tree_size(&dir);
         remove_tree(&dir)?;
         let _ = fs::remove_file(self.layers.join("whiteouts").join(format!("{}.json", diff_id.hex())));
+        let _ = fs::remove_file(self.layers.join("committed").join(diff_id.hex()));
+        let _ = fs::remove_file(self.layers.join("gzip").join(diff_id.hex()));
         Ok(size)
     }
 

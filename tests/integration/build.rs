@@ -1001,3 +1001,81 @@ fn a_run_that_changes_nothing_leaves_an_empty_layer() {
         assert!(l.is_empty(), "an empty RUN made files: {l:?}");
     }
 }
+
+/// A build writes no layer blob: each step's directory becomes the unpacked layer as it is,
+/// referred to as an uncompressed tar (digest = diff-id). `save` makes the tar from the
+/// directory; `push` sends gzip blobs under a manifest naming them, the same digests from two
+/// state roots building the same thing with SOURCE_DATE_EPOCH; the pulled image runs.
+#[test]
+#[ignore = "needs root"]
+fn build_layers_stay_unpacked_and_are_pushed_gzipped() {
+    berth_tests::require_root();
+    let reg = berth_tests::DistributionRegistry::start();
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY f /f\nRUN seq 1 20000 > /n && rm /bin/true && mkdir -p /etc/x\n"),
+        ("f", "x\n"),
+    ]);
+    let name = format!("{}/test/built:1", reg.host());
+    let mut digests = Vec::new();
+    // The same base image in both roots (an import's config records when it was made).
+    let (first, second) = (busybox_root(), Berth::new());
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base.tar");
+    first.ok(&["save", "-o", base.to_str().unwrap(), "busybox"]);
+    second.ok(&["load", "-i", base.to_str().unwrap()]);
+    for b in [&first, &second] {
+        let before = b.blob_count();
+        let o = b
+            .cmd()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "-q", "-t", &name, ctx.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(b.blob_count(), before + 2, "a config and a manifest: no layer blob");
+        let img = inspect(b, &name);
+        let layers = img["RootFS"]["Layers"].as_array().unwrap().clone();
+        assert_eq!(layers.len(), 3);
+        let store = berth_engine::store::Store::open(b.root()).unwrap();
+        let desc = store.get_ref(&name).unwrap().unwrap();
+        let m: Value =
+            serde_json::from_slice(&store.read_blob(&berth_engine::store::desc_digest(&desc).unwrap()).unwrap())
+                .unwrap();
+        for (l, diff) in m["layers"].as_array().unwrap()[1..].iter().zip(&layers[1..]) {
+            assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar", "{m}");
+            assert_eq!(&l["digest"], diff, "an uncompressed layer's digest is its diff-id");
+        }
+        // save: the tars are made from the directories and match their digests.
+        let saved = saved_layers(b, &name);
+        assert!(saved[2].iter().any(|n| n.trim_start_matches("./") == "n"), "{:?}", saved[2]);
+        assert!(saved[2].iter().any(|n| n.ends_with("bin/.wh.true")), "the whiteout: {:?}", saved[2]);
+        let out = b.ok(&["push", &name]);
+        let d = out.lines().find_map(|l| l.split("digest: ").nth(1)).unwrap().split(' ').next().unwrap().to_string();
+        // A second push names the same manifest (its gzip blobs are remembered).
+        assert!(b.ok(&["push", &name]).contains(&d));
+        let raw = std::process::Command::new("curl")
+            .args(["-sf", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+            .arg(format!("http://{}/v2/test/built/manifests/1", reg.host()))
+            .output()
+            .unwrap();
+        let pushed: Value = serde_json::from_slice(&raw.stdout).unwrap();
+        let layers = pushed["layers"].as_array().unwrap();
+        for l in layers {
+            assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip", "{pushed}");
+        }
+        // The base's blob is each root's own (imported, or loaded from Docker's format): the
+        // built layers are compared.
+        digests.push(layers[1..].to_vec());
+    }
+    assert_eq!(digests[0], digests[1], "the same content pushes the same gzip blobs");
+    let c = Berth::new();
+    c.ok(&["pull", "-q", &name]);
+    assert_eq!(
+        c.ok(&["run", "--rm", &name, "sh", "-c", "wc -l < /n; cat /f; ls /bin/true 2>&1 || true"])
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["20000", "x"]
+    );
+    assert!(c.fails(&["run", "--rm", &name, "ls", "/bin/true"]).contains("No such file"));
+}
