@@ -318,10 +318,12 @@ pub fn build(host: Host<'_>, opts: &BuildOptions, w: &mut (dyn Write + Send)) ->
         None => Platform::host(),
     };
     let _shared = host.store.lock_shared()?;
-    let tmp = host
-        .root
-        .join("build-tmp")
-        .join(&Digest::of(format!("{}{:?}", std::process::id(), Instant::now()).as_bytes()).hex()[..16]);
+    sweep_scratch(&host.root.join("build-tmp"));
+    let tmp = host.root.join("build-tmp").join(format!(
+        "{}-{}",
+        std::process::id(),
+        &Digest::of(format!("{:?}", Instant::now()).as_bytes()).hex()[..12]
+    ));
     fs::create_dir_all(&tmp).at(&tmp)?;
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok());
     let mut run = Run {
@@ -346,8 +348,34 @@ pub fn build(host: Host<'_>, opts: &BuildOptions, w: &mut (dyn Write + Send)) ->
         bypass_cache: false,
     };
     let r = run.go(&df, &mut out);
-    let _ = unpack::remove_tree(&tmp);
+    remove_scratch(&tmp);
     r
+}
+
+/// Removes a build's scratch directory, unmounting the stage roots mounted in it first.
+fn remove_scratch(tmp: &Path) {
+    if let Ok(rd) = fs::read_dir(tmp) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("rootfs-") {
+                let _ = berth_store::snapshot::unmount(&e.path());
+            }
+        }
+    }
+    let _ = unpack::remove_tree(tmp);
+}
+
+/// Removes the scratch directories of builds whose process is gone (`<pid>-<nonce>`: a
+/// SIGKILLed build leaves its directory, maybe with stage roots mounted).
+fn sweep_scratch(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            remove_scratch(&e.path());
+        }
+    }
 }
 
 impl Run<'_> {
@@ -903,7 +931,7 @@ impl Run<'_> {
                 let source = kv.get("source").or_else(|| kv.get("src")).cloned().unwrap_or_default();
                 let (root, identity) = match kv.get("from") {
                     Some(f) => {
-                        let (root, id) = self.stage_root(f)?;
+                        let (root, id) = self.stage_root(f, true)?;
                         (root, id)
                     }
                     None => (self.ctx.root.clone(), "context".to_string()),
@@ -927,8 +955,10 @@ impl Run<'_> {
     }
 
     /// The root filesystem a `--from` names (a stage or an image), materialized once per
-    /// build; and an identity for cache keys.
-    fn stage_root(&mut self, from: &str) -> Result<(PathBuf, String)> {
+    /// build; and an identity for cache keys. `COPY --from` only reads it: as root, its layers
+    /// are mounted read-only (nothing copied, whatever the stage's size); a `RUN --mount` may
+    /// write to it (writes BuildKit discards), so it gets a copy.
+    fn stage_root(&mut self, from: &str, writable: bool) -> Result<(PathBuf, String)> {
         let (dirs, identity) = match self.plan.find(from) {
             Some(j) => {
                 let mut st =
@@ -949,13 +979,20 @@ impl Run<'_> {
                 (self.dirs(&mut st)?, img.id.to_string())
             }
         };
-        if let Some(p) = self.rootfs.get(&identity) {
+        let key = format!("{identity}{}", if writable { " rw" } else { "" });
+        if let Some(p) = self.rootfs.get(&key) {
             return Ok((p.clone(), identity));
         }
         let dest = self.tmp.join(format!("rootfs-{}-{}", self.slot, self.rootfs.len()));
-        fs::create_dir_all(&dest).at(&dest)?;
-        unpack::apply_layer_dirs_copy(&dirs, &dest)?;
-        self.rootfs.insert(identity.clone(), dest.clone());
+        let mounted = !writable
+            && unpack::is_root()
+            && berth_store::snapshot::overlay_supported()
+            && berth_store::snapshot::mount_readonly(&dirs, &dest, &self.tmp.join("empty")).is_ok();
+        if !mounted {
+            fs::create_dir_all(&dest).at(&dest)?;
+            unpack::apply_layer_dirs_copy(&dirs, &dest)?;
+        }
+        self.rootfs.insert(key, dest.clone());
         Ok((dest, identity))
     }
 
@@ -991,7 +1028,7 @@ impl Run<'_> {
         let dest_dir = dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == "." || words.len() > 1;
         let (root, identity, ignore) = match &from {
             Some(f) => {
-                let (r, id) = self.stage_root(f)?;
+                let (r, id) = self.stage_root(f, false)?;
                 (r, id, None)
             }
             None => (self.ctx.root.clone(), "context".to_string(), Some(self.ctx.ignore.clone())),

@@ -106,7 +106,10 @@ impl Runner<'_> {
             ..Default::default()
         };
         let mut guard = RunGuard { c: c.clone(), network: None };
-        crate::container::snapshot::prepare(&c)?;
+        // Volatile: the upper directory becomes a layer of the store (not a container's disk to
+        // keep), and a non-volatile overlay's unmount syncs the whole host filesystem — the
+        // step's hundreds of MB — before the layer can be committed.
+        berth_store::snapshot::by_name(&c.snapshotter).prepare(&c.layers, &c.dir, true)?;
         let rootfs = c.rootfs();
         // Mount points the runtime puts in place: never part of the layer. Made by the runtime,
         // they go; there before, what overlayfs copied up for the mount goes (the step cannot

@@ -133,10 +133,31 @@ fn distinct_lowers(layers: &[PathBuf]) -> Vec<PathBuf> {
     layers.iter().rev().filter(|p| seen.insert(p.as_path())).cloned().collect()
 }
 
+/// Mounts the merged view of `layers` (bottom first) read-only at `target`: no upper
+/// directory, nothing to copy. `empty` (an empty directory) pads a single layer, since
+/// overlayfs wants two lower directories when it has no upper one.
+pub fn mount_readonly(layers: &[PathBuf], target: &Path, empty: &Path) -> Result<()> {
+    let mut lowers = distinct_lowers(layers);
+    while lowers.len() < 2 {
+        fs::create_dir_all(empty).at(empty)?;
+        lowers.push(empty.to_path_buf());
+    }
+    fs::create_dir_all(target).at(target)?;
+    mount_lowers(&lowers, None, target, ",ro")
+}
+
 fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path, extra: &str) -> Result<()> {
+    mount_lowers(lowers, Some((upper, work)), target, extra)
+}
+
+fn mount_lowers(lowers: &[PathBuf], rw: Option<(&Path, &Path)>, target: &Path, extra: &str) -> Result<()> {
     let join = |v: &[String]| v.join(":");
     let abs: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
-    let data = format!("lowerdir={},upperdir={},workdir={}{extra}", join(&abs), upper.display(), work.display());
+    let rest = match rw {
+        Some((upper, work)) => format!(",upperdir={},workdir={}{extra}", upper.display(), work.display()),
+        None => extra.to_string(),
+    };
+    let data = format!("lowerdir={}{rest}", join(&abs));
     // The mount data must fit in a page; with many layers, name them relative to their
     // shared parent (overlayfs resolves lowerdir against the caller's cwd).
     let parent = lowers.first().and_then(|p| p.parent()).map(Path::to_path_buf);
@@ -144,7 +165,7 @@ fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path, e
     let r = if let Some(pp) = shared.filter(|_| data.len() > 3800) {
         let rel: Vec<String> =
             lowers.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned()).collect();
-        let data = format!("lowerdir={},upperdir={},workdir={}{extra}", join(&rel), upper.display(), work.display());
+        let data = format!("lowerdir={}{rest}", join(&rel));
         let cwd = std::env::current_dir().ok();
         std::env::set_current_dir(pp).at(pp)?;
         let r = do_mount(&data, target);

@@ -224,6 +224,22 @@ CMD ["cat", "/artifact"]
     assert!(!err.contains("[tester"), "{err}");
     assert!(err.contains("[builder 2/2]"), "{err}");
     assert_eq!(probe(&b, "ms", "cat /artifact /copied-dir/artifact"), "built\nbuilt\n");
+    // The stage roots COPY --from read (mounted read-only as root) are gone with the build,
+    // and so is the scratch space a killed build left (a stage root still mounted in it).
+    let mounts = || {
+        fs::read_to_string("/proc/mounts").unwrap().lines().filter(|l| l.contains(b.root().to_str().unwrap())).count()
+    };
+    assert_eq!(mounts(), 0, "{}", fs::read_to_string("/proc/mounts").unwrap());
+    if berth_tests::is_root() {
+        let stale = b.root().join("build-tmp/999999999-deadbeef");
+        let store = berth_engine::store::Store::open(b.root()).unwrap();
+        let layers: Vec<PathBuf> = store.unpacked_layers().unwrap().iter().map(|d| store.layer_dir(d)).collect();
+        berth_engine::store::snapshot::mount_readonly(&layers[..1], &stale.join("rootfs-x"), &stale.join("e")).unwrap();
+        assert_eq!(mounts(), 1);
+        build_ok(&b, ctx.path(), &["-t", "ms"]);
+        assert_eq!(mounts(), 0);
+        assert!(!stale.exists());
+    }
     // --target builds up to that stage only.
     let err = build_ok(&b, ctx.path(), &["--target", "tester", "-t", "ms-test"]);
     assert!(err.contains("built"), "{err}");
