@@ -221,8 +221,8 @@ fn write_dir_tar_noting<W: Write>(dir: &Path, out: W, wh: &mut unpack::Whiteouts
 /// `dir` is gone afterwards.
 pub fn commit_dir(store: &Store, dir: &Path) -> Result<LayerBlob> {
     let mut wh = unpack::Whiteouts::default();
-    let hashing = write_dir_tar_noting(dir, HashingWriter::new(io::sink()), &mut wh)?;
-    let (_, diff_id, size) = hashing.finish();
+    let hashing = write_dir_tar_noting(dir, HashOnThread::new(), &mut wh)?;
+    let (diff_id, size) = hashing.finish().at(dir)?;
     store.adopt_layer_dir(dir, &diff_id, size, &wh)?;
     Ok(LayerBlob {
         digest: diff_id.clone(),
@@ -231,6 +231,59 @@ pub fn commit_dir(store: &Store, dir: &Path) -> Result<LayerBlob> {
         diff_id,
         diff_size: size,
     })
+}
+
+/// A sink that hashes what is written on a thread of its own, so walking the directory (system
+/// calls) and hashing the bytes (CPU) overlap: a big layer's commit costs the longer of the
+/// two, not their sum.
+struct HashOnThread {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    hasher: Option<std::thread::JoinHandle<(Digest, u64)>>,
+}
+
+impl HashOnThread {
+    const CHUNK: usize = 1 << 20;
+
+    fn new() -> HashOnThread {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hasher = std::thread::spawn(move || {
+            let mut h = HashingWriter::new(io::sink());
+            for chunk in rx {
+                let _ = h.write_all(&chunk);
+            }
+            let (_, d, n) = h.finish();
+            (d, n)
+        });
+        HashOnThread { buf: Vec::with_capacity(Self::CHUNK), tx: Some(tx), hasher: Some(hasher) }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::CHUNK));
+        let tx = self.tx.as_ref().expect("not finished");
+        tx.send(chunk).map_err(|_| io::Error::other("the hashing thread stopped"))
+    }
+
+    /// The digest and size of everything written.
+    fn finish(mut self) -> io::Result<(Digest, u64)> {
+        self.send()?;
+        drop(self.tx.take());
+        let h = self.hasher.take().expect("not finished");
+        h.join().map_err(|_| io::Error::other("the hashing thread panicked"))
+    }
+}
+
+impl Write for HashOnThread {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= Self::CHUNK {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes the uncompressed tar of a committed layer directory into the store as its blob (what
