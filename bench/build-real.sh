@@ -65,7 +65,7 @@ base=/var/cache/berth-fixtures/debian-bookworm-slim-rootfs.tar
 "$B" --root "$W/root" import --change 'CMD ["bash"]' "$base" debian:bookworm-slim >/dev/null
 $D import --change 'CMD ["bash"]' "$base" debian:bookworm-slim >/dev/null
 
-apt_line="rm -f /etc/apt/sources.list.d/debian.sources && echo 'deb [trusted=yes] http://127.0.0.1:$port ./' >/etc/apt/sources.list && apt-get update -q && apt-get install -y -q --no-install-recommends"
+apt_line="rm -f /etc/apt/sources.list.d/debian.sources && echo 'deb [trusted=yes] http://127.0.0.1:$port ./' >/etc/apt/sources.list && echo 'Acquire::Retries \"3\";' >/etc/apt/apt.conf.d/80retries && apt-get update -q && apt-get install -y -q --no-install-recommends"
 mkdir -p "$W/apt" "$W/multistage" "$W/add/data" "$W/node"
 cat >"$W/apt/Dockerfile" <<EOF
 FROM debian:bookworm-slim

@@ -73,9 +73,16 @@ impl Engine {
         Ok(self.store.load(input)?)
     }
 
-    /// `berth save`.
-    pub fn save(&self, args: &[String], format: SaveFormat, out: impl Write) -> Result<()> {
-        Ok(self.store.save(args, format, out)?)
+    /// `berth save`, and `build --output` (which writes an OCI layout's layers compressed as
+    /// `layers` says; `save` keeps them as stored).
+    pub fn save(
+        &self,
+        args: &[String],
+        format: SaveFormat,
+        layers: berth_oci::media::Compression,
+        out: impl Write,
+    ) -> Result<()> {
+        Ok(self.store.save_compressed(args, format, layers, out)?)
     }
 
     /// A registry client for this state root (`insecure` plus `<root>/config.json`'s list).

@@ -11,7 +11,7 @@
 //! A build step's result takes another road ([`commit_dir`]): its directory becomes the
 //! unpacked layer as it is and no blob is written. The image refers to it as an uncompressed
 //! tar whose digest is the diff-id; the store makes that tar from the directory only when
-//! something reads the blob (`save`), and `push` sends the gzip form ([`gzip_layer`],
+//! something reads the blob (`save`), and `push` sends the gzip form ([`compressed_layer`],
 //! [`push_manifest`]) as Docker does with the layers of its graph driver.
 
 use crate::content::{descriptor, Ingest, Store};
@@ -296,25 +296,27 @@ pub(crate) fn materialize(store: &Store, diff_id: &Digest, size: u64) -> Result<
     Ok(())
 }
 
-/// The gzip form of an uncompressed layer (a committed directory, or a tar blob as `load`
-/// keeps Docker's archives), compressed on all cores the first time it is asked for and
-/// remembered (`layers/gzip/<diff-id hex>`) while its blob stays in the store.
-pub fn gzip_layer(store: &Store, diff_id: &Digest) -> Result<LayerBlob> {
-    let memo = store.layers_path().join("gzip").join(diff_id.hex());
+/// The compressed form (gzip or zstd) of an uncompressed layer (a committed directory, or a
+/// tar blob as `load` keeps Docker's archives), compressed the first time it is asked for (gzip
+/// on all cores) and remembered (`layers/gzip|zstd/<diff-id hex>`) while its blob stays in the
+/// store.
+pub fn compressed_layer(store: &Store, diff_id: &Digest, compression: Compression) -> Result<LayerBlob> {
+    let kind = if compression == Compression::Zstd { "zstd" } else { "gzip" };
+    let memo = store.layers_path().join(kind).join(diff_id.hex());
     if let Some(d) = fs::read_to_string(&memo).ok().and_then(|s| s.trim().parse::<Digest>().ok()) {
         if let Some(size) = store.blob_file_size(&d) {
-            let media_type = Compression::Gzip.oci_layer_type().to_string();
+            let media_type = compression.oci_layer_type().to_string();
             let diff_size = store.blob_size(diff_id).unwrap_or(0);
             return Ok(LayerBlob { digest: d, size, media_type, diff_id: diff_id.clone(), diff_size });
         }
     }
     let l = if store.blob_file_size(diff_id).is_some() {
-        let mut w = LayerWriter::new(store, Compression::Gzip)?;
+        let mut w = LayerWriter::new(store, compression)?;
         let mut f = store.open_blob(diff_id)?;
         io::copy(&mut f, &mut w).at(store.blob_path(diff_id))?;
         w.finish()?
     } else {
-        write_dir_tar(&store.layer_dir(diff_id), LayerWriter::new(store, Compression::Gzip)?)?.finish()?
+        write_dir_tar(&store.layer_dir(diff_id), LayerWriter::new(store, compression)?)?.finish()?
     };
     if &l.diff_id != diff_id {
         return Err(berth_oci::Error::DigestMismatch {
@@ -335,6 +337,19 @@ pub fn gzip_layer(store: &Store, diff_id: &Digest) -> Result<LayerBlob> {
 /// compresses what it keeps uncompressed. `None` when it has none (it is pushed as stored).
 /// The new manifest is stored as a blob.
 pub fn push_manifest(store: &Store, manifest: &[u8]) -> Result<Option<(Digest, Vec<u8>)>> {
+    compressed_manifest(store, manifest, Compression::Gzip)
+}
+
+/// [`push_manifest`] with the compression chosen (`build --output ...,compression=zstd`);
+/// `Compression::None` leaves the manifest as it is.
+pub fn compressed_manifest(
+    store: &Store,
+    manifest: &[u8],
+    compression: Compression,
+) -> Result<Option<(Digest, Vec<u8>)>> {
+    if compression == Compression::None {
+        return Ok(None);
+    }
     let mut v: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| Error::Other(e.to_string()))?;
     let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) else { return Ok(None) };
     let mut changed = false;
@@ -343,7 +358,7 @@ pub fn push_manifest(store: &Store, manifest: &[u8]) -> Result<Option<(Digest, V
             continue;
         }
         let Some(d) = l["digest"].as_str().and_then(|d| d.parse::<Digest>().ok()) else { continue };
-        let g = gzip_layer(store, &d)?;
+        let g = compressed_layer(store, &d, compression)?;
         l["mediaType"] = g.media_type.clone().into();
         l["digest"] = g.digest.to_string().into();
         l["size"] = g.size.into();

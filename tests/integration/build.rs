@@ -1061,6 +1061,30 @@ fn build_layers_stay_unpacked_and_are_pushed_gzipped() {
             assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar", "{m}");
             assert_eq!(&l["digest"], diff, "an uncompressed layer's digest is its diff-id");
         }
+        // --output type=oci writes gzip layers (BuildKit's default), or what compression= says.
+        for (c, want) in [
+            ("", "application/vnd.oci.image.layer.v1.tar+gzip"),
+            (",compression=zstd", "application/vnd.oci.image.layer.v1.tar+zstd"),
+            (",compression=uncompressed", "application/vnd.oci.image.layer.v1.tar"),
+        ] {
+            let out = tmp.path().join("oci.tar");
+            let spec = format!("type=oci,dest={}{c}", out.display());
+            b.ok(&["build", "-q", "--output", &spec, "-t", &name, ctx.path().to_str().unwrap()]);
+            let files = berth_tests::tar_files(fs::File::open(&out).unwrap());
+            let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+            let m = index["manifests"][0]["digest"].as_str().unwrap().replace(':', "/");
+            let m: Value = serde_json::from_slice(&files[&format!("blobs/{m}")]).unwrap();
+            let built = &m["layers"].as_array().unwrap()[1..];
+            assert!(built.iter().all(|l| l["mediaType"] == want), "{c}: {m}");
+            for l in built {
+                let blob = &files[&format!("blobs/{}", l["digest"].as_str().unwrap().replace(':', "/"))];
+                assert_eq!(
+                    sha256_hex(blob),
+                    l["digest"].as_str().unwrap()[7..],
+                    "{c}: the blob is what the manifest names"
+                );
+            }
+        }
         // save: the tars are made from the directories and match their digests.
         let saved = saved_layers(b, &name);
         assert!(saved[2].iter().any(|n| n.trim_start_matches("./") == "n"), "{:?}", saved[2]);

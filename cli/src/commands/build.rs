@@ -117,11 +117,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Some(o) => {
             let mut kind = None;
             let mut dest = None;
+            // BuildKit's exporters write gzip layers unless told otherwise.
+            let mut compression = berth_engine::media::Compression::Gzip;
             for part in o.split(',') {
                 match kv(part) {
                     (k, Some(v)) if k == "type" => kind = Some(v),
                     (k, Some(v)) if k == "dest" => dest = Some(PathBuf::from(v)),
-                    _ => anyhow::bail!("invalid --output {o:?}: expected type=oci|docker,dest=FILE"),
+                    (k, Some(v)) if k == "compression" => {
+                        compression = v.parse().map_err(|e: String| anyhow::anyhow!("invalid --output {o:?}: {e}"))?
+                    }
+                    // Accepted for BuildKit's command lines: the media types are always OCI's,
+                    // and only uncompressed layers are compressed (what BuildKit does without
+                    // force-compression; a base's gzip layers stay as they are).
+                    (k, Some(_)) if k == "oci-mediatypes" || k == "force-compression" || k == "compression-level" => {}
+                    _ => anyhow::bail!(
+                        "invalid --output {o:?}: expected type=oci|docker,dest=FILE[,compression=gzip|zstd|uncompressed]"
+                    ),
                 }
             }
             let format = match kind.as_deref() {
@@ -130,7 +141,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 other => anyhow::bail!("unsupported output type {other:?} (oci or docker)"),
             };
             let dest = dest.ok_or_else(|| anyhow::anyhow!("--output needs dest=FILE"))?;
-            Some((format, dest))
+            Some((format, dest, compression))
         }
         None => None,
     };
@@ -191,10 +202,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(f) = &args.iidfile {
         std::fs::write(f, &id).with_context(|| format!("writing {}", f.display()))?;
     }
-    if let Some((format, dest)) = output {
+    if let Some((format, dest, compression)) = output {
         let names = if out.image.names.is_empty() { vec![id.clone()] } else { out.image.names.clone() };
         let f = std::fs::File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
-        engine.save(&names, format, std::io::BufWriter::new(f))?;
+        engine.save(&names, format, compression, std::io::BufWriter::new(f))?;
     }
     if args.push {
         let progress = if quiet { Progress::quiet() } else { Progress::plain() };

@@ -30,7 +30,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             if stdout.is_terminal() {
                 anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            engine.save(&args.images, format, std::io::BufWriter::with_capacity(1 << 20, stdout.lock()))?;
+            engine.save(
+                &args.images,
+                format,
+                berth_engine::media::Compression::None,
+                std::io::BufWriter::with_capacity(1 << 20, stdout.lock()),
+            )?;
         }
         Some(out) => {
             let dest = std::path::Path::new(out);
@@ -39,7 +44,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let tmp = dir.join(format!(".{name}.berth-save-{}", std::process::id()));
             let result = (|| -> anyhow::Result<()> {
                 let f = std::fs::File::create(&tmp).with_context(|| format!("failed to save image: create {out}"))?;
-                engine.save(&args.images, format, std::io::BufWriter::with_capacity(1 << 20, &f))?;
+                engine.save(
+                    &args.images,
+                    format,
+                    berth_engine::media::Compression::None,
+                    std::io::BufWriter::with_capacity(1 << 20, &f),
+                )?;
                 f.sync_all().with_context(|| format!("write {out}"))?;
                 std::fs::rename(&tmp, dest).with_context(|| format!("write {out}"))?;
                 Ok(())

@@ -12,6 +12,7 @@ use crate::content::{desc_digest, Store, CONTAINERD_NAME, REF_NAME};
 use crate::image::Image;
 use crate::{Digest, Error, Reference, Result};
 use berth_oci::media::{self, Compression};
+use oci_spec::image::ImageManifest;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -131,11 +132,24 @@ impl Store {
 
     /// Writes the named images to `out` as a tar archive.
     pub fn save(&self, args: &[String], format: SaveFormat, out: impl Write) -> Result<()> {
+        self.save_compressed(args, format, Compression::None, out)
+    }
+
+    /// [`Store::save`], an OCI layout's uncompressed layers written compressed as `layers`
+    /// says (BuildKit's `--output type=oci` writes gzip unless told otherwise); Docker's format
+    /// keeps its `layer.tar` files.
+    pub fn save_compressed(
+        &self,
+        args: &[String],
+        format: SaveFormat,
+        layers: Compression,
+        out: impl Write,
+    ) -> Result<()> {
         let selected = self.select_for_save(args)?;
         let mut b = tar::Builder::new(out);
         match format {
             SaveFormat::Docker => save_docker(self, &selected, &mut b)?,
-            SaveFormat::Oci => save_oci(self, &selected, &mut b)?,
+            SaveFormat::Oci => save_oci(self, &selected, layers, &mut b)?,
         }
         let mut w = b.into_inner().map_err(|e| Error::Other(format!("finishing the archive: {e}")))?;
         w.flush().map_err(|e| Error::Other(format!("writing the archive: {e}")))?;
@@ -280,7 +294,12 @@ fn save_docker<W: Write>(store: &Store, selected: &[Selected], b: &mut tar::Buil
     Ok(())
 }
 
-fn save_oci<W: Write>(store: &Store, selected: &[Selected], b: &mut tar::Builder<W>) -> Result<()> {
+fn save_oci<W: Write>(
+    store: &Store,
+    selected: &[Selected],
+    layers: Compression,
+    b: &mut tar::Builder<W>,
+) -> Result<()> {
     put(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     put_dir(b, "blobs/")?;
     put_dir(b, "blobs/sha256/")?;
@@ -288,9 +307,16 @@ fn save_oci<W: Write>(store: &Store, selected: &[Selected], b: &mut tar::Builder
     let mut index = Vec::new();
     for s in selected {
         let img = &s.image;
-        let blobs = std::iter::once(desc_digest(img.manifest.config())?)
-            .chain(img.manifest.layers().iter().map(desc_digest).collect::<Result<Vec<_>>>()?)
-            .chain(std::iter::once(img.manifest_digest.clone()));
+        let (manifest_digest, manifest) =
+            match crate::layer::compressed_manifest(store, &store.read_blob(&img.manifest_digest)?, layers)? {
+                Some((d, bytes)) => {
+                    (d, serde_json::from_slice::<ImageManifest>(&bytes).map_err(|e| Error::Other(e.to_string()))?)
+                }
+                None => (img.manifest_digest.clone(), img.manifest.clone()),
+            };
+        let blobs = std::iter::once(desc_digest(manifest.config())?)
+            .chain(manifest.layers().iter().map(desc_digest).collect::<Result<Vec<_>>>()?)
+            .chain(std::iter::once(manifest_digest.clone()));
         for d in blobs {
             if done.contains(&d) {
                 continue;
@@ -299,18 +325,18 @@ fn save_oci<W: Write>(store: &Store, selected: &[Selected], b: &mut tar::Builder
             put_reader(b, &blob_name(&d), size, store.open_blob(&d)?)?;
             done.push(d);
         }
-        let size = store.blob_size(&img.manifest_digest).unwrap_or(0);
+        let size = store.blob_size(&manifest_digest).unwrap_or(0);
         let mt = img.manifest_desc.media_type().to_string();
         for r in &s.refs {
             index.push(json!({
                 "mediaType": mt,
-                "digest": img.manifest_digest.to_string(),
+                "digest": manifest_digest.to_string(),
                 "size": size,
                 "annotations": { REF_NAME: r.to_string(), CONTAINERD_NAME: r.to_string() },
             }));
         }
         if s.refs.is_empty() {
-            index.push(json!({"mediaType": mt, "digest": img.manifest_digest.to_string(), "size": size}));
+            index.push(json!({"mediaType": mt, "digest": manifest_digest.to_string(), "size": size}));
         }
     }
     put(
