@@ -26,46 +26,12 @@ B=${BERTH:-$CARGO_TARGET_DIR/release/berth}
 W=$(mktemp -d /var/tmp/berth-bench-build-real.XXXXXX)
 source "$here/bench/dockerd.sh"
 
-# The local package repository: the packages and everything they depend on (apt skips what the
-# base has), fetched once into a cache shared by runs.
-repo=/var/cache/berth-bench-repo
-if [ ! -s "$repo/.v2" ]; then
-  rm -rf "$repo.tmp" && mkdir -p "$repo.tmp"
-  # Debian's own nodejs and npm (a third-party repository's newer nodejs may be the host's
-  # candidate: Debian's version is named, with its libnode).
-  node=$(apt-cache madison nodejs | awk '/debian.org/ {print $3; exit}')
-  pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-    --no-replaces --no-enhances gcc g++ make python3 libicu-dev npm "libnode${node%%.*}" 2>/dev/null |
-    grep -E '^[a-z0-9]' | grep -v ':' | grep -vx nodejs | sort -u)
-  pkgs="$pkgs nodejs=$node"
-  (cd "$repo.tmp" && apt-get download $pkgs >/dev/null && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
-  # The Node app's dependencies: a lockfile naming every tarball, and the tarballs, kept under
-  # npm/ with the registry's paths (each run points the lockfile at 127.0.0.1).
-  mkdir -p "$repo.tmp/app"
-  cat >"$repo.tmp/app/package.json" <<'JSON'
-{"name": "bench-app", "version": "1.0.0", "private": true,
- "dependencies": {"express": "4.21.2", "lodash": "4.17.21", "axios": "1.7.9", "moment": "2.30.1",
-                  "typescript": "5.7.3", "webpack": "5.97.1"}}
-JSON
-  (cd "$repo.tmp/app" && npm install --package-lock-only --omit-lockfile-registry-resolved=false \
-    --no-audit --no-fund >/dev/null)
-  grep -o '"resolved": "https://registry.npmjs.org/[^"]*"' "$repo.tmp/app/package-lock.json" | cut -d'"' -f4 |
-    while read -r u; do
-      f="$repo.tmp/npm/${u#https://registry.npmjs.org/}"
-      mkdir -p "$(dirname "$f")" && curl -sSf -o "$f" "$u"
-    done
-  echo 2 >"$repo.tmp/.v2"
-  rm -rf "$repo" && mv "$repo.tmp" "$repo"
-fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$repo" "$port" >/dev/null 2>&1 &
-http_pid=$!
+source "$here/bench/apt-repo.sh"
 
 base=/var/cache/berth-fixtures/debian-bookworm-slim-rootfs.tar
 "$B" --root "$W/root" import --change 'CMD ["bash"]' "$base" debian:bookworm-slim >/dev/null
 $D import --change 'CMD ["bash"]' "$base" debian:bookworm-slim >/dev/null
 
-apt_line="rm -f /etc/apt/sources.list.d/debian.sources && echo 'deb [trusted=yes] http://127.0.0.1:$port ./' >/etc/apt/sources.list && echo 'Acquire::Retries \"3\";' >/etc/apt/apt.conf.d/80retries && apt-get update -q && apt-get install -y -q --no-install-recommends"
 mkdir -p "$W/apt" "$W/multistage" "$W/add/data" "$W/node"
 cat >"$W/apt/Dockerfile" <<EOF
 FROM debian:bookworm-slim
@@ -86,8 +52,13 @@ FROM debian:bookworm-slim
 COPY --from=build /src/hello /usr/local/bin/hello
 CMD ["hello"]
 EOF
-# 150 MB of files: copies of the packages' contents, gzipped once.
-for f in "$repo"/*.deb; do dpkg-deb -x "$f" "$W/add/data/$(basename "$f" .deb)"; done
+# 150 MB of files: the contents of the apt case's packages, gzipped once.
+for p in $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+  --no-replaces --no-enhances gcc g++ make python3 libicu-dev | grep -E '^[a-z0-9]' | grep -v ':' | sort -u); do
+  for f in "$repo/${p}"_*.deb; do
+    if [ -e "$f" ]; then dpkg-deb -x "$f" "$W/add/data/$(basename "$f" .deb)"; fi
+  done
+done
 tar -C "$W/add" -czf "$W/add/big.tar.gz" data && rm -rf "$W/add/data"
 cat >"$W/add/Dockerfile" <<'EOF'
 FROM debian:bookworm-slim

@@ -842,6 +842,8 @@ impl Run<'_> {
                     // with overlayfs' whiteouts, a COPY's staging directory): nothing is
                     // compressed or unpacked again; the blob is made only if something reads it.
                     let l = layer::commit_dir(&store, &dir)?;
+                    // bench/build-commit.sh reads this line's time against the RUN's exit.
+                    tracing::info!(target: "berth::build", diff_id = %l.diff_id, bytes = l.size, "layer committed");
                     Ok(Some(l))
                 });
                 let _ = unpack::remove_tree(&dir);

@@ -182,6 +182,7 @@ impl Runner<'_> {
             say(&line);
         }
         let status = child.wait().map_err(|e| Error::Other(format!("waiting for the build container: {e}")))?;
+        tracing::info!(target: "berth::build", code = status.code(), "step process exited");
         crate::container::snapshot::release(&c)?;
         if !status.success() {
             drop(guard);
