@@ -234,7 +234,16 @@ CMD ["cat", "/artifact"]
         let stale = b.root().join("build-tmp/999999999-deadbeef");
         let store = berth_engine::store::Store::open(b.root()).unwrap();
         let layers: Vec<PathBuf> = store.unpacked_layers().unwrap().iter().map(|d| store.layer_dir(d)).collect();
-        berth_engine::store::snapshot::mount_readonly(&layers[..1], &stale.join("rootfs-x"), &stale.join("e")).unwrap();
+        let point = stale.join("rootfs-x");
+        berth_engine::store::snapshot::mount_readonly(&layers[..1], &point, &stale.join("e")).unwrap();
+        // Unmounted whatever the assertions below say (a failing test must not leave it).
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = berth_engine::store::snapshot::unmount(&self.0);
+            }
+        }
+        let _guard = Unmount(point);
         assert_eq!(mounts(), 1);
         build_ok(&b, ctx.path(), &["-t", "ms"]);
         assert_eq!(mounts(), 0);
