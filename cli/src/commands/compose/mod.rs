@@ -5,6 +5,7 @@
 use super::Ctx;
 use std::path::PathBuf;
 
+pub mod config;
 pub mod version;
 
 #[derive(clap::Args)]
@@ -32,10 +33,26 @@ pub struct Args {
 pub enum Cmd {
     /// Show the berth compose version information.
     Version(version::Args),
+    /// Parse, resolve and render the compose file in canonical format.
+    Config(config::Args),
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     match args.command {
         Cmd::Version(a) => version::run(ctx, a),
+        Cmd::Config(ref a) => config::run(ctx, &args, a.clone()),
+    }
+}
+
+/// The loader's options from the global flags, the process environment and directory.
+pub fn load_options(args: &Args) -> berth_compose::load::LoadOptions {
+    berth_compose::load::LoadOptions {
+        files: args.files.clone(),
+        project_name: args.project_name.clone(),
+        project_directory: args.project_directory.clone(),
+        profiles: args.profiles.clone(),
+        env_files: args.env_files.clone(),
+        environ: std::env::vars().collect(),
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
     }
 }

@@ -1,0 +1,380 @@
+//! The model printed as `docker compose config` prints it: YAML (go-yaml's style: two-space
+//! indents, `- ` items, double quotes only where a plain scalar would read back as something
+//! else) or JSON (two-space indents), keys in Compose's order — a service's and each long
+//! form's keys in the order of compose-go's structs, user-named maps sorted.
+
+use super::normalize::{SERVICE_KEYS, TOP_KEYS};
+use serde_json::Value;
+
+const BUILD: &[&str] = &[
+    "context",
+    "dockerfile",
+    "dockerfile_inline",
+    "entitlements",
+    "args",
+    "provenance",
+    "sbom",
+    "ssh",
+    "labels",
+    "cache_from",
+    "cache_to",
+    "no_cache",
+    "no_cache_filter",
+    "additional_contexts",
+    "pull",
+    "extra_hosts",
+    "isolation",
+    "network",
+    "target",
+    "secrets",
+    "shm_size",
+    "tags",
+    "ulimits",
+    "platforms",
+    "privileged",
+];
+const PORT: &[&str] = &["name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"];
+const VOLUME: &[&str] = &["type", "source", "target", "read_only", "consistency", "bind", "volume", "tmpfs", "image"];
+const BIND: &[&str] = &["selinux", "propagation", "create_host_path", "recursive"];
+const VOLUME_OPTS: &[&str] = &["labels", "nocopy", "subpath"];
+const HEALTH: &[&str] = &["test", "timeout", "interval", "retries", "start_period", "start_interval", "disable"];
+const DEPENDS: &[&str] = &["condition", "restart", "required"];
+const NETWORK: &[&str] = &[
+    "name",
+    "driver",
+    "driver_opts",
+    "ipam",
+    "external",
+    "internal",
+    "attachable",
+    "labels",
+    "enable_ipv4",
+    "enable_ipv6",
+];
+const VOLUME_TOP: &[&str] = &["name", "driver", "driver_opts", "external", "labels"];
+const FILE_OBJ: &[&str] =
+    &["name", "file", "environment", "content", "external", "labels", "driver", "driver_opts", "template_driver"];
+const FILE_REF: &[&str] = &["source", "target", "uid", "gid", "mode"];
+const SERVICE_NET: &[&str] = &[
+    "aliases",
+    "driver_opts",
+    "gw_priority",
+    "interface_name",
+    "ipv4_address",
+    "ipv6_address",
+    "link_local_ips",
+    "mac_address",
+    "priority",
+];
+const DEPLOY: &[&str] = &[
+    "mode",
+    "replicas",
+    "labels",
+    "update_config",
+    "rollback_config",
+    "resources",
+    "restart_policy",
+    "placement",
+    "endpoint_mode",
+];
+const RESOURCE: &[&str] = &["cpus", "memory", "pids", "devices", "generic_resources"];
+const ULIMIT: &[&str] = &["single", "soft", "hard"];
+const IPAM: &[&str] = &["driver", "config", "options"];
+const POOL: &[&str] = &["subnet", "gateway", "ip_range", "aux_addresses"];
+const ENV_FILE: &[&str] = &["path", "required", "format"];
+
+/// The key order of the object at `path` (dotted, with names and indexes generalised), or
+/// `None` for a user-named map (printed sorted).
+fn order(path: &[&str]) -> Option<&'static [&'static str]> {
+    let p: Vec<&str> = path.to_vec();
+    Some(match p.as_slice() {
+        [] => TOP_KEYS,
+        ["services", _] => SERVICE_KEYS,
+        ["services", _, "build"] => BUILD,
+        ["services", _, "ports", _] => PORT,
+        ["services", _, "volumes", _] => VOLUME,
+        ["services", _, "volumes", _, "bind"] => BIND,
+        ["services", _, "volumes", _, "volume"] => VOLUME_OPTS,
+        ["services", _, "healthcheck"] => HEALTH,
+        ["services", _, "depends_on", _] => DEPENDS,
+        ["services", _, "networks", _] => SERVICE_NET,
+        ["services", _, "secrets" | "configs", _] | ["services", _, "build", "secrets", _] => FILE_REF,
+        ["services", _, "deploy"] => DEPLOY,
+        ["services", _, "deploy", "resources", _] => RESOURCE,
+        ["services", _, "ulimits", _] => ULIMIT,
+        ["services", _, "env_file", _] => ENV_FILE,
+        ["networks", _] => NETWORK,
+        ["networks", _, "ipam"] => IPAM,
+        ["networks", _, "ipam", "config", _] => POOL,
+        ["volumes", _] => VOLUME_TOP,
+        ["secrets" | "configs", _] => FILE_OBJ,
+        _ => return None,
+    })
+}
+
+/// The keys of `m` in print order: the known ones in `order`, then the rest (extensions,
+/// user-named keys) sorted.
+fn keys<'a>(m: &'a serde_json::Map<String, Value>, path: &[&str]) -> Vec<&'a String> {
+    let mut ks: Vec<&String> = m.keys().collect();
+    if let Some(o) = order(path) {
+        ks.sort_by_key(|k| (o.iter().position(|x| x == k).unwrap_or(usize::MAX), (*k).clone()));
+    }
+    ks
+}
+
+/// The model as YAML.
+pub fn to_yaml(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Object(m) if !m.is_empty() => block_map(v, &mut Vec::new(), 0, &mut out),
+        _ => {
+            out.push_str(&inline(v, 0));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The model as JSON, as `docker compose config --format json`: top-level keys sorted (Compose
+/// marshals a map there), services in struct order, `command`/`entrypoint` always present.
+pub fn to_json(v: &Value) -> String {
+    let mut out = String::new();
+    json_value(v, &mut Vec::new(), 0, &mut out);
+    out.push('\n');
+    out
+}
+
+fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
+    let pad = |n: usize| "  ".repeat(n);
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let mut ks = if path.is_empty() {
+                let mut k: Vec<&String> = m.keys().collect();
+                k.sort();
+                k
+            } else {
+                keys(m, path)
+            };
+            let service = path.len() == 2 && path[0] == "services";
+            let extra: Vec<&'static str> = if service {
+                ["command", "entrypoint"].into_iter().filter(|k| !m.contains_key(*k)).collect()
+            } else {
+                Vec::new()
+            };
+            let mut all: Vec<(&str, Option<&Value>)> = ks.drain(..).map(|k| (k.as_str(), m.get(k))).collect();
+            for e in extra {
+                all.push((e, None));
+            }
+            if service {
+                all.sort_by_key(|(k, _)| SERVICE_KEYS.iter().position(|x| x == k).unwrap_or(usize::MAX));
+            }
+            out.push_str("{\n");
+            for (i, (k, x)) in all.iter().enumerate() {
+                out.push_str(&pad(ind + 1));
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                match x {
+                    Some(x) => {
+                        path.push(k);
+                        json_value(x, path, ind + 1, out);
+                        path.pop();
+                    }
+                    None => out.push_str("null"),
+                }
+                if i + 1 < all.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str(&pad(ind));
+            out.push('}');
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push_str("[\n");
+            for (i, x) in a.iter().enumerate() {
+                out.push_str(&pad(ind + 1));
+                path.push("*");
+                json_value(x, path, ind + 1, out);
+                path.pop();
+                if i + 1 < a.len() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str(&pad(ind));
+            out.push(']');
+        }
+        v => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
+    }
+}
+
+fn block_map<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
+    let Value::Object(m) = v else { return };
+    for k in keys(m, path) {
+        let x = &m[k];
+        out.push_str(&"  ".repeat(ind));
+        out.push_str(&scalar_str(k));
+        out.push(':');
+        path.push(k);
+        block_child(x, path, ind, out);
+        path.pop();
+    }
+}
+
+/// The value after `key:` (inline, or on the next lines, indented).
+fn block_child<'a>(x: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
+    match x {
+        Value::Object(o) if !o.is_empty() => {
+            out.push('\n');
+            block_map(x, path, ind + 1, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            block_seq(x, path, ind + 1, out);
+        }
+        Value::String(s) if s.contains('\n') => {
+            out.push_str(&literal(s, ind + 1));
+        }
+        _ => {
+            out.push(' ');
+            out.push_str(&inline(x, ind));
+            out.push('\n');
+        }
+    }
+}
+
+fn block_seq<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
+    let Value::Array(a) = v else { return };
+    for x in a {
+        out.push_str(&"  ".repeat(ind));
+        out.push('-');
+        path.push("*");
+        match x {
+            Value::Object(o) if !o.is_empty() => {
+                // The first key goes on the dash's line, the others under it.
+                let mut first = String::new();
+                block_map(x, path, ind + 1, &mut first);
+                out.push(' ');
+                out.push_str(first.trim_start());
+            }
+            Value::Array(i) if !i.is_empty() => {
+                out.push('\n');
+                block_seq(x, path, ind + 1, out);
+            }
+            Value::String(s) if s.contains('\n') => out.push_str(&literal(s, ind + 1)),
+            _ => {
+                out.push(' ');
+                out.push_str(&inline(x, ind));
+                out.push('\n');
+            }
+        }
+        path.pop();
+    }
+}
+
+fn literal(s: &str, ind: usize) -> String {
+    let (head, body) = match s.strip_suffix('\n') {
+        Some(b) if !b.ends_with('\n') => (" |", b),
+        _ => (" |-", s),
+    };
+    let mut out = head.to_string();
+    out.push('\n');
+    for l in body.split('\n') {
+        if !l.is_empty() {
+            out.push_str(&"  ".repeat(ind));
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn inline(v: &Value, _ind: usize) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => scalar_str(s),
+        Value::Array(_) => "[]".into(),
+        Value::Object(_) => "{}".into(),
+    }
+}
+
+/// A string plain when it reads back as the same string, else double-quoted.
+fn scalar_str(s: &str) -> String {
+    let reads_as_other = {
+        let r = super::yaml::parse(&format!("k: {s}\n"));
+        !matches!(r, Ok(d) if d.value.get("k") == Some(&Value::String(s.to_string())))
+    };
+    let special = s.is_empty()
+        || s.starts_with([
+            ' ', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+        ]) && !(s.starts_with('-')
+            && s.len() > 1
+            && !s[1..].starts_with(' ')
+            && s != "---"
+            && s.parse::<f64>().is_err())
+        || s.ends_with(' ')
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.chars().any(|c| c.is_control())
+        || matches!(
+            s,
+            "y" | "Y"
+                | "n"
+                | "N"
+                | "yes"
+                | "Yes"
+                | "YES"
+                | "no"
+                | "No"
+                | "NO"
+                | "on"
+                | "On"
+                | "ON"
+                | "off"
+                | "Off"
+                | "OFF"
+        );
+    if special || reads_as_other {
+        serde_json::to_string(s).unwrap_or_default()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_in_compose_order() {
+        let m = json!({
+            "services": {"web": {
+                "image": "nginx", "command": ["echo", "hi there"], "build": {"dockerfile": "Dockerfile", "context": "/p"},
+                "ports": [{"published": "8080", "target": 80, "protocol": "tcp", "mode": "ingress"}],
+                "environment": {"B": "2", "A": "yes", "C": null, "D": ""},
+                "networks": {"default": null},
+            }},
+            "name": "demo",
+            "networks": {"default": {"name": "demo_default"}},
+        });
+        assert_eq!(
+            to_yaml(&m),
+            "name: demo\nservices:\n  web:\n    build:\n      context: /p\n      dockerfile: Dockerfile\n    command:\n      - echo\n      - hi there\n    environment:\n      A: \"yes\"\n      B: \"2\"\n      C: null\n      D: \"\"\n    image: nginx\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: \"8080\"\n        protocol: tcp\nnetworks:\n  default:\n    name: demo_default\n"
+        );
+        let j = to_json(&m);
+        let back: Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back["services"]["web"]["entrypoint"], Value::Null);
+        assert!(j.starts_with("{\n  \"name\": \"demo\",\n  \"networks\""), "{j}");
+    }
+
+    #[test]
+    fn yaml_reads_back() {
+        let m = json!({"a": ["-x", "- y", "1.5", "true", "a: b", "#c", "multi\nline\n", "~", "*"]});
+        let back = super::super::yaml::parse(&to_yaml(&m)).unwrap().value;
+        assert_eq!(back, m);
+    }
+}
