@@ -404,33 +404,7 @@ fn split_shell(s: &str) -> Vec<String> {
 
 /// Go's `time.ParseDuration` (`1m30s`, `500ms`, `2h`), in nanoseconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let v: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        total += v * mult;
-    }
-    Some(total as i64)
+    berth_oci::time::parse_go_duration(s.trim()).ok()
 }
 
 /// Bytes from a number or a size with a unit (`64m`, `1g`, `512k`, `1.5gb`).

@@ -44,6 +44,9 @@ pub struct UpOptions {
 #[derive(PartialEq)]
 enum Wanted {
     Started,
+    /// `--wait`: running (healthy, with a healthcheck) for a second, so a service that exits
+    /// at once is not taken for a running one.
+    Settled,
     Healthy,
     Completed,
 }
@@ -537,8 +540,11 @@ impl Compose {
                         )));
                     }
                 }
-                Wanted::Started => {
-                    if st.running && health.is_none_or(|h| h == "healthy") {
+                Wanted::Started | Wanted::Settled => {
+                    let settled = *wanted == Wanted::Started
+                        || health == Some("healthy")
+                        || chrono_age(&st.started_at) >= Duration::from_secs(1);
+                    if st.running && health.is_none_or(|h| h == "healthy") && settled {
                         return Ok(());
                     }
                     if health == Some("unhealthy") {
@@ -571,7 +577,7 @@ impl Compose {
             .collect();
         let mut failed = false;
         for c in self.containers(false)?.iter().filter(|c| order.iter().any(|s| s == service_of(c))) {
-            let wanted = if completes.contains(&&service_of(c).to_string()) { Wanted::Completed } else { Wanted::Started };
+            let wanted = if completes.contains(&&service_of(c).to_string()) { Wanted::Completed } else { Wanted::Settled };
             self.out.working("Container", &c.name, "Waiting");
             match self.wait_condition(c, &wanted, deadline) {
                 Ok(()) => self.out.done("Container", &c.name, "Healthy"),
@@ -683,4 +689,10 @@ impl Compose {
         }
         Ok(code)
     }
+}
+
+/// How long ago an RFC 3339 time was (zero when unparsable or in the future).
+fn chrono_age(t: &str) -> Duration {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) else { return Duration::ZERO };
+    (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default()
 }
