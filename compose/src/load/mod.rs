@@ -84,6 +84,38 @@ pub fn load_uninterpolated(opts: &LoadOptions) -> Result<Loaded> {
     Loader::new(opts)?.run(opts, &[], true)
 }
 
+/// The services of a loaded model, each after the services it depends on (ties by name), as
+/// `config --services` lists them and `up` starts them.
+pub fn dependency_order(model: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let services = model["services"].as_object().unwrap_or(&empty);
+    let mut out: Vec<String> = Vec::new();
+    fn visit(n: &str, services: &Map<String, Value>, out: &mut Vec<String>, path: &mut Vec<String>) {
+        if out.iter().any(|o| o == n) || path.iter().any(|p| p == n) {
+            return;
+        }
+        path.push(n.to_string());
+        if let Some(d) = services.get(n).and_then(|s| s.get("depends_on")).and_then(Value::as_object) {
+            for k in d.keys() {
+                if services.contains_key(k) {
+                    visit(k, services, out, path);
+                }
+            }
+        }
+        path.pop();
+        out.push(n.to_string());
+    }
+    for n in services.keys() {
+        visit(n, services, &mut out, &mut Vec::new());
+    }
+    out
+}
+
+/// A compose duration (`1m30s`, `500ms`, `10`) in nanoseconds, as the loader reads them.
+pub fn parse_duration(s: &str) -> Option<i128> {
+    normalize::parse_duration(s)
+}
+
 /// Project names as Compose v2 accepts them from `-p` (and makes from a directory's name).
 pub fn normalize_project_name(s: &str) -> String {
     let s: String = s
@@ -247,11 +279,14 @@ impl Loader {
                 .max_by_key(|(d, _, _)| *d)
                 .map(|(_, s, l)| (s, l)),
         };
+        // The key is said once: in the message, or before it.
+        let msg =
+            if b.msg.contains(&b.path) || b.path.is_empty() { b.msg.clone() } else { format!("{}: {}", b.path, b.msg) };
         match hit {
-            Some((s, l)) => invalid(format!("{}:{l}: {}", s.file.display(), b.msg)),
+            Some((s, l)) => invalid(format!("{}:{l}: {msg}", s.file.display())),
             None => match src.and_then(|i| self.sources.get(i)) {
-                Some(s) => invalid(format!("{}: {}", s.file.display(), b.msg)),
-                None => invalid(b.msg),
+                Some(s) => invalid(format!("{}: {msg}", s.file.display())),
+                None => invalid(msg),
             },
         }
     }

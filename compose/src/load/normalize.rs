@@ -445,7 +445,11 @@ fn build(v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         b.insert("dockerfile".into(), "Dockerfile".into());
     }
     if let Some(a) = b.get_mut("args") {
-        *a = Value::Object(kv_map(a, &format!("{p}.args"), Some(cx.env))?);
+        // An argument with no value and no such variable is left out (the Dockerfile's
+        // default applies), where `environment` keeps it as null.
+        let mut args = kv_map(a, &format!("{p}.args"), Some(cx.env))?;
+        args.retain(|_, v| !v.is_null());
+        *a = Value::Object(args);
     }
     if let Some(a) = b.get_mut("labels") {
         *a = Value::Object(kv_map(a, &format!("{p}.labels"), None)?);
@@ -637,6 +641,11 @@ fn volumes(v: &Value, p: &str, cx: &mut Ctx) -> R<Value> {
             _ => return bad(&ip, format!("{ip} must be a string or a mapping")),
         };
         if e.get("type").and_then(Value::as_str) == Some("bind") {
+            // `create_host_path` defaults to true wherever `bind` is given (compose-go's
+            // default); the printer leaves the default out, as Compose prints it.
+            if let Some(b) = e.get_mut("bind").and_then(Value::as_object_mut) {
+                b.entry("create_host_path").or_insert(Value::Bool(true));
+            }
             if let Some(src) = e.get("source").and_then(Value::as_str) {
                 let abs = resolve(cx.base, src, cx.env);
                 e.insert("source".into(), Value::String(abs));

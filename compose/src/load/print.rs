@@ -113,9 +113,12 @@ fn order(path: &[&str]) -> Option<&'static [&'static str]> {
 }
 
 /// The keys of `m` in print order: the known ones in `order`, then the rest (extensions,
-/// user-named keys) sorted.
+/// user-named keys) sorted. A bind mount's `create_host_path: true` is the default Compose
+/// leaves out (the model keeps it, for its readers).
 fn keys<'a>(m: &'a serde_json::Map<String, Value>, path: &[&str]) -> Vec<&'a String> {
-    let mut ks: Vec<&String> = m.keys().collect();
+    let default_bind = matches!(path, ["services", _, "volumes", _, "bind"]);
+    let mut ks: Vec<&String> =
+        m.keys().filter(|k| !(default_bind && *k == "create_host_path" && m[*k] == Value::Bool(true))).collect();
     if let Some(o) = order(path) {
         ks.sort_by_key(|k| (o.iter().position(|x| x == k).unwrap_or(usize::MAX), (*k).clone()));
     }
@@ -147,7 +150,7 @@ pub fn to_json(v: &Value) -> String {
 fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
     let pad = |n: usize| "  ".repeat(n);
     match v {
-        Value::Object(m) if !m.is_empty() => {
+        Value::Object(m) if !keys(m, path).is_empty() => {
             let mut ks = if path.is_empty() {
                 let mut k: Vec<&String> = m.keys().collect();
                 k.sort();
@@ -204,6 +207,8 @@ fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut S
             out.push_str(&pad(ind));
             out.push(']');
         }
+        // Empty, or only defaults Compose leaves out.
+        Value::Object(_) => out.push_str("{}"),
         v => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
     }
 }
@@ -224,7 +229,7 @@ fn block_map<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut St
 /// The value after `key:` (inline, or on the next lines, indented).
 fn block_child<'a>(x: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
     match x {
-        Value::Object(o) if !o.is_empty() => {
+        Value::Object(o) if !keys(o, path).is_empty() => {
             out.push('\n');
             block_map(x, path, ind + 1, out);
         }
@@ -250,7 +255,7 @@ fn block_seq<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut St
         out.push('-');
         path.push("*");
         match x {
-            Value::Object(o) if !o.is_empty() => {
+            Value::Object(o) if !keys(o, path).is_empty() => {
                 // The first key goes on the dash's line, the others under it.
                 let mut first = String::new();
                 block_map(x, path, ind + 1, &mut first);

@@ -99,7 +99,24 @@ pub fn validate(model: &mut Value, warnings: &mut Vec<String>) -> R<()> {
         }
     }
     cycles(&services)?;
+    container_names(&services)?;
     ports(&services)
+}
+
+/// Two services with the same `container_name`, which Compose refuses before creating anything.
+fn container_names(services: &Map<String, Value>) -> R<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, s) in services {
+        if let Some(c) = s.get("container_name").and_then(Value::as_str) {
+            if let Some(other) = seen.insert(c, name) {
+                return bad(
+                    &format!("services.{name}.container_name"),
+                    format!("services {other:?} and {name:?} have the same container name {c:?}"),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Depth-first search for a cycle in `depends_on` (and `network_mode: service:`).

@@ -31,9 +31,14 @@ pub struct Args {
     /// Don't interpolate environment variables.
     #[arg(long)]
     pub no_interpolate: bool,
+    /// Print the environment used for interpolation.
+    #[arg(long)]
+    pub environment: bool,
     /// Save to file (default to stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Only these services (and what they depend on), whatever their profiles.
+    pub service: Vec<String>,
 }
 
 pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
@@ -46,7 +51,9 @@ pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
         loaded.model[section].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
     };
     let text = if args.services {
-        lines(names("services"))
+        lines(load::dependency_order(&loaded.model))
+    } else if args.environment {
+        lines(loaded.environment.iter().map(|(k, v)| format!("{k}={v}")).collect())
     } else if args.volumes {
         lines(names("volumes"))
     } else if args.networks {
@@ -79,10 +86,16 @@ pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
                 .collect(),
         )
     } else {
-        match args.format.as_str() {
+        let text = match args.format.as_str() {
             "yaml" => print::to_yaml(&loaded.model),
             "json" => print::to_json(&loaded.model),
             f => anyhow::bail!("unsupported format {f:?}: use yaml or json"),
+        };
+        // As Compose: the printed model reads back as itself, so a `$` is written `$$`.
+        if args.no_interpolate {
+            text
+        } else {
+            text.replace('$', "$$")
         }
     };
     if args.quiet {
