@@ -214,7 +214,7 @@ fn bad_inputs_name_file_line_and_key() {
         ("services:\n  web:\n    image: a\n    ports: 80\n", "compose.yaml:4: services.web.ports must be a list"),
         (
             "services:\n  web:\n    image: a\n    depends_on: [db]\n",
-            "compose.yaml:4: service \"web\" depends on undefined service \"db\"",
+            "compose.yaml:4: services.web.depends_on.db: service \"web\" depends on undefined service \"db\"",
         ),
         (
             "services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: a\n    depends_on: [a]\n",
