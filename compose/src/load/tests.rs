@@ -222,7 +222,7 @@ fn bad_inputs_name_file_line_and_key() {
         ),
         (
             "services:\n  a:\n    image: a\n    ports: [\"8080:80\"]\n  b:\n    image: a\n    ports: [\"8080:81\"]\n",
-            "compose.yaml:7: services \"a\" and \"b\" both publish host port 8080/tcp",
+            "compose.yaml:7: services.b.ports.0: services \"a\" and \"b\" both publish host port 8080/tcp",
         ),
     ] {
         let p = Proj::new(&[("compose.yaml", text)]);
