@@ -132,11 +132,23 @@ pub fn config_files(opts: &LoadOptions) -> Result<Vec<PathBuf>> {
     if !opts.files.is_empty() {
         return Ok(opts.files.iter().map(|f| abs(f)).collect());
     }
-    if let Some(cf) = opts.environ.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
-        let sep = opts.environ.get("COMPOSE_PATH_SEPARATOR").filter(|s| !s.is_empty()).map_or(":", String::as_str);
-        return Ok(cf.split(sep).filter(|s| !s.is_empty()).map(|f| abs(Path::new(f))).collect());
-    }
     let mut dir = opts.project_directory.as_deref().map(abs).unwrap_or_else(|| opts.cwd.clone());
+    // `COMPOSE_FILE` and `COMPOSE_PATH_SEPARATOR` from the process, else from the `.env` of
+    // the working directory, as Compose v2 reads them before it knows the files.
+    let mut vars = opts.environ.clone();
+    if !vars.contains_key("COMPOSE_FILE") {
+        if let Ok(text) = std::fs::read_to_string(dir.join(".env")) {
+            if let Ok(dotenv) = interp::parse_dotenv(&text, &|k| opts.environ.get(k).cloned()) {
+                for (k, v) in dotenv {
+                    vars.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+    if let Some(cf) = vars.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
+        let sep = vars.get("COMPOSE_PATH_SEPARATOR").filter(|s| !s.is_empty()).map_or(":", String::as_str);
+        return Ok(cf.split(sep).filter(|s| !s.is_empty()).map(|f| normalize::clean(&dir.join(f))).collect());
+    }
     loop {
         if let Some(f) = FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file()) {
             let mut files = vec![f];

@@ -257,3 +257,38 @@ fn reset_and_override_tags() {
     assert!(l.model["services"]["web"].get("ports").is_none());
     assert_eq!(l.model["services"]["web"]["environment"], json!({"B": "2"}));
 }
+
+#[test]
+fn compose_file_from_environment_and_dotenv() {
+    let p = Proj::new(&[
+        ("one.yaml", "services:\n  a:\n    image: a\n"),
+        ("two.yaml", "services:\n  b:\n    image: b\n"),
+        (".env", "COMPOSE_FILE=one.yaml;two.yaml\nCOMPOSE_PATH_SEPARATOR=;\n"),
+    ]);
+    let l = p.load().unwrap();
+    assert_eq!(l.config_files, [PathBuf::from(p.path("one.yaml")), PathBuf::from(p.path("two.yaml"))]);
+    let mut o = p.opts();
+    o.environ.insert("COMPOSE_FILE".into(), "two.yaml".into());
+    assert_eq!(load(&o).unwrap().config_files, [PathBuf::from(p.path("two.yaml"))]);
+}
+
+#[test]
+fn cycles_and_conflicts() {
+    let p = Proj::new(&[("compose.yaml", "services:\n  a:\n    extends: b\n  b:\n    extends: a\n")]);
+    assert!(p.err().contains("extends cycle"), "{}", p.err());
+    let p = Proj::new(&[
+        ("compose.yaml", "include: [sub/compose.yaml]\nservices:\n  a:\n    image: a\n"),
+        ("sub/compose.yaml", "include: [../compose.yaml]\nservices:\n  b:\n    image: b\n"),
+    ]);
+    assert!(p.err().contains("include or extends cycle"), "{}", p.err());
+    let p = Proj::new(&[
+        ("compose.yaml", "include: [sub/compose.yaml]\nservices:\n  a:\n    image: a\n"),
+        ("sub/compose.yaml", "services:\n  a:\n    image: other\n"),
+    ]);
+    assert!(p.err().contains("conflicts with imported resource"), "{}", p.err());
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: a\n    container_name: x\n  b:\n    image: a\n    container_name: x\n",
+    )]);
+    assert!(p.err().contains("same container name \"x\""), "{}", p.err());
+}
