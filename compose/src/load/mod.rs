@@ -245,6 +245,7 @@ impl Loader {
         let profiles = self.profiles(opts);
         self.apply_profiles(&mut model, &profiles, named)?;
         implicit_networks(&mut model);
+        implicit_dependencies(&mut model);
         self.env_files(&mut model)?;
         if let Err(b) = validate::validate(&mut model, &mut self.warnings) {
             return Err(self.located(None, b));
@@ -696,6 +697,46 @@ fn implicit_networks(model: &mut Value) {
         let nets = model.as_object_mut().expect("a mapping").entry("networks").or_insert_with(|| json!({}));
         if let Some(n) = nets.as_object_mut() {
             n.entry("default").or_insert_with(|| json!({}));
+        }
+    }
+}
+
+/// The dependencies Compose v2 adds: a service sharing another's namespace
+/// (`network_mode: service:X`, and `ipc`, `pid`, `uts`, `cgroup`) or linking to it (`links`)
+/// depends on it with `restart: true`, one mounting its volumes (`volumes_from`) without.
+fn implicit_dependencies(model: &mut Value) {
+    let Some(services) = model["services"].as_object_mut() else { return };
+    for s in services.values_mut() {
+        let Some(o) = s.as_object_mut() else { continue };
+        let mut add: Vec<(String, bool)> = Vec::new();
+        for link in o.get("links").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(l) = link.as_str() {
+                add.push((l.split(':').next().unwrap_or(l).to_string(), true));
+            }
+        }
+        for ns in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
+            if let Some(other) = o.get(ns).and_then(Value::as_str).and_then(|m| m.strip_prefix("service:")) {
+                add.push((other.to_string(), true));
+            }
+        }
+        for vf in o.get("volumes_from").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(v) = vf.as_str().filter(|v| !v.starts_with("container:")) {
+                add.push((v.split(':').next().unwrap_or(v).to_string(), false));
+            }
+        }
+        if add.is_empty() {
+            continue;
+        }
+        let deps = o.entry("depends_on").or_insert_with(|| json!({}));
+        let Some(d) = deps.as_object_mut() else { continue };
+        for (name, restart) in add {
+            d.entry(name).or_insert_with(|| {
+                let mut dep = json!({"condition": "service_started", "required": true});
+                if restart {
+                    dep["restart"] = Value::Bool(true);
+                }
+                dep
+            });
         }
     }
 }

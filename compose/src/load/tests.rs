@@ -292,3 +292,19 @@ fn cycles_and_conflicts() {
     )]);
     assert!(p.err().contains("same container name \"x\""), "{}", p.err());
 }
+
+#[test]
+fn implicit_dependencies_as_compose_adds_them() {
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  db:\n    image: a\n  side:\n    image: a\n    network_mode: service:db\n  data:\n    image: a\n    volumes_from: [db:ro]\n",
+    )]);
+    let l = p.load().unwrap();
+    let s = &l.model["services"];
+    assert_eq!(
+        s["side"]["depends_on"],
+        json!({"db": {"condition": "service_started", "required": true, "restart": true}})
+    );
+    assert_eq!(s["data"]["depends_on"], json!({"db": {"condition": "service_started", "required": true}}));
+    assert!(s["side"].get("networks").is_none(), "network_mode: no networks");
+}
