@@ -247,6 +247,7 @@ impl Loader {
         implicit_networks(&mut model);
         implicit_dependencies(&mut model);
         self.env_files(&mut model)?;
+        drop_empty(&mut model);
         if let Err(b) = validate::validate(&mut model, &mut self.warnings) {
             return Err(self.located(None, b));
         }
@@ -697,6 +698,21 @@ fn implicit_networks(model: &mut Value) {
         let nets = model.as_object_mut().expect("a mapping").entry("networks").or_insert_with(|| json!({}));
         if let Some(n) = nets.as_object_mut() {
             n.entry("default").or_insert_with(|| json!({}));
+        }
+    }
+}
+
+/// A service's empty lists and maps (`profiles: []`, `environment: {}`) are left out, as
+/// Compose's `omitempty` leaves them; `command` and `entrypoint` keep an empty list, which
+/// means something (no command).
+fn drop_empty(model: &mut Value) {
+    let Some(services) = model["services"].as_object_mut() else { return };
+    for s in services.values_mut() {
+        if let Some(o) = s.as_object_mut() {
+            o.retain(|k, v| {
+                matches!(k.as_str(), "command" | "entrypoint")
+                    || !(v.as_array().is_some_and(Vec::is_empty) || v.as_object().is_some_and(Map::is_empty))
+            });
         }
     }
 }

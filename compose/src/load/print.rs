@@ -305,6 +305,25 @@ fn inline(v: &Value, _ind: usize) -> String {
     }
 }
 
+/// YAML 1.1's sexagesimal numbers (`12:30`), which go-yaml quotes for YAML 1.1 readers.
+fn base60(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (s, frac) = s.split_once('.').unwrap_or((s, ""));
+    let mut parts = s.split(':');
+    let head = parts.next().unwrap_or("");
+    let mut rest = parts.peekable();
+    rest.peek().is_some()
+        && head.starts_with(|c: char| c.is_ascii_digit())
+        && head.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        && rest.all(|p| {
+            !p.is_empty()
+                && p.len() <= 2
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || p.as_bytes()[0] <= b'5')
+        })
+        && frac.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
 /// A string plain when it reads back as the same string, else double-quoted.
 fn scalar_str(s: &str) -> String {
     let reads_as_other = {
@@ -312,6 +331,7 @@ fn scalar_str(s: &str) -> String {
         !matches!(r, Ok(d) if d.value.get("k") == Some(&Value::String(s.to_string())))
     };
     let special = s.is_empty()
+        || base60(s)
         || s.starts_with([
             ' ', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
         ]) && !(s.starts_with('-')
@@ -378,8 +398,11 @@ mod tests {
 
     #[test]
     fn yaml_reads_back() {
-        let m = json!({"a": ["-x", "- y", "1.5", "true", "a: b", "#c", "multi\nline\n", "~", "*"]});
-        let back = super::super::yaml::parse(&to_yaml(&m)).unwrap().value;
+        let m = json!({"a": ["-x", "- y", "1.5", "true", "a: b", "#c", "multi\nline\n", "~", "*", "12:30", "0400"]});
+        let y = to_yaml(&m);
+        let back = super::super::yaml::parse(&y).unwrap().value;
         assert_eq!(back, m);
+        assert!(y.contains("- \"12:30\"\n") && y.contains("- \"0400\"\n"), "{y}");
+        assert!(to_yaml(&json!({"p": "8080:80", "u": "1000:1000"})).contains("p: 8080:80\nu: 1000:1000\n"));
     }
 }

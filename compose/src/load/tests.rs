@@ -308,3 +308,145 @@ fn implicit_dependencies_as_compose_adds_them() {
     assert_eq!(s["data"]["depends_on"], json!({"db": {"condition": "service_started", "required": true}}));
     assert!(s["side"].get("networks").is_none(), "network_mode: no networks");
 }
+
+/// Every service and top-level key the issue lists, in each of its forms, loads without a
+/// warning (the one dependency on a profile-disabled optional service aside).
+#[test]
+fn every_listed_key_is_accepted() {
+    let p = Proj::new(&[("s.txt", ""), ("c.txt", ""), ("web.env", "E=1\n"), ("compose.yaml", FULL)]);
+    let l = p.load().unwrap();
+    assert_eq!(l.warnings, ["service \"web\" depends on undefined service \"job\": ignored as it is not required"]);
+    let web = &l.model["services"]["web"];
+    assert_eq!(web["secrets"][1]["mode"], "0400");
+    assert_eq!(web["deploy"]["resources"]["limits"], json!({"cpus": 0.5, "memory": "134217728", "pids": 100}));
+    assert_eq!(web["networks"]["front"], json!({"aliases": ["w", "www"], "ipv4_address": "172.28.0.10"}));
+    assert_eq!(web["environment"], json!({"A": "1", "E": "1"}));
+    assert!(web.get("profiles").is_none(), "empty lists are left out");
+    assert_eq!(l.model["services"]["side"]["depends_on"]["web"]["restart"], true);
+    assert_eq!(l.model["networks"]["front"]["ipam"]["config"][0]["subnet"], "172.28.0.0/16");
+    assert!(l.model["networks"].get("outside").is_none(), "unused resources are left out");
+    assert_eq!(l.model["secrets"]["s"]["file"], p.path("s.txt"));
+}
+
+const FULL: &str = r#"name: full
+services:
+  web:
+    image: web:1
+    build:
+      context: ./app
+      dockerfile: Dockerfile.dev
+      args: {V: "1"}
+      target: prod
+      labels: [a=b]
+      secrets: [s]
+    command: ["run"]
+    entrypoint: /entry.sh
+    environment: [A=1]
+    env_file:
+      - path: web.env
+        required: true
+    ports:
+      - target: 80
+        published: "8080-8081"
+        host_ip: 127.0.0.1
+        protocol: udp
+    expose: [80, "81/udp"]
+    volumes:
+      - type: tmpfs
+        target: /tmp
+        tmpfs: {size: 64m}
+      - type: volume
+        source: data
+        target: /data
+        read_only: true
+        volume: {nocopy: true}
+    networks:
+      front:
+        aliases: [w, www]
+        ipv4_address: 172.28.0.10
+    depends_on:
+      db: {condition: service_healthy, restart: true}
+      job: {condition: service_completed_successfully, required: false}
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 10s
+      timeout: 2s
+      retries: 5
+      start_period: 1s
+      start_interval: 500ms
+    restart: on-failure:3
+    container_name: the-web
+    hostname: web
+    user: "1000:1000"
+    working_dir: /app
+    labels: {l: v}
+    init: true
+    read_only: true
+    tmpfs: /run
+    cap_add: [NET_ADMIN]
+    cap_drop: [ALL]
+    privileged: false
+    extra_hosts: ["h:1.2.3.4"]
+    dns: 8.8.8.8
+    sysctls: [net.core.somaxconn=1024]
+    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 512}
+    stop_signal: SIGINT
+    stop_grace_period: 1m30s
+    stdin_open: true
+    tty: true
+    shm_size: 1g
+    mem_limit: 256m
+    cpus: 1.5
+    deploy:
+      replicas: 2
+      resources:
+        limits: {cpus: "0.5", memory: 128M, pids: 100}
+    secrets:
+      - s
+      - source: s
+        target: /etc/s
+        mode: 0400
+    configs:
+      - source: c
+        target: /etc/c
+    platform: linux/amd64
+    pull_policy: always
+    profiles: []
+  side:
+    image: busybox
+    network_mode: service:web
+  db:
+    image: postgres
+    scale: 1
+    network_mode: host
+  job:
+    image: busybox
+    network_mode: none
+    profiles: [jobs]
+  wasm:
+    image: ghcr.io/x/wasm:1
+    platform: wasi/wasm
+networks:
+  front:
+    driver: bridge
+    internal: true
+    ipam:
+      config:
+        - subnet: 172.28.0.0/16
+  outside:
+    external: true
+    name: the-outside
+volumes:
+  data:
+    labels: [x=y]
+  ext:
+    external: true
+secrets:
+  s:
+    file: ./s.txt
+  e:
+    environment: HOME
+configs:
+  c:
+    file: ./c.txt
+"#;
