@@ -19,6 +19,7 @@
 //! services.web.ports must be a list`).
 
 mod interp;
+mod keys;
 mod merge;
 mod normalize;
 pub mod print;
@@ -372,7 +373,7 @@ impl Loader {
                     path.display()
                 ));
                 m.remove(&k);
-            } else if !(normalize::TOP_KEYS.contains(&k.as_str()) || k == "include" || k.starts_with("x-")) {
+            } else if !(keys::TOP_KEYS.contains(&k.as_str()) || k == "include" || k.starts_with("x-")) {
                 self.warnings.push(format!("{}: unknown top-level key {k:?} ignored", path.display()));
                 m.remove(&k);
             }
@@ -401,6 +402,9 @@ impl Loader {
         })();
         self.warnings = warnings;
         r.map_err(|b| self.located(Some(idx), b))?;
+        let file = path.display().to_string();
+        let warnings = &mut self.warnings;
+        keys::strip_unknown(&mut value, &mut Vec::new(), &mut |w| warnings.push(format!("{file}: {w}")));
         if let Some(inc) = include {
             self.include(&mut value, inc, idx, base, chain)?;
         }

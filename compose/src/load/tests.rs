@@ -236,7 +236,7 @@ fn bad_inputs_name_file_line_and_key() {
 fn unknown_keys_warn() {
     let p = Proj::new(&[(
         "compose.yaml",
-        "version: '3'\nfoo: 1\nservices:\n  web:\n    image: a\n    bogus: 1\n    x-mine: 2\nx-top: {a: 1}\n",
+        "version: '3'\nfoo: 1\nservices:\n  web:\n    image: a\n    bogus: 1\n    x-mine: 2\n    healthcheck: {test: [CMD, x], intervall: 1s}\n    ports: [{target: 80, publish: 8080}]\nnetworks:\n  n:\n    drvier: bridge\nx-top: {a: 1}\n",
     )]);
     let l = p.load().unwrap();
     assert!(l.warnings.iter().any(|w| w.contains("\"bogus\"")), "{:?}", l.warnings);
@@ -245,6 +245,14 @@ fn unknown_keys_warn() {
     assert_eq!(l.model["services"]["web"]["x-mine"], 2);
     assert_eq!(l.model["x-top"], json!({"a": 1}));
     assert!(l.model["services"]["web"].get("bogus").is_none());
+    for w in [
+        "services.web.healthcheck: unknown key \"intervall\"",
+        "services.web.ports.0: unknown key \"publish\"",
+        "networks.n: unknown key \"drvier\"",
+    ] {
+        assert!(l.warnings.iter().any(|x| x.contains(w)), "{w}: {:?}", l.warnings);
+    }
+    assert_eq!(l.model["services"]["web"]["healthcheck"], json!({"test": ["CMD", "x"]}));
 }
 
 #[test]
