@@ -466,7 +466,7 @@ volumes:
 #[test]
 fn config_matches_docker_compose_v1() {
     if !have("docker-compose") || !have("python3") {
-        eprintln!("SKIPPED: docker-compose (Compose v1) is not installed: the config differential did not run");
+        eprintln!("skipping: docker-compose (Compose v1) is not installed: the config differential did not run");
         return;
     }
     let b = Berth::new();
