@@ -558,7 +558,7 @@ impl Loader {
                             Bad {
                                 path: at.clone(),
                                 msg: format!(
-                                    "cannot extend service {name:?} in {}: service {target:?} not found",
+                                    "cannot extend service {name:?}: service {target:?} not found in {}",
                                     file.display()
                                 ),
                             },
