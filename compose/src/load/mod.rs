@@ -244,12 +244,12 @@ impl Loader {
         model_obj.insert("name".into(), Value::String(name.clone()));
         model_obj.entry("services").or_insert_with(|| json!({}));
         let profiles = self.profiles(opts);
-        self.apply_profiles(&mut model, &profiles, named)?;
+        let disabled = self.apply_profiles(&mut model, &profiles, named)?;
         implicit_networks(&mut model);
         implicit_dependencies(&mut model);
         self.env_files(&mut model)?;
         drop_empty(&mut model);
-        if let Err(b) = validate::validate(&mut model, &mut self.warnings) {
+        if let Err(b) = validate::validate(&mut model, &disabled, &mut self.warnings) {
             return Err(self.located(None, b));
         }
         drop_unused(&mut model);
@@ -587,34 +587,54 @@ impl Loader {
         Ok(parent)
     }
 
-    /// Drops the services no active profile enables (keeping those named and what they need).
-    fn apply_profiles(&mut self, model: &mut Value, profiles: &BTreeSet<String>, named: &[String]) -> Result<()> {
+    /// Drops the services no active profile enables, and, when services are named, all but
+    /// them and what they depend on, as Compose v2 does: a named service's profiles are
+    /// enabled with it, a dependency's are not. Returns the disabled services and their
+    /// profiles, for the error a dependency on one of them gets.
+    fn apply_profiles(
+        &mut self,
+        model: &mut Value,
+        profiles: &BTreeSet<String>,
+        named: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>> {
         let services = model["services"].as_object_mut().expect("a mapping");
+        let profiles_of = |s: &Value| -> Vec<String> {
+            s.get("profiles")
+                .and_then(Value::as_array)
+                .map(|p| p.iter().filter_map(Value::as_str).map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let mut enabled = profiles.clone();
         for n in named {
-            if !services.contains_key(n) {
-                return Err(invalid(format!("no such service: {n}")));
+            match services.get(n) {
+                Some(s) => enabled.extend(profiles_of(s)),
+                None => return Err(invalid(format!("no such service: {n}"))),
             }
         }
-        let all = profiles.contains("*");
-        let mut keep: BTreeSet<String> = services
-            .iter()
-            .filter(|(_, s)| match s.get("profiles").and_then(Value::as_array) {
-                None => true,
-                Some(p) if p.is_empty() => true,
-                Some(p) => all || p.iter().filter_map(Value::as_str).any(|x| profiles.contains(x)),
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut todo: Vec<String> = named.to_vec();
-        while let Some(n) = todo.pop() {
-            if keep.insert(n.clone()) || named.contains(&n) {
+        let all = enabled.contains("*");
+        let mut disabled = BTreeMap::new();
+        services.retain(|name, s| {
+            let p = profiles_of(s);
+            let on = p.is_empty() || all || p.iter().any(|x| enabled.contains(x));
+            if !on {
+                disabled.insert(name.clone(), p);
+            }
+            on
+        });
+        if !named.is_empty() {
+            let mut keep = BTreeSet::new();
+            let mut todo: Vec<String> = named.to_vec();
+            while let Some(n) = todo.pop() {
+                if !keep.insert(n.clone()) {
+                    continue;
+                }
                 if let Some(d) = services.get(&n).and_then(|s| s.get("depends_on")).and_then(Value::as_object) {
-                    todo.extend(d.keys().filter(|k| !keep.contains(*k)).cloned());
+                    todo.extend(d.keys().cloned());
                 }
             }
+            services.retain(|k, _| keep.contains(k));
         }
-        services.retain(|k, _| keep.contains(k));
-        Ok(())
+        Ok(disabled)
     }
 
     /// `env_file`s read into `environment` (the service's own `environment` wins), then

@@ -187,7 +187,20 @@ fn profiles() {
     let mut o = p.opts();
     o.environ.insert("COMPOSE_PROFILES".into(), "tools,dbg".into());
     assert_eq!(keys(&load(&o).unwrap()), ["debug", "tools", "web"]);
+    // A named service: its profiles are enabled, and only it and its dependencies are kept.
     assert_eq!(keys(&load_for(&p.opts(), &["tools".into()]).unwrap()), ["tools", "web"]);
+    assert_eq!(keys(&load_for(&p.opts(), &["debug".into()]).unwrap()), ["debug"]);
+    assert!(load_for(&p.opts(), &["nope".into()]).unwrap_err().to_string().contains("no such service: nope"));
+    // A dependency's profiles are not enabled for it.
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    depends_on: [db]\n  db:\n    image: b\n    profiles: [dev]\n",
+    )]);
+    let e = p.err();
+    assert!(
+        e.contains("service \"db\" is required by \"web\" but is disabled. Can be enabled by profiles [dev]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Validates the merged model; `warnings` gets the problems Compose only warns about.
-pub fn validate(model: &mut Value, warnings: &mut Vec<String>) -> R<()> {
+/// `disabled` holds the services the active profiles leave out, with their profiles.
+pub fn validate(model: &mut Value, disabled: &BTreeMap<String, Vec<String>>, warnings: &mut Vec<String>) -> R<()> {
     let empty = Map::new();
     let services = model.get("services").and_then(Value::as_object).unwrap_or(&empty).clone();
     let section = |k: &str| -> Vec<String> {
@@ -24,6 +25,15 @@ pub fn validate(model: &mut Value, warnings: &mut Vec<String>) -> R<()> {
             for (d, spec) in deps {
                 if services.contains_key(d) {
                     continue;
+                }
+                if let (Some(p), true) = (disabled.get(d), spec.get("required") != Some(&Value::Bool(false))) {
+                    return bad(
+                        &format!("{at}.depends_on.{d}"),
+                        format!(
+                            "service {d:?} is required by {name:?} but is disabled. Can be enabled by profiles [{}]",
+                            p.join(", ")
+                        ),
+                    );
                 }
                 if spec.get("required") == Some(&Value::Bool(false)) {
                     warnings.push(format!(
@@ -228,7 +238,7 @@ mod tests {
 
     fn check(services: Value) -> R<Value> {
         let mut m = json!({"services": services, "networks": {"default": {}}});
-        validate(&mut m, &mut Vec::new())?;
+        validate(&mut m, &BTreeMap::new(), &mut Vec::new())?;
         Ok(m)
     }
 
