@@ -249,8 +249,11 @@ impl Loader {
         implicit_dependencies(&mut model);
         self.env_files(&mut model)?;
         drop_empty(&mut model);
-        if let Err(b) = validate::validate(&mut model, &disabled, &mut self.warnings) {
-            return Err(self.located(None, b));
+        // Uninterpolated, the model is not a project yet: Compose checks nothing across it.
+        if !self.no_interpolate {
+            if let Err(b) = validate::validate(&mut model, &disabled, &mut self.warnings) {
+                return Err(self.located(None, b));
+            }
         }
         drop_unused(&mut model);
         name_resources(&mut model, &name);
@@ -381,7 +384,7 @@ impl Loader {
         let include = m.remove("include");
         let mut warnings = std::mem::take(&mut self.warnings);
         let r = (|| -> Result<(), Bad> {
-            let mut cx = Ctx { base, env, warnings: &mut warnings };
+            let mut cx = Ctx { base, env, warnings: &mut warnings, lenient: self.no_interpolate };
             if let Some(services) = m.get_mut("services") {
                 if services.is_null() {
                     *services = json!({});

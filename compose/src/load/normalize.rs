@@ -34,6 +34,9 @@ pub struct Ctx<'a> {
     pub base: &'a Path,
     pub env: &'a BTreeMap<String, String>,
     pub warnings: &'a mut Vec<String>,
+    /// Uninterpolated (`config --no-interpolate`): a value still holding a `$` that does not
+    /// parse is kept as written, as Compose keeps it.
+    pub lenient: bool,
 }
 
 const BOOL_KEYS: &[&str] =
@@ -126,7 +129,13 @@ pub fn service(svc: &mut Value, at: &str, cx: &mut Ctx) -> R<()> {
             m.remove(&k);
             continue;
         }
-        field(&k, v, &p, cx)?;
+        let raw = cx.lenient.then(|| v.clone());
+        if let Err(e) = field(&k, v, &p, cx) {
+            match raw {
+                Some(raw) if raw.to_string().contains('$') => *v = raw,
+                _ => return Err(e),
+            }
+        }
     }
     if m.get("pull_policy").and_then(Value::as_str) == Some("if_not_present") {
         m.insert("pull_policy".into(), "missing".into());
@@ -1021,7 +1030,7 @@ mod tests {
     fn norm(svc: Value) -> R<Value> {
         let env = BTreeMap::from([("HOME".to_string(), "/home/u".to_string()), ("FROM_ENV".into(), "e".into())]);
         let mut w = Vec::new();
-        let mut cx = Ctx { base: Path::new("/p"), env: &env, warnings: &mut w };
+        let mut cx = Ctx { base: Path::new("/p"), env: &env, warnings: &mut w, lenient: false };
         let mut s = svc;
         service(&mut s, "services.web", &mut cx)?;
         Ok(s)

@@ -471,3 +471,16 @@ configs:
   c:
     file: ./c.txt
 "#;
+
+#[test]
+fn uninterpolated_keeps_what_does_not_parse() {
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: \"a:${TAG}\"\n    ports: [\"${PORT}:80\"]\n    init: ${INIT}\n",
+    )]);
+    let l = load_uninterpolated(&p.opts()).unwrap();
+    let web = &l.model["services"]["web"];
+    assert_eq!(web["image"], "a:${TAG}");
+    assert_eq!(web["ports"], json!(["${PORT}:80"]));
+    assert_eq!(web["init"], "${INIT}");
+}
