@@ -420,6 +420,50 @@ services:
         profiles: &[],
     },
     Case {
+        name: "networks, volumes and secrets: named, external, aliases",
+        files: &[
+            ("s.txt", "s\n"),
+            (
+                "compose.yaml",
+                r#"services:
+  web:
+    image: busybox
+    networks:
+      front:
+        aliases: [www]
+      back:
+    volumes: [data:/data, logs:/logs]
+    secrets: [token]
+    restart: on-failure
+    user: "1000"
+    working_dir: /srv
+    stop_signal: SIGTERM
+    stop_grace_period: 30s
+    cap_add: [NET_ADMIN]
+    tty: true
+    init: true
+networks:
+  front:
+    driver: bridge
+  back:
+    external: true
+    name: shared-back
+volumes:
+  data:
+    name: my-data
+  logs:
+    external: true
+secrets:
+  token:
+    file: ./s.txt
+"#,
+            ),
+        ],
+        args: &[],
+        env: &[],
+        profiles: &[],
+    },
+    Case {
         name: "short forms",
         files: &[
             // v1 refuses a build context that does not exist; v2 leaves that to `build`.
