@@ -57,6 +57,7 @@ const INT_KEYS: &[&str] = &[
 const BYTE_KEYS: &[&str] = &["mem_limit", "mem_reservation", "memswap_limit", "shm_size"];
 const STRING_KEYS: &[&str] = &[
     "image",
+    "pull_policy",
     "container_name",
     "hostname",
     "domainname",
@@ -153,7 +154,11 @@ fn field(k: &str, v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         _ if BOOL_KEYS.contains(&k) => *v = Value::Bool(to_bool(v, p)?),
         _ if INT_KEYS.contains(&k) => *v = Value::from(to_int(v, p)?),
         _ if BYTE_KEYS.contains(&k) => *v = bytes(v, p)?,
-        _ if STRING_KEYS.contains(&k) => *v = Value::String(to_str(v, p)?),
+        _ if STRING_KEYS.contains(&k) => {
+            let text = to_str(v, p)?;
+            check_enum(k, &text, p)?;
+            *v = Value::String(text);
+        }
         _ if LIST_KEYS.contains(&k) => *v = Value::Array(str_list(v, p)?),
         _ if STRING_OR_LIST_KEYS.contains(&k) => {
             if v.is_string() {
@@ -167,7 +172,16 @@ fn field(k: &str, v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         "command" | "entrypoint" => *v = command(v, p)?,
         "environment" => *v = Value::Object(kv_map(v, p, Some(cx.env))?),
         "env_file" => *v = env_file(v, p, cx)?,
-        "ports" => *v = ports(v, p)?,
+        "ports" => {
+            *v = ports(v, p)?;
+            for (i, port) in v.as_array().into_iter().flatten().enumerate() {
+                for f in ["protocol", "mode"] {
+                    if let Some(x) = port.get(f).and_then(Value::as_str) {
+                        check_enum(f, x, &format!("{p}.{i}.{f}"))?;
+                    }
+                }
+            }
+        }
         "expose" => {
             *v = Value::Array(str_list(v, p)?);
         }
@@ -200,6 +214,28 @@ fn field(k: &str, v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// The values Compose accepts for the keys that take one of a few words.
+fn check_enum(k: &str, v: &str, p: &str) -> R<()> {
+    let ok = match k {
+        "restart" => {
+            matches!(v, "no" | "always" | "unless-stopped" | "on-failure")
+                || v.strip_prefix("on-failure:").is_some_and(|n| n.parse::<u32>().is_ok())
+        }
+        "pull_policy" => {
+            matches!(v, "always" | "never" | "missing" | "build" | "if_not_present" | "daily" | "weekly")
+                || v.strip_prefix("every_").is_some_and(|d| parse_duration(d).is_some())
+        }
+        "protocol" => matches!(v, "tcp" | "udp" | "sctp"),
+        "mode" => matches!(v, "host" | "ingress"),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        bad(p, format!("{p}: invalid value {v:?}"))
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -1129,6 +1165,9 @@ mod tests {
             (json!({"healthcheck": {"interval": "soon"}}), "services.web.healthcheck.interval"),
             (json!({"volumes": ["a:b:c:d"]}), "services.web.volumes.0"),
             (json!({"scale": "x"}), "services.web.scale"),
+            (json!({"restart": "sometimes"}), "services.web.restart"),
+            (json!({"pull_policy": "hourly"}), "services.web.pull_policy"),
+            (json!({"ports": ["80/icmp"]}), "services.web.ports.0.protocol"),
         ] {
             assert_eq!(norm(svc).unwrap_err().path, path);
         }
