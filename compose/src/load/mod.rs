@@ -17,6 +17,12 @@
 //!
 //! Every error names the file, the line and the dotted key (`compose.yaml:7:
 //! services.web.ports must be a list`).
+//!
+//! Why by hand over a tree: the `compose_spec` crate types the spec but has no interpolation,
+//! merging, `extends` or positions, reshapes fields (`networks` and `network_mode` as one
+//! enum) away from what `config` must print, and sits on the deprecated `serde_yaml`; the
+//! pipeline needs the tree between steps anyway, as compose-go keeps a `map[string]any`.
+//! YAML comes from `yaml-rust2`'s event parser (maintained; every event has a position).
 
 mod interp;
 mod keys;
