@@ -232,6 +232,16 @@ fn service(s: &mut Map<String, Value>) {
         m.sort_by_key(|x| x.to_string());
         s.insert("volumes".into(), Value::Array(m));
     }
+    // v1 prints an extra host as written (`host:ip`); v2 as `host=ip`, sorted.
+    if let Some(Value::Array(h)) = s.get("extra_hosts") {
+        let mut h: Vec<String> = h
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|e| if e.contains('=') { e.to_string() } else { e.replacen(':', "=", 1) })
+            .collect();
+        h.sort();
+        s.insert("extra_hosts".into(), json!(h));
+    }
     // v2 fills in the default `dockerfile: Dockerfile`.
     if let Some(Value::Object(b)) = s.get_mut("build") {
         if b.get("dockerfile").and_then(Value::as_str) == Some("Dockerfile") {
@@ -459,6 +469,43 @@ secrets:
 "#,
             ),
         ],
+        args: &[],
+        env: &[],
+        profiles: &[],
+    },
+    Case {
+        name: "other service keys: labels, sysctls, ulimits, extra_hosts, tmpfs, dns, deploy",
+        files: &[(
+            "compose.yaml",
+            r#"services:
+  web:
+    image: busybox
+    hostname: web
+    labels: [com.example.a=1, com.example.b=two]
+    sysctls: [net.core.somaxconn=1024]
+    ulimits:
+      nproc: 512
+      nofile: {soft: 1024, hard: 2048}
+    extra_hosts: ["db.local:10.0.0.2"]
+    tmpfs: /run
+    dns: 8.8.8.8
+    cap_drop: [ALL]
+    read_only: true
+    privileged: false
+    stdin_open: true
+    expose: ["80"]
+    healthcheck:
+      test: ["CMD-SHELL", "true"]
+      interval: 5s
+      timeout: 3s
+      retries: 2
+      start_period: 10s
+    deploy:
+      replicas: 2
+      resources:
+        limits: {cpus: "0.5"}
+"#,
+        )],
         args: &[],
         env: &[],
         profiles: &[],
