@@ -607,6 +607,16 @@ fn config_forms_only_v2_has() {
         yaml.starts_with("name: cfgdiff\nservices:\n  web:\n    image: busybox:setnested\n    networks:\n      default: null\n    volumes:\n      - type: bind\n"),
         "{yaml}"
     );
+    // `-f -`: the file from the standard input, the working directory the project's.
+    let mut c = clean_env(b.cmd(), dir.path(), &[]);
+    c.args(["compose", "-f", "-", "config", "--services"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"services:\n  fromstdin:\n    image: x\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "fromstdin\n");
     for (flag, want) in [("--services", "web\n"), ("--images", "busybox:setnested\n")] {
         let mut c = clean_env(b.cmd(), dir.path(), &[("V", "1")]);
         let o = c.args(["compose", "config", flag]).output().unwrap();

@@ -137,7 +137,8 @@ pub fn normalize_project_name(s: &str) -> String {
 pub fn config_files(opts: &LoadOptions) -> Result<Vec<PathBuf>> {
     let abs = |p: &Path| normalize::clean(&opts.cwd.join(p));
     if !opts.files.is_empty() {
-        return Ok(opts.files.iter().map(|f| abs(f)).collect());
+        // `-f -` is the standard input, kept as `-`.
+        return Ok(opts.files.iter().map(|f| if f.as_os_str() == "-" { f.clone() } else { abs(f) }).collect());
     }
     let mut dir = opts.project_directory.as_deref().map(abs).unwrap_or_else(|| opts.cwd.clone());
     // `COMPOSE_FILE` and `COMPOSE_PATH_SEPARATOR` from the process, else from the `.env` of
@@ -200,12 +201,13 @@ impl Loader {
     fn new(opts: &LoadOptions) -> Result<Loader> {
         let files = config_files(opts)?;
         for f in &files {
-            if !f.is_file() {
+            if !f.is_file() && f.as_os_str() != "-" {
                 return Err(Error::NotFound(format!("open {}: no such file or directory", f.display())));
             }
         }
         let project_dir = match &opts.project_directory {
             Some(d) => normalize::clean(&opts.cwd.join(d)),
+            None if files[0].as_os_str() == "-" => opts.cwd.clone(),
             None => files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let env = environment(&project_dir, opts)?;
@@ -317,8 +319,13 @@ impl Loader {
 
     /// Reads, parses and interpolates one file; the index of its [`Source`] and its tree.
     fn read(&mut self, path: &Path, env: &BTreeMap<String, String>) -> Result<(usize, Value)> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
+        let text = if path.as_os_str() == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
+        } else {
+            std::fs::read_to_string(path)
+        }
+        .map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
         let doc = yaml::parse(&text).map_err(|e| {
             let (line, msg) = e.strip_prefix("line ").and_then(|r| r.split_once(": ")).unwrap_or(("?", &e));
             invalid(format!("{}:{line}: yaml: {msg}", path.display()))
