@@ -624,6 +624,41 @@ fn config_forms_only_v2_has() {
     }
 }
 
+/// The listing flags, `-q` and `-o`.
+#[test]
+fn config_flags() {
+    let b = Berth::new();
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    build: .\n    depends_on: [db]\n    volumes: [data:/d]\n  db:\n    image: pg\n    profiles: [db, all]\n  tool:\n    image: t\n    profiles: [tools]\nvolumes:\n  data:\n  unused:\n",
+    )]);
+    let out = |args: &[&str]| {
+        let o = clean_env(b.cmd(), dir.path(), &[]).args(["compose", "-p", "demo"]).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(out(&["--profile", "db", "config", "--services"]), "db\nweb\n", "dependencies first");
+    assert_eq!(out(&["config", "--profiles"]), "all\ndb\ntools\n");
+    assert_eq!(out(&["--profile", "db", "config", "--volumes"]), "data\n", "unused volumes are left out");
+    assert_eq!(out(&["--profile", "db", "config", "--images"]), "pg\ndemo-web\n");
+    assert_eq!(out(&["config", "tool", "--services"]), "tool\n", "a named service enables its profile");
+    assert_eq!(out(&["--profile", "db", "config", "-q"]), "");
+    let file = dir.path().join("out.json");
+    assert_eq!(out(&["--profile", "db", "config", "--format", "json", "-o", file.to_str().unwrap()]), "");
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(m["services"]["web"]["build"]["context"], dir.path().display().to_string());
+    assert_eq!(m["volumes"], json!({"data": {"name": "demo_data"}}));
+    // A dependency the active profiles leave out is an error, as Compose gives it.
+    let o = clean_env(b.cmd(), dir.path(), &[]).args(["compose", "config"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("service \"db\" is required by \"web\" but is disabled. Can be enabled by profiles [db, all]"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// Every entry under the berth root, to prove a failed command created nothing.
 fn listing(root: &Path) -> Vec<String> {
     let mut out = Vec::new();

@@ -42,8 +42,13 @@ pub struct Args {
 }
 
 pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
-    let opts = super::load_options(global);
-    let loaded = if args.no_interpolate { load::load_uninterpolated(&opts)? } else { load::load(&opts)? };
+    let mut opts = super::load_options(global);
+    if args.profiles {
+        // Every profile any service declares, active or not: the project with all enabled.
+        opts.profiles.push("*".into());
+    }
+    let loaded =
+        if args.no_interpolate { load::load_uninterpolated(&opts)? } else { load::load_for(&opts, &args.service)? };
     for w in &loaded.warnings {
         eprintln!("WARN[0000] {w}");
     }
@@ -59,11 +64,7 @@ pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
     } else if args.networks {
         lines(names("networks"))
     } else if args.profiles {
-        // Every profile any service declares, active or not: loaded with all enabled.
-        let mut all = opts.clone();
-        all.profiles.push("*".into());
-        let every = load::load(&all)?;
-        let mut p: Vec<String> = every.model["services"]
+        let mut p: Vec<String> = loaded.model["services"]
             .as_object()
             .into_iter()
             .flat_map(|m| m.values())
