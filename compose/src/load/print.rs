@@ -68,7 +68,7 @@ fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut S
             out.push_str("{\n");
             for (i, (k, x)) in all.iter().enumerate() {
                 out.push_str(&pad(ind + 1));
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(&go_json(&Value::String(k.to_string())));
                 out.push_str(": ");
                 match x {
                     Some(x) => {
@@ -103,8 +103,21 @@ fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut S
         }
         // Empty, or only defaults Compose leaves out.
         Value::Object(_) => out.push_str("{}"),
-        v => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
+        v => out.push_str(&go_json(v)),
     }
+}
+
+/// A JSON scalar as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped.
+fn go_json(v: &Value) -> String {
+    let text = serde_json::to_string(v).unwrap_or_default();
+    if !v.is_string() {
+        return text;
+    }
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn block_map<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
@@ -284,6 +297,7 @@ mod tests {
             to_yaml(&m),
             "name: demo\nservices:\n  web:\n    build:\n      context: /p\n      dockerfile: Dockerfile\n    command:\n      - echo\n      - hi there\n    environment:\n      A: \"yes\"\n      B: \"2\"\n      C: null\n      D: \"\"\n    image: nginx\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: \"8080\"\n        protocol: tcp\nnetworks:\n  default:\n    name: demo_default\n"
         );
+        assert!(to_json(&json!({"a": "x && y <z>"})).contains(r#""a": "x \u0026\u0026 y \u003cz\u003e""#));
         let j = to_json(&m);
         let back: Value = serde_json::from_str(&j).unwrap();
         assert_eq!(back["services"]["web"]["entrypoint"], Value::Null);
