@@ -497,18 +497,13 @@ impl Loader {
                 };
                 let dst =
                     target.entry(kind).or_insert_with(|| json!({})).as_object_mut().expect("normalised to a mapping");
-                for (k, v) in add {
-                    match dst.get(&k) {
-                        Some(old) if *old != v => {
-                            return Err(fail(
-                                self,
-                                format!("{kind}.{k} conflicts with imported resource from {}", files[0].display()),
-                            ))
-                        }
-                        _ => {
-                            dst.insert(k, v);
-                        }
+                // A name defined on both sides: this file's definition merges over the
+                // imported one, as compose-go imports resources.
+                for (k, mut v) in add {
+                    if let Some(local) = dst.remove(&k) {
+                        merge::merge(&mut v, local, &format!("{kind}.{k}"));
                     }
+                    dst.insert(k, v);
                 }
             }
         }

@@ -304,9 +304,11 @@ fn cycles_and_conflicts() {
     assert!(p.err().contains("include or extends cycle"), "{}", p.err());
     let p = Proj::new(&[
         ("compose.yaml", "include: [sub/compose.yaml]\nservices:\n  a:\n    image: a\n"),
-        ("sub/compose.yaml", "services:\n  a:\n    image: other\n"),
+        ("sub/compose.yaml", "services:\n  a:\n    image: other\n    environment: {X: '1'}\n"),
     ]);
-    assert!(p.err().contains("conflicts with imported resource"), "{}", p.err());
+    // Defined on both sides: the including file's definition merges over the imported one.
+    let a = &p.load().unwrap().model["services"]["a"];
+    assert_eq!((a["image"].as_str(), &a["environment"]), (Some("a"), &json!({"X": "1"})));
     let p = Proj::new(&[(
         "compose.yaml",
         "services:\n  a:\n    image: a\n    container_name: x\n  b:\n    image: a\n    container_name: x\n",
