@@ -341,7 +341,7 @@ fn every_listed_key_is_accepted() {
     assert_eq!(l.warnings, ["service \"web\" depends on undefined service \"job\": ignored as it is not required"]);
     let web = &l.model["services"]["web"];
     assert_eq!(web["secrets"][1]["mode"], "0400");
-    assert_eq!(web["deploy"]["resources"]["limits"], json!({"cpus": 0.5, "memory": "134217728", "pids": 100}));
+    assert_eq!(web["deploy"]["resources"]["limits"], json!({"cpus": 1.5, "memory": "268435456", "pids": 100}));
     assert_eq!(web["networks"]["front"], json!({"aliases": ["w", "www"], "ipv4_address": "172.28.0.10"}));
     assert_eq!(web["environment"], json!({"A": "1", "E": "1"}));
     assert!(web.get("profiles").is_none(), "empty lists are left out");
@@ -421,9 +421,9 @@ services:
     mem_limit: 256m
     cpus: 1.5
     deploy:
-      replicas: 2
+      replicas: 1
       resources:
-        limits: {cpus: "0.5", memory: 128M, pids: 100}
+        limits: {cpus: "1.5", memory: 256M, pids: 100}
     secrets:
       - s
       - source: s
