@@ -3,7 +3,8 @@
 //! The forms: `$VAR`, `${VAR}`, `${VAR:-default}` (unset or empty), `${VAR-default}` (unset),
 //! `${VAR:?message}`/`${VAR?message}` (an error when unset or empty / unset),
 //! `${VAR:+alternative}`/`${VAR+alternative}` (the alternative when set and non-empty / set),
-//! and `$$` for a literal `$`. Defaults and alternatives are themselves interpolated, so
+//! and `$$` for a literal `$` (a `$` that starts no form stays as it is; a `${` that does not
+//! parse is an error). Defaults and alternatives are themselves interpolated, so
 //! `${A:-${B:-x}}` nests. An unset variable with no default is the empty string and a warning,
 //! as Compose says it. Only values are interpolated, never keys.
 
@@ -48,7 +49,12 @@ pub fn substitute(s: &str, env: &dyn Fn(&str) -> Option<String>, unset: &mut Vec
                 out.push_str(&lookup(name, env, unset));
                 i = end;
             }
-            _ => return Err(Fault::Invalid),
+            // A `$` that starts no form (`a $ b`, `cost: 5$`) is itself, as compose-go's
+            // pattern leaves it; only a `${` that does not parse is an error.
+            _ => {
+                out.push('$');
+                i += 1;
+            }
         }
         lit = i;
     }
@@ -305,7 +311,8 @@ mod tests {
         assert!(matches!(sub("${E:?x}"), Err(Fault::Required(_))));
         assert_eq!(sub("${E?x}").unwrap(), "");
         assert_eq!(sub("${ A}"), Err(Fault::Invalid));
-        assert_eq!(sub("a $ b"), Err(Fault::Invalid));
+        assert_eq!(sub("a $ b 5$").unwrap(), "a $ b 5$");
+        assert_eq!(sub("${}"), Err(Fault::Invalid));
         assert_eq!(sub("${A"), Err(Fault::Invalid));
     }
 

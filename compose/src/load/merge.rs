@@ -12,6 +12,16 @@ use serde_json::{Map, Value};
 
 /// Merges `over` into `base`; `path` is the dotted path of `base` (`services.web`).
 pub fn merge(base: &mut Value, over: Value, path: &str) {
+    // Logging options merge only for the same driver (or where one side names none).
+    if path.starts_with("services.") && path.ends_with(".logging") && path.matches('.').count() == 2 {
+        let driver = |v: &Value| v.get("driver").cloned();
+        if let (Some(a), Some(b)) = (driver(base), driver(&over)) {
+            if a != b {
+                *base = strip(over);
+                return;
+            }
+        }
+    }
     match (base, over) {
         (Value::Object(b), Value::Object(o)) if !is_marker_obj(&o) => merge_maps(b, o, path),
         (b @ Value::Array(_), Value::Array(o)) => merge_seqs(b, o, path),
@@ -131,6 +141,15 @@ mod tests {
                 "cap_add": ["NET_ADMIN", "SYS_TIME"], "healthcheck": {"test": ["CMD", "b"], "retries": 3},
             }, "db": {"image": "pg"}}})
         );
+    }
+
+    #[test]
+    fn logging_merges_for_one_driver() {
+        let mut base = json!({"services": {"w": {"logging": {"driver": "json-file", "options": {"max-size": "1m"}}}}});
+        merge(&mut base, json!({"services": {"w": {"logging": {"options": {"max-file": "2"}}}}}), "");
+        assert_eq!(base["services"]["w"]["logging"]["options"], json!({"max-size": "1m", "max-file": "2"}));
+        merge(&mut base, json!({"services": {"w": {"logging": {"driver": "syslog"}}}}), "");
+        assert_eq!(base["services"]["w"]["logging"], json!({"driver": "syslog"}));
     }
 
     #[test]

@@ -17,8 +17,15 @@
 //!
 //! Every error names the file, the line and the dotted key (`compose.yaml:7:
 //! services.web.ports must be a list`).
+//!
+//! Why by hand over a tree: the `compose_spec` crate types the spec but has no interpolation,
+//! merging, `extends` or positions, reshapes fields (`networks` and `network_mode` as one
+//! enum) away from what `config` must print, and sits on the deprecated `serde_yaml`; the
+//! pipeline needs the tree between steps anyway, as compose-go keeps a `map[string]any`.
+//! YAML comes from `yaml-rust2`'s event parser (maintained; every event has a position).
 
 mod interp;
+mod keys;
 mod merge;
 mod normalize;
 pub mod print;
@@ -84,6 +91,38 @@ pub fn load_uninterpolated(opts: &LoadOptions) -> Result<Loaded> {
     Loader::new(opts)?.run(opts, &[], true)
 }
 
+/// The services of a loaded model, each after the services it depends on (ties by name), as
+/// `config --services` lists them and `up` starts them.
+pub fn dependency_order(model: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let services = model["services"].as_object().unwrap_or(&empty);
+    let mut out: Vec<String> = Vec::new();
+    fn visit(n: &str, services: &Map<String, Value>, out: &mut Vec<String>, path: &mut Vec<String>) {
+        if out.iter().any(|o| o == n) || path.iter().any(|p| p == n) {
+            return;
+        }
+        path.push(n.to_string());
+        if let Some(d) = services.get(n).and_then(|s| s.get("depends_on")).and_then(Value::as_object) {
+            for k in d.keys() {
+                if services.contains_key(k) {
+                    visit(k, services, out, path);
+                }
+            }
+        }
+        path.pop();
+        out.push(n.to_string());
+    }
+    for n in services.keys() {
+        visit(n, services, &mut out, &mut Vec::new());
+    }
+    out
+}
+
+/// A compose duration (`1m30s`, `500ms`, `10`) in nanoseconds, as the loader reads them.
+pub fn parse_duration(s: &str) -> Option<i128> {
+    normalize::parse_duration(s)
+}
+
 /// Project names as Compose v2 accepts them from `-p` (and makes from a directory's name).
 pub fn normalize_project_name(s: &str) -> String {
     let s: String = s
@@ -98,13 +137,26 @@ pub fn normalize_project_name(s: &str) -> String {
 pub fn config_files(opts: &LoadOptions) -> Result<Vec<PathBuf>> {
     let abs = |p: &Path| normalize::clean(&opts.cwd.join(p));
     if !opts.files.is_empty() {
-        return Ok(opts.files.iter().map(|f| abs(f)).collect());
-    }
-    if let Some(cf) = opts.environ.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
-        let sep = opts.environ.get("COMPOSE_PATH_SEPARATOR").filter(|s| !s.is_empty()).map_or(":", String::as_str);
-        return Ok(cf.split(sep).filter(|s| !s.is_empty()).map(|f| abs(Path::new(f))).collect());
+        // `-f -` is the standard input, kept as `-`.
+        return Ok(opts.files.iter().map(|f| if f.as_os_str() == "-" { f.clone() } else { abs(f) }).collect());
     }
     let mut dir = opts.project_directory.as_deref().map(abs).unwrap_or_else(|| opts.cwd.clone());
+    // `COMPOSE_FILE` and `COMPOSE_PATH_SEPARATOR` from the process, else from the `.env` of
+    // the working directory, as Compose v2 reads them before it knows the files.
+    let mut vars = opts.environ.clone();
+    if !vars.contains_key("COMPOSE_FILE") {
+        if let Ok(text) = std::fs::read_to_string(dir.join(".env")) {
+            if let Ok(dotenv) = interp::parse_dotenv(&text, &|k| opts.environ.get(k).cloned()) {
+                for (k, v) in dotenv {
+                    vars.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+    if let Some(cf) = vars.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
+        let sep = vars.get("COMPOSE_PATH_SEPARATOR").filter(|s| !s.is_empty()).map_or(":", String::as_str);
+        return Ok(cf.split(sep).filter(|s| !s.is_empty()).map(|f| normalize::clean(&dir.join(f))).collect());
+    }
     loop {
         if let Some(f) = FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file()) {
             let mut files = vec![f];
@@ -149,12 +201,13 @@ impl Loader {
     fn new(opts: &LoadOptions) -> Result<Loader> {
         let files = config_files(opts)?;
         for f in &files {
-            if !f.is_file() {
+            if !f.is_file() && f.as_os_str() != "-" {
                 return Err(Error::NotFound(format!("open {}: no such file or directory", f.display())));
             }
         }
         let project_dir = match &opts.project_directory {
             Some(d) => normalize::clean(&opts.cwd.join(d)),
+            None if files[0].as_os_str() == "-" => opts.cwd.clone(),
             None => files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let env = environment(&project_dir, opts)?;
@@ -199,11 +252,16 @@ impl Loader {
         model_obj.insert("name".into(), Value::String(name.clone()));
         model_obj.entry("services").or_insert_with(|| json!({}));
         let profiles = self.profiles(opts);
-        self.apply_profiles(&mut model, &profiles, named)?;
+        let disabled = self.apply_profiles(&mut model, &profiles, named)?;
         implicit_networks(&mut model);
+        implicit_dependencies(&mut model);
         self.env_files(&mut model)?;
-        if let Err(b) = validate::validate(&mut model, &mut self.warnings) {
-            return Err(self.located(None, b));
+        drop_empty(&mut model);
+        // Uninterpolated, the model is not a project yet: Compose checks nothing across it.
+        if !self.no_interpolate {
+            if let Err(b) = validate::validate(&mut model, &disabled, &mut self.warnings) {
+                return Err(self.located(None, b));
+            }
         }
         drop_unused(&mut model);
         name_resources(&mut model, &name);
@@ -247,19 +305,27 @@ impl Loader {
                 .max_by_key(|(d, _, _)| *d)
                 .map(|(_, s, l)| (s, l)),
         };
+        // The key is said once: in the message, or before it.
+        let msg =
+            if b.msg.contains(&b.path) || b.path.is_empty() { b.msg.clone() } else { format!("{}: {}", b.path, b.msg) };
         match hit {
-            Some((s, l)) => invalid(format!("{}:{l}: {}", s.file.display(), b.msg)),
+            Some((s, l)) => invalid(format!("{}:{l}: {msg}", s.file.display())),
             None => match src.and_then(|i| self.sources.get(i)) {
-                Some(s) => invalid(format!("{}: {}", s.file.display(), b.msg)),
-                None => invalid(b.msg),
+                Some(s) => invalid(format!("{}: {msg}", s.file.display())),
+                None => invalid(msg),
             },
         }
     }
 
     /// Reads, parses and interpolates one file; the index of its [`Source`] and its tree.
     fn read(&mut self, path: &Path, env: &BTreeMap<String, String>) -> Result<(usize, Value)> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
+        let text = if path.as_os_str() == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
+        } else {
+            std::fs::read_to_string(path)
+        }
+        .map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
         let doc = yaml::parse(&text).map_err(|e| {
             let (line, msg) = e.strip_prefix("line ").and_then(|r| r.split_once(": ")).unwrap_or(("?", &e));
             invalid(format!("{}:{line}: yaml: {msg}", path.display()))
@@ -323,7 +389,7 @@ impl Loader {
                     path.display()
                 ));
                 m.remove(&k);
-            } else if !(normalize::TOP_KEYS.contains(&k.as_str()) || k == "include" || k.starts_with("x-")) {
+            } else if !(keys::TOP_KEYS.contains(&k.as_str()) || k == "include" || k.starts_with("x-")) {
                 self.warnings.push(format!("{}: unknown top-level key {k:?} ignored", path.display()));
                 m.remove(&k);
             }
@@ -331,7 +397,7 @@ impl Loader {
         let include = m.remove("include");
         let mut warnings = std::mem::take(&mut self.warnings);
         let r = (|| -> Result<(), Bad> {
-            let mut cx = Ctx { base, env, warnings: &mut warnings };
+            let mut cx = Ctx { base, env, warnings: &mut warnings, lenient: self.no_interpolate };
             if let Some(services) = m.get_mut("services") {
                 if services.is_null() {
                     *services = json!({});
@@ -352,6 +418,9 @@ impl Loader {
         })();
         self.warnings = warnings;
         r.map_err(|b| self.located(Some(idx), b))?;
+        let file = path.display().to_string();
+        let warnings = &mut self.warnings;
+        keys::strip_unknown(&mut value, &mut Vec::new(), &mut |w| warnings.push(format!("{file}: {w}")));
         if let Some(inc) = include {
             self.include(&mut value, inc, idx, base, chain)?;
         }
@@ -428,18 +497,13 @@ impl Loader {
                 };
                 let dst =
                     target.entry(kind).or_insert_with(|| json!({})).as_object_mut().expect("normalised to a mapping");
-                for (k, v) in add {
-                    match dst.get(&k) {
-                        Some(old) if *old != v => {
-                            return Err(fail(
-                                self,
-                                format!("{kind}.{k} conflicts with imported resource from {}", files[0].display()),
-                            ))
-                        }
-                        _ => {
-                            dst.insert(k, v);
-                        }
+                // A name defined on both sides: this file's definition merges over the
+                // imported one, as compose-go imports resources.
+                for (k, mut v) in add {
+                    if let Some(local) = dst.remove(&k) {
+                        merge::merge(&mut v, local, &format!("{kind}.{k}"));
                     }
+                    dst.insert(k, v);
                 }
             }
         }
@@ -505,7 +569,7 @@ impl Loader {
                             Bad {
                                 path: at.clone(),
                                 msg: format!(
-                                    "cannot extend service {name:?} in {}: service {target:?} not found",
+                                    "cannot extend service {name:?}: service {target:?} not found in {}",
                                     file.display()
                                 ),
                             },
@@ -534,34 +598,54 @@ impl Loader {
         Ok(parent)
     }
 
-    /// Drops the services no active profile enables (keeping those named and what they need).
-    fn apply_profiles(&mut self, model: &mut Value, profiles: &BTreeSet<String>, named: &[String]) -> Result<()> {
+    /// Drops the services no active profile enables, and, when services are named, all but
+    /// them and what they depend on, as Compose v2 does: a named service's profiles are
+    /// enabled with it, a dependency's are not. Returns the disabled services and their
+    /// profiles, for the error a dependency on one of them gets.
+    fn apply_profiles(
+        &mut self,
+        model: &mut Value,
+        profiles: &BTreeSet<String>,
+        named: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>> {
         let services = model["services"].as_object_mut().expect("a mapping");
+        let profiles_of = |s: &Value| -> Vec<String> {
+            s.get("profiles")
+                .and_then(Value::as_array)
+                .map(|p| p.iter().filter_map(Value::as_str).map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let mut enabled = profiles.clone();
         for n in named {
-            if !services.contains_key(n) {
-                return Err(invalid(format!("no such service: {n}")));
+            match services.get(n) {
+                Some(s) => enabled.extend(profiles_of(s)),
+                None => return Err(invalid(format!("no such service: {n}"))),
             }
         }
-        let all = profiles.contains("*");
-        let mut keep: BTreeSet<String> = services
-            .iter()
-            .filter(|(_, s)| match s.get("profiles").and_then(Value::as_array) {
-                None => true,
-                Some(p) if p.is_empty() => true,
-                Some(p) => all || p.iter().filter_map(Value::as_str).any(|x| profiles.contains(x)),
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut todo: Vec<String> = named.to_vec();
-        while let Some(n) = todo.pop() {
-            if keep.insert(n.clone()) || named.contains(&n) {
+        let all = enabled.contains("*");
+        let mut disabled = BTreeMap::new();
+        services.retain(|name, s| {
+            let p = profiles_of(s);
+            let on = p.is_empty() || all || p.iter().any(|x| enabled.contains(x));
+            if !on {
+                disabled.insert(name.clone(), p);
+            }
+            on
+        });
+        if !named.is_empty() {
+            let mut keep = BTreeSet::new();
+            let mut todo: Vec<String> = named.to_vec();
+            while let Some(n) = todo.pop() {
+                if !keep.insert(n.clone()) {
+                    continue;
+                }
                 if let Some(d) = services.get(&n).and_then(|s| s.get("depends_on")).and_then(Value::as_object) {
-                    todo.extend(d.keys().filter(|k| !keep.contains(*k)).cloned());
+                    todo.extend(d.keys().cloned());
                 }
             }
+            services.retain(|k, _| keep.contains(k));
         }
-        services.retain(|k, _| keep.contains(k));
-        Ok(())
+        Ok(disabled)
     }
 
     /// `env_file`s read into `environment` (the service's own `environment` wins), then
@@ -649,6 +733,61 @@ fn implicit_networks(model: &mut Value) {
         let nets = model.as_object_mut().expect("a mapping").entry("networks").or_insert_with(|| json!({}));
         if let Some(n) = nets.as_object_mut() {
             n.entry("default").or_insert_with(|| json!({}));
+        }
+    }
+}
+
+/// A service's empty lists and maps (`profiles: []`, `environment: {}`) are left out, as
+/// Compose's `omitempty` leaves them; `command` and `entrypoint` keep an empty list, which
+/// means something (no command).
+fn drop_empty(model: &mut Value) {
+    let Some(services) = model["services"].as_object_mut() else { return };
+    for s in services.values_mut() {
+        if let Some(o) = s.as_object_mut() {
+            o.retain(|k, v| {
+                matches!(k.as_str(), "command" | "entrypoint")
+                    || !(v.as_array().is_some_and(Vec::is_empty) || v.as_object().is_some_and(Map::is_empty))
+            });
+        }
+    }
+}
+
+/// The dependencies Compose v2 adds: a service sharing another's namespace
+/// (`network_mode: service:X`, and `ipc`, `pid`, `uts`, `cgroup`) or linking to it (`links`)
+/// depends on it with `restart: true`, one mounting its volumes (`volumes_from`) without.
+fn implicit_dependencies(model: &mut Value) {
+    let Some(services) = model["services"].as_object_mut() else { return };
+    for s in services.values_mut() {
+        let Some(o) = s.as_object_mut() else { continue };
+        let mut add: Vec<(String, bool)> = Vec::new();
+        for link in o.get("links").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(l) = link.as_str() {
+                add.push((l.split(':').next().unwrap_or(l).to_string(), true));
+            }
+        }
+        for ns in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
+            if let Some(other) = o.get(ns).and_then(Value::as_str).and_then(|m| m.strip_prefix("service:")) {
+                add.push((other.to_string(), true));
+            }
+        }
+        for vf in o.get("volumes_from").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(v) = vf.as_str().filter(|v| !v.starts_with("container:")) {
+                add.push((v.split(':').next().unwrap_or(v).to_string(), false));
+            }
+        }
+        if add.is_empty() {
+            continue;
+        }
+        let deps = o.entry("depends_on").or_insert_with(|| json!({}));
+        let Some(d) = deps.as_object_mut() else { continue };
+        for (name, restart) in add {
+            d.entry(name).or_insert_with(|| {
+                let mut dep = json!({"condition": "service_started", "required": true});
+                if restart {
+                    dep["restart"] = Value::Bool(true);
+                }
+                dep
+            });
         }
     }
 }

@@ -13,6 +13,8 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use super::keys::SERVICE_KEYS;
+
 /// An error about one key: its dotted path and what is wrong.
 #[derive(Debug)]
 pub struct Bad {
@@ -32,112 +34,10 @@ pub struct Ctx<'a> {
     pub base: &'a Path,
     pub env: &'a BTreeMap<String, String>,
     pub warnings: &'a mut Vec<String>,
+    /// Uninterpolated (`config --no-interpolate`): a value still holding a `$` that does not
+    /// parse is kept as written, as Compose keeps it.
+    pub lenient: bool,
 }
-
-/// The service keys of the compose-spec, in the order `docker compose config` prints them.
-pub const SERVICE_KEYS: &[&str] = &[
-    "profiles",
-    "annotations",
-    "attach",
-    "build",
-    "develop",
-    "blkio_config",
-    "cap_add",
-    "cap_drop",
-    "cgroup_parent",
-    "cgroup",
-    "cpu_count",
-    "cpu_percent",
-    "cpu_period",
-    "cpu_quota",
-    "cpu_rt_period",
-    "cpu_rt_runtime",
-    "cpus",
-    "cpuset",
-    "cpu_shares",
-    "command",
-    "configs",
-    "container_name",
-    "credential_spec",
-    "depends_on",
-    "deploy",
-    "device_cgroup_rules",
-    "devices",
-    "dns",
-    "dns_opt",
-    "dns_search",
-    "dockerfile",
-    "domainname",
-    "entrypoint",
-    "provider",
-    "environment",
-    "env_file",
-    "expose",
-    "extends",
-    "external_links",
-    "extra_hosts",
-    "group_add",
-    "gpus",
-    "hostname",
-    "healthcheck",
-    "image",
-    "init",
-    "ipc",
-    "isolation",
-    "labels",
-    "label_file",
-    "links",
-    "logging",
-    "log_driver",
-    "log_opt",
-    "mem_limit",
-    "mem_reservation",
-    "memswap_limit",
-    "mem_swappiness",
-    "mac_address",
-    "models",
-    "net",
-    "network_mode",
-    "networks",
-    "oom_kill_disable",
-    "oom_score_adj",
-    "pid",
-    "pids_limit",
-    "platform",
-    "ports",
-    "privileged",
-    "pull_policy",
-    "read_only",
-    "restart",
-    "runtime",
-    "scale",
-    "secrets",
-    "security_opt",
-    "shm_size",
-    "stdin_open",
-    "stop_grace_period",
-    "stop_signal",
-    "storage_opt",
-    "sysctls",
-    "tmpfs",
-    "tty",
-    "ulimits",
-    "use_api_socket",
-    "user",
-    "userns_mode",
-    "uts",
-    "volume_driver",
-    "volumes",
-    "volumes_from",
-    "working_dir",
-    "pre_start",
-    "post_start",
-    "pre_stop",
-];
-
-/// The top-level keys, in the order `docker compose config` prints them (`version` and
-/// `include` are read, never printed).
-pub const TOP_KEYS: &[&str] = &["name", "services", "networks", "volumes", "secrets", "configs", "models"];
 
 const BOOL_KEYS: &[&str] =
     &["init", "read_only", "privileged", "tty", "stdin_open", "oom_kill_disable", "use_api_socket", "attach"];
@@ -157,6 +57,7 @@ const INT_KEYS: &[&str] = &[
 const BYTE_KEYS: &[&str] = &["mem_limit", "mem_reservation", "memswap_limit", "shm_size"];
 const STRING_KEYS: &[&str] = &[
     "image",
+    "pull_policy",
     "container_name",
     "hostname",
     "domainname",
@@ -229,7 +130,13 @@ pub fn service(svc: &mut Value, at: &str, cx: &mut Ctx) -> R<()> {
             m.remove(&k);
             continue;
         }
-        field(&k, v, &p, cx)?;
+        let raw = cx.lenient.then(|| v.clone());
+        if let Err(e) = field(&k, v, &p, cx) {
+            match raw {
+                Some(raw) if raw.to_string().contains('$') => *v = raw,
+                _ => return Err(e),
+            }
+        }
     }
     if m.get("pull_policy").and_then(Value::as_str) == Some("if_not_present") {
         m.insert("pull_policy".into(), "missing".into());
@@ -247,7 +154,11 @@ fn field(k: &str, v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         _ if BOOL_KEYS.contains(&k) => *v = Value::Bool(to_bool(v, p)?),
         _ if INT_KEYS.contains(&k) => *v = Value::from(to_int(v, p)?),
         _ if BYTE_KEYS.contains(&k) => *v = bytes(v, p)?,
-        _ if STRING_KEYS.contains(&k) => *v = Value::String(to_str(v, p)?),
+        _ if STRING_KEYS.contains(&k) => {
+            let text = to_str(v, p)?;
+            check_enum(k, &text, p)?;
+            *v = Value::String(text);
+        }
         _ if LIST_KEYS.contains(&k) => *v = Value::Array(str_list(v, p)?),
         _ if STRING_OR_LIST_KEYS.contains(&k) => {
             if v.is_string() {
@@ -261,7 +172,16 @@ fn field(k: &str, v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         "command" | "entrypoint" => *v = command(v, p)?,
         "environment" => *v = Value::Object(kv_map(v, p, Some(cx.env))?),
         "env_file" => *v = env_file(v, p, cx)?,
-        "ports" => *v = ports(v, p)?,
+        "ports" => {
+            *v = ports(v, p)?;
+            for (i, port) in v.as_array().into_iter().flatten().enumerate() {
+                for f in ["protocol", "mode"] {
+                    if let Some(x) = port.get(f).and_then(Value::as_str) {
+                        check_enum(f, x, &format!("{p}.{i}.{f}"))?;
+                    }
+                }
+            }
+        }
         "expose" => {
             *v = Value::Array(str_list(v, p)?);
         }
@@ -294,6 +214,28 @@ fn field(k: &str, v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// The values Compose accepts for the keys that take one of a few words.
+fn check_enum(k: &str, v: &str, p: &str) -> R<()> {
+    let ok = match k {
+        "restart" => {
+            matches!(v, "no" | "always" | "unless-stopped" | "on-failure")
+                || v.strip_prefix("on-failure:").is_some_and(|n| n.parse::<u32>().is_ok())
+        }
+        "pull_policy" => {
+            matches!(v, "always" | "never" | "missing" | "build" | "if_not_present" | "daily" | "weekly")
+                || v.strip_prefix("every_").is_some_and(|d| parse_duration(d).is_some())
+        }
+        "protocol" => matches!(v, "tcp" | "udp" | "sctp"),
+        "mode" => matches!(v, "host" | "ingress"),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        bad(p, format!("{p}: invalid value {v:?}"))
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -445,7 +387,11 @@ fn build(v: &mut Value, p: &str, cx: &mut Ctx) -> R<()> {
         b.insert("dockerfile".into(), "Dockerfile".into());
     }
     if let Some(a) = b.get_mut("args") {
-        *a = Value::Object(kv_map(a, &format!("{p}.args"), Some(cx.env))?);
+        // An argument with no value and no such variable is left out (the Dockerfile's
+        // default applies), where `environment` keeps it as null.
+        let mut args = kv_map(a, &format!("{p}.args"), Some(cx.env))?;
+        args.retain(|_, v| !v.is_null());
+        *a = Value::Object(args);
     }
     if let Some(a) = b.get_mut("labels") {
         *a = Value::Object(kv_map(a, &format!("{p}.labels"), None)?);
@@ -637,6 +583,11 @@ fn volumes(v: &Value, p: &str, cx: &mut Ctx) -> R<Value> {
             _ => return bad(&ip, format!("{ip} must be a string or a mapping")),
         };
         if e.get("type").and_then(Value::as_str) == Some("bind") {
+            // `create_host_path` defaults to true wherever `bind` is given (compose-go's
+            // default); the printer leaves the default out, as Compose prints it.
+            if let Some(b) = e.get_mut("bind").and_then(Value::as_object_mut) {
+                b.entry("create_host_path").or_insert(Value::Bool(true));
+            }
             if let Some(src) = e.get("source").and_then(Value::as_str) {
                 let abs = resolve(cx.base, src, cx.env);
                 e.insert("source".into(), Value::String(abs));
@@ -990,13 +941,14 @@ fn file_refs(v: &Value, p: &str) -> R<Value> {
                 }
                 let mut o = o.clone();
                 if let Some(m) = o.get("mode") {
-                    // Modes are octal in YAML files (`0440`) and printed as numbers.
+                    // A string is octal (`"0440"`); a YAML number already is the mode (go-yaml
+                    // reads `0440` as octal). Compose prints it as an octal string, `"0440"`.
                     let n = match m {
                         Value::String(s) => i64::from_str_radix(s.trim_start_matches("0o"), 8)
                             .map_err(|_| Bad { path: ip.clone(), msg: format!("{ip}.mode: invalid mode {s:?}") })?,
                         _ => to_int(m, &format!("{ip}.mode"))?,
                     };
-                    o.insert("mode".into(), n.into());
+                    o.insert("mode".into(), Value::String(format!("0{n:o}")));
                 }
                 for k in ["uid", "gid"] {
                     if let Some(x) = o.get(k) {
@@ -1114,7 +1066,7 @@ mod tests {
     fn norm(svc: Value) -> R<Value> {
         let env = BTreeMap::from([("HOME".to_string(), "/home/u".to_string()), ("FROM_ENV".into(), "e".into())]);
         let mut w = Vec::new();
-        let mut cx = Ctx { base: Path::new("/p"), env: &env, warnings: &mut w };
+        let mut cx = Ctx { base: Path::new("/p"), env: &env, warnings: &mut w, lenient: false };
         let mut s = svc;
         service(&mut s, "services.web", &mut cx)?;
         Ok(s)
@@ -1198,7 +1150,7 @@ mod tests {
         assert_eq!(s["cpus"], 0.5);
         assert_eq!(s["init"], true);
         assert_eq!(s["ulimits"], json!({"nofile": {"soft": 1, "hard": 2}, "nproc": 65535}));
-        assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": 288}]));
+        assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": "0440"}]));
         assert_eq!(s["extra_hosts"], json!(["a=::1", "b=1.2.3.4"]));
         assert_eq!(s["pull_policy"], "missing");
         assert_eq!(s["x-custom"], json!({"k": 1}));
@@ -1213,6 +1165,9 @@ mod tests {
             (json!({"healthcheck": {"interval": "soon"}}), "services.web.healthcheck.interval"),
             (json!({"volumes": ["a:b:c:d"]}), "services.web.volumes.0"),
             (json!({"scale": "x"}), "services.web.scale"),
+            (json!({"restart": "sometimes"}), "services.web.restart"),
+            (json!({"pull_policy": "hourly"}), "services.web.pull_policy"),
+            (json!({"ports": ["80/icmp"]}), "services.web.ports.0.protocol"),
         ] {
             assert_eq!(norm(svc).unwrap_err().path, path);
         }

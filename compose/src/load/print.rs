@@ -3,119 +3,16 @@
 //! else) or JSON (two-space indents), keys in Compose's order — a service's and each long
 //! form's keys in the order of compose-go's structs, user-named maps sorted.
 
-use super::normalize::{SERVICE_KEYS, TOP_KEYS};
+use super::keys::{order, SERVICE_KEYS};
 use serde_json::Value;
 
-const BUILD: &[&str] = &[
-    "context",
-    "dockerfile",
-    "dockerfile_inline",
-    "entitlements",
-    "args",
-    "provenance",
-    "sbom",
-    "ssh",
-    "labels",
-    "cache_from",
-    "cache_to",
-    "no_cache",
-    "no_cache_filter",
-    "additional_contexts",
-    "pull",
-    "extra_hosts",
-    "isolation",
-    "network",
-    "target",
-    "secrets",
-    "shm_size",
-    "tags",
-    "ulimits",
-    "platforms",
-    "privileged",
-];
-const PORT: &[&str] = &["name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"];
-const VOLUME: &[&str] = &["type", "source", "target", "read_only", "consistency", "bind", "volume", "tmpfs", "image"];
-const BIND: &[&str] = &["selinux", "propagation", "create_host_path", "recursive"];
-const VOLUME_OPTS: &[&str] = &["labels", "nocopy", "subpath"];
-const HEALTH: &[&str] = &["test", "timeout", "interval", "retries", "start_period", "start_interval", "disable"];
-const DEPENDS: &[&str] = &["condition", "restart", "required"];
-const NETWORK: &[&str] = &[
-    "name",
-    "driver",
-    "driver_opts",
-    "ipam",
-    "external",
-    "internal",
-    "attachable",
-    "labels",
-    "enable_ipv4",
-    "enable_ipv6",
-];
-const VOLUME_TOP: &[&str] = &["name", "driver", "driver_opts", "external", "labels"];
-const FILE_OBJ: &[&str] =
-    &["name", "file", "environment", "content", "external", "labels", "driver", "driver_opts", "template_driver"];
-const FILE_REF: &[&str] = &["source", "target", "uid", "gid", "mode"];
-const SERVICE_NET: &[&str] = &[
-    "aliases",
-    "driver_opts",
-    "gw_priority",
-    "interface_name",
-    "ipv4_address",
-    "ipv6_address",
-    "link_local_ips",
-    "mac_address",
-    "priority",
-];
-const DEPLOY: &[&str] = &[
-    "mode",
-    "replicas",
-    "labels",
-    "update_config",
-    "rollback_config",
-    "resources",
-    "restart_policy",
-    "placement",
-    "endpoint_mode",
-];
-const RESOURCE: &[&str] = &["cpus", "memory", "pids", "devices", "generic_resources"];
-const ULIMIT: &[&str] = &["single", "soft", "hard"];
-const IPAM: &[&str] = &["driver", "config", "options"];
-const POOL: &[&str] = &["subnet", "gateway", "ip_range", "aux_addresses"];
-const ENV_FILE: &[&str] = &["path", "required", "format"];
-
-/// The key order of the object at `path` (dotted, with names and indexes generalised), or
-/// `None` for a user-named map (printed sorted).
-fn order(path: &[&str]) -> Option<&'static [&'static str]> {
-    let p: Vec<&str> = path.to_vec();
-    Some(match p.as_slice() {
-        [] => TOP_KEYS,
-        ["services", _] => SERVICE_KEYS,
-        ["services", _, "build"] => BUILD,
-        ["services", _, "ports", _] => PORT,
-        ["services", _, "volumes", _] => VOLUME,
-        ["services", _, "volumes", _, "bind"] => BIND,
-        ["services", _, "volumes", _, "volume"] => VOLUME_OPTS,
-        ["services", _, "healthcheck"] => HEALTH,
-        ["services", _, "depends_on", _] => DEPENDS,
-        ["services", _, "networks", _] => SERVICE_NET,
-        ["services", _, "secrets" | "configs", _] | ["services", _, "build", "secrets", _] => FILE_REF,
-        ["services", _, "deploy"] => DEPLOY,
-        ["services", _, "deploy", "resources", _] => RESOURCE,
-        ["services", _, "ulimits", _] => ULIMIT,
-        ["services", _, "env_file", _] => ENV_FILE,
-        ["networks", _] => NETWORK,
-        ["networks", _, "ipam"] => IPAM,
-        ["networks", _, "ipam", "config", _] => POOL,
-        ["volumes", _] => VOLUME_TOP,
-        ["secrets" | "configs", _] => FILE_OBJ,
-        _ => return None,
-    })
-}
-
 /// The keys of `m` in print order: the known ones in `order`, then the rest (extensions,
-/// user-named keys) sorted.
+/// user-named keys) sorted. A bind mount's `create_host_path: true` is the default Compose
+/// leaves out (the model keeps it, for its readers).
 fn keys<'a>(m: &'a serde_json::Map<String, Value>, path: &[&str]) -> Vec<&'a String> {
-    let mut ks: Vec<&String> = m.keys().collect();
+    let default_bind = matches!(path, ["services", _, "volumes", _, "bind"]);
+    let mut ks: Vec<&String> =
+        m.keys().filter(|k| !(default_bind && *k == "create_host_path" && m[*k] == Value::Bool(true))).collect();
     if let Some(o) = order(path) {
         ks.sort_by_key(|k| (o.iter().position(|x| x == k).unwrap_or(usize::MAX), (*k).clone()));
     }
@@ -147,7 +44,7 @@ pub fn to_json(v: &Value) -> String {
 fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
     let pad = |n: usize| "  ".repeat(n);
     match v {
-        Value::Object(m) if !m.is_empty() => {
+        Value::Object(m) if !keys(m, path).is_empty() => {
             let mut ks = if path.is_empty() {
                 let mut k: Vec<&String> = m.keys().collect();
                 k.sort();
@@ -171,7 +68,7 @@ fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut S
             out.push_str("{\n");
             for (i, (k, x)) in all.iter().enumerate() {
                 out.push_str(&pad(ind + 1));
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(&go_json(&Value::String(k.to_string())));
                 out.push_str(": ");
                 match x {
                     Some(x) => {
@@ -204,8 +101,23 @@ fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut S
             out.push_str(&pad(ind));
             out.push(']');
         }
-        v => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
+        // Empty, or only defaults Compose leaves out.
+        Value::Object(_) => out.push_str("{}"),
+        v => out.push_str(&go_json(v)),
     }
+}
+
+/// A JSON scalar as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped.
+fn go_json(v: &Value) -> String {
+    let text = serde_json::to_string(v).unwrap_or_default();
+    if !v.is_string() {
+        return text;
+    }
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn block_map<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
@@ -224,7 +136,7 @@ fn block_map<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut St
 /// The value after `key:` (inline, or on the next lines, indented).
 fn block_child<'a>(x: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {
     match x {
-        Value::Object(o) if !o.is_empty() => {
+        Value::Object(o) if !keys(o, path).is_empty() => {
             out.push('\n');
             block_map(x, path, ind + 1, out);
         }
@@ -250,7 +162,7 @@ fn block_seq<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut St
         out.push('-');
         path.push("*");
         match x {
-            Value::Object(o) if !o.is_empty() => {
+            Value::Object(o) if !keys(o, path).is_empty() => {
                 // The first key goes on the dash's line, the others under it.
                 let mut first = String::new();
                 block_map(x, path, ind + 1, &mut first);
@@ -300,6 +212,25 @@ fn inline(v: &Value, _ind: usize) -> String {
     }
 }
 
+/// YAML 1.1's sexagesimal numbers (`12:30`), which go-yaml quotes for YAML 1.1 readers.
+fn base60(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (s, frac) = s.split_once('.').unwrap_or((s, ""));
+    let mut parts = s.split(':');
+    let head = parts.next().unwrap_or("");
+    let mut rest = parts.peekable();
+    rest.peek().is_some()
+        && head.starts_with(|c: char| c.is_ascii_digit())
+        && head.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        && rest.all(|p| {
+            !p.is_empty()
+                && p.len() <= 2
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || p.as_bytes()[0] <= b'5')
+        })
+        && frac.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
 /// A string plain when it reads back as the same string, else double-quoted.
 fn scalar_str(s: &str) -> String {
     let reads_as_other = {
@@ -307,6 +238,7 @@ fn scalar_str(s: &str) -> String {
         !matches!(r, Ok(d) if d.value.get("k") == Some(&Value::String(s.to_string())))
     };
     let special = s.is_empty()
+        || base60(s)
         || s.starts_with([
             ' ', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
         ]) && !(s.starts_with('-')
@@ -365,6 +297,7 @@ mod tests {
             to_yaml(&m),
             "name: demo\nservices:\n  web:\n    build:\n      context: /p\n      dockerfile: Dockerfile\n    command:\n      - echo\n      - hi there\n    environment:\n      A: \"yes\"\n      B: \"2\"\n      C: null\n      D: \"\"\n    image: nginx\n    networks:\n      default: null\n    ports:\n      - mode: ingress\n        target: 80\n        published: \"8080\"\n        protocol: tcp\nnetworks:\n  default:\n    name: demo_default\n"
         );
+        assert!(to_json(&json!({"a": "x && y <z>"})).contains(r#""a": "x \u0026\u0026 y \u003cz\u003e""#));
         let j = to_json(&m);
         let back: Value = serde_json::from_str(&j).unwrap();
         assert_eq!(back["services"]["web"]["entrypoint"], Value::Null);
@@ -373,8 +306,11 @@ mod tests {
 
     #[test]
     fn yaml_reads_back() {
-        let m = json!({"a": ["-x", "- y", "1.5", "true", "a: b", "#c", "multi\nline\n", "~", "*"]});
-        let back = super::super::yaml::parse(&to_yaml(&m)).unwrap().value;
+        let m = json!({"a": ["-x", "- y", "1.5", "true", "a: b", "#c", "multi\nline\n", "~", "*", "12:30", "0400"]});
+        let y = to_yaml(&m);
+        let back = super::super::yaml::parse(&y).unwrap().value;
         assert_eq!(back, m);
+        assert!(y.contains("- \"12:30\"\n") && y.contains("- \"0400\"\n"), "{y}");
+        assert!(to_yaml(&json!({"p": "8080:80", "u": "1000:1000"})).contains("p: 8080:80\nu: 1000:1000\n"));
     }
 }

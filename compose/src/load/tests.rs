@@ -187,7 +187,20 @@ fn profiles() {
     let mut o = p.opts();
     o.environ.insert("COMPOSE_PROFILES".into(), "tools,dbg".into());
     assert_eq!(keys(&load(&o).unwrap()), ["debug", "tools", "web"]);
+    // A named service: its profiles are enabled, and only it and its dependencies are kept.
     assert_eq!(keys(&load_for(&p.opts(), &["tools".into()]).unwrap()), ["tools", "web"]);
+    assert_eq!(keys(&load_for(&p.opts(), &["debug".into()]).unwrap()), ["debug"]);
+    assert!(load_for(&p.opts(), &["nope".into()]).unwrap_err().to_string().contains("no such service: nope"));
+    // A dependency's profiles are not enabled for it.
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    depends_on: [db]\n  db:\n    image: b\n    profiles: [dev]\n",
+    )]);
+    let e = p.err();
+    assert!(
+        e.contains("service \"db\" is required by \"web\" but is disabled. Can be enabled by profiles [dev]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -214,7 +227,7 @@ fn bad_inputs_name_file_line_and_key() {
         ("services:\n  web:\n    image: a\n    ports: 80\n", "compose.yaml:4: services.web.ports must be a list"),
         (
             "services:\n  web:\n    image: a\n    depends_on: [db]\n",
-            "compose.yaml:4: service \"web\" depends on undefined service \"db\"",
+            "compose.yaml:4: services.web.depends_on.db: service \"web\" depends on undefined service \"db\"",
         ),
         (
             "services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: a\n    depends_on: [a]\n",
@@ -222,7 +235,7 @@ fn bad_inputs_name_file_line_and_key() {
         ),
         (
             "services:\n  a:\n    image: a\n    ports: [\"8080:80\"]\n  b:\n    image: a\n    ports: [\"8080:81\"]\n",
-            "compose.yaml:7: services \"a\" and \"b\" both publish host port 8080/tcp",
+            "compose.yaml:7: services.b.ports.0: services \"a\" and \"b\" both publish host port 8080/tcp",
         ),
     ] {
         let p = Proj::new(&[("compose.yaml", text)]);
@@ -236,7 +249,7 @@ fn bad_inputs_name_file_line_and_key() {
 fn unknown_keys_warn() {
     let p = Proj::new(&[(
         "compose.yaml",
-        "version: '3'\nfoo: 1\nservices:\n  web:\n    image: a\n    bogus: 1\n    x-mine: 2\nx-top: {a: 1}\n",
+        "version: '3'\nfoo: 1\nservices:\n  web:\n    image: a\n    bogus: 1\n    x-mine: 2\n    healthcheck: {test: [CMD, x], intervall: 1s}\n    ports: [{target: 80, publish: 8080}]\nnetworks:\n  n:\n    drvier: bridge\nx-top: {a: 1}\n",
     )]);
     let l = p.load().unwrap();
     assert!(l.warnings.iter().any(|w| w.contains("\"bogus\"")), "{:?}", l.warnings);
@@ -245,6 +258,14 @@ fn unknown_keys_warn() {
     assert_eq!(l.model["services"]["web"]["x-mine"], 2);
     assert_eq!(l.model["x-top"], json!({"a": 1}));
     assert!(l.model["services"]["web"].get("bogus").is_none());
+    for w in [
+        "services.web.healthcheck: unknown key \"intervall\"",
+        "services.web.ports.0: unknown key \"publish\"",
+        "networks.n: unknown key \"drvier\"",
+    ] {
+        assert!(l.warnings.iter().any(|x| x.contains(w)), "{w}: {:?}", l.warnings);
+    }
+    assert_eq!(l.model["services"]["web"]["healthcheck"], json!({"test": ["CMD", "x"]}));
 }
 
 #[test]
@@ -256,4 +277,212 @@ fn reset_and_override_tags() {
     let l = p.load().unwrap();
     assert!(l.model["services"]["web"].get("ports").is_none());
     assert_eq!(l.model["services"]["web"]["environment"], json!({"B": "2"}));
+}
+
+#[test]
+fn compose_file_from_environment_and_dotenv() {
+    let p = Proj::new(&[
+        ("one.yaml", "services:\n  a:\n    image: a\n"),
+        ("two.yaml", "services:\n  b:\n    image: b\n"),
+        (".env", "COMPOSE_FILE=one.yaml;two.yaml\nCOMPOSE_PATH_SEPARATOR=;\n"),
+    ]);
+    let l = p.load().unwrap();
+    assert_eq!(l.config_files, [PathBuf::from(p.path("one.yaml")), PathBuf::from(p.path("two.yaml"))]);
+    let mut o = p.opts();
+    o.environ.insert("COMPOSE_FILE".into(), "two.yaml".into());
+    assert_eq!(load(&o).unwrap().config_files, [PathBuf::from(p.path("two.yaml"))]);
+}
+
+#[test]
+fn cycles_and_conflicts() {
+    let p = Proj::new(&[("compose.yaml", "services:\n  a:\n    extends: b\n  b:\n    extends: a\n")]);
+    assert!(p.err().contains("extends cycle"), "{}", p.err());
+    let p = Proj::new(&[
+        ("compose.yaml", "include: [sub/compose.yaml]\nservices:\n  a:\n    image: a\n"),
+        ("sub/compose.yaml", "include: [../compose.yaml]\nservices:\n  b:\n    image: b\n"),
+    ]);
+    assert!(p.err().contains("include or extends cycle"), "{}", p.err());
+    let p = Proj::new(&[
+        ("compose.yaml", "include: [sub/compose.yaml]\nservices:\n  a:\n    image: a\n"),
+        ("sub/compose.yaml", "services:\n  a:\n    image: other\n    environment: {X: '1'}\n"),
+    ]);
+    // Defined on both sides: the including file's definition merges over the imported one.
+    let a = &p.load().unwrap().model["services"]["a"];
+    assert_eq!((a["image"].as_str(), &a["environment"]), (Some("a"), &json!({"X": "1"})));
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: a\n    container_name: x\n  b:\n    image: a\n    container_name: x\n",
+    )]);
+    assert!(p.err().contains("same container name \"x\""), "{}", p.err());
+}
+
+#[test]
+fn implicit_dependencies_as_compose_adds_them() {
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  db:\n    image: a\n  side:\n    image: a\n    network_mode: service:db\n  data:\n    image: a\n    volumes_from: [db:ro]\n",
+    )]);
+    let l = p.load().unwrap();
+    let s = &l.model["services"];
+    assert_eq!(
+        s["side"]["depends_on"],
+        json!({"db": {"condition": "service_started", "required": true, "restart": true}})
+    );
+    assert_eq!(s["data"]["depends_on"], json!({"db": {"condition": "service_started", "required": true}}));
+    assert!(s["side"].get("networks").is_none(), "network_mode: no networks");
+}
+
+/// Every service and top-level key the issue lists, in each of its forms, loads without a
+/// warning (the one dependency on a profile-disabled optional service aside).
+#[test]
+fn every_listed_key_is_accepted() {
+    let p = Proj::new(&[("s.txt", ""), ("c.txt", ""), ("web.env", "E=1\n"), ("compose.yaml", FULL)]);
+    let l = p.load().unwrap();
+    assert_eq!(l.warnings, ["service \"web\" depends on undefined service \"job\": ignored as it is not required"]);
+    let web = &l.model["services"]["web"];
+    assert_eq!(web["secrets"][1]["mode"], "0400");
+    assert_eq!(web["deploy"]["resources"]["limits"], json!({"cpus": 1.5, "memory": "268435456", "pids": 100}));
+    assert_eq!(web["networks"]["front"], json!({"aliases": ["w", "www"], "ipv4_address": "172.28.0.10"}));
+    assert_eq!(web["environment"], json!({"A": "1", "E": "1"}));
+    assert!(web.get("profiles").is_none(), "empty lists are left out");
+    assert_eq!(l.model["services"]["side"]["depends_on"]["web"]["restart"], true);
+    assert_eq!(l.model["networks"]["front"]["ipam"]["config"][0]["subnet"], "172.28.0.0/16");
+    assert!(l.model["networks"].get("outside").is_none(), "unused resources are left out");
+    assert_eq!(l.model["secrets"]["s"]["file"], p.path("s.txt"));
+}
+
+const FULL: &str = r#"name: full
+services:
+  web:
+    image: web:1
+    build:
+      context: ./app
+      dockerfile: Dockerfile.dev
+      args: {V: "1"}
+      target: prod
+      labels: [a=b]
+      secrets: [s]
+    command: ["run"]
+    entrypoint: /entry.sh
+    environment: [A=1]
+    env_file:
+      - path: web.env
+        required: true
+    ports:
+      - target: 80
+        published: "8080-8081"
+        host_ip: 127.0.0.1
+        protocol: udp
+    expose: [80, "81/udp"]
+    volumes:
+      - type: tmpfs
+        target: /tmp
+        tmpfs: {size: 64m}
+      - type: volume
+        source: data
+        target: /data
+        read_only: true
+        volume: {nocopy: true}
+    networks:
+      front:
+        aliases: [w, www]
+        ipv4_address: 172.28.0.10
+    depends_on:
+      db: {condition: service_healthy, restart: true}
+      job: {condition: service_completed_successfully, required: false}
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 10s
+      timeout: 2s
+      retries: 5
+      start_period: 1s
+      start_interval: 500ms
+    restart: on-failure:3
+    container_name: the-web
+    hostname: web
+    user: "1000:1000"
+    working_dir: /app
+    labels: {l: v}
+    init: true
+    read_only: true
+    tmpfs: /run
+    cap_add: [NET_ADMIN]
+    cap_drop: [ALL]
+    privileged: false
+    extra_hosts: ["h:1.2.3.4"]
+    dns: 8.8.8.8
+    sysctls: [net.core.somaxconn=1024]
+    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 512}
+    stop_signal: SIGINT
+    stop_grace_period: 1m30s
+    stdin_open: true
+    tty: true
+    shm_size: 1g
+    mem_limit: 256m
+    cpus: 1.5
+    deploy:
+      replicas: 1
+      resources:
+        limits: {cpus: "1.5", memory: 256M, pids: 100}
+    secrets:
+      - s
+      - source: s
+        target: /etc/s
+        mode: 0400
+    configs:
+      - source: c
+        target: /etc/c
+    platform: linux/amd64
+    pull_policy: always
+    profiles: []
+  side:
+    image: busybox
+    network_mode: service:web
+  db:
+    image: postgres
+    scale: 1
+    network_mode: host
+  job:
+    image: busybox
+    network_mode: none
+    profiles: [jobs]
+  wasm:
+    image: ghcr.io/x/wasm:1
+    platform: wasi/wasm
+networks:
+  front:
+    driver: bridge
+    internal: true
+    ipam:
+      config:
+        - subnet: 172.28.0.0/16
+  outside:
+    external: true
+    name: the-outside
+volumes:
+  data:
+    labels: [x=y]
+  ext:
+    external: true
+secrets:
+  s:
+    file: ./s.txt
+  e:
+    environment: HOME
+configs:
+  c:
+    file: ./c.txt
+"#;
+
+#[test]
+fn uninterpolated_keeps_what_does_not_parse() {
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: \"a:${TAG}\"\n    ports: [\"${PORT}:80\"]\n    init: ${INIT}\n",
+    )]);
+    let l = load_uninterpolated(&p.opts()).unwrap();
+    let web = &l.model["services"]["web"];
+    assert_eq!(web["image"], "a:${TAG}");
+    assert_eq!(web["ports"], json!(["${PORT}:80"]));
+    assert_eq!(web["init"], "${INIT}");
 }

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Validates the merged model; `warnings` gets the problems Compose only warns about.
-pub fn validate(model: &mut Value, warnings: &mut Vec<String>) -> R<()> {
+/// `disabled` holds the services the active profiles leave out, with their profiles.
+pub fn validate(model: &mut Value, disabled: &BTreeMap<String, Vec<String>>, warnings: &mut Vec<String>) -> R<()> {
     let empty = Map::new();
     let services = model.get("services").and_then(Value::as_object).unwrap_or(&empty).clone();
     let section = |k: &str| -> Vec<String> {
@@ -20,10 +21,20 @@ pub fn validate(model: &mut Value, warnings: &mut Vec<String>) -> R<()> {
         if s.get("image").is_none() && s.get("build").is_none() && s.get("provider").is_none() {
             return bad(&at, format!("service {name:?} has neither an image nor a build context specified"));
         }
+        service_rules(name, s)?;
         if let Some(deps) = s.get("depends_on").and_then(Value::as_object) {
             for (d, spec) in deps {
                 if services.contains_key(d) {
                     continue;
+                }
+                if let (Some(p), true) = (disabled.get(d), spec.get("required") != Some(&Value::Bool(false))) {
+                    return bad(
+                        &format!("{at}.depends_on.{d}"),
+                        format!(
+                            "service {d:?} is required by {name:?} but is disabled. Can be enabled by profiles [{}]",
+                            p.join(", ")
+                        ),
+                    );
                 }
                 if spec.get("required") == Some(&Value::Bool(false)) {
                     warnings.push(format!(
@@ -99,7 +110,97 @@ pub fn validate(model: &mut Value, warnings: &mut Vec<String>) -> R<()> {
         }
     }
     cycles(&services)?;
+    container_names(&services)?;
     ports(&services)
+}
+
+/// Two services with the same `container_name`, which Compose refuses before creating anything.
+fn container_names(services: &Map<String, Value>) -> R<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, s) in services {
+        if let Some(c) = s.get("container_name").and_then(Value::as_str) {
+            if let Some(other) = seen.insert(c, name) {
+                return bad(
+                    &format!("services.{name}.container_name"),
+                    format!("services {other:?} and {name:?} have the same container name {c:?}"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rules compose-go's consistency check has for one service on its own.
+fn service_rules(name: &str, s: &Value) -> R<()> {
+    let at = format!("services.{name}");
+    let int = |v: Option<&Value>| v.and_then(Value::as_i64);
+    let build = s.get("build");
+    if build.is_some_and(|b| b.get("dockerfile").is_some() && b.get("dockerfile_inline").is_some()) {
+        return bad(
+            &format!("{at}.build"),
+            format!("service {name:?} declares mutually exclusive dockerfile and dockerfile_inline"),
+        );
+    }
+    if s.get("network_mode").is_some() && s.get("networks").is_some() {
+        return bad(
+            &format!("{at}.network_mode"),
+            format!("service {name} declares mutually exclusive `network_mode` and `networks`"),
+        );
+    }
+    let scale = int(s.get("scale"));
+    let replicas = int(s.pointer("/deploy/replicas"));
+    if let (Some(a), Some(b)) = (scale, replicas) {
+        if a != b {
+            return bad(
+                &format!("{at}.scale"),
+                format!("{at}.scale: can't set distinct values on 'scale' and 'deploy.replicas'"),
+            );
+        }
+    }
+    for (k, v) in [("scale", scale), ("deploy.replicas", replicas)] {
+        if v.is_some_and(|n| n < 0) {
+            return bad(&format!("{at}.{k}"), format!("{at}.{k}: must be greater than or equal to 0"));
+        }
+    }
+    let pairs = [
+        ("cpus", "/deploy/resources/limits/cpus", "deploy.resources.limits.cpus"),
+        ("mem_limit", "/deploy/resources/limits/memory", "deploy.resources.limits.memory"),
+        ("mem_reservation", "/deploy/resources/reservations/memory", "deploy.resources.reservations.memory"),
+        ("pids_limit", "/deploy/resources/limits/pids", "deploy.resources.limits.pids"),
+    ];
+    for (k, ptr, long) in pairs {
+        if let (Some(a), Some(b)) = (s.get(k), s.pointer(ptr)) {
+            if a != b {
+                return bad(&format!("{at}.{k}"), format!("{at}.{k}: can't set distinct values on '{k}' and '{long}'"));
+            }
+        }
+    }
+    if s.get("container_name").is_some() && scale.or(replicas).is_some_and(|n| n > 1) {
+        let attr = if scale.is_some() { "scale" } else { "deploy.replicas" };
+        return bad(
+            &format!("{at}.container_name"),
+            format!("{at}.container_name: can't set container_name and {attr} as container name must be unique"),
+        );
+    }
+    // No two mounts on one target (tmpfs entries and volumes alike).
+    let mut mounts: BTreeMap<String, String> = BTreeMap::new();
+    let tmpfs = s.get("tmpfs").and_then(Value::as_array).into_iter().flatten();
+    let tmpfs_targets = tmpfs.filter_map(Value::as_str).map(|t| t.split(':').next().unwrap_or(t).to_string());
+    let volume_targets = s
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|v| v.get("target").and_then(Value::as_str).unwrap_or("").to_string());
+    let kinds =
+        tmpfs_targets.map(|t| ("tmpfs", t)).enumerate().chain(volume_targets.map(|t| ("volumes", t)).enumerate());
+    for (i, (kind, target)) in kinds {
+        let loc = format!("{at}.{kind}.{i}");
+        if let Some(other) = mounts.insert(target.clone(), loc.clone()) {
+            return bad(&loc, format!("{loc}: target {target} already mounted as {other}"));
+        }
+    }
+    Ok(())
 }
 
 /// Depth-first search for a cycle in `depends_on` (and `network_mode: service:`).
@@ -211,7 +312,7 @@ mod tests {
 
     fn check(services: Value) -> R<Value> {
         let mut m = json!({"services": services, "networks": {"default": {}}});
-        validate(&mut m, &mut Vec::new())?;
+        validate(&mut m, &BTreeMap::new(), &mut Vec::new())?;
         Ok(m)
     }
 
@@ -246,6 +347,30 @@ mod tests {
             "b": {"image": "a", "ports": [{"target": 80, "published": "8080", "protocol": "udp"}, {"target": 80, "published": "8080", "protocol": "tcp", "host_ip": "127.0.0.1"}]},
         }))
         .unwrap();
+    }
+
+    #[test]
+    fn one_service_rules() {
+        for (svc, want) in [
+            (json!({"image": "a", "scale": 2, "deploy": {"replicas": 3}}), "distinct values on 'scale'"),
+            (json!({"image": "a", "scale": -1}), "services.a.scale: must be greater"),
+            (json!({"image": "a", "scale": 2, "container_name": "x"}), "can't set container_name and scale"),
+            (
+                json!({"image": "a", "network_mode": "host", "networks": {"n": null}}),
+                "mutually exclusive `network_mode`",
+            ),
+            (
+                json!({"image": "a", "tmpfs": ["/t"], "volumes": [{"type": "volume", "target": "/t"}]}),
+                "services.a.volumes.0: target /t already mounted as services.a.tmpfs.0",
+            ),
+            (
+                json!({"image": "a", "mem_limit": "1", "deploy": {"resources": {"limits": {"memory": "2"}}}}),
+                "distinct values on 'mem_limit'",
+            ),
+        ] {
+            let e = check(json!({ "a": svc })).unwrap_err();
+            assert!(e.msg.contains(want), "{want}: {}", e.msg);
+        }
     }
 
     #[test]

@@ -283,6 +283,9 @@ fn parse_int(s: &str) -> Option<i64> {
         i64::from_str_radix(h, 16).ok()?
     } else if let Some(o) = body.strip_prefix("0o") {
         i64::from_str_radix(o, 8).ok()?
+    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|b| b.is_ascii_digit()) {
+        // go-yaml reads a leading zero as octal (Go's ParseInt with base 0): `mode: 0440`.
+        i64::from_str_radix(body, 8).ok()?
     } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
         body.parse().ok()?
     } else {
@@ -308,7 +311,7 @@ mod tests {
     #[test]
     fn anchors_merge_keys_and_types() {
         let d = parse(
-            "x-base: &b\n  image: a\n  tty: true\nservices:\n  web:\n    <<: *b\n    image: b\n    n: 08\n    p: 80\n    f: 1.5\n    s: '1'\n    z: ~\n",
+            "x-base: &b\n  image: a\n  tty: true\nservices:\n  web:\n    <<: *b\n    image: b\n    n: 010\n    p: 80\n    f: 1.5\n    s: '1'\n    z: ~\n",
         )
         .unwrap();
         assert_eq!(

@@ -17,6 +17,26 @@ pub struct DownOptions {
 }
 
 impl Compose {
+    /// Stops running containers at once, each on a thread of its own.
+    pub(super) fn stop_parallel(&self, cs: Vec<&mut Container>, timeout: Option<i64>) -> Result<()> {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = cs
+                .into_iter()
+                .filter(|c| c.state.running)
+                .map(|c| {
+                    s.spawn(move || -> Result<()> {
+                        self.out.working("Container", &c.name, "Stopping");
+                        self.engine.stop_container(c, timeout)?;
+                        self.out.done("Container", &c.name, "Stopped");
+                        Ok(())
+                    })
+                })
+                .collect();
+            hs.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(crate::Error::Other("stop: a thread panicked".into()))))
+        })
+    }
+
+    /// `down`: everything `up` made, removed.
     pub fn down(&self, o: &DownOptions) -> Result<()> {
         let p = &self.project;
         let all: Vec<String> = p.services.keys().cloned().collect();
@@ -30,10 +50,21 @@ impl Compose {
             .filter(|c| rank(c).is_some() || o.remove_orphans || p.services.is_empty())
             .collect();
         todo.sort_by_key(|c| std::cmp::Reverse(rank(c).map(|r| r + 1).unwrap_or(usize::MAX)));
-        for c in todo.iter_mut().filter(|c| c.state.running) {
-            self.out.working("Container", &c.name, "Stopping");
-            self.engine.stop_container(c, o.timeout)?;
-            self.out.done("Container", &c.name, "Stopped");
+        // Each dependency level stops in parallel, as Compose v2 does: its dependents first.
+        let mut level: Vec<&mut Container> = Vec::new();
+        let mut current = None;
+        let mut levels: Vec<Vec<&mut Container>> = Vec::new();
+        for c in todo.iter_mut() {
+            let r = rank(c);
+            if current != Some(r) && !level.is_empty() {
+                levels.push(std::mem::take(&mut level));
+            }
+            current = Some(r);
+            level.push(c);
+        }
+        levels.push(level);
+        for level in levels {
+            self.stop_parallel(level, o.timeout)?;
         }
         for c in &mut todo {
             self.out.working("Container", &c.name, "Removing");

@@ -75,11 +75,8 @@ impl Compose {
         order.reverse();
         let all = self.containers_of(services, false)?;
         for s in &order {
-            for mut c in all.iter().filter(|c| service_of(c) == s && c.state.running).cloned() {
-                self.out.working("Container", &c.name, "Stopping");
-                self.engine.stop_container(&mut c, timeout)?;
-                self.out.done("Container", &c.name, "Stopped");
-            }
+            let mut cs: Vec<Container> = all.iter().filter(|c| service_of(c) == s).cloned().collect();
+            self.stop_parallel(cs.iter_mut().collect(), timeout)?;
         }
         Ok(())
     }

@@ -664,16 +664,15 @@ impl Compose {
             } else {
                 eprintln!("Aborting on container exit...");
             }
-            // A second Ctrl-C kills instead of stopping.
-            for mut c in containers.iter().rev().filter_map(|c| self.engine.load_container(&c.id).ok()) {
-                let _ = self.engine.reconcile(&mut c);
-                if c.state.running {
-                    self.out.working("Container", &c.name, "Stopping");
-                    let t = if berth_sys::process::caught_signal() != 0 && !interrupted { Some(0) } else { o.timeout };
-                    self.engine.stop_container(&mut c, t)?;
-                    self.out.done("Container", &c.name, "Stopped");
-                }
-            }
+            let mut live: Vec<Container> = containers
+                .iter()
+                .filter_map(|c| self.engine.load_container(&c.id).ok())
+                .map(|mut c| {
+                    let _ = self.engine.reconcile(&mut c);
+                    c
+                })
+                .collect();
+            self.stop_parallel(live.iter_mut().collect(), o.timeout)?;
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for h in handle {

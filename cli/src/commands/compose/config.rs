@@ -31,14 +31,24 @@ pub struct Args {
     /// Don't interpolate environment variables.
     #[arg(long)]
     pub no_interpolate: bool,
+    /// Print the environment used for interpolation.
+    #[arg(long)]
+    pub environment: bool,
     /// Save to file (default to stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Only these services (and what they depend on), whatever their profiles.
+    pub service: Vec<String>,
 }
 
 pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
-    let opts = super::load_options(global);
-    let loaded = if args.no_interpolate { load::load_uninterpolated(&opts)? } else { load::load(&opts)? };
+    let mut opts = super::load_options(global);
+    if args.profiles {
+        // Every profile any service declares, active or not: the project with all enabled.
+        opts.profiles.push("*".into());
+    }
+    let loaded =
+        if args.no_interpolate { load::load_uninterpolated(&opts)? } else { load::load_for(&opts, &args.service)? };
     for w in &loaded.warnings {
         eprintln!("WARN[0000] {w}");
     }
@@ -46,17 +56,15 @@ pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
         loaded.model[section].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
     };
     let text = if args.services {
-        lines(names("services"))
+        lines(load::dependency_order(&loaded.model))
+    } else if args.environment {
+        lines(loaded.environment.iter().map(|(k, v)| format!("{k}={v}")).collect())
     } else if args.volumes {
         lines(names("volumes"))
     } else if args.networks {
         lines(names("networks"))
     } else if args.profiles {
-        // Every profile any service declares, active or not: loaded with all enabled.
-        let mut all = opts.clone();
-        all.profiles.push("*".into());
-        let every = load::load(&all)?;
-        let mut p: Vec<String> = every.model["services"]
+        let mut p: Vec<String> = loaded.model["services"]
             .as_object()
             .into_iter()
             .flat_map(|m| m.values())
@@ -79,10 +87,16 @@ pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
                 .collect(),
         )
     } else {
-        match args.format.as_str() {
+        let text = match args.format.as_str() {
             "yaml" => print::to_yaml(&loaded.model),
             "json" => print::to_json(&loaded.model),
             f => anyhow::bail!("unsupported format {f:?}: use yaml or json"),
+        };
+        // As Compose: the printed model reads back as itself, so a `$` is written `$$`.
+        if args.no_interpolate {
+            text
+        } else {
+            text.replace('$', "$$")
         }
     };
     if args.quiet {
