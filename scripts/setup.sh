@@ -36,3 +36,4 @@ done
 export BERTH_FIXTURES=${BERTH_FIXTURES:-/var/cache/berth-fixtures}
 bash "$here/tests/fixtures/mk-busybox.sh" "$BERTH_FIXTURES"
 bash "$here/tests/fixtures/mk-debian.sh" "$BERTH_FIXTURES"
+bash "$here/tests/fixtures/mk-compose-repo.sh" "$BERTH_FIXTURES"

@@ -573,6 +573,23 @@ impl Project {
         Ok(out)
     }
 
+    /// How deep a service sits in the dependency graph: 0 without dependencies, else one more
+    /// than its deepest dependency (services of one depth start and stop together).
+    pub fn depth(&self, name: &str) -> usize {
+        fn go(p: &Project, n: &str, seen: &mut Vec<String>) -> usize {
+            if seen.iter().any(|s| s == n) {
+                return 0; // a cycle: start_order reports it
+            }
+            seen.push(n.to_string());
+            let d = p.services.get(n).map_or(0, |s| {
+                s.depends_on.keys().filter(|d| p.services.contains_key(*d)).map(|d| go(p, d, seen) + 1).max().unwrap_or(0)
+            });
+            seen.pop();
+            d
+        }
+        go(self, name, &mut Vec::new())
+    }
+
     /// `names` in start order: each after everything it depends on (among `names`). A cycle
     /// is an error naming it.
     pub fn start_order(&self, names: &[String]) -> Result<Vec<String>> {

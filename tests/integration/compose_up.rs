@@ -360,3 +360,146 @@ fn bad_images_failing_services_and_a_killed_up_leave_nothing() {
     assert_eq!(leftovers(&b), before);
     assert!(!Path::new(&b.root().join("compose/bad")).exists());
 }
+
+const REAL_COMPOSE: &str = r#"
+name: real
+services:
+  web:
+    build:
+      context: ./app
+      target: web
+    depends_on:
+      db:
+        condition: service_healthy
+      cache:
+        condition: service_started
+      hello:
+        condition: service_started
+  db:
+    build:
+      context: ./app
+      target: db
+    volumes:
+      - pgdata:/var/lib/postgresql
+    healthcheck:
+      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "postgres"]
+      interval: 1s
+      retries: 60
+  cache:
+    build:
+      context: ./app
+      target: cache
+  hello:
+    image: tcp
+    environment:
+      PORT: "8080"
+volumes:
+  pgdata:
+"#;
+
+const REAL_DOCKERFILE: &str = r#"FROM debian:bookworm-slim AS base
+ENV DEBIAN_FRONTEND=noninteractive
+RUN --mount=type=bind,source=repo,target=/repo \
+    rm -f /etc/apt/sources.list.d/debian.sources && \
+    echo 'deb [trusted=yes] file:/repo ./' > /etc/apt/sources.list && apt-get update -q
+
+FROM base AS db
+RUN --mount=type=bind,source=repo,target=/repo \
+    apt-get install -y -q --no-install-recommends postgresql && \
+    echo "listen_addresses='*'" >> /etc/postgresql/15/main/postgresql.conf && \
+    echo "host all all 0.0.0.0/0 trust" >> /etc/postgresql/15/main/pg_hba.conf
+USER postgres
+CMD ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main", "-c", "config_file=/etc/postgresql/15/main/postgresql.conf"]
+
+FROM base AS cache
+RUN --mount=type=bind,source=repo,target=/repo apt-get install -y -q --no-install-recommends redis-server
+CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no"]
+
+FROM base AS web
+RUN --mount=type=bind,source=repo,target=/repo \
+    apt-get install -y -q --no-install-recommends postgresql-client redis-tools busybox-static
+COPY start.sh /start.sh
+COPY app /www/cgi-bin/app
+CMD ["/start.sh"]
+"#;
+
+/// Debian's postgresql and redis-server, a web service built from a Dockerfile that talks to
+/// both by name with their own clients (psql, redis-cli), and the wasm service by name.
+#[test]
+#[ignore = "needs root"]
+fn real_postgres_redis_web_and_wasm_by_name() {
+    let base = fixtures_dir().join("debian-bookworm-slim-rootfs.tar");
+    let repo = fixtures_dir().join("compose-repo");
+    if !base.exists() || !repo.join("Packages").exists() {
+        eprintln!("skipping: needs the Debian fixtures and compose-repo (scripts/setup.sh)");
+        return;
+    }
+    let b = busybox_root();
+    b.ok(&[
+        "import",
+        "--change",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "--change",
+        "CMD [\"bash\"]",
+        base.to_str().unwrap(),
+        "debian:bookworm-slim",
+    ]);
+    tcp_image(&b);
+    let p = project(&b, "real");
+    p.write("compose.yaml", REAL_COMPOSE);
+    p.write("app/Dockerfile", REAL_DOCKERFILE);
+    let dst = p.dir.join("app/repo");
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&repo).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    // At start, postgres must accept connections (service_healthy): web creates its table then.
+    p.write(
+        "app/start.sh",
+        "#!/bin/sh\nif psql -h db -U postgres -qAt -c 'CREATE TABLE IF NOT EXISTS rows (id serial primary key, v text)'; \
+         then echo 'web: postgres accepted connections at start'; else echo 'web: postgres refused at start'; fi\n\
+         exec busybox httpd -f -p 80 -h /www\n",
+    );
+    p.write(
+        "app/app",
+        "#!/bin/sh\necho 'Content-Type: text/plain'\necho\n\
+         [ -n \"$QUERY_STRING\" ] && psql -h db -U postgres -qAt -c \"INSERT INTO rows(v) VALUES ('$QUERY_STRING')\" >/dev/null\n\
+         echo \"rows: $(psql -h db -U postgres -qAt -c 'SELECT v FROM rows ORDER BY id' | tr '\\n' ' ')\"\n\
+         echo \"hits: $(redis-cli -h cache INCR hits)\"\n\
+         echo \"wasm: $(busybox wget -qO- http://hello:8080/)\"\n",
+    );
+    let before = leftovers(&b);
+    let (_, err) = p.ok(&["up", "-d"]);
+    let healthy = err.find("Container real-db-1  Healthy").unwrap_or_else(|| panic!("{err}"));
+    assert!(err.find("Container real-web-1  Creating").unwrap() > healthy, "{err}");
+    let get = |q: &str| -> String {
+        let url = format!("http://127.0.0.1/cgi-bin/app?{q}");
+        p.ok(&["exec", "-T", "web", "busybox", "wget", "-qO-", &url]).0
+    };
+    let t = Instant::now();
+    let logs = loop {
+        let (logs, _) = p.ok(&["logs", "--no-color", "web"]);
+        if logs.contains("web: ") || t.elapsed() > Duration::from_secs(30) {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(logs.contains("web-1  | web: postgres accepted connections at start"), "{logs}");
+    let page = get("alpha");
+    assert!(page.contains("rows: alpha"), "{page}");
+    assert!(page.contains("hits: 1"), "{page}");
+    assert!(page.contains("wasm: hello from berth wasm tcp"), "{page}");
+    // Rows survive down + up (the named volume), and are gone after down -v.
+    p.ok(&["down"]);
+    p.ok(&["up", "-d"]);
+    let page = get("beta");
+    assert!(page.contains("rows: alpha beta"), "{page}");
+    assert!(page.contains("hits: 1"), "redis keeps nothing across down: {page}");
+    p.ok(&["down", "-v"]);
+    p.ok(&["up", "-d"]);
+    let page = get("");
+    assert!(!page.contains("alpha"), "{page}");
+    p.ok(&["down", "-v"]);
+    assert_eq!(leftovers(&b), before);
+}

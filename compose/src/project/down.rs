@@ -17,22 +17,28 @@ pub struct DownOptions {
 }
 
 impl Compose {
-    /// Stops running containers at once, each on a thread of its own.
-    pub(super) fn stop_parallel(&self, cs: Vec<&mut Container>, timeout: Option<i64>) -> Result<()> {
+    /// Runs `f` on each container at once, each on a thread of its own; the first error.
+    pub(super) fn each_parallel(
+        &self,
+        cs: Vec<&mut Container>,
+        f: impl Fn(&mut Container) -> Result<()> + Sync,
+    ) -> Result<()> {
         std::thread::scope(|s| {
-            let hs: Vec<_> = cs
-                .into_iter()
-                .filter(|c| c.state.running)
-                .map(|c| {
-                    s.spawn(move || -> Result<()> {
-                        self.out.working("Container", &c.name, "Stopping");
-                        self.engine.stop_container(c, timeout)?;
-                        self.out.done("Container", &c.name, "Stopped");
-                        Ok(())
-                    })
-                })
-                .collect();
-            hs.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(crate::Error::Other("stop: a thread panicked".into()))))
+            let f = &f;
+            let hs: Vec<_> = cs.into_iter().map(|c| s.spawn(move || f(c))).collect();
+            hs.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(crate::Error::Other("a thread panicked".into()))))
+        })
+    }
+
+    /// Stops the running ones of `cs` at once.
+    pub(super) fn stop_parallel(&self, cs: Vec<&mut Container>, timeout: Option<i64>) -> Result<()> {
+        self.each_parallel(cs, |c| {
+            if c.state.running {
+                self.out.working("Container", &c.name, "Stopping");
+                self.engine.stop_container(c, timeout)?;
+                self.out.done("Container", &c.name, "Stopped");
+            }
+            Ok(())
         })
     }
 
@@ -44,35 +50,39 @@ impl Compose {
         let containers = self.containers(true)?;
         // Reverse start order; orphans (services not in the file) first, only with
         // --remove-orphans (or when there is no file to tell them apart).
-        let rank = |c: &Container| order.iter().position(|s| s == service_of(c));
+        let rank = |c: &Container| order.iter().any(|s| s == service_of(c)).then(|| p.depth(service_of(c)));
         let mut todo: Vec<Container> = containers
             .into_iter()
             .filter(|c| rank(c).is_some() || o.remove_orphans || p.services.is_empty())
             .collect();
         todo.sort_by_key(|c| std::cmp::Reverse(rank(c).map(|r| r + 1).unwrap_or(usize::MAX)));
-        // Each dependency level stops in parallel, as Compose v2 does: its dependents first.
-        let mut level: Vec<&mut Container> = Vec::new();
-        let mut current = None;
+        // Each dependency level is stopped and removed in parallel, as Compose v2 does: its
+        // dependents first.
         let mut levels: Vec<Vec<&mut Container>> = Vec::new();
+        let mut current = None;
         for c in todo.iter_mut() {
             let r = rank(c);
-            if current != Some(r) && !level.is_empty() {
-                levels.push(std::mem::take(&mut level));
+            if current != Some(r) || levels.is_empty() {
+                levels.push(Vec::new());
             }
             current = Some(r);
-            level.push(c);
+            levels.last_mut().unwrap().push(c);
         }
-        levels.push(level);
         for level in levels {
-            self.stop_parallel(level, o.timeout)?;
-        }
-        for c in &mut todo {
-            self.out.working("Container", &c.name, "Removing");
-            match self.engine.remove_container(c, true, o.volumes) {
-                Err(e) if e.kind() != berth_engine::ErrorKind::NotFound => return Err(e.into()),
-                _ => {}
-            }
-            self.out.done("Container", &c.name, "Removed");
+            self.each_parallel(level, |c| {
+                if c.state.running {
+                    self.out.working("Container", &c.name, "Stopping");
+                    self.engine.stop_container(c, o.timeout)?;
+                    self.out.done("Container", &c.name, "Stopped");
+                }
+                self.out.working("Container", &c.name, "Removing");
+                match self.engine.remove_container(c, true, o.volumes) {
+                    Err(e) if e.kind() != berth_engine::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+                self.out.done("Container", &c.name, "Removed");
+                Ok(())
+            })?;
         }
         self.engine.sweep_removals();
         // Networks: the project's (by label, so renamed keys and a killed `up`'s are found),
