@@ -477,15 +477,20 @@ fn real_postgres_redis_web_and_wasm_by_name() {
         let url = format!("http://127.0.0.1/cgi-bin/app?{q}");
         p.ok(&["exec", "-T", "web", "busybox", "wget", "-qO-", &url]).0
     };
-    let t = Instant::now();
-    let logs = loop {
-        let (logs, _) = p.ok(&["logs", "--no-color", "web"]);
-        if logs.contains("web: ") || t.elapsed() > Duration::from_secs(30) {
-            break logs;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    // web serves once its start script has talked to postgres (and said so in its log).
+    let started = || {
+        let t = Instant::now();
+        let logs = loop {
+            let (logs, _) = p.ok(&["logs", "--no-color", "web"]);
+            if logs.contains("web: ") || t.elapsed() > Duration::from_secs(30) {
+                break logs;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(logs.contains("web-1  | web: postgres accepted connections at start"), "{logs}");
+        std::thread::sleep(Duration::from_millis(300));
     };
-    assert!(logs.contains("web-1  | web: postgres accepted connections at start"), "{logs}");
+    started();
     let page = get("alpha");
     assert!(page.contains("rows: alpha"), "{page}");
     assert!(page.contains("hits: 1"), "{page}");
@@ -493,11 +498,13 @@ fn real_postgres_redis_web_and_wasm_by_name() {
     // Rows survive down + up (the named volume), and are gone after down -v.
     p.ok(&["down"]);
     p.ok(&["up", "-d"]);
+    started();
     let page = get("beta");
     assert!(page.contains("rows: alpha beta"), "{page}");
     assert!(page.contains("hits: 1"), "redis keeps nothing across down: {page}");
     p.ok(&["down", "-v"]);
     p.ok(&["up", "-d"]);
+    started();
     let page = get("");
     assert!(!page.contains("alpha"), "{page}");
     p.ok(&["down", "-v"]);
