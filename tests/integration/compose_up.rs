@@ -188,14 +188,45 @@ struct Leftovers {
     mounts: usize,
 }
 
-fn leftovers(b: &Berth) -> Leftovers {
+/// The containers and networks a test has seen, to name the veths they may leave (berth names
+/// a container's veth on a network after both ids; other tests' veths are not ours to count).
+#[derive(Default)]
+struct Seen {
+    containers: BTreeSet<String>,
+    networks: BTreeSet<String>,
+}
+
+impl Seen {
+    fn look(&mut self, b: &Berth) {
+        self.containers.extend(b.ok(&["ps", "-aq", "--no-trunc"]).lines().map(String::from));
+        for n in b.ok(&["network", "ls", "--format", "{{.Name}}"]).lines() {
+            self.networks.insert(b.ok(&["network", "inspect", "-f", "{{.Id}}", n]).trim().to_string());
+        }
+    }
+    fn veths(&self) -> usize {
+        use sha2::{Digest, Sha256};
+        let ours: BTreeSet<String> = self
+            .containers
+            .iter()
+            .flat_map(|c| self.networks.iter().map(move |n| format!("{c} {n}")))
+            .map(|s| format!("veth{}", &hex::encode(Sha256::digest(s.as_bytes()))[..7]))
+            .collect();
+        let ip = Command::new("ip").args(["-br", "link"]).output().unwrap();
+        String::from_utf8_lossy(&ip.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| ours.contains(n.split('@').next().unwrap_or("")))
+            .count()
+    }
+}
+
+fn leftovers(b: &Berth, seen: &Seen) -> Leftovers {
     let lines = |s: String| s.lines().filter(|l| !l.trim().is_empty()).count();
-    let ip = Command::new("ip").args(["-br", "link"]).output().unwrap();
     let root = b.root().display().to_string();
     Leftovers {
         containers: lines(b.ok(&["ps", "-aq"])),
         networks: lines(b.ok(&["network", "ls", "-q"])),
-        veths: String::from_utf8_lossy(&ip.stdout).lines().filter(|l| l.starts_with("veth")).count(),
+        veths: seen.veths(),
         volumes: lines(b.ok(&["volume", "ls", "-q"])),
         mounts: std::fs::read_to_string("/proc/mounts").unwrap().lines().filter(|l| l.contains(&root)).count(),
     }
@@ -209,9 +240,11 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
     let p = project(&b, "shop");
     let port = free_port();
     write_app(&p, port);
-    let before = leftovers(&b);
+    let mut seen = Seen::default();
+    let before = leftovers(&b, &seen);
 
     let (_, err) = p.ok(&["up", "-d"]);
+    seen.look(&b);
     for line in [
         "Network shop_default  Created",
         "Volume \"shop_dbdata\"  Created",
@@ -258,6 +291,7 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
     // A second `up` leaves every container as it is.
     let ids = p.ids();
     let (_, err) = p.ok(&["up", "-d"]);
+    seen.look(&b);
     assert!(err.contains("Container shop-web-1  Running"), "{err}");
     assert_eq!(p.ids(), ids);
 
@@ -265,6 +299,7 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
     let edited = std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap().replace("FLAVOUR: plain", "FLAVOUR: spicy");
     p.write("compose.yaml", &edited);
     let (_, err) = p.ok(&["up", "-d"]);
+    seen.look(&b);
     assert!(err.contains("Container shop-cache-1  Recreated"), "{err}");
     let after = p.ids();
     for ((n1, i1), (n2, i2)) in ids.iter().zip(&after) {
@@ -277,20 +312,23 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
     // logs -f: every service's lines with its prefix, following.
     let mut follow = p.cmd(&["logs", "-f", "--no-color"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
+    let mut got = Vec::new();
     while let Some(Ok(l)) = lines.next() {
-        seen.push(l);
-        if seen.iter().any(|l| l.starts_with("db-1 ")) && seen.iter().any(|l| l.starts_with("hello-1 ")) {
+        got.push(l);
+        if got.iter().any(|l| l.starts_with("db-1 ") && l.contains("| db ready"))
+            && got.iter().any(|l| l.starts_with("hello-1 "))
+        {
             break;
         }
     }
     let _ = follow.kill();
     let _ = follow.wait();
-    assert!(seen.iter().any(|l| l.starts_with("db-1") && l.contains(" | db ready")), "{seen:?}");
-    assert!(seen.iter().all(|l| l.contains(" | ")), "{seen:?}");
+    assert!(got.iter().any(|l| l.starts_with("db-1") && l.contains(" | db ready")), "{got:?}");
+    assert!(got.iter().all(|l| l.contains(" | ")), "{got:?}");
 
     // --scale web=3: three replicas, all behind the one name.
     let (_, err) = p.ok(&["up", "-d", "--scale", "web=3"]);
+    seen.look(&b);
     assert!(err.contains("Container shop-web-3  Started"), "{err}");
     let (ns, _) = p.ok(&["exec", "-T", "db", "nslookup", "web"]);
     let addrs = ns.lines().filter(|l| l.starts_with("Address") && !l.contains("127.0.0.11")).count();
@@ -306,14 +344,16 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     assert!(b.ok(&["volume", "ls", "-q"]).contains("shop_dbdata"));
     p.ok(&["up", "-d"]);
+    seen.look(&b);
     assert!(app(&p, "row2").contains("rows: row1 row2"));
     p.ok(&["down", "-v"]);
     p.ok(&["up", "-d"]);
+    seen.look(&b);
     let page = app(&p, "");
     assert!(!page.contains("row1"), "down -v kept the rows: {page}");
     let (_, err) = p.ok(&["down", "-v", "--rmi", "local"]);
     assert!(err.contains("Network shop_default  Removed"), "{err}");
-    assert_eq!(leftovers(&b), before);
+    assert_eq!(leftovers(&b, &seen), before);
 }
 
 #[test]
@@ -321,7 +361,8 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
 fn bad_images_failing_services_and_a_killed_up_leave_nothing() {
     let b = busybox_root();
     let p = project(&b, "bad");
-    let before = leftovers(&b);
+    let mut seen = Seen::default();
+    let before = leftovers(&b, &seen);
 
     // An image that does not exist (its registry, on loopback, refuses): an error naming it,
     // and nothing created.
@@ -330,16 +371,17 @@ fn bad_images_failing_services_and_a_killed_up_leave_nothing() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("127.0.0.1:1/nope/missing:1"), "{err}");
-    assert_eq!(leftovers(&b), before, "a failed pull created something");
+    assert_eq!(leftovers(&b, &seen), before, "a failed pull created something");
 
     // A service exiting non-zero under `up --wait`: non-zero.
     p.write("compose.yaml", "services:\n  ok:\n    image: busybox\n    command: sleep 100\n  fails:\n    image: busybox\n    command: sh -c 'exit 3'\n");
     let o = p.run(&["up", "--wait"]);
+    seen.look(&b);
     assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad-fails-1") && err.contains("exited (3)"), "{err}");
     p.ok(&["down"]);
-    assert_eq!(leftovers(&b), before);
+    assert_eq!(leftovers(&b, &seen), before);
 
     // SIGKILL halfway (while `up` waits for a slow healthcheck), then `up` and `down`.
     p.write(
@@ -352,12 +394,14 @@ fn bad_images_failing_services_and_a_killed_up_leave_nothing() {
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("Waiting") {}
     up.kill().unwrap(); // SIGKILL
     up.wait().unwrap();
+    seen.look(&b);
     assert!(b.ok(&["ps", "-aq"]).lines().count() >= 1, "the kill came too late to be halfway");
     let (_, err) = p.ok(&["up", "-d"]);
+    seen.look(&b);
     assert!(err.contains("Container bad-a-1  Started"), "{err}");
     assert_eq!(b.ok(&["ps", "-q"]).lines().count(), 3);
     p.ok(&["down", "-v"]);
-    assert_eq!(leftovers(&b), before);
+    assert_eq!(leftovers(&b, &seen), before);
     assert!(!Path::new(&b.root().join("compose/bad")).exists());
 }
 
@@ -469,8 +513,10 @@ fn real_postgres_redis_web_and_wasm_by_name() {
          echo \"hits: $(redis-cli -h cache INCR hits)\"\n\
          echo \"wasm: $(busybox wget -qO- http://hello:8080/)\"\n",
     );
-    let before = leftovers(&b);
+    let mut seen = Seen::default();
+    let before = leftovers(&b, &seen);
     let (_, err) = p.ok(&["up", "-d"]);
+    seen.look(&b);
     let healthy = err.find("Container real-db-1  Healthy").unwrap_or_else(|| panic!("{err}"));
     assert!(err.find("Container real-web-1  Creating").unwrap() > healthy, "{err}");
     let get = |q: &str| -> String {
@@ -498,15 +544,17 @@ fn real_postgres_redis_web_and_wasm_by_name() {
     // Rows survive down + up (the named volume), and are gone after down -v.
     p.ok(&["down"]);
     p.ok(&["up", "-d"]);
+    seen.look(&b);
     started();
     let page = get("beta");
     assert!(page.contains("rows: alpha beta"), "{page}");
     assert!(page.contains("hits: 1"), "redis keeps nothing across down: {page}");
     p.ok(&["down", "-v"]);
     p.ok(&["up", "-d"]);
+    seen.look(&b);
     started();
     let page = get("");
     assert!(!page.contains("alpha"), "{page}");
     p.ok(&["down", "-v"]);
-    assert_eq!(leftovers(&b), before);
+    assert_eq!(leftovers(&b, &seen), before);
 }
