@@ -145,7 +145,10 @@ fn enters_containers(args: &[std::ffi::OsString]) -> bool {
 /// Whether `berth compose ...`'s subcommand is `exec` (compose's options taking a value skipped).
 fn compose_enters_containers(mut it: impl Iterator<Item = String>) -> bool {
     while let Some(a) = it.next() {
-        if matches!(a.as_str(), "-f" | "--file" | "-p" | "--project-name" | "--project-directory" | "--profile" | "--env-file") {
+        if matches!(
+            a.as_str(),
+            "-f" | "--file" | "-p" | "--project-name" | "--project-directory" | "--profile" | "--env-file"
+        ) {
             it.next();
         } else if !a.starts_with('-') {
             return a == "exec";

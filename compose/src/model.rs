@@ -297,9 +297,7 @@ fn str_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<S
     })
 }
 
-fn kv_map<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<BTreeMap<String, Option<String>>, D::Error> {
+fn kv_map<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, Option<String>>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Object(m) => m.into_iter().map(|(k, v)| (k, (!v.is_null()).then(|| scalar(&v)))).collect(),
         Value::Array(a) => a
@@ -332,9 +330,7 @@ fn service_networks<'de, D: serde::Deserializer<'de>>(
     })
 }
 
-fn depends_on<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<BTreeMap<String, Dependency>, D::Error> {
+fn depends_on<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, Dependency>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Object(m) => m
             .into_iter()
@@ -524,12 +520,18 @@ impl Project {
         for s in p.services.values() {
             for n in s.networks.keys() {
                 if !p.networks.contains_key(n) {
-                    return Err(Error::Invalid(format!("service {:?} refers to undefined network {n}: invalid compose project", s.name)));
+                    return Err(Error::Invalid(format!(
+                        "service {:?} refers to undefined network {n}: invalid compose project",
+                        s.name
+                    )));
                 }
             }
             for d in s.depends_on.keys() {
                 if !p.services.contains_key(d) && s.depends_on[d].required {
-                    return Err(Error::Invalid(format!("service {:?} depends on undefined service {d:?}: invalid compose project", s.name)));
+                    return Err(Error::Invalid(format!(
+                        "service {:?} depends on undefined service {d:?}: invalid compose project",
+                        s.name
+                    )));
                 }
             }
         }
@@ -582,7 +584,12 @@ impl Project {
             }
             seen.push(n.to_string());
             let d = p.services.get(n).map_or(0, |s| {
-                s.depends_on.keys().filter(|d| p.services.contains_key(*d)).map(|d| go(p, d, seen) + 1).max().unwrap_or(0)
+                s.depends_on
+                    .keys()
+                    .filter(|d| p.services.contains_key(*d))
+                    .map(|d| go(p, d, seen) + 1)
+                    .max()
+                    .unwrap_or(0)
             });
             seen.pop();
             d

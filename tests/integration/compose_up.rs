@@ -33,7 +33,8 @@ impl Proj<'_> {
     /// Asserts success; stdout and stderr.
     fn ok(&self, args: &[&str]) -> (String, String) {
         let o = self.run(args);
-        let (out, err) = (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
+        let (out, err) =
+            (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
         assert!(o.status.success(), "compose {args:?} failed ({}):\nstdout: {out}\nstderr: {err}", o.status);
         (out, err)
     }
@@ -296,7 +297,8 @@ fn a_native_and_wasm_app_talks_by_name_and_converges() {
     assert_eq!(p.ids(), ids);
 
     // Editing one service's environment recreates only that service.
-    let edited = std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap().replace("FLAVOUR: plain", "FLAVOUR: spicy");
+    let edited =
+        std::fs::read_to_string(p.dir.join("compose.yaml")).unwrap().replace("FLAVOUR: plain", "FLAVOUR: spicy");
     p.write("compose.yaml", &edited);
     let (_, err) = p.ok(&["up", "-d"]);
     seen.look(&b);

@@ -2,7 +2,9 @@
 //! knows maps onto what `berth create` would be given, plus Compose v2's labels and the
 //! network aliases that make the service resolvable by name.
 
-use super::{Compose, CONFIG_FILES, CONFIG_HASH, DEPENDS_ON, IMAGE, NUMBER, ONEOFF, PROJECT, SERVICE, VERSION, WORKING_DIR};
+use super::{
+    Compose, CONFIG_FILES, CONFIG_HASH, DEPENDS_ON, IMAGE, NUMBER, ONEOFF, PROJECT, SERVICE, VERSION, WORKING_DIR,
+};
 use crate::model::{parse_bytes, parse_duration, scalar, Service};
 use crate::{Error, Result};
 use berth_engine::container::health::Healthcheck;
@@ -81,7 +83,8 @@ impl Compose {
             [(&svc.secrets, &p.secrets, Some("/run/secrets")), (&svc.configs, &p.configs, None)]
         {
             for r in refs {
-                let def = defs.get(&r.source).ok_or_else(|| invalid(format!("undefined secret or config {:?}", r.source)))?;
+                let def =
+                    defs.get(&r.source).ok_or_else(|| invalid(format!("undefined secret or config {:?}", r.source)))?;
                 let target = match (&r.target, default_dir) {
                     (Some(t), _) if t.starts_with('/') => t.clone(),
                     (Some(t), Some(d)) => format!("{d}/{t}"),
@@ -130,8 +133,9 @@ impl Compose {
             sec.shm_size = parse_bytes(s).ok_or_else(|| invalid(format!("invalid shm_size {}", scalar(s))))?;
         }
         for (k, v) in &svc.sysctls {
-            let (k, v) = berth_engine::container::security::parse_sysctl(&format!("{k}={}", v.clone().unwrap_or_default()))
-                .map_err(invalid)?;
+            let (k, v) =
+                berth_engine::container::security::parse_sysctl(&format!("{k}={}", v.clone().unwrap_or_default()))
+                    .map_err(invalid)?;
             sec.sysctls.insert(k, v);
         }
         for (name, v) in &svc.ulimits {
@@ -145,8 +149,8 @@ impl Compose {
                     (n, n)
                 }
             };
-            let u: Ulimit = berth_engine::container::security::parse_ulimit(&format!("{name}={soft}:{hard}"))
-                .map_err(invalid)?;
+            let u: Ulimit =
+                berth_engine::container::security::parse_ulimit(&format!("{name}={soft}:{hard}")).map_err(invalid)?;
             sec.ulimits.push(u);
         }
         if let Some(pid) = &svc.pid {
@@ -166,17 +170,14 @@ impl Compose {
         o.open_stdin = svc.stdin_open;
         o.runtime = svc.runtime.clone();
         o.run.platform = svc.platform.clone().filter(|p| !p.is_empty());
-        o.healthcheck = svc.healthcheck.as_ref().map(|h| healthcheck(h)).transpose().map_err(invalid)?;
+        o.healthcheck = svc.healthcheck.as_ref().map(healthcheck).transpose().map_err(invalid)?;
         o.net = self.net_config(svc, inst).map_err(invalid)?;
         o.network = self.network_mode(svc)?;
         // Labels: the service's, then Compose's own.
         o.labels = svc.labels.iter().map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())).collect();
         let files: Vec<String> = p.config_files.iter().map(|f| f.display().to_string()).collect();
-        let deps: Vec<String> = svc
-            .depends_on
-            .iter()
-            .map(|(k, d)| format!("{k}:{}:{}", d.condition, d.restart))
-            .collect();
+        let deps: Vec<String> =
+            svc.depends_on.iter().map(|(k, d)| format!("{k}:{}:{}", d.condition, d.restart)).collect();
         for (k, v) in [
             (PROJECT, p.name.clone()),
             (SERVICE, svc.name.clone()),
@@ -204,7 +205,9 @@ impl Compose {
                     .containers(false)?
                     .into_iter()
                     .find(|c| super::service_of(c) == other && c.state.running)
-                    .ok_or_else(|| Error::Invalid(format!("service {:?}: network_mode {m}: no running container", svc.name)))?;
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("service {:?}: network_mode {m}: no running container", svc.name))
+                    })?;
                 Ok(format!("container:{}", c.id))
             }
             Some(m) => Ok(m.to_string()),
@@ -237,7 +240,12 @@ impl Compose {
         if !inst.oneoff {
             if let Some((_, net)) = svc.network_order().first() {
                 n.aliases = self.aliases(svc, net);
-                n.ip = net.ipv4_address.as_deref().map(|a| a.parse()).transpose().map_err(|_| "invalid ipv4_address".to_string())?;
+                n.ip = net
+                    .ipv4_address
+                    .as_deref()
+                    .map(|a| a.parse())
+                    .transpose()
+                    .map_err(|_| "invalid ipv4_address".to_string())?;
             }
         }
         Ok(n)
@@ -257,9 +265,13 @@ impl Compose {
             return Ok(self.project.working_dir.join(f));
         }
         let content = match (&def.environment, &def.content) {
-            (Some(var), _) => self.project.environment.get(var).cloned().or_else(|| std::env::var(var).ok()).unwrap_or_default(),
+            (Some(var), _) => {
+                self.project.environment.get(var).cloned().or_else(|| std::env::var(var).ok()).unwrap_or_default()
+            }
             (None, Some(c)) => c.clone(),
-            (None, None) => return Err(Error::Invalid(format!("secret or config {key:?} has no file, environment or content"))),
+            (None, None) => {
+                return Err(Error::Invalid(format!("secret or config {key:?} has no file, environment or content")))
+            }
         };
         let dir = self.engine.root().join("compose").join(&self.project.name).join("files");
         std::fs::create_dir_all(&dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;

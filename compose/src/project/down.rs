@@ -26,7 +26,8 @@ impl Compose {
         std::thread::scope(|s| {
             let f = &f;
             let hs: Vec<_> = cs.into_iter().map(|c| s.spawn(move || f(c))).collect();
-            hs.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(crate::Error::Other("a thread panicked".into()))))
+            hs.into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(crate::Error::Other("a thread panicked".into()))))
         })
     }
 
@@ -51,10 +52,8 @@ impl Compose {
         // Reverse start order; orphans (services not in the file) first, only with
         // --remove-orphans (or when there is no file to tell them apart).
         let rank = |c: &Container| order.iter().any(|s| s == service_of(c)).then(|| p.depth(service_of(c)));
-        let mut todo: Vec<Container> = containers
-            .into_iter()
-            .filter(|c| rank(c).is_some() || o.remove_orphans || p.services.is_empty())
-            .collect();
+        let mut todo: Vec<Container> =
+            containers.into_iter().filter(|c| rank(c).is_some() || o.remove_orphans || p.services.is_empty()).collect();
         todo.sort_by_key(|c| std::cmp::Reverse(rank(c).map(|r| r + 1).unwrap_or(usize::MAX)));
         // Each dependency level is stopped and removed in parallel, as Compose v2 does: its
         // dependents first.

@@ -70,7 +70,8 @@ impl Compose {
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("no such service: {}", o.service)))?;
         if !o.no_deps && !svc.depends_on.is_empty() {
-            let deps: Vec<String> = svc.depends_on.keys().filter(|d| self.project.services.contains_key(*d)).cloned().collect();
+            let deps: Vec<String> =
+                svc.depends_on.keys().filter(|d| self.project.services.contains_key(*d)).cloned().collect();
             let up = super::UpOptions { services: deps, detach: true, start: true, ..Default::default() };
             self.up(&up)?;
         }
@@ -84,7 +85,10 @@ impl Compose {
             svc.entrypoint = Some(if ep.is_empty() { Vec::new() } else { vec![ep.clone()] });
         }
         for e in &o.env {
-            let (k, v) = e.split_once('=').map(|(k, v)| (k.to_string(), Some(v.to_string()))).unwrap_or((e.clone(), std::env::var(e).ok()));
+            let (k, v) = e
+                .split_once('=')
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .unwrap_or((e.clone(), std::env::var(e).ok()));
             svc.environment.insert(k, v);
         }
         if !o.service_ports {

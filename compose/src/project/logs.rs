@@ -65,7 +65,12 @@ impl Compose {
 
     /// One reader thread per container; they end at the end of the log, or, following, once
     /// the container stopped (or `stop` is set) and its log is read to the end.
-    pub(super) fn stream_logs(&self, containers: &[Container], o: &LogsOptions, stop: Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
+    pub(super) fn stream_logs(
+        &self,
+        containers: &[Container],
+        o: &LogsOptions,
+        stop: Arc<AtomicBool>,
+    ) -> Vec<JoinHandle<()>> {
         let prefix_of = |c: &Container| -> String {
             let p = format!("{}-", self.project.name);
             c.name.strip_prefix(&p).unwrap_or(&c.name).to_string()

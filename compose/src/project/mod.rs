@@ -20,7 +20,7 @@ mod up;
 pub use down::DownOptions;
 pub use exec::{ExecOptions, RunOptions};
 pub use logs::LogsOptions;
-pub use ops::{list_projects, PsOptions, PsRow, ProjectSummary};
+pub use ops::{list_projects, ProjectSummary, PsOptions, PsRow};
 pub use progress::Printer;
 pub use up::UpOptions;
 

@@ -43,11 +43,16 @@ impl Compose {
             if !o.all && !c.state.running && o.status.is_empty() {
                 continue;
             }
-            if !o.status.is_empty() && !o.status.iter().any(|s| *s == c.state.status) {
+            if !o.status.is_empty() && !o.status.contains(&c.state.status) {
                 continue;
             }
             let ports = berth_engine::container::net::ports_column(&self.engine, &c);
-            out.push(PsRow { service: service_of(&c).to_string(), project: self.project.name.clone(), ports, container: c });
+            out.push(PsRow {
+                service: service_of(&c).to_string(),
+                project: self.project.name.clone(),
+                ports,
+                container: c,
+            });
         }
         Ok(out)
     }
@@ -205,7 +210,8 @@ impl Compose {
             let svc = &self.project.services[&name];
             let Some(image) = &svc.image else { continue };
             let r = berth_engine::Reference::parse(image).map_err(|e| Error::Engine(e.into()))?;
-            let o = berth_engine::push::PushOptions { insecure_registries: self.insecure_registries.clone(), client: None };
+            let o =
+                berth_engine::push::PushOptions { insecure_registries: self.insecure_registries.clone(), client: None };
             self.out.working("Image", image, "Pushing");
             rt.block_on(self.engine.push(&r, &o, &berth_engine::progress::Progress::quiet()))?;
             self.out.done("Image", image, "Pushed");

@@ -164,10 +164,8 @@ impl Compose {
     /// Pulls one image (progress as Compose prints it); returns its id.
     pub(super) fn pull_image(&self, image: &str, platform: Option<&str>) -> Result<String> {
         let r = berth_engine::Reference::parse(image).map_err(|e| Error::Engine(e.into()))?;
-        let platform = platform
-            .filter(|p| !p.is_empty())
-            .map(berth_engine::container::runopts::parse_platform)
-            .transpose()?;
+        let platform =
+            platform.filter(|p| !p.is_empty()).map(berth_engine::container::runopts::parse_platform).transpose()?;
         let opts = berth_engine::pull::PullOptions {
             platform,
             insecure_registries: self.insecure_registries.clone(),
@@ -214,19 +212,24 @@ impl Compose {
             allow_host_network: false,
         };
         self.out.working("Image", &image, "Building");
-        let puller = |name: &str, platform: &berth_engine::platform::Platform| -> berth_engine::Result<berth_engine::Image> {
-            let mut p = Some(platform.clone());
-            if platform.architecture == "wasm" {
-                p = None;
-            }
-            let r = berth_engine::Reference::parse(name)?;
-            let o = berth_engine::pull::PullOptions { platform: p, insecure_registries: self.insecure_registries.clone(), client: None };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| berth_engine::Error::Other(format!("tokio: {e}")))?;
-            rt.block_on(self.engine.pull(&r, &o, &berth_engine::progress::Progress::quiet()))
-        };
+        let puller =
+            |name: &str, platform: &berth_engine::platform::Platform| -> berth_engine::Result<berth_engine::Image> {
+                let mut p = Some(platform.clone());
+                if platform.architecture == "wasm" {
+                    p = None;
+                }
+                let r = berth_engine::Reference::parse(name)?;
+                let o = berth_engine::pull::PullOptions {
+                    platform: p,
+                    insecure_registries: self.insecure_registries.clone(),
+                    client: None,
+                };
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| berth_engine::Error::Other(format!("tokio: {e}")))?;
+                rt.block_on(self.engine.pull(&r, &o, &berth_engine::progress::Progress::quiet()))
+            };
         let mut sink: Box<dyn std::io::Write + Send> =
             if self.out.is_tty() { Box::new(std::io::sink()) } else { Box::new(std::io::stderr()) };
         match self.engine.build(&opts, &puller, &mut sink) {
@@ -299,9 +302,9 @@ impl Compose {
         for (key, def) in &p.volumes {
             let name = p.volume_name(key);
             if def.external {
-                self.engine.inspect_volume(&name).map_err(|_| {
-                    Error::NotFound(format!("external volume \"{name}\" not found"))
-                })?;
+                self.engine
+                    .inspect_volume(&name)
+                    .map_err(|_| Error::NotFound(format!("external volume \"{name}\" not found")))?;
                 continue;
             }
             if self.engine.inspect_volume(&name).is_ok() {
@@ -517,7 +520,10 @@ impl Compose {
                     match health {
                         Some("healthy") => return Ok(()),
                         Some("unhealthy") => {
-                            return Err(Error::Other(format!("dependency failed to start: container {} is unhealthy", c.name)))
+                            return Err(Error::Other(format!(
+                                "dependency failed to start: container {} is unhealthy",
+                                c.name
+                            )))
                         }
                         _ if !st.running && !st.restarting => {
                             return Err(Error::Other(format!(
@@ -577,7 +583,8 @@ impl Compose {
             .collect();
         let mut failed = false;
         for c in self.containers(false)?.iter().filter(|c| order.iter().any(|s| s == service_of(c))) {
-            let wanted = if completes.contains(&&service_of(c).to_string()) { Wanted::Completed } else { Wanted::Settled };
+            let wanted =
+                if completes.contains(&&service_of(c).to_string()) { Wanted::Completed } else { Wanted::Settled };
             self.out.working("Container", &c.name, "Waiting");
             match self.wait_condition(c, &wanted, deadline) {
                 Ok(()) => self.out.done("Container", &c.name, "Healthy"),

@@ -28,7 +28,10 @@ pub fn run(ctx: &Ctx, g: &super::Args, a: Args) -> anyhow::Result<()> {
             Some((r, t)) => (r.to_string(), t.to_string()),
             None => (ct.config.image.clone(), "latest".to_string()),
         };
-        let id = img.as_ref().map(|i| i.id.to_string().trim_start_matches("sha256:").chars().take(12).collect()).unwrap_or_default();
+        let id = img
+            .as_ref()
+            .map(|i| i.id.to_string().trim_start_matches("sha256:").chars().take(12).collect())
+            .unwrap_or_default();
         let size = img.as_ref().map(|i| format::human_size(i.size())).unwrap_or_default();
         rows.push(vec![ct.name.clone(), repo, tag, id, size]);
     }

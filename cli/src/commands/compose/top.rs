@@ -25,7 +25,12 @@ pub fn run(ctx: &Ctx, g: &super::Args, a: Args) -> anyhow::Result<()> {
     for (ct, pids) in c.top(&a.services)? {
         println!("{}", ct.name);
         let mut rows = vec![header.clone()];
-        rows.extend(procs.iter().filter(|r| r.get(1).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p))).cloned());
+        rows.extend(
+            procs
+                .iter()
+                .filter(|r| r.get(1).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)))
+                .cloned(),
+        );
         print!("{}", crate::format::table(&rows, 3));
         println!();
     }
