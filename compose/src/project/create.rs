@@ -58,7 +58,9 @@ impl Compose {
                     MountSpec { kind: "volume".into(), source: name, ..Default::default() }
                 }
                 "bind" => {
-                    let path = p.working_dir.join(&source);
+                    // Relative to the project directory (the loader makes most absolute).
+                    let joined = p.working_dir.join(&source);
+                    let path = std::path::PathBuf::from(berth_oci::path::clean_absolute(&joined.to_string_lossy()));
                     // Compose creates a missing host path (`bind.create_host_path`).
                     if !path.exists() {
                         std::fs::create_dir_all(&path)
@@ -337,4 +339,95 @@ fn healthcheck(h: &crate::model::Healthcheck) -> std::result::Result<Healthcheck
         start_interval: d(&h.start_interval)?,
         retries: h.retries.unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Loaded;
+    use crate::model::Project;
+
+    fn compose(model: Value) -> (tempfile::TempDir, Compose) {
+        let d = tempfile::tempdir().unwrap();
+        let engine = berth_engine::Engine::open(d.path().join("root")).unwrap();
+        let loaded = Loaded {
+            name: "demo".into(),
+            working_dir: d.path().to_path_buf(),
+            config_files: vec![d.path().join("compose.yaml")],
+            model,
+            warnings: vec![],
+            environment: [("TOKEN".to_string(), "s3cret".to_string())].into(),
+        };
+        let project = Project::from_loaded(&loaded).unwrap();
+        let mut c = Compose::new(engine, project);
+        c.out = super::super::Printer::quiet();
+        (d, c)
+    }
+
+    #[test]
+    fn service_keys_map_to_create_options() {
+        let (d, c) = compose(serde_json::json!({
+            "services": {"web": {
+                "image": "busybox",
+                "command": ["httpd", "-f"],
+                "entrypoint": ["/bin/sh", "-c"],
+                "environment": {"A": "1", "UNSET": null},
+                "ports": [{"mode": "ingress", "target": 80, "published": "8080", "protocol": "tcp", "host_ip": "127.0.0.1"}],
+                "volumes": [
+                    {"type": "volume", "source": "data", "target": "/data", "volume": {}},
+                    {"type": "bind", "source": "./site", "target": "/www", "read_only": true},
+                    {"type": "tmpfs", "target": "/scratch", "tmpfs": {"size": "64m"}}
+                ],
+                "networks": {"front": {"aliases": ["www"]}},
+                "healthcheck": {"test": ["CMD-SHELL", "true"], "interval": "1m30s", "retries": 3},
+                "restart": "on-failure:2",
+                "mem_limit": "64m",
+                "cpus": 0.5,
+                "ulimits": {"nofile": {"soft": 1024, "hard": 2048}, "nproc": 100},
+                "sysctls": {"net.core.somaxconn": "1024"},
+                "extra_hosts": ["db.local=10.0.0.2"],
+                "stop_grace_period": "30s",
+                "secrets": [{"source": "token"}],
+                "labels": {"tier": "front"}
+            }},
+            "networks": {"front": {}},
+            "volumes": {"data": {}},
+            "secrets": {"token": {"environment": "TOKEN"}}
+        }));
+        let svc = &c.project.services["web"];
+        let inst = Instance { name: "demo-web-1".into(), number: 1, oneoff: false, image_id: "sha256:x" };
+        let o = c.create_options(svc, &inst).unwrap();
+        assert_eq!(o.entrypoint.as_deref(), Some("/bin/sh"));
+        assert_eq!(o.cmd, ["-c", "httpd", "-f"]);
+        assert_eq!(o.env, ["A=1"]);
+        assert_eq!(o.net.publish.len(), 1);
+        assert_eq!(o.net.publish[0].host_port, 8080);
+        assert_eq!(o.network, "demo_front");
+        assert_eq!(o.net.aliases, ["web", "www"]);
+        assert_eq!(o.net.add_hosts, ["db.local:10.0.0.2"]);
+        assert_eq!((o.mounts[0].kind.as_str(), o.mounts[0].source.as_str()), ("volume", "demo_data"));
+        assert_eq!(o.mounts[1].source, d.path().join("site").display().to_string());
+        assert!(o.mounts[1].read_only && d.path().join("site").is_dir());
+        assert_eq!(o.mounts[2].tmpfs_options.as_ref().unwrap().size_bytes, 64 << 20);
+        let secret = &o.mounts[3];
+        assert_eq!(secret.target, "/run/secrets/token");
+        assert_eq!(std::fs::read_to_string(&secret.source).unwrap(), "s3cret");
+        let h = o.healthcheck.unwrap();
+        assert_eq!((h.interval, h.retries), (90_000_000_000, 3));
+        assert_eq!((o.restart.name.as_str(), o.restart.maximum_retry_count), ("on-failure", 2));
+        assert_eq!((o.memory, o.nano_cpus, o.stop_timeout), (64 << 20, 500_000_000, Some(30)));
+        assert_eq!(o.security.ulimits.len(), 2);
+        assert_eq!(o.security.sysctls["net.core.somaxconn"], "1024");
+        for (k, v) in [
+            (PROJECT, "demo"),
+            (SERVICE, "web"),
+            (NUMBER, "1"),
+            (ONEOFF, "False"),
+            (IMAGE, "sha256:x"),
+            ("tier", "front"),
+        ] {
+            assert_eq!(o.labels[k], v, "{k}");
+        }
+        assert_eq!(o.labels[CONFIG_HASH], svc.config_hash);
+    }
 }
