@@ -230,6 +230,9 @@ impl Loader {
             let m = self.load_file(&f, &base, &mut Vec::new())?;
             merge::merge(&mut model, m, "");
         }
+        if model.as_object().is_some_and(Map::is_empty) {
+            return Err(invalid("empty compose file".into()));
+        }
         let model_obj = model.as_object_mut().expect("the model is a mapping");
         let from_file =
             model_obj.get("name").and_then(Value::as_str).map(normalize_project_name).filter(|s| !s.is_empty());

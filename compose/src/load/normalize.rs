@@ -582,6 +582,9 @@ fn volumes(v: &Value, p: &str, cx: &mut Ctx) -> R<Value> {
             }
             _ => return bad(&ip, format!("{ip} must be a string or a mapping")),
         };
+        if e.get("type").and_then(Value::as_str) == Some("bind") && !e.contains_key("source") {
+            return bad(&ip, format!("{ip}.source is required for a bind mount"));
+        }
         if e.get("type").and_then(Value::as_str) == Some("bind") {
             // `create_host_path` defaults to true wherever `bind` is given (compose-go's
             // default); the printer leaves the default out, as Compose prints it.
@@ -612,7 +615,7 @@ fn short_volume(s: &str, p: &str) -> R<Map<String, Value>> {
         [a, b, m] => (Some(*a), *b, Some(*m)),
         _ => return bad(p, format!("{p}: invalid volume specification {s:?}")),
     };
-    if dst.is_empty() {
+    if dst.is_empty() || src == Some("") {
         return bad(p, format!("{p}: invalid volume specification {s:?}"));
     }
     let mut e = Map::new();
@@ -976,7 +979,9 @@ fn deploy(v: &mut Value, p: &str) -> R<()> {
     if let Some(res) = d.get_mut("resources").and_then(Value::as_object_mut) {
         for (k, r) in res.iter_mut() {
             let rp = format!("{p}.resources.{k}");
-            let Some(r) = r.as_object_mut() else { continue };
+            let Some(r) = r.as_object_mut() else {
+                return bad(&rp, format!("{rp} must be a mapping"));
+            };
             if let Some(c) = r.get_mut("cpus") {
                 *c = cpus(c, &format!("{rp}.cpus"))?;
             }
@@ -1166,6 +1171,9 @@ mod tests {
             (json!({"volumes": ["a:b:c:d"]}), "services.web.volumes.0"),
             (json!({"scale": "x"}), "services.web.scale"),
             (json!({"restart": "sometimes"}), "services.web.restart"),
+            (json!({"volumes": [":/x"]}), "services.web.volumes.0"),
+            (json!({"volumes": [{"type": "bind", "target": "/x"}]}), "services.web.volumes.0"),
+            (json!({"deploy": {"resources": {"limits": 5}}}), "services.web.deploy.resources.limits"),
             (json!({"pull_policy": "hourly"}), "services.web.pull_policy"),
             (json!({"ports": ["80/icmp"]}), "services.web.ports.0.protocol"),
         ] {

@@ -246,6 +246,12 @@ fn bad_inputs_name_file_line_and_key() {
 }
 
 #[test]
+fn an_empty_file_is_an_error() {
+    let p = Proj::new(&[("compose.yaml", "# nothing\n")]);
+    assert_eq!(p.err(), "empty compose file");
+}
+
+#[test]
 fn unknown_keys_warn() {
     let p = Proj::new(&[(
         "compose.yaml",
