@@ -945,13 +945,14 @@ fn file_refs(v: &Value, p: &str) -> R<Value> {
                 let mut o = o.clone();
                 if let Some(m) = o.get("mode") {
                     // A string is octal (`"0440"`); a YAML number already is the mode (go-yaml
-                    // reads `0440` as octal). Compose prints it as an octal string, `"0440"`.
+                    // reads `0440` as octal). The model holds the number (as compose-go does);
+                    // the printer writes it as Compose prints it, `"0440"`.
                     let n = match m {
                         Value::String(s) => i64::from_str_radix(s.trim_start_matches("0o"), 8)
                             .map_err(|_| Bad { path: ip.clone(), msg: format!("{ip}.mode: invalid mode {s:?}") })?,
                         _ => to_int(m, &format!("{ip}.mode"))?,
                     };
-                    o.insert("mode".into(), Value::String(format!("0{n:o}")));
+                    o.insert("mode".into(), n.into());
                 }
                 for k in ["uid", "gid"] {
                     if let Some(x) = o.get(k) {
@@ -1155,7 +1156,7 @@ mod tests {
         assert_eq!(s["cpus"], 0.5);
         assert_eq!(s["init"], true);
         assert_eq!(s["ulimits"], json!({"nofile": {"soft": 1, "hard": 2}, "nproc": 65535}));
-        assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": "0440"}]));
+        assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": 288}]));
         assert_eq!(s["extra_hosts"], json!(["a=::1", "b=1.2.3.4"]));
         assert_eq!(s["pull_policy"], "missing");
         assert_eq!(s["x-custom"], json!({"k": 1}));

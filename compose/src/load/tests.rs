@@ -346,7 +346,9 @@ fn every_listed_key_is_accepted() {
     let l = p.load().unwrap();
     assert_eq!(l.warnings, ["service \"web\" depends on undefined service \"job\": ignored as it is not required"]);
     let web = &l.model["services"]["web"];
-    assert_eq!(web["secrets"][1]["mode"], "0400");
+    assert_eq!(web["secrets"][1]["mode"], 0o400);
+    assert!(print::to_yaml(&l.model).contains("        mode: \"0400\"\n"));
+    assert!(print::to_json(&l.model).contains("\"mode\": \"0400\""));
     assert_eq!(web["deploy"]["resources"]["limits"], json!({"cpus": 1.5, "memory": "268435456", "pids": 100}));
     assert_eq!(web["networks"]["front"], json!({"aliases": ["w", "www"], "ipv4_address": "172.28.0.10"}));
     assert_eq!(web["environment"], json!({"A": "1", "E": "1"}));
