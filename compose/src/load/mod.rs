@@ -287,7 +287,8 @@ impl Loader {
     }
 
     /// The error `b` placed at its file and line: in source `src` when given, else in the
-    /// file whose lines know the deepest part of the key's path.
+    /// file whose lines know the deepest part of the key's path (the last such file: an
+    /// override's line before the base's).
     fn located(&self, src: Option<usize>, b: Bad) -> Error {
         let find = |s: &Source| -> Option<(usize, usize)> {
             let mut p = b.path.as_str();
@@ -303,7 +304,6 @@ impl Loader {
             None => self
                 .sources
                 .iter()
-                .rev()
                 .filter_map(|s| find(s).map(|(d, l)| (d, s, l)))
                 .max_by_key(|(d, _, _)| *d)
                 .map(|(_, s, l)| (s, l)),

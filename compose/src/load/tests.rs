@@ -494,3 +494,13 @@ fn uninterpolated_keeps_what_does_not_parse() {
     assert_eq!(web["ports"], json!(["${PORT}:80"]));
     assert_eq!(web["init"], "${INIT}");
 }
+
+#[test]
+fn whole_model_errors_point_into_the_override() {
+    let p = Proj::new(&[
+        ("compose.yaml", "services:\n  a:\n    image: a\n    ports: [\"8080:80\"]\n  b:\n    image: b\n"),
+        ("compose.override.yaml", "\nservices:\n  b:\n    ports: [\"8080:81\"]\n"),
+    ]);
+    let e = p.err();
+    assert!(e.contains(&format!("{}:4:", p.path("compose.override.yaml"))), "{e}");
+}
