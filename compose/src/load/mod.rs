@@ -184,6 +184,8 @@ struct Loader {
     warnings: Vec<String>,
     sources: Vec<Source>,
     no_interpolate: bool,
+    /// The standard input's text, once read (`-f -`).
+    stdin: Option<String>,
 }
 
 fn invalid(msg: String) -> Error {
@@ -211,7 +213,15 @@ impl Loader {
             None => files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let env = environment(&project_dir, opts)?;
-        Ok(Loader { files, project_dir, env, warnings: Vec::new(), sources: Vec::new(), no_interpolate: false })
+        Ok(Loader {
+            files,
+            project_dir,
+            env,
+            warnings: Vec::new(),
+            sources: Vec::new(),
+            no_interpolate: false,
+            stdin: None,
+        })
     }
 
     fn run(mut self, opts: &LoadOptions, named: &[String], no_interp: bool) -> Result<Loaded> {
@@ -224,6 +234,22 @@ impl Loader {
             }
             self.env.insert("COMPOSE_PROJECT_NAME".into(), p.clone());
         }
+        // The name is known before the files load, so `${COMPOSE_PROJECT_NAME}` in them is it.
+        let name = match opts.project_name.clone().or_else(|| {
+            self.env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).map(|s| normalize_project_name(s))
+        }) {
+            Some(n) => n,
+            None => match self.name_in_files() {
+                Some(n) => n,
+                None => normalize_project_name(
+                    &self.project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                ),
+            },
+        };
+        if name.is_empty() {
+            return Err(invalid("project name must not be empty: give one with -p or `name:`".into()));
+        }
+        self.env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
         let mut model = json!({});
         for f in self.files.clone() {
             let base = self.project_dir.clone();
@@ -234,24 +260,6 @@ impl Loader {
             return Err(invalid("empty compose file".into()));
         }
         let model_obj = model.as_object_mut().expect("the model is a mapping");
-        let from_file =
-            model_obj.get("name").and_then(Value::as_str).map(normalize_project_name).filter(|s| !s.is_empty());
-        let name = opts
-            .project_name
-            .clone()
-            .or_else(|| {
-                self.env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).map(|s| normalize_project_name(s))
-            })
-            .or(from_file)
-            .unwrap_or_else(|| {
-                normalize_project_name(
-                    &self.project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                )
-            });
-        if name.is_empty() {
-            return Err(invalid("project name must not be empty: give one with -p or `name:`".into()));
-        }
-        self.env.entry("COMPOSE_PROJECT_NAME".into()).or_insert_with(|| name.clone());
         model_obj.insert("name".into(), Value::String(name.clone()));
         model_obj.entry("services").or_insert_with(|| json!({}));
         let profiles = self.profiles(opts);
@@ -276,6 +284,39 @@ impl Loader {
             warnings: self.warnings,
             environment: self.env,
         })
+    }
+
+    /// The last top-level `name:` of the compose files, interpolated and normalised, as
+    /// compose-go reads it before loading them (a file that does not parse gives none here and
+    /// its error later).
+    fn name_in_files(&mut self) -> Option<String> {
+        let mut name = None;
+        for f in self.files.clone() {
+            let Ok(text) = self.text(&f) else { continue };
+            let Ok(doc) = yaml::parse(&text) else { continue };
+            if let Some(n) = doc.value.get("name").and_then(Value::as_str) {
+                let env = &self.env;
+                let n = interp::substitute(n, &|k: &str| env.get(k).cloned(), &mut Vec::new()).ok()?;
+                let n = normalize_project_name(&n);
+                if !n.is_empty() {
+                    name = Some(n);
+                }
+            }
+        }
+        name
+    }
+
+    /// A compose file's text; the standard input (`-`) is read once and kept.
+    fn text(&mut self, path: &Path) -> std::io::Result<String> {
+        if path.as_os_str() != "-" {
+            return std::fs::read_to_string(path);
+        }
+        if self.stdin.is_none() {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+            self.stdin = Some(t);
+        }
+        Ok(self.stdin.clone().unwrap_or_default())
     }
 
     fn profiles(&self, opts: &LoadOptions) -> BTreeSet<String> {
@@ -322,13 +363,8 @@ impl Loader {
 
     /// Reads, parses and interpolates one file; the index of its [`Source`] and its tree.
     fn read(&mut self, path: &Path, env: &BTreeMap<String, String>) -> Result<(usize, Value)> {
-        let text = if path.as_os_str() == "-" {
-            let mut t = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
-        } else {
-            std::fs::read_to_string(path)
-        }
-        .map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
+        let text =
+            self.text(path).map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
         let doc = yaml::parse(&text).map_err(|e| {
             let (line, msg) = e.strip_prefix("line ").and_then(|r| r.split_once(": ")).unwrap_or(("?", &e));
             invalid(format!("{}:{line}: yaml: {msg}", path.display()))

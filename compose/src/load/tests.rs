@@ -73,8 +73,13 @@ fn discovery_override_and_project_name() {
 
 #[test]
 fn names_from_flag_env_and_file() {
-    let p = Proj::new(&[("compose.yaml", "name: Fromfile\nservices:\n  web:\n    image: a\n    volumes: [data:/d]\nvolumes:\n  data:\n  ext:\n    external: true\n")]);
-    assert_eq!(p.load().unwrap().name, "fromfile");
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "name: From${SUFFIX:-file}\nservices:\n  web:\n    image: a\n    container_name: ${COMPOSE_PROJECT_NAME}-web\n    volumes: [data:/d]\nvolumes:\n  data:\n  ext:\n    external: true\n",
+    )]);
+    let l = p.load().unwrap();
+    assert_eq!(l.name, "fromfile");
+    assert_eq!(l.model["services"]["web"]["container_name"], "fromfile-web", "the name is known to interpolation");
     let mut o = p.opts();
     o.environ.insert("COMPOSE_PROJECT_NAME".into(), "fromenv".into());
     assert_eq!(load(&o).unwrap().name, "fromenv");
