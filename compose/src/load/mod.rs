@@ -293,8 +293,8 @@ impl Loader {
         let mut name = None;
         for f in self.files.clone() {
             let Ok(text) = self.text(&f) else { continue };
-            let Ok(doc) = yaml::parse(&text) else { continue };
-            if let Some(n) = doc.value.get("name").and_then(Value::as_str) {
+            let Ok(docs) = yaml::parse_all(&text) else { continue };
+            for n in docs.iter().filter_map(|d| d.value.get("name").and_then(Value::as_str)) {
                 let env = &self.env;
                 let n = interp::substitute(n, &|k: &str| env.get(k).cloned(), &mut Vec::new()).ok()?;
                 let n = normalize_project_name(&n);
@@ -365,13 +365,23 @@ impl Loader {
     fn read(&mut self, path: &Path, env: &BTreeMap<String, String>) -> Result<(usize, Value)> {
         let text =
             self.text(path).map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
-        let doc = yaml::parse(&text).map_err(|e| {
+        let docs = yaml::parse_all(&text).map_err(|e| {
             let (line, msg) = e.strip_prefix("line ").and_then(|r| r.split_once(": ")).unwrap_or(("?", &e));
             invalid(format!("{}:{line}: yaml: {msg}", path.display()))
         })?;
-        self.sources.push(Source { file: path.to_path_buf(), lines: doc.lines });
+        // Several documents in one file merge in order, as compose-go merges them.
+        let mut value = Value::Null;
+        let mut lines = HashMap::new();
+        for doc in docs {
+            lines.extend(doc.lines);
+            match (&mut value, doc.value) {
+                (Value::Null, v) => value = v,
+                (_, Value::Null) => {}
+                (_, v) => merge::merge(&mut value, v, ""),
+            }
+        }
+        self.sources.push(Source { file: path.to_path_buf(), lines });
         let idx = self.sources.len() - 1;
-        let mut value = doc.value;
         if value.is_null() {
             value = json!({});
         }

@@ -509,3 +509,13 @@ fn whole_model_errors_point_into_the_override() {
     let e = p.err();
     assert!(e.contains(&format!("{}:4:", p.path("compose.override.yaml"))), "{e}");
 }
+
+#[test]
+fn documents_of_one_file_merge() {
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    environment: {A: '1'}\n---\nservices:\n  web:\n    environment: {B: '2'}\n",
+    )]);
+    let l = p.load().unwrap();
+    assert_eq!(l.model["services"]["web"]["environment"], json!({"A": "1", "B": "2"}));
+}
