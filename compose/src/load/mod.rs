@@ -91,6 +91,25 @@ pub fn load_uninterpolated(opts: &LoadOptions) -> Result<Loaded> {
     Loader::new(opts)?.run(opts, &[], true)
 }
 
+pub use interp::Variable;
+
+/// The variables the compose files read, by name, with what their forms say (required, a
+/// default, an alternative): `config --variables`.
+pub fn variables(opts: &LoadOptions) -> Result<BTreeMap<String, Variable>> {
+    fn walk(v: &Value, out: &mut BTreeMap<String, Variable>) {
+        match v {
+            Value::String(s) => interp::variables(s, out),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let loaded = load_uninterpolated(opts)?;
+    let mut out = BTreeMap::new();
+    walk(&loaded.model, &mut out);
+    Ok(out)
+}
+
 /// The services of a loaded model, each after the services it depends on (ties by name), as
 /// `config --services` lists them and `up` starts them.
 pub fn dependency_order(model: &Value) -> Vec<String> {
