@@ -761,10 +761,17 @@ impl Loader {
 
 /// The interpolation environment: the env files, under the process environment.
 fn environment(project_dir: &Path, opts: &LoadOptions) -> Result<BTreeMap<String, String>> {
-    let files: Vec<PathBuf> = if opts.env_files.is_empty() {
+    // `--env-file`s, else `COMPOSE_ENV_FILES` (comma-separated), else the project's `.env`.
+    let from_env: Vec<PathBuf> = opts
+        .environ
+        .get("COMPOSE_ENV_FILES")
+        .map(|l| l.split(',').filter(|f| !f.is_empty()).map(PathBuf::from).collect())
+        .unwrap_or_default();
+    let given = if opts.env_files.is_empty() { &from_env } else { &opts.env_files };
+    let files: Vec<PathBuf> = if given.is_empty() {
         Some(project_dir.join(".env")).filter(|p| p.is_file()).into_iter().collect()
     } else {
-        opts.env_files.iter().map(|f| opts.cwd.join(f)).collect()
+        given.iter().map(|f| opts.cwd.join(f)).collect()
     };
     let mut env = BTreeMap::new();
     for f in files {

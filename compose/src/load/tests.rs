@@ -519,3 +519,22 @@ fn documents_of_one_file_merge() {
     let l = p.load().unwrap();
     assert_eq!(l.model["services"]["web"]["environment"], json!({"A": "1", "B": "2"}));
 }
+
+#[test]
+fn env_files_from_flag_and_compose_env_files() {
+    let p = Proj::new(&[
+        (".env", "V=dotenv\n"),
+        ("a.env", "V=a\n"),
+        ("b.env", "V=b\n"),
+        ("compose.yaml", "services:\n  web:\n    image: \"x:${V}\"\n"),
+    ]);
+    let image = |o: &LoadOptions| load(o).unwrap().model["services"]["web"]["image"].clone();
+    assert_eq!(image(&p.opts()), "x:dotenv");
+    let mut o = p.opts();
+    o.environ.insert("COMPOSE_ENV_FILES".into(), "a.env,b.env".into());
+    assert_eq!(image(&o), "x:b", "the last file wins");
+    o.env_files = vec!["a.env".into()];
+    assert_eq!(image(&o), "x:a", "--env-file before COMPOSE_ENV_FILES");
+    o.env_files = vec!["missing.env".into()];
+    assert!(load(&o).unwrap_err().to_string().contains("missing.env not found"));
+}
