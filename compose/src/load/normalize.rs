@@ -867,8 +867,13 @@ fn cpus(v: &Value, p: &str) -> R<Value> {
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
-    match f.and_then(serde_json::Number::from_f64) {
-        Some(n) => Ok(Value::Number(n)),
+    match f {
+        // Go prints a whole float as an integer (`cpus: 2`, not `2.0`).
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Value::from(f as i64)),
+        Some(f) => match serde_json::Number::from_f64(f) {
+            Some(n) => Ok(Value::Number(n)),
+            None => bad(p, format!("{p} must be a number, not {}", describe(v))),
+        },
         None => bad(p, format!("{p} must be a number, not {}", describe(v))),
     }
 }
@@ -1154,6 +1159,7 @@ mod tests {
         assert_eq!(s["mem_limit"], "536870912");
         assert_eq!(s["shm_size"], "1024");
         assert_eq!(s["cpus"], 0.5);
+        assert_eq!(norm(json!({"cpus": "2"})).unwrap()["cpus"].to_string(), "2");
         assert_eq!(s["init"], true);
         assert_eq!(s["ulimits"], json!({"nofile": {"soft": 1, "hard": 2}, "nproc": 65535}));
         assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": 288}]));
