@@ -643,6 +643,13 @@ fn config_flags() {
     assert_eq!(out(&["--profile", "db", "config", "--images"]), "pg\ndemo-web\n");
     assert_eq!(out(&["config", "tool", "--services"]), "tool\n", "a named service enables its profile");
     assert_eq!(out(&["--profile", "db", "config", "-q"]), "");
+    let vars =
+        project(&[("compose.yaml", "services:\n  web:\n    image: \"x:${TAG:-latest}\"\n    user: ${WHO:?who}\n")]);
+    let o = clean_env(b.cmd(), vars.path(), &[]).args(["compose", "config", "--variables"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "NAME                REQUIRED            DEFAULT VALUE       ALTERNATE VALUE\nTAG                 false               latest              \nWHO                 true                                    \n"
+    );
     let file = dir.path().join("out.json");
     assert_eq!(out(&["--profile", "db", "config", "--format", "json", "-o", file.to_str().unwrap()]), "");
     let m: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

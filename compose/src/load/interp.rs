@@ -142,6 +142,57 @@ fn braced(inner: &str, env: &dyn Fn(&str) -> Option<String>, unset: &mut Vec<Str
     }
 }
 
+/// A variable a file reads, as `config --variables` lists it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Variable {
+    pub name: String,
+    /// `${V:?…}` or `${V?…}`.
+    pub required: bool,
+    /// `${V:-default}` / `${V-default}`.
+    pub default: String,
+    /// `${V:+alternative}` / `${V+alternative}`.
+    pub alternate: String,
+}
+
+/// Adds the variables `s` reads to `out` (those of defaults and alternatives too), as
+/// compose-go's `ExtractVariables` finds them.
+pub fn variables(s: &str, out: &mut BTreeMap<String, Variable>) {
+    let mut i = 0;
+    while let Some(off) = s[i..].find('$') {
+        let at = i + off;
+        match s.as_bytes().get(at + 1) {
+            Some(b'$') => i = at + 2,
+            Some(b'{') => {
+                let Some(close) = matching_brace(s, at + 1) else { return };
+                let inner = &s[at + 2..close];
+                let (name, rest) = inner.split_at(name_end(inner, 0));
+                let mut v = Variable { name: name.to_string(), ..Default::default() };
+                let op = rest.strip_prefix(':').unwrap_or(rest);
+                match op.as_bytes().first() {
+                    Some(b'?') => v.required = true,
+                    Some(b'-') => v.default = op[1..].to_string(),
+                    Some(b'+') => v.alternate = op[1..].to_string(),
+                    _ => {}
+                }
+                variables(&v.default.clone(), out);
+                variables(&v.alternate.clone(), out);
+                if !name.is_empty() {
+                    out.insert(v.name.clone(), v);
+                }
+                i = close + 1;
+            }
+            _ => {
+                let end = name_end(s, at + 1);
+                let name = &s[at + 1..end];
+                if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    out.insert(name.to_string(), Variable { name: name.to_string(), ..Default::default() });
+                }
+                i = end.max(at + 1);
+            }
+        }
+    }
+}
+
 /// Interpolates every string value of `v` in place. `at` is the dotted path of `v`; an error
 /// carries the path of the string that failed and the message.
 pub fn interpolate_tree(
@@ -314,6 +365,18 @@ mod tests {
         assert_eq!(sub("a $ b 5$").unwrap(), "a $ b 5$");
         assert_eq!(sub("${}"), Err(Fault::Invalid));
         assert_eq!(sub("${A"), Err(Fault::Invalid));
+    }
+
+    #[test]
+    fn variables_as_compose_lists_them() {
+        let mut out = BTreeMap::new();
+        variables("$A ${B:?need} ${C:-${D-x}} ${E+alt} $$F ${G}", &mut out);
+        let v = |n: &str| out[n].clone();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["A", "B", "C", "D", "E", "G"]);
+        assert!(v("B").required);
+        assert_eq!(v("C").default, "${D-x}");
+        assert_eq!(v("D").default, "x");
+        assert_eq!(v("E").alternate, "alt");
     }
 
     #[test]

@@ -91,6 +91,25 @@ pub fn load_uninterpolated(opts: &LoadOptions) -> Result<Loaded> {
     Loader::new(opts)?.run(opts, &[], true)
 }
 
+pub use interp::Variable;
+
+/// The variables the compose files read, by name, with what their forms say (required, a
+/// default, an alternative): `config --variables`.
+pub fn variables(opts: &LoadOptions) -> Result<BTreeMap<String, Variable>> {
+    fn walk(v: &Value, out: &mut BTreeMap<String, Variable>) {
+        match v {
+            Value::String(s) => interp::variables(s, out),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let loaded = load_uninterpolated(opts)?;
+    let mut out = BTreeMap::new();
+    walk(&loaded.model, &mut out);
+    Ok(out)
+}
+
 /// The services of a loaded model, each after the services it depends on (ties by name), as
 /// `config --services` lists them and `up` starts them.
 pub fn dependency_order(model: &Value) -> Vec<String> {
@@ -184,6 +203,8 @@ struct Loader {
     warnings: Vec<String>,
     sources: Vec<Source>,
     no_interpolate: bool,
+    /// The standard input's text, once read (`-f -`).
+    stdin: Option<String>,
 }
 
 fn invalid(msg: String) -> Error {
@@ -211,7 +232,15 @@ impl Loader {
             None => files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let env = environment(&project_dir, opts)?;
-        Ok(Loader { files, project_dir, env, warnings: Vec::new(), sources: Vec::new(), no_interpolate: false })
+        Ok(Loader {
+            files,
+            project_dir,
+            env,
+            warnings: Vec::new(),
+            sources: Vec::new(),
+            no_interpolate: false,
+            stdin: None,
+        })
     }
 
     fn run(mut self, opts: &LoadOptions, named: &[String], no_interp: bool) -> Result<Loaded> {
@@ -224,31 +253,32 @@ impl Loader {
             }
             self.env.insert("COMPOSE_PROJECT_NAME".into(), p.clone());
         }
+        // The name is known before the files load, so `${COMPOSE_PROJECT_NAME}` in them is it.
+        let name = match opts.project_name.clone().or_else(|| {
+            self.env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).map(|s| normalize_project_name(s))
+        }) {
+            Some(n) => n,
+            None => match self.name_in_files() {
+                Some(n) => n,
+                None => normalize_project_name(
+                    &self.project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                ),
+            },
+        };
+        if name.is_empty() {
+            return Err(invalid("project name must not be empty: give one with -p or `name:`".into()));
+        }
+        self.env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
         let mut model = json!({});
         for f in self.files.clone() {
             let base = self.project_dir.clone();
             let m = self.load_file(&f, &base, &mut Vec::new())?;
             merge::merge(&mut model, m, "");
         }
-        let model_obj = model.as_object_mut().expect("the model is a mapping");
-        let from_file =
-            model_obj.get("name").and_then(Value::as_str).map(normalize_project_name).filter(|s| !s.is_empty());
-        let name = opts
-            .project_name
-            .clone()
-            .or_else(|| {
-                self.env.get("COMPOSE_PROJECT_NAME").filter(|s| !s.is_empty()).map(|s| normalize_project_name(s))
-            })
-            .or(from_file)
-            .unwrap_or_else(|| {
-                normalize_project_name(
-                    &self.project_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                )
-            });
-        if name.is_empty() {
-            return Err(invalid("project name must not be empty: give one with -p or `name:`".into()));
+        if model.as_object().is_some_and(Map::is_empty) {
+            return Err(invalid("empty compose file".into()));
         }
-        self.env.entry("COMPOSE_PROJECT_NAME".into()).or_insert_with(|| name.clone());
+        let model_obj = model.as_object_mut().expect("the model is a mapping");
         model_obj.insert("name".into(), Value::String(name.clone()));
         model_obj.entry("services").or_insert_with(|| json!({}));
         let profiles = self.profiles(opts);
@@ -275,6 +305,39 @@ impl Loader {
         })
     }
 
+    /// The last top-level `name:` of the compose files, interpolated and normalised, as
+    /// compose-go reads it before loading them (a file that does not parse gives none here and
+    /// its error later).
+    fn name_in_files(&mut self) -> Option<String> {
+        let mut name = None;
+        for f in self.files.clone() {
+            let Ok(text) = self.text(&f) else { continue };
+            let Ok(docs) = yaml::parse_all(&text) else { continue };
+            for n in docs.iter().filter_map(|d| d.value.get("name").and_then(Value::as_str)) {
+                let env = &self.env;
+                let n = interp::substitute(n, &|k: &str| env.get(k).cloned(), &mut Vec::new()).ok()?;
+                let n = normalize_project_name(&n);
+                if !n.is_empty() {
+                    name = Some(n);
+                }
+            }
+        }
+        name
+    }
+
+    /// A compose file's text; the standard input (`-`) is read once and kept.
+    fn text(&mut self, path: &Path) -> std::io::Result<String> {
+        if path.as_os_str() != "-" {
+            return std::fs::read_to_string(path);
+        }
+        if self.stdin.is_none() {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)?;
+            self.stdin = Some(t);
+        }
+        Ok(self.stdin.clone().unwrap_or_default())
+    }
+
     fn profiles(&self, opts: &LoadOptions) -> BTreeSet<String> {
         let mut p: BTreeSet<String> = opts.profiles.iter().cloned().collect();
         if let Some(env) = self.env.get("COMPOSE_PROFILES") {
@@ -284,7 +347,8 @@ impl Loader {
     }
 
     /// The error `b` placed at its file and line: in source `src` when given, else in the
-    /// file whose lines know the deepest part of the key's path.
+    /// file whose lines know the deepest part of the key's path (the last such file: an
+    /// override's line before the base's).
     fn located(&self, src: Option<usize>, b: Bad) -> Error {
         let find = |s: &Source| -> Option<(usize, usize)> {
             let mut p = b.path.as_str();
@@ -300,7 +364,6 @@ impl Loader {
             None => self
                 .sources
                 .iter()
-                .rev()
                 .filter_map(|s| find(s).map(|(d, l)| (d, s, l)))
                 .max_by_key(|(d, _, _)| *d)
                 .map(|(_, s, l)| (s, l)),
@@ -319,20 +382,25 @@ impl Loader {
 
     /// Reads, parses and interpolates one file; the index of its [`Source`] and its tree.
     fn read(&mut self, path: &Path, env: &BTreeMap<String, String>) -> Result<(usize, Value)> {
-        let text = if path.as_os_str() == "-" {
-            let mut t = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
-        } else {
-            std::fs::read_to_string(path)
-        }
-        .map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
-        let doc = yaml::parse(&text).map_err(|e| {
+        let text =
+            self.text(path).map_err(|e| invalid(format!("{}: {}", path.display(), e.to_string().to_lowercase())))?;
+        let docs = yaml::parse_all(&text).map_err(|e| {
             let (line, msg) = e.strip_prefix("line ").and_then(|r| r.split_once(": ")).unwrap_or(("?", &e));
             invalid(format!("{}:{line}: yaml: {msg}", path.display()))
         })?;
-        self.sources.push(Source { file: path.to_path_buf(), lines: doc.lines });
+        // Several documents in one file merge in order, as compose-go merges them.
+        let mut value = Value::Null;
+        let mut lines = HashMap::new();
+        for doc in docs {
+            lines.extend(doc.lines);
+            match (&mut value, doc.value) {
+                (Value::Null, v) => value = v,
+                (_, Value::Null) => {}
+                (_, v) => merge::merge(&mut value, v, ""),
+            }
+        }
+        self.sources.push(Source { file: path.to_path_buf(), lines });
         let idx = self.sources.len() - 1;
-        let mut value = doc.value;
         if value.is_null() {
             value = json!({});
         }
@@ -693,10 +761,17 @@ impl Loader {
 
 /// The interpolation environment: the env files, under the process environment.
 fn environment(project_dir: &Path, opts: &LoadOptions) -> Result<BTreeMap<String, String>> {
-    let files: Vec<PathBuf> = if opts.env_files.is_empty() {
+    // `--env-file`s, else `COMPOSE_ENV_FILES` (comma-separated), else the project's `.env`.
+    let from_env: Vec<PathBuf> = opts
+        .environ
+        .get("COMPOSE_ENV_FILES")
+        .map(|l| l.split(',').filter(|f| !f.is_empty()).map(PathBuf::from).collect())
+        .unwrap_or_default();
+    let given = if opts.env_files.is_empty() { &from_env } else { &opts.env_files };
+    let files: Vec<PathBuf> = if given.is_empty() {
         Some(project_dir.join(".env")).filter(|p| p.is_file()).into_iter().collect()
     } else {
-        opts.env_files.iter().map(|f| opts.cwd.join(f)).collect()
+        given.iter().map(|f| opts.cwd.join(f)).collect()
     };
     let mut env = BTreeMap::new();
     for f in files {

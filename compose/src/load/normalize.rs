@@ -582,6 +582,9 @@ fn volumes(v: &Value, p: &str, cx: &mut Ctx) -> R<Value> {
             }
             _ => return bad(&ip, format!("{ip} must be a string or a mapping")),
         };
+        if e.get("type").and_then(Value::as_str) == Some("bind") && !e.contains_key("source") {
+            return bad(&ip, format!("{ip}.source is required for a bind mount"));
+        }
         if e.get("type").and_then(Value::as_str) == Some("bind") {
             // `create_host_path` defaults to true wherever `bind` is given (compose-go's
             // default); the printer leaves the default out, as Compose prints it.
@@ -612,7 +615,7 @@ fn short_volume(s: &str, p: &str) -> R<Map<String, Value>> {
         [a, b, m] => (Some(*a), *b, Some(*m)),
         _ => return bad(p, format!("{p}: invalid volume specification {s:?}")),
     };
-    if dst.is_empty() {
+    if dst.is_empty() || src == Some("") {
         return bad(p, format!("{p}: invalid volume specification {s:?}"));
     }
     let mut e = Map::new();
@@ -864,8 +867,13 @@ fn cpus(v: &Value, p: &str) -> R<Value> {
         Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
-    match f.and_then(serde_json::Number::from_f64) {
-        Some(n) => Ok(Value::Number(n)),
+    match f {
+        // Go prints a whole float as an integer (`cpus: 2`, not `2.0`).
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Value::from(f as i64)),
+        Some(f) => match serde_json::Number::from_f64(f) {
+            Some(n) => Ok(Value::Number(n)),
+            None => bad(p, format!("{p} must be a number, not {}", describe(v))),
+        },
         None => bad(p, format!("{p} must be a number, not {}", describe(v))),
     }
 }
@@ -942,13 +950,14 @@ fn file_refs(v: &Value, p: &str) -> R<Value> {
                 let mut o = o.clone();
                 if let Some(m) = o.get("mode") {
                     // A string is octal (`"0440"`); a YAML number already is the mode (go-yaml
-                    // reads `0440` as octal). Compose prints it as an octal string, `"0440"`.
+                    // reads `0440` as octal). The model holds the number (as compose-go does);
+                    // the printer writes it as Compose prints it, `"0440"`.
                     let n = match m {
                         Value::String(s) => i64::from_str_radix(s.trim_start_matches("0o"), 8)
                             .map_err(|_| Bad { path: ip.clone(), msg: format!("{ip}.mode: invalid mode {s:?}") })?,
                         _ => to_int(m, &format!("{ip}.mode"))?,
                     };
-                    o.insert("mode".into(), Value::String(format!("0{n:o}")));
+                    o.insert("mode".into(), n.into());
                 }
                 for k in ["uid", "gid"] {
                     if let Some(x) = o.get(k) {
@@ -976,7 +985,9 @@ fn deploy(v: &mut Value, p: &str) -> R<()> {
     if let Some(res) = d.get_mut("resources").and_then(Value::as_object_mut) {
         for (k, r) in res.iter_mut() {
             let rp = format!("{p}.resources.{k}");
-            let Some(r) = r.as_object_mut() else { continue };
+            let Some(r) = r.as_object_mut() else {
+                return bad(&rp, format!("{rp} must be a mapping"));
+            };
             if let Some(c) = r.get_mut("cpus") {
                 *c = cpus(c, &format!("{rp}.cpus"))?;
             }
@@ -1148,9 +1159,10 @@ mod tests {
         assert_eq!(s["mem_limit"], "536870912");
         assert_eq!(s["shm_size"], "1024");
         assert_eq!(s["cpus"], 0.5);
+        assert_eq!(norm(json!({"cpus": "2"})).unwrap()["cpus"].to_string(), "2");
         assert_eq!(s["init"], true);
         assert_eq!(s["ulimits"], json!({"nofile": {"soft": 1, "hard": 2}, "nproc": 65535}));
-        assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": "0440"}]));
+        assert_eq!(s["secrets"], json!([{"source": "s"}, {"source": "t", "target": "/x", "mode": 288}]));
         assert_eq!(s["extra_hosts"], json!(["a=::1", "b=1.2.3.4"]));
         assert_eq!(s["pull_policy"], "missing");
         assert_eq!(s["x-custom"], json!({"k": 1}));
@@ -1166,6 +1178,9 @@ mod tests {
             (json!({"volumes": ["a:b:c:d"]}), "services.web.volumes.0"),
             (json!({"scale": "x"}), "services.web.scale"),
             (json!({"restart": "sometimes"}), "services.web.restart"),
+            (json!({"volumes": [":/x"]}), "services.web.volumes.0"),
+            (json!({"volumes": [{"type": "bind", "target": "/x"}]}), "services.web.volumes.0"),
+            (json!({"deploy": {"resources": {"limits": 5}}}), "services.web.deploy.resources.limits"),
             (json!({"pull_policy": "hourly"}), "services.web.pull_policy"),
             (json!({"ports": ["80/icmp"]}), "services.web.ports.0.protocol"),
         ] {

@@ -21,6 +21,8 @@ fn keys<'a>(m: &'a serde_json::Map<String, Value>, path: &[&str]) -> Vec<&'a Str
 
 /// The model as YAML.
 pub fn to_yaml(v: &Value) -> String {
+    let printed = printable(v);
+    let v = &printed;
     let mut out = String::new();
     match v {
         Value::Object(m) if !m.is_empty() => block_map(v, &mut Vec::new(), 0, &mut out),
@@ -35,10 +37,36 @@ pub fn to_yaml(v: &Value) -> String {
 /// The model as JSON, as `docker compose config --format json`: top-level keys sorted (Compose
 /// marshals a map there), services in struct order, `command`/`entrypoint` always present.
 pub fn to_json(v: &Value) -> String {
+    let printed = printable(v);
+    let v = &printed;
     let mut out = String::new();
     json_value(v, &mut Vec::new(), 0, &mut out);
     out.push('\n');
     out
+}
+
+/// The model with the values Compose prints in another form than it holds them: a secret's
+/// or config's `mode` (a number) as an octal string, `"0440"`.
+fn printable(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(services) = v.get_mut("services").and_then(Value::as_object_mut) {
+        for s in services.values_mut() {
+            for at in ["/secrets", "/configs", "/build/secrets"] {
+                if let Some(refs) = s.pointer_mut(at) {
+                    octal_modes(refs);
+                }
+            }
+        }
+    }
+    v
+}
+
+fn octal_modes(refs: &mut Value) {
+    for r in refs.as_array_mut().into_iter().flatten() {
+        if let Some(n) = r.get("mode").and_then(Value::as_i64) {
+            r["mode"] = Value::String(format!("0{n:o}"));
+        }
+    }
 }
 
 fn json_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, ind: usize, out: &mut String) {

@@ -73,8 +73,13 @@ fn discovery_override_and_project_name() {
 
 #[test]
 fn names_from_flag_env_and_file() {
-    let p = Proj::new(&[("compose.yaml", "name: Fromfile\nservices:\n  web:\n    image: a\n    volumes: [data:/d]\nvolumes:\n  data:\n  ext:\n    external: true\n")]);
-    assert_eq!(p.load().unwrap().name, "fromfile");
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "name: From${SUFFIX:-file}\nservices:\n  web:\n    image: a\n    container_name: ${COMPOSE_PROJECT_NAME}-web\n    volumes: [data:/d]\nvolumes:\n  data:\n  ext:\n    external: true\n",
+    )]);
+    let l = p.load().unwrap();
+    assert_eq!(l.name, "fromfile");
+    assert_eq!(l.model["services"]["web"]["container_name"], "fromfile-web", "the name is known to interpolation");
     let mut o = p.opts();
     o.environ.insert("COMPOSE_PROJECT_NAME".into(), "fromenv".into());
     assert_eq!(load(&o).unwrap().name, "fromenv");
@@ -246,6 +251,12 @@ fn bad_inputs_name_file_line_and_key() {
 }
 
 #[test]
+fn an_empty_file_is_an_error() {
+    let p = Proj::new(&[("compose.yaml", "# nothing\n")]);
+    assert_eq!(p.err(), "empty compose file");
+}
+
+#[test]
 fn unknown_keys_warn() {
     let p = Proj::new(&[(
         "compose.yaml",
@@ -340,7 +351,9 @@ fn every_listed_key_is_accepted() {
     let l = p.load().unwrap();
     assert_eq!(l.warnings, ["service \"web\" depends on undefined service \"job\": ignored as it is not required"]);
     let web = &l.model["services"]["web"];
-    assert_eq!(web["secrets"][1]["mode"], "0400");
+    assert_eq!(web["secrets"][1]["mode"], 0o400);
+    assert!(print::to_yaml(&l.model).contains("        mode: \"0400\"\n"));
+    assert!(print::to_json(&l.model).contains("\"mode\": \"0400\""));
     assert_eq!(web["deploy"]["resources"]["limits"], json!({"cpus": 1.5, "memory": "268435456", "pids": 100}));
     assert_eq!(web["networks"]["front"], json!({"aliases": ["w", "www"], "ipv4_address": "172.28.0.10"}));
     assert_eq!(web["environment"], json!({"A": "1", "E": "1"}));
@@ -485,4 +498,43 @@ fn uninterpolated_keeps_what_does_not_parse() {
     assert_eq!(web["image"], "a:${TAG}");
     assert_eq!(web["ports"], json!(["${PORT}:80"]));
     assert_eq!(web["init"], "${INIT}");
+}
+
+#[test]
+fn whole_model_errors_point_into_the_override() {
+    let p = Proj::new(&[
+        ("compose.yaml", "services:\n  a:\n    image: a\n    ports: [\"8080:80\"]\n  b:\n    image: b\n"),
+        ("compose.override.yaml", "\nservices:\n  b:\n    ports: [\"8080:81\"]\n"),
+    ]);
+    let e = p.err();
+    assert!(e.contains(&format!("{}:4:", p.path("compose.override.yaml"))), "{e}");
+}
+
+#[test]
+fn documents_of_one_file_merge() {
+    let p = Proj::new(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    environment: {A: '1'}\n---\nservices:\n  web:\n    environment: {B: '2'}\n",
+    )]);
+    let l = p.load().unwrap();
+    assert_eq!(l.model["services"]["web"]["environment"], json!({"A": "1", "B": "2"}));
+}
+
+#[test]
+fn env_files_from_flag_and_compose_env_files() {
+    let p = Proj::new(&[
+        (".env", "V=dotenv\n"),
+        ("a.env", "V=a\n"),
+        ("b.env", "V=b\n"),
+        ("compose.yaml", "services:\n  web:\n    image: \"x:${V}\"\n"),
+    ]);
+    let image = |o: &LoadOptions| load(o).unwrap().model["services"]["web"]["image"].clone();
+    assert_eq!(image(&p.opts()), "x:dotenv");
+    let mut o = p.opts();
+    o.environ.insert("COMPOSE_ENV_FILES".into(), "a.env,b.env".into());
+    assert_eq!(image(&o), "x:b", "the last file wins");
+    o.env_files = vec!["a.env".into()];
+    assert_eq!(image(&o), "x:a", "--env-file before COMPOSE_ENV_FILES");
+    o.env_files = vec!["missing.env".into()];
+    assert!(load(&o).unwrap_err().to_string().contains("missing.env not found"));
 }

@@ -26,11 +26,17 @@ pub struct Doc {
     pub lines: HashMap<String, usize>,
 }
 
-/// Parses one YAML document; the error is `line N: what`, for the caller to prefix the file.
+/// Parses the first YAML document of `text`; the error is `line N: what`, for the caller to
+/// prefix the file.
 pub fn parse(text: &str) -> Result<Doc, String> {
+    Ok(parse_all(text)?.into_iter().next().unwrap_or_default())
+}
+
+/// Parses every document of `text` (`---` separated; an empty text is one empty document).
+pub fn parse_all(text: &str) -> Result<Vec<Doc>, String> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, false).map_err(|e| {
+    parser.load(&mut b, true).map_err(|e| {
         format!(
             "line {}: {}",
             e.marker().line(),
@@ -41,10 +47,17 @@ pub fn parse(text: &str) -> Result<Doc, String> {
     if let Some(e) = b.error {
         return Err(e);
     }
-    let node = b.root.unwrap_or(Node { kind: Kind::Scalar(Value::Null), line: 1 });
-    let mut doc = Doc::default();
-    doc.value = node.into_value("", &mut doc.lines);
-    Ok(doc)
+    if b.roots.is_empty() {
+        b.roots.push(Node { kind: Kind::Scalar(Value::Null), line: 1 });
+    }
+    Ok(b.roots
+        .into_iter()
+        .map(|node| {
+            let mut doc = Doc::default();
+            doc.value = node.into_value("", &mut doc.lines);
+            doc
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +138,7 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
-    root: Option<Node>,
+    roots: Vec<Node>,
     error: Option<String>,
 }
 
@@ -142,7 +155,7 @@ impl Builder {
             self.anchors.insert(anchor, node.clone());
         }
         match self.stack.last_mut() {
-            None => self.root = Some(node),
+            None => self.roots.push(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, merges, key, .. }) => match key.take() {
                 None => {
@@ -320,6 +333,15 @@ mod tests {
         );
         assert_eq!(d.lines["services.web.image"], 7);
         assert_eq!(d.lines["services.web"], 5);
+    }
+
+    #[test]
+    fn several_documents() {
+        let docs = parse_all("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].value, json!({"b": 2}));
+        assert_eq!(docs[1].lines["b"], 3);
+        assert_eq!(parse_all("").unwrap().len(), 1);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct Args {
     /// Don't interpolate environment variables.
     #[arg(long)]
     pub no_interpolate: bool,
+    /// Print model variables and default values.
+    #[arg(long)]
+    pub variables: bool,
     /// Print the environment used for interpolation.
     #[arg(long)]
     pub environment: bool,
@@ -43,6 +46,16 @@ pub struct Args {
 
 pub fn run(_ctx: &Ctx, global: &super::Args, args: Args) -> anyhow::Result<()> {
     let mut opts = super::load_options(global);
+    if args.variables {
+        // As Compose's formatter: a table aligned with a minimum cell width of 20.
+        let mut rows =
+            vec![vec!["NAME".to_string(), "REQUIRED".into(), "DEFAULT VALUE".into(), "ALTERNATE VALUE".into()]];
+        for v in load::variables(&opts)?.into_values() {
+            rows.push(vec![v.name, v.required.to_string(), v.default, v.alternate]);
+        }
+        print!("{}", crate::format::table(&rows, 20));
+        return Ok(());
+    }
     if args.profiles {
         // Every profile any service declares, active or not: the project with all enabled.
         opts.profiles.push("*".into());
