@@ -121,4 +121,17 @@ want=$(printf 'hello from wasm on port 8080\nWHO=wasm\n/data/greeting: %s' "$(ca
 [ "$reply" = "$want" ] || { echo "unexpected reply from the wasm server: ${reply:-none}" >&2; exit 1; }
 berth_b rm -f demo-wasm-server >/dev/null
 
+step "9. compose: the native web image and the wasm server in one project, by name (up -d --wait, ps, logs, down)"
+compose_port=$(free_port)
+export WEB_IMAGE="127.0.0.1:$port/demo/web:1.0" WASM_IMAGE="127.0.0.1:$port/demo/wasm-server:1.0" PROBE_IMAGE="$ref"
+export WEB_PORT=$compose_port DATA="$work/data"
+berth_b compose -f examples/compose/compose.yaml up -d --wait
+berth_b compose -f examples/compose/compose.yaml ps
+for _ in $(seq 100); do berth_b compose -f examples/compose/compose.yaml logs probe 2>/dev/null | grep -q "by name" && break; sleep 0.1; done
+berth_b compose -f examples/compose/compose.yaml logs probe
+berth_b compose -f examples/compose/compose.yaml logs probe | grep -q "reached hello and web by name" ||
+  { echo "the compose services did not reach each other by name" >&2; exit 1; }
+curl -fsS "http://127.0.0.1:$compose_port/" >/dev/null
+berth_b compose -f examples/compose/compose.yaml down
+
 step "done"

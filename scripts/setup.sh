@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-pkgs=(docker.io docker-registry skopeo umoci runc crun hyperfine wrk busybox-static iproute2 nftables iptables curl jq apache2-utils tini debootstrap dpkg-dev)
+pkgs=(docker.io docker-registry skopeo umoci runc crun hyperfine wrk busybox-static iproute2 nftables iptables curl jq apache2-utils tini debootstrap dpkg-dev docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,3 +36,4 @@ done
 export BERTH_FIXTURES=${BERTH_FIXTURES:-/var/cache/berth-fixtures}
 bash "$here/tests/fixtures/mk-busybox.sh" "$BERTH_FIXTURES"
 bash "$here/tests/fixtures/mk-debian.sh" "$BERTH_FIXTURES"
+bash "$here/tests/fixtures/mk-compose-repo.sh" "$BERTH_FIXTURES"

@@ -132,8 +132,26 @@ fn enters_containers(args: &[std::ffi::OsString]) -> bool {
         let a = a.to_string_lossy();
         if matches!(a.as_ref(), "--root" | "--log-level" | "--insecure-registry") {
             it.next();
+        } else if a == "compose" {
+            // `compose exec`: the subcommand, past compose's own options.
+            return compose_enters_containers(it.map(|a| a.to_string_lossy().into_owned()));
         } else if !a.starts_with('-') {
             return a == "exec" || a == "runtime" || a == "health-probe";
+        }
+    }
+    false
+}
+
+/// Whether `berth compose ...`'s subcommand is `exec` (compose's options taking a value skipped).
+fn compose_enters_containers(mut it: impl Iterator<Item = String>) -> bool {
+    while let Some(a) = it.next() {
+        if matches!(
+            a.as_str(),
+            "-f" | "--file" | "-p" | "--project-name" | "--project-directory" | "--profile" | "--env-file"
+        ) {
+            it.next();
+        } else if !a.starts_with('-') {
+            return a == "exec";
         }
     }
     false
@@ -224,7 +242,8 @@ fn main() -> ExitCode {
             | Command::Port(_)
             | Command::Volume(_)
             | Command::Save(_)
-    ) {
+    ) || matches!(&cli.command, Command::Compose(a) if a.prints_only())
+    {
         berth_sys::process::restore_default_sigpipe();
     }
     let ctx = commands::Ctx { root, insecure_registries: cli.insecure_registries };

@@ -17,6 +17,8 @@ mod build;
 mod build_debian;
 mod build_docker;
 mod cli_errors;
+mod compose_config;
+mod compose_up;
 mod containers;
 mod docker_diff;
 mod e2e_run;

@@ -516,8 +516,19 @@ fn newer_rotated(f: &File, path: &Path) -> Vec<File> {
 /// Prints entries appended after `cursor` until `done()` says the writer is gone, following
 /// the live file across rotations: the file it had open is read to its end, then the new one.
 pub fn follow(path: &Path, cursor: Cursor, o: &ReadOptions, done: &mut dyn FnMut() -> bool) -> Result<()> {
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
+    follow_into(path, cursor, o, &mut std::io::stdout(), &mut std::io::stderr(), done)
+}
+
+/// [`follow`] into given writers (`compose logs -f` prefixes each container's lines).
+pub fn follow_into(
+    path: &Path,
+    cursor: Cursor,
+    o: &ReadOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    done: &mut dyn FnMut() -> bool,
+) -> Result<()> {
+    let (mut out, mut err) = (out, err);
     let Cursor { mut file, mut offset } = cursor;
     loop {
         let finished = done();

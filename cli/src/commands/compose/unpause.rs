@@ -1,0 +1,14 @@
+//! `berth compose unpause`: unpause services.
+
+use super::super::Ctx;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    pub services: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, g: &super::Args, a: Args) -> anyhow::Result<()> {
+    let c = super::open_named(ctx, g)?;
+    c.pause(&a.services, false)?;
+    Ok(())
+}
