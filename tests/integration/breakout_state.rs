@@ -196,7 +196,7 @@ fn docker_archive(
     extra: impl FnOnce(&mut tar::Builder<flate2::write::GzEncoder<fs::File>>),
 ) -> PathBuf {
     let path = dir.join("archive.tar.gz");
-    let gz = flate2::write::GzEncoder::new(fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    let gz = flate2::write::GzEncoder::new(fs::File::create(&path).unwrap(), flate2::Compression::default());
     let mut t = tar::Builder::new(gz);
     let (ch, lh) = (sha256_hex(config), sha256_hex(layer));
     let manifest = serde_json::to_vec(&serde_json::json!([
