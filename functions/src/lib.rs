@@ -11,6 +11,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod error;
 
+pub use backend::{Backend, Body};
 pub use error::{Error, Result};
