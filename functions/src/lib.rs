@@ -12,5 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod spec;
 
 pub use error::{Error, Result};
+pub use spec::{FunctionSpec, Kind, Registry};

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod health;
 pub mod hostonly;
 pub mod inline;
+pub mod kind;
 pub mod limits;
 pub mod logs;
 pub mod names;
