@@ -13,6 +13,9 @@
 
 pub mod backend;
 mod error;
+pub mod spec;
+pub mod wasm;
 
 pub use backend::{Backend, Body};
 pub use error::{Error, Result};
+pub use spec::{FunctionSpec, Kind, Registry};
