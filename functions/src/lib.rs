@@ -13,6 +13,8 @@
 
 pub mod backend;
 mod error;
+pub mod gateway;
+pub mod metrics;
 pub mod spec;
 pub mod wasm;
 
