@@ -11,8 +11,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod error;
 pub mod spec;
 
+pub use backend::{Backend, Body};
 pub use error::{Error, Result};
 pub use spec::{FunctionSpec, Kind, Registry};
