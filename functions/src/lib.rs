@@ -13,6 +13,7 @@
 
 pub mod backend;
 mod error;
+pub mod native;
 pub mod spec;
 
 pub use backend::{Backend, Body};
