@@ -15,6 +15,7 @@ pub mod backend;
 mod error;
 pub mod native;
 pub mod spec;
+pub mod wasm;
 
 pub use backend::{Backend, Body};
 pub use error::{Error, Result};

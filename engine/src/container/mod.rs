@@ -12,6 +12,7 @@
 //! says so (see [`recover`]).
 
 pub mod attach;
+pub mod component;
 pub mod cp;
 pub mod exec;
 pub mod health;
