@@ -13,6 +13,7 @@
 
 pub mod backend;
 mod error;
+pub mod manage;
 pub mod native;
 pub mod spec;
 pub mod wasm;

@@ -228,7 +228,10 @@ impl Pool {
                 let id = slot.id.clone();
                 drop(slot);
                 self.clone().check(id);
-                text_response(StatusCode::BAD_GATEWAY, format!("function {:?}: the instance failed: {e}", self.spec.name))
+                text_response(
+                    StatusCode::BAD_GATEWAY,
+                    format!("function {:?}: the instance failed: {e}", self.spec.name),
+                )
             }
         }
     }
@@ -371,7 +374,10 @@ impl Pool {
         };
         let Some(ip) = ip else {
             let _ = engine.remove_container(&mut c, true, true);
-            return Err(format!("network {:?}: the instance has no address the gateway can reach", c.host_config.network_mode));
+            return Err(format!(
+                "network {:?}: the instance has no address the gateway can reach",
+                c.host_config.network_mode
+            ));
         };
         Ok(Instance {
             id: c.id.clone(),
@@ -402,12 +408,17 @@ impl Pool {
                 if c.state.health.as_ref().is_some_and(|h| h.status == "healthy") {
                     return Ok(());
                 }
-            } else if let Ok(Ok(_)) = tokio::time::timeout(delay * 50, tokio::net::TcpStream::connect(inst.addr)).await {
+            } else if let Ok(Ok(_)) = tokio::time::timeout(delay * 50, tokio::net::TcpStream::connect(inst.addr)).await
+            {
                 return Ok(());
             }
             tries += 1;
-            if tries % 8 == 0 && !running(&engine, &inst.id) {
-                return Err(format!("instance {} exited before it listened on port {}", &inst.id[..12], inst.addr.port()));
+            if tries.is_multiple_of(8) && !running(&engine, &inst.id) {
+                return Err(format!(
+                    "instance {} exited before it listened on port {}",
+                    &inst.id[..12],
+                    inst.addr.port()
+                ));
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(25));
@@ -557,7 +568,9 @@ impl Pool {
 
 /// Whether the container `id` is running (its record says so and its supervisor lives).
 fn running(engine: &Engine, id: &str) -> bool {
-    engine.load_container(id).is_ok_and(|mut c| c.reload_state().is_ok() && c.state.running && berth_engine::container::shim_alive(&c.dir))
+    engine
+        .load_container(id)
+        .is_ok_and(|mut c| c.reload_state().is_ok() && c.state.running && berth_engine::container::shim_alive(&c.dir))
 }
 
 /// Stops counting a request as waiting when its future is dropped (a timeout) while waiting.
@@ -578,7 +591,8 @@ pub fn sweep(root: &Path) -> crate::Result<usize> {
     let mut n = 0;
     for mut c in engine.list_containers()? {
         let Some(pid) = c.config.labels.get(FUNCTION_LABEL).and(c.config.labels.get(GATEWAY_LABEL)) else { continue };
-        let alive = pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
+        let alive =
+            pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
         if alive {
             continue;
         }
