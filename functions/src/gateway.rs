@@ -68,6 +68,13 @@ impl Default for Options {
 /// Makes a native function's backend (the native module's; the gateway does not know how).
 pub type NativeFactory = Arc<dyn Fn(&Engine, &Registry, &FunctionSpec) -> Result<Arc<dyn Backend>> + Send + Sync>;
 
+/// The native module's backends ([`crate::native::Native`]).
+pub fn native_factory() -> NativeFactory {
+    Arc::new(|engine: &Engine, _: &Registry, spec: &FunctionSpec| {
+        Ok(Arc::new(crate::native::Native::new(engine.root(), spec.clone())?) as Arc<dyn Backend>)
+    })
+}
+
 /// One routed function.
 struct Route {
     spec: FunctionSpec,
@@ -295,6 +302,7 @@ impl Gateway {
         for r in &t.routes {
             let mut f = self.metrics.function_stats(&r.spec.name);
             f.instances = r.backend.instances();
+            f.cold_starts += r.backend.cold_starts();
             s.functions.insert(r.spec.name.clone(), f);
         }
         s
@@ -420,13 +428,13 @@ pub async fn run(
                         let gw = gw.clone();
                         async move {
                             let r = if req.uri().path() == "/metrics" {
-                                let instances: Vec<(String, usize)> = gw
+                                let instances: Vec<(String, usize, u64)> = gw
                                     .table
                                     .read()
                                     .unwrap_or_else(|p| p.into_inner())
                                     .routes
                                     .iter()
-                                    .map(|r| (r.spec.name.clone(), r.backend.instances()))
+                                    .map(|r| (r.spec.name.clone(), r.backend.instances(), r.backend.cold_starts()))
                                     .collect();
                                 let mut r = http::Response::new(crate::backend::full(gw.metrics.render(&instances)));
                                 r.headers_mut().insert(
@@ -552,27 +560,14 @@ pub fn running_pid(reg: &Registry) -> Option<u32> {
     }
 }
 
-/// Deploys the functions of a `functions.yaml` (as `berth function deploy` of each would):
-/// their kind decided by the dispatch rule, a wasm function's component checked, a route taken
-/// by another function refused.
+/// Deploys the functions of a `functions.yaml`, each as `berth function deploy` would
+/// ([`crate::manage::deploy`]); two functions of the file on one route are refused first.
 pub fn deploy_file(engine: &Engine, path: &std::path::Path) -> Result<Vec<String>> {
-    let reg = Registry::new(engine.root());
-    let mut specs = crate::spec::load_file(path)?;
-    for s in &mut specs {
-        if s.kind.is_none() {
-            s.kind = Some(match engine.image_kind(&s.image)? {
-                berth_runtime::Kind::Wasm => Kind::Wasm,
-                berth_runtime::Kind::Linux => Kind::Native,
-            });
-        }
-        if s.kind == Some(Kind::Wasm) {
-            WasmFunction::check(engine, s)?;
-        }
+    let mut names = Vec::new();
+    for s in crate::spec::load_file(path)? {
+        names.push(crate::manage::deploy(engine.root(), s)?.name);
     }
-    for s in &specs {
-        reg.put(s)?;
-    }
-    Ok(specs.into_iter().map(|s| s.name).collect())
+    Ok(names)
 }
 
 /// `berth serve` in the foreground: one gateway per state root (a lock held for its life, so a
@@ -600,8 +595,15 @@ pub fn serve(
             pid.trim()
         )));
     }
-    // What a killed gateway left: its stats (its pid is gone) and pid file, both rewritten.
+    // What a killed gateway left: its stats (its pid is gone), its pid file (rewritten) and
+    // its native functions' containers.
     let _ = std::fs::remove_file(reg.stats_path());
+    match crate::native::sweep(engine.root()) {
+        Ok(0) => {}
+        Ok(n) => eprintln!("berth serve: removed {n} instance(s) a previous gateway left"),
+        Err(e) => eprintln!("berth serve: sweeping a previous gateway's instances: {e}"),
+    }
+    let native = native.or_else(|| Some(native_factory()));
     if let Some(f) = file {
         for name in deploy_file(&engine, f)? {
             eprintln!("berth serve: deployed {name} from {}", f.display());

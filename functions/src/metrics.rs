@@ -107,8 +107,9 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format; `instances` are each function's instances now.
-    pub fn render(&self, instances: &[(String, usize)]) -> String {
+    /// The text exposition format; `functions` are each function's instances now and the cold
+    /// starts its backend counted.
+    pub fn render(&self, functions: &[(String, usize, u64)]) -> String {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out.push_str("# HELP berth_function_requests_total Requests served, by function and status code (function \"\": no route matched).\n# TYPE berth_function_requests_total counter\n");
@@ -140,12 +141,12 @@ impl Metrics {
             );
         }
         out.push_str("# HELP berth_function_cold_starts_total Requests that waited for an instance to start.\n# TYPE berth_function_cold_starts_total counter\n");
-        for (name, _) in instances {
-            let n = m.get(name).map(|f| f.cold_starts).unwrap_or(0);
+        for (name, _, backend) in functions {
+            let n = m.get(name).map(|f| f.cold_starts).unwrap_or(0) + backend;
             let _ = writeln!(out, "berth_function_cold_starts_total{{function=\"{}\"}} {n}", label(name));
         }
         out.push_str("# HELP berth_function_instances Instances now (native: running containers; wasm: requests in flight).\n# TYPE berth_function_instances gauge\n");
-        for (name, n) in instances {
+        for (name, n, _) in functions {
             let _ = writeln!(out, "berth_function_instances{{function=\"{}\"}} {n}", label(name));
         }
         out
@@ -172,7 +173,7 @@ mod tests {
         assert_eq!(s.requests, 100);
         assert_eq!(s.p50_ms, 50.0);
         assert_eq!(s.p99_ms, 99.0);
-        let text = m.render(&[("f".into(), 2)]);
+        let text = m.render(&[("f".into(), 2, 0)]);
         assert!(text.contains("berth_function_requests_total{function=\"f\",code=\"200\"} 99"), "{text}");
         assert!(text.contains("berth_function_instantiation_seconds_count{function=\"f\"} 100"), "{text}");
         assert!(text.contains("berth_function_instances{function=\"f\"} 2"), "{text}");

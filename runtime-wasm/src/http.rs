@@ -167,9 +167,11 @@ impl HttpFunction {
         };
         let component = match compiled {
             Compiled::Component(c) => c,
-            Compiled::Module(_) => return Err(Error::Spec(format!(
+            Compiled::Module(_) => {
+                return Err(Error::Spec(format!(
                 "{shown}: a core WebAssembly module, not a component: a function must be a wasi:http/proxy component"
-            ))),
+            )))
+            }
         };
         check_exports(engine, &component, shown)?;
         let mut linker = wasmtime::component::Linker::<Host>::new(engine);

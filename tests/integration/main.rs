@@ -20,6 +20,7 @@ mod cli_errors;
 mod containers;
 mod docker_diff;
 mod e2e_run;
+mod functions_native;
 mod functions_wasm;
 mod health;
 mod images;

@@ -8,6 +8,7 @@ pub mod container;
 pub mod cp;
 pub mod create;
 pub mod exec;
+pub mod function;
 pub mod health_flags;
 pub mod history;
 pub mod hostonly_flags;
