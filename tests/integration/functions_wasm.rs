@@ -372,3 +372,38 @@ fn outbound_requests_only_to_allowed_hosts() {
         assert_eq!(get(&c, &gw.url("/denied")).await.0, 403);
     });
 }
+
+/// Polls `url` until it answers `want` (the gateway reloads its routes within a poll period).
+async fn until_status(c: &reqwest::Client, url: &str, want: u16) {
+    let t = Instant::now();
+    loop {
+        let s = get(c, url).await.0;
+        if s == want {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{url}: still {s}, want {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_running_gateway_picks_up_deploys_and_removals() {
+    let b = Berth::new();
+    component(&b, "counter", "");
+    let gw = Gateway::start(&b, "functions:\n  - name: one\n    image: counter\n");
+    rt().block_on(async {
+        let c = reqwest::Client::new();
+        assert_eq!(get(&c, &gw.url("/one")).await.0, 200);
+        assert_eq!(get(&c, &gw.url("/two/x")).await.0, 404);
+        b.ok(&["function", "deploy", "two", "counter", "--route", "/two"]);
+        until_status(&c, &gw.url("/two/x"), 200).await;
+        // A taken route is refused at deploy; the running routes stay.
+        let e = b.fails(&["function", "deploy", "three", "counter", "--route", "/two"]);
+        assert!(e.contains("/two"), "{e}");
+        b.ok(&["function", "rm", "two"]);
+        until_status(&c, &gw.url("/two/x"), 404).await;
+        assert_eq!(get(&c, &gw.url("/one")).await.0, 200);
+        let ls = b.ok(&["function", "ls"]);
+        assert!(ls.contains("one") && !ls.contains("two"), "{ls}");
+    });
+}
