@@ -496,54 +496,6 @@ pub async fn run(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Null;
-    impl Backend for Null {
-        fn handle(&self, _: http::Request<Body>) -> crate::backend::BoxFuture<http::Response<Body>> {
-            Box::pin(async { text_response(http::StatusCode::OK, "") })
-        }
-        fn instances(&self) -> usize {
-            0
-        }
-        fn shutdown(&self) -> crate::backend::BoxFuture<()> {
-            Box::pin(async {})
-        }
-    }
-
-    fn route(name: &str, prefix: &str, host: Option<&str>) -> Arc<Route> {
-        let spec = FunctionSpec {
-            name: name.into(),
-            route: prefix.into(),
-            host: host.map(String::from),
-            ..Default::default()
-        };
-        let log = Log(Arc::new(std::sync::Mutex::new(None)));
-        Arc::new(Route { spec, backend: Arc::new(Null), log })
-    }
-
-    #[test]
-    fn longest_prefix_and_host_win() {
-        let mut routes = vec![
-            route("root", "/", None),
-            route("a", "/a", None),
-            route("ab", "/a/b", None),
-            route("ah", "/a", Some("h.example")),
-        ];
-        routes.sort_by(|a, b| {
-            b.spec.route.len().cmp(&a.spec.route.len()).then(b.spec.host.is_some().cmp(&a.spec.host.is_some()))
-        });
-        let t = Table { generation: 0, routes };
-        let name = |h: &str, p: &str| t.find(h, p).map(|(r, rest)| (r.spec.name.clone(), rest));
-        assert_eq!(name("x", "/a/b/c"), Some(("ab".into(), "/c".into())));
-        assert_eq!(name("x", "/a"), Some(("a".into(), "/".into())));
-        assert_eq!(name("h.example", "/a/x"), Some(("ah".into(), "/x".into())));
-        assert_eq!(name("x", "/ab"), Some(("root".into(), "/ab".into())));
-    }
-}
-
 /// `<root>/functions/gateway.pid`: the running gateway's process id (`function ls` shows it).
 pub fn pid_path(reg: &Registry) -> std::path::PathBuf {
     reg.dir().join("gateway.pid")
@@ -662,4 +614,52 @@ pub fn detach(engine: &Engine, args: Vec<std::ffi::OsString>) -> Result<u32> {
         log_path.display(),
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Null;
+    impl Backend for Null {
+        fn handle(&self, _: http::Request<Body>) -> crate::backend::BoxFuture<http::Response<Body>> {
+            Box::pin(async { text_response(http::StatusCode::OK, "") })
+        }
+        fn instances(&self) -> usize {
+            0
+        }
+        fn shutdown(&self) -> crate::backend::BoxFuture<()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn route(name: &str, prefix: &str, host: Option<&str>) -> Arc<Route> {
+        let spec = FunctionSpec {
+            name: name.into(),
+            route: prefix.into(),
+            host: host.map(String::from),
+            ..Default::default()
+        };
+        let log = Log(Arc::new(std::sync::Mutex::new(None)));
+        Arc::new(Route { spec, backend: Arc::new(Null), log })
+    }
+
+    #[test]
+    fn longest_prefix_and_host_win() {
+        let mut routes = vec![
+            route("root", "/", None),
+            route("a", "/a", None),
+            route("ab", "/a/b", None),
+            route("ah", "/a", Some("h.example")),
+        ];
+        routes.sort_by(|a, b| {
+            b.spec.route.len().cmp(&a.spec.route.len()).then(b.spec.host.is_some().cmp(&a.spec.host.is_some()))
+        });
+        let t = Table { generation: 0, routes };
+        let name = |h: &str, p: &str| t.find(h, p).map(|(r, rest)| (r.spec.name.clone(), rest));
+        assert_eq!(name("x", "/a/b/c"), Some(("ab".into(), "/c".into())));
+        assert_eq!(name("x", "/a"), Some(("a".into(), "/".into())));
+        assert_eq!(name("h.example", "/a/x"), Some(("ah".into(), "/x".into())));
+        assert_eq!(name("x", "/ab"), Some(("root".into(), "/ab".into())));
+    }
 }
