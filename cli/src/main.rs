@@ -72,6 +72,8 @@ enum Command {
     Network(commands::network::Cmd),
     /// Define and run multi-container applications (Docker Compose v2).
     Compose(commands::compose::Args),
+    /// Run the function gateway (HTTP functions: wasm and native).
+    Serve(commands::serve::Args),
     /// WebAssembly: package a .wasm file as an image.
     #[command(subcommand)]
     Wasm(commands::wasm::Cmd),
@@ -250,6 +252,7 @@ fn main() -> ExitCode {
         Command::Volume(c) => commands::volume::run(&ctx, c),
         Command::Network(c) => commands::network::run(&ctx, c),
         Command::Compose(a) => commands::compose::run(&ctx, a),
+        Command::Serve(a) => commands::serve::run(&ctx, a),
         Command::Wasm(c) => commands::wasm::run(&ctx, c),
         Command::Function(c) => commands::function::run(&ctx, c),
         Command::Port(a) => commands::port::run(&ctx, a),

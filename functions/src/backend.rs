@@ -49,3 +49,8 @@ pub fn text_response(status: http::StatusCode, text: impl Into<String>) -> http:
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
+
+/// Marks a response that waited for an instance to start (a native function's cold start), in
+/// its extensions: the gateway counts them.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdStart;

@@ -13,7 +13,9 @@
 
 pub mod backend;
 mod error;
+pub mod gateway;
 pub mod manage;
+pub mod metrics;
 pub mod native;
 pub mod spec;
 pub mod wasm;

@@ -80,6 +80,9 @@ struct Instance {
     addr: SocketAddr,
     in_flight: usize,
     idle_since: Instant,
+    /// When it became ready: a request that waited and got an instance born after it began
+    /// is a cold start.
+    born: Instant,
     log: PathBuf,
     log_offset: u64,
 }
@@ -89,6 +92,8 @@ struct Slot {
     pool: Arc<Pool>,
     id: String,
     addr: SocketAddr,
+    /// The request waited for this instance to start.
+    cold: bool,
 }
 
 impl Drop for Slot {
@@ -217,13 +222,20 @@ impl Pool {
         parts.version = http::Version::HTTP_11;
         match self.client.request(http::Request::from_parts(parts, body)).await {
             // The slot is held until the response body is done (or dropped).
-            Ok(resp) => resp.map(move |b| {
-                b.map_err(move |e| {
-                    let _held = &slot;
-                    std::io::Error::other(e)
-                })
-                .boxed()
-            }),
+            Ok(resp) => {
+                let cold = slot.cold;
+                let mut resp = resp.map(move |b| {
+                    b.map_err(move |e| {
+                        let _held = &slot;
+                        std::io::Error::other(e)
+                    })
+                    .boxed()
+                });
+                if cold {
+                    resp.extensions_mut().insert(crate::backend::ColdStart);
+                }
+                resp
+            }
             Err(e) => {
                 let id = slot.id.clone();
                 drop(slot);
@@ -239,6 +251,7 @@ impl Pool {
     /// Takes a slot on a ready instance, starting instances as the waiting requests need.
     async fn acquire(self: Arc<Self>) -> Result<Slot, String> {
         let conc = self.spec.concurrency as usize;
+        let t0 = Instant::now();
         let mut counted = false;
         let mut failures_seen = None;
         loop {
@@ -255,7 +268,8 @@ impl Pool {
                 let seen = *failures_seen.get_or_insert(st.failures);
                 if let Some(i) = st.instances.iter_mut().filter(|i| i.in_flight < conc).min_by_key(|i| i.in_flight) {
                     i.in_flight += 1;
-                    let slot = Slot { pool: self.clone(), id: i.id.clone(), addr: i.addr };
+                    let slot =
+                        Slot { pool: self.clone(), id: i.id.clone(), addr: i.addr, cold: counted && i.born > t0 };
                     if counted {
                         st.waiting -= 1;
                     }
@@ -309,7 +323,8 @@ impl Pool {
             st.starting -= 1;
             match result {
                 Ok(inst) if self.closed.load(Ordering::Relaxed) => Some(inst),
-                Ok(inst) => {
+                Ok(mut inst) => {
+                    inst.born = Instant::now();
                     self.cold_starts.fetch_add(1, Ordering::Relaxed);
                     self.note(&format!("instance {} started in {} ms", &inst.id[..12], t0.elapsed().as_millis()));
                     st.instances.push(inst);
@@ -384,6 +399,7 @@ impl Pool {
             addr: SocketAddr::from((ip, port)),
             in_flight: 0,
             idle_since: Instant::now(),
+            born: Instant::now(),
             log: c.log_path(),
             log_offset: 0,
         })
@@ -581,6 +597,18 @@ impl Drop for Waiting<'_> {
         let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
         st.waiting = st.waiting.saturating_sub(1);
     }
+}
+
+/// What the gateway makes a native function's backend with ([`crate::gateway::NativeFactory`]).
+/// Sweeps first ([`sweep`]): `berth serve` calls it as it starts.
+pub fn factory(root: &Path) -> crate::Result<crate::gateway::NativeFactory> {
+    let n = sweep(root)?;
+    if n > 0 {
+        eprintln!("berth serve: removed {n} function instance(s) a killed gateway left");
+    }
+    Ok(Arc::new(|engine: &Engine, _: &Registry, spec: &FunctionSpec| {
+        Ok(Arc::new(Native::new(engine.root(), spec.clone())?) as Arc<dyn Backend>)
+    }))
 }
 
 /// Removes the instances a gateway killed without its shutdown left behind: every container

@@ -24,7 +24,7 @@ pub struct WasmFunction {
 /// Appends to a function's log (the guest's output and the access lines), shared by the
 /// gateway and the guest's output streams.
 #[derive(Clone)]
-pub struct Log(Arc<Mutex<Option<std::fs::File>>>);
+pub struct Log(pub(crate) Arc<Mutex<Option<std::fs::File>>>);
 
 impl Log {
     /// The log of function `name` (created when missing; a log that cannot be opened is none).

@@ -21,6 +21,7 @@ mod containers;
 mod docker_diff;
 mod e2e_run;
 mod functions_native;
+mod functions_wasm;
 mod health;
 mod images;
 mod lifecycle;

@@ -37,6 +37,7 @@ pub mod run_flags;
 pub mod runtime;
 pub mod save;
 pub mod security_flags;
+pub mod serve;
 pub mod start;
 pub mod stats;
 pub mod stop;
