@@ -30,6 +30,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Stops taking requests and ends when those in flight are done (native: stops its
     /// containers).
     fn shutdown(&self) -> BoxFuture<()>;
+    /// Instances started because a request needed one (native: containers started; wasm: 0,
+    /// every request's instance is fresh by design), for `function ls` and the metrics.
+    fn cold_starts(&self) -> u64 {
+        0
+    }
 }
 
 /// A body of one chunk (or none): error pages and small replies.

@@ -68,6 +68,13 @@ impl Default for Options {
 /// Makes a native function's backend (the native module's; the gateway does not know how).
 pub type NativeFactory = Arc<dyn Fn(&Engine, &Registry, &FunctionSpec) -> Result<Arc<dyn Backend>> + Send + Sync>;
 
+/// The native module's backends ([`crate::native::Native`]).
+pub fn native_factory() -> NativeFactory {
+    Arc::new(|engine: &Engine, _: &Registry, spec: &FunctionSpec| {
+        Ok(Arc::new(crate::native::Native::new(engine.root(), spec.clone())?) as Arc<dyn Backend>)
+    })
+}
+
 /// One routed function.
 struct Route {
     spec: FunctionSpec,
@@ -148,7 +155,13 @@ impl Gateway {
             match made {
                 Ok(Ok(backend)) => {
                     let log = Log::open(&self.reg, &spec.name);
-                    eprintln!("berth serve: function {} ({}) at {}{}", spec.name, kind_of(&spec), spec.host.as_deref().unwrap_or(""), spec.route);
+                    eprintln!(
+                        "berth serve: function {} ({}) at {}{}",
+                        spec.name,
+                        kind_of(&spec),
+                        spec.host.as_deref().unwrap_or(""),
+                        spec.route
+                    );
                     routes.push(Arc::new(Route { spec, backend, log }))
                 }
                 Ok(Err(e)) => eprintln!("berth serve: function {}: {e}", spec.name),
@@ -184,7 +197,11 @@ impl Gateway {
         }
     }
 
-    async fn serve(self: Arc<Self>, req: http::Request<hyper::body::Incoming>, peer: SocketAddr) -> http::Response<Body> {
+    async fn serve(
+        self: Arc<Self>,
+        req: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> http::Response<Body> {
         let start = Instant::now();
         let (mut parts, body) = req.into_parts();
         let host_header = parts
@@ -196,7 +213,12 @@ impl Gateway {
             .unwrap_or_default();
         let host = host_header.rsplit_once(':').map(|(h, _)| h).unwrap_or(&host_header).to_ascii_lowercase();
         let path = parts.uri.path().to_string();
-        let line = format!("{} {} {:?}", parts.method, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"), parts.version);
+        let line = format!(
+            "{} {} {:?}",
+            parts.method,
+            parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            parts.version
+        );
         let found = self.table.read().unwrap_or_else(|p| p.into_inner()).find(&host, &path);
         let Some((route, rest)) = found else {
             self.metrics.request("", 404, start.elapsed(), None, false);
@@ -246,7 +268,13 @@ impl Gateway {
             if route.spec.route != "/" {
                 set(h, "x-forwarded-prefix", &route.spec.route);
             }
-            let body = Guarded { inner: body, limit: self.opts.body_limit, seen: 0, stall: self.opts.body_timeout, timer: None };
+            let body = Guarded {
+                inner: body,
+                limit: self.opts.body_limit,
+                seen: 0,
+                stall: self.opts.body_timeout,
+                timer: None,
+            };
             let req = http::Request::from_parts(parts, body.boxed());
             route.backend.handle(req).await
         };
@@ -257,7 +285,8 @@ impl Gateway {
         self.metrics.request(&name, status, took, inst, cold);
         let when = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let _ = route.log.write(
-            format!("{when} {} \"{line}\" {status} {:.3}ms host={host}\n", peer.ip(), took.as_secs_f64() * 1000.0).as_bytes(),
+            format!("{when} {} \"{line}\" {status} {:.3}ms host={host}\n", peer.ip(), took.as_secs_f64() * 1000.0)
+                .as_bytes(),
         );
         resp
     }
@@ -273,6 +302,7 @@ impl Gateway {
         for r in &t.routes {
             let mut f = self.metrics.function_stats(&r.spec.name);
             f.instances = r.backend.instances();
+            f.cold_starts += r.backend.cold_starts();
             s.functions.insert(r.spec.name.clone(), f);
         }
         s
@@ -351,7 +381,8 @@ pub async fn run(
 ) -> Result<()> {
     let reg = Registry::new(engine.root());
     let io = |what: &str, e: std::io::Error| Error::Other(format!("{what}: {e}"));
-    let listener = tokio::net::TcpListener::bind(opts.addr).await.map_err(|e| io(&format!("listen on {}", opts.addr), e))?;
+    let listener =
+        tokio::net::TcpListener::bind(opts.addr).await.map_err(|e| io(&format!("listen on {}", opts.addr), e))?;
     let addr = listener.local_addr().map_err(|e| io("listener", e))?;
     let metrics_listener = match opts.metrics_addr {
         Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| io(&format!("listen on {a}"), e))?),
@@ -360,7 +391,14 @@ pub async fn run(
     let maddr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let mut opts = opts;
     opts.addr = addr;
-    let gw = Arc::new(Gateway { engine, reg, opts: opts.clone(), table: RwLock::new(Table::default()), metrics: Metrics::default(), native });
+    let gw = Arc::new(Gateway {
+        engine,
+        reg,
+        opts: opts.clone(),
+        table: RwLock::new(Table::default()),
+        metrics: Metrics::default(),
+        native,
+    });
     gw.reload(true).await;
     // Reloads and the stats file, off the request path.
     let bg = {
@@ -390,13 +428,13 @@ pub async fn run(
                         let gw = gw.clone();
                         async move {
                             let r = if req.uri().path() == "/metrics" {
-                                let instances: Vec<(String, usize)> = gw
+                                let instances: Vec<(String, usize, u64)> = gw
                                     .table
                                     .read()
                                     .unwrap_or_else(|p| p.into_inner())
                                     .routes
                                     .iter()
-                                    .map(|r| (r.spec.name.clone(), r.backend.instances()))
+                                    .map(|r| (r.spec.name.clone(), r.backend.instances(), r.backend.cold_starts()))
                                     .collect();
                                 let mut r = http::Response::new(crate::backend::full(gw.metrics.render(&instances)));
                                 r.headers_mut().insert(
@@ -410,7 +448,8 @@ pub async fn run(
                             Ok::<_, std::convert::Infallible>(r)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
         })
@@ -420,7 +459,8 @@ pub async fn run(
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(opts.header_timeout);
     builder.http2().timer(TokioTimer::new());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| io("signal", e))?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| io("signal", e))?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -456,42 +496,6 @@ pub async fn run(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Null;
-    impl Backend for Null {
-        fn handle(&self, _: http::Request<Body>) -> crate::backend::BoxFuture<http::Response<Body>> {
-            Box::pin(async { text_response(http::StatusCode::OK, "") })
-        }
-        fn instances(&self) -> usize {
-            0
-        }
-        fn shutdown(&self) -> crate::backend::BoxFuture<()> {
-            Box::pin(async {})
-        }
-    }
-
-    fn route(name: &str, prefix: &str, host: Option<&str>) -> Arc<Route> {
-        let spec = FunctionSpec { name: name.into(), route: prefix.into(), host: host.map(String::from), ..Default::default() };
-        let log = Log(Arc::new(std::sync::Mutex::new(None)));
-        Arc::new(Route { spec, backend: Arc::new(Null), log })
-    }
-
-    #[test]
-    fn longest_prefix_and_host_win() {
-        let mut routes = vec![route("root", "/", None), route("a", "/a", None), route("ab", "/a/b", None), route("ah", "/a", Some("h.example"))];
-        routes.sort_by(|a, b| b.spec.route.len().cmp(&a.spec.route.len()).then(b.spec.host.is_some().cmp(&a.spec.host.is_some())));
-        let t = Table { generation: 0, routes };
-        let name = |h: &str, p: &str| t.find(h, p).map(|(r, rest)| (r.spec.name.clone(), rest));
-        assert_eq!(name("x", "/a/b/c"), Some(("ab".into(), "/c".into())));
-        assert_eq!(name("x", "/a"), Some(("a".into(), "/".into())));
-        assert_eq!(name("h.example", "/a/x"), Some(("ah".into(), "/x".into())));
-        assert_eq!(name("x", "/ab"), Some(("root".into(), "/ab".into())));
-    }
-}
-
 /// `<root>/functions/gateway.pid`: the running gateway's process id (`function ls` shows it).
 pub fn pid_path(reg: &Registry) -> std::path::PathBuf {
     reg.dir().join("gateway.pid")
@@ -508,33 +512,25 @@ pub fn running_pid(reg: &Registry) -> Option<u32> {
     }
 }
 
-/// Deploys the functions of a `functions.yaml` (as `berth function deploy` of each would):
-/// their kind decided by the dispatch rule, a wasm function's component checked, a route taken
-/// by another function refused.
+/// Deploys the functions of a `functions.yaml`, each as `berth function deploy` would
+/// ([`crate::manage::deploy`]); two functions of the file on one route are refused first.
 pub fn deploy_file(engine: &Engine, path: &std::path::Path) -> Result<Vec<String>> {
-    let reg = Registry::new(engine.root());
-    let mut specs = crate::spec::load_file(path)?;
-    for s in &mut specs {
-        if s.kind.is_none() {
-            s.kind = Some(match engine.image_kind(&s.image)? {
-                berth_runtime::Kind::Wasm => Kind::Wasm,
-                berth_runtime::Kind::Linux => Kind::Native,
-            });
-        }
-        if s.kind == Some(Kind::Wasm) {
-            WasmFunction::check(engine, s)?;
-        }
+    let mut names = Vec::new();
+    for s in crate::spec::load_file(path)? {
+        names.push(crate::manage::deploy(engine.root(), s)?.name);
     }
-    for s in &specs {
-        reg.put(s)?;
-    }
-    Ok(specs.into_iter().map(|s| s.name).collect())
+    Ok(names)
 }
 
 /// `berth serve` in the foreground: one gateway per state root (a lock held for its life, so a
 /// SIGKILLed one leaves nothing the next must clean but files it overwrites), the functions of
 /// `file` deployed first, then [`run`] until SIGTERM or SIGINT.
-pub fn serve(engine: Engine, opts: Options, file: Option<&std::path::Path>, native: Option<NativeFactory>) -> Result<()> {
+pub fn serve(
+    engine: Engine,
+    opts: Options,
+    file: Option<&std::path::Path>,
+    native: Option<NativeFactory>,
+) -> Result<()> {
     let reg = Registry::new(engine.root());
     std::fs::create_dir_all(reg.dir()).map_err(|e| Error::Other(format!("{}: {e}", reg.dir().display())))?;
     let lock_path = reg.dir().join("gateway.lock");
@@ -551,8 +547,15 @@ pub fn serve(engine: Engine, opts: Options, file: Option<&std::path::Path>, nati
             pid.trim()
         )));
     }
-    // What a killed gateway left: its stats (its pid is gone) and pid file, both rewritten.
+    // What a killed gateway left: its stats (its pid is gone), its pid file (rewritten) and
+    // its native functions' containers.
     let _ = std::fs::remove_file(reg.stats_path());
+    match crate::native::sweep(engine.root()) {
+        Ok(0) => {}
+        Ok(n) => eprintln!("berth serve: removed {n} instance(s) a previous gateway left"),
+        Err(e) => eprintln!("berth serve: sweeping a previous gateway's instances: {e}"),
+    }
+    let native = native.or_else(|| Some(native_factory()));
     if let Some(f) = file {
         for name in deploy_file(&engine, f)? {
             eprintln!("berth serve: deployed {name} from {}", f.display());
@@ -585,16 +588,15 @@ pub fn detach(engine: &Engine, args: Vec<std::ffi::OsString>) -> Result<u32> {
     let err = |e: std::io::Error| Error::Other(format!("berth serve -d: {e}"));
     std::fs::create_dir_all(reg.dir()).map_err(err)?;
     if let Some(pid) = running_pid(&reg) {
-        return Err(Error::Conflict(format!("a gateway is already running for this state root (pid {pid}): stop it first")));
+        return Err(Error::Conflict(format!(
+            "a gateway is already running for this state root (pid {pid}): stop it first"
+        )));
     }
     let _ = std::fs::remove_file(pid_path(&reg));
     let log_path = reg.dir().join("gateway.log");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(err)?;
     let mut cmd = std::process::Command::new(berth_sys::exe::berth_exe().map_err(err)?);
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().map_err(err)?)
-        .stderr(log);
+    cmd.args(args).stdin(std::process::Stdio::null()).stdout(log.try_clone().map_err(err)?).stderr(log);
     berth_sys::process::detach_on_spawn(&mut cmd, None);
     let mut child = cmd.spawn().map_err(err)?;
     let _ = child.wait();
@@ -612,4 +614,52 @@ pub fn detach(engine: &Engine, args: Vec<std::ffi::OsString>) -> Result<u32> {
         log_path.display(),
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Null;
+    impl Backend for Null {
+        fn handle(&self, _: http::Request<Body>) -> crate::backend::BoxFuture<http::Response<Body>> {
+            Box::pin(async { text_response(http::StatusCode::OK, "") })
+        }
+        fn instances(&self) -> usize {
+            0
+        }
+        fn shutdown(&self) -> crate::backend::BoxFuture<()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn route(name: &str, prefix: &str, host: Option<&str>) -> Arc<Route> {
+        let spec = FunctionSpec {
+            name: name.into(),
+            route: prefix.into(),
+            host: host.map(String::from),
+            ..Default::default()
+        };
+        let log = Log(Arc::new(std::sync::Mutex::new(None)));
+        Arc::new(Route { spec, backend: Arc::new(Null), log })
+    }
+
+    #[test]
+    fn longest_prefix_and_host_win() {
+        let mut routes = vec![
+            route("root", "/", None),
+            route("a", "/a", None),
+            route("ab", "/a/b", None),
+            route("ah", "/a", Some("h.example")),
+        ];
+        routes.sort_by(|a, b| {
+            b.spec.route.len().cmp(&a.spec.route.len()).then(b.spec.host.is_some().cmp(&a.spec.host.is_some()))
+        });
+        let t = Table { generation: 0, routes };
+        let name = |h: &str, p: &str| t.find(h, p).map(|(r, rest)| (r.spec.name.clone(), rest));
+        assert_eq!(name("x", "/a/b/c"), Some(("ab".into(), "/c".into())));
+        assert_eq!(name("x", "/a"), Some(("a".into(), "/".into())));
+        assert_eq!(name("h.example", "/a/x"), Some(("ah".into(), "/x".into())));
+        assert_eq!(name("x", "/ab"), Some(("root".into(), "/ab".into())));
+    }
 }

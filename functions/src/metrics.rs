@@ -17,7 +17,8 @@ const WINDOW: usize = 2048;
 /// Request latency buckets, seconds (Prometheus's defaults, from 1 ms).
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Instantiation time buckets, seconds (a wasm instance takes microseconds to milliseconds).
-const INSTANTIATION_BUCKETS: &[f64] = &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
+const INSTANTIATION_BUCKETS: &[f64] =
+    &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
 
 #[derive(Default, Clone)]
 struct Histogram {
@@ -95,7 +96,8 @@ impl Metrics {
         let Some(f) = m.get(function) else { return FunctionStats::default() };
         let mut v: Vec<f64> = f.recent.iter().copied().collect();
         v.sort_by(|a, b| a.total_cmp(b));
-        let pct = |p: f64| if v.is_empty() { 0.0 } else { v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1] };
+        let pct =
+            |p: f64| if v.is_empty() { 0.0 } else { v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1] };
         FunctionStats {
             instances: 0,
             requests: f.by_status.values().sum(),
@@ -105,31 +107,46 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format; `instances` are each function's instances now.
-    pub fn render(&self, instances: &[(String, usize)]) -> String {
+    /// The text exposition format; `functions` are each function's instances now and the cold
+    /// starts its backend counted.
+    pub fn render(&self, functions: &[(String, usize, u64)]) -> String {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out.push_str("# HELP berth_function_requests_total Requests served, by function and status code (function \"\": no route matched).\n# TYPE berth_function_requests_total counter\n");
         for (name, f) in m.iter() {
             for (status, n) in &f.by_status {
-                let _ = writeln!(out, "berth_function_requests_total{{function=\"{}\",code=\"{status}\"}} {n}", label(name));
+                let _ = writeln!(
+                    out,
+                    "berth_function_requests_total{{function=\"{}\",code=\"{status}\"}} {n}",
+                    label(name)
+                );
             }
         }
         out.push_str("# HELP berth_function_request_duration_seconds Time from the request to the response headers.\n# TYPE berth_function_request_duration_seconds histogram\n");
         for (name, f) in m.iter().filter(|(n, _)| !n.is_empty()) {
-            f.latency.render(&mut out, "berth_function_request_duration_seconds", &format!("function=\"{}\"", label(name)), LATENCY_BUCKETS);
+            f.latency.render(
+                &mut out,
+                "berth_function_request_duration_seconds",
+                &format!("function=\"{}\"", label(name)),
+                LATENCY_BUCKETS,
+            );
         }
         out.push_str("# HELP berth_function_instantiation_seconds Time to make a wasm function's fresh instance for a request.\n# TYPE berth_function_instantiation_seconds histogram\n");
         for (name, f) in m.iter().filter(|(_, f)| f.instantiation.count > 0) {
-            f.instantiation.render(&mut out, "berth_function_instantiation_seconds", &format!("function=\"{}\"", label(name)), INSTANTIATION_BUCKETS);
+            f.instantiation.render(
+                &mut out,
+                "berth_function_instantiation_seconds",
+                &format!("function=\"{}\"", label(name)),
+                INSTANTIATION_BUCKETS,
+            );
         }
         out.push_str("# HELP berth_function_cold_starts_total Requests that waited for an instance to start.\n# TYPE berth_function_cold_starts_total counter\n");
-        for (name, _) in instances {
-            let n = m.get(name).map(|f| f.cold_starts).unwrap_or(0);
+        for (name, _, backend) in functions {
+            let n = m.get(name).map(|f| f.cold_starts).unwrap_or(0) + backend;
             let _ = writeln!(out, "berth_function_cold_starts_total{{function=\"{}\"}} {n}", label(name));
         }
         out.push_str("# HELP berth_function_instances Instances now (native: running containers; wasm: requests in flight).\n# TYPE berth_function_instances gauge\n");
-        for (name, n) in instances {
+        for (name, n, _) in functions {
             let _ = writeln!(out, "berth_function_instances{{function=\"{}\"}} {n}", label(name));
         }
         out
@@ -144,13 +161,19 @@ mod tests {
     fn counts_render_and_percentiles() {
         let m = Metrics::default();
         for i in 1..=100 {
-            m.request("f", if i == 100 { 500 } else { 200 }, Duration::from_millis(i), Some(Duration::from_micros(30)), false);
+            m.request(
+                "f",
+                if i == 100 { 500 } else { 200 },
+                Duration::from_millis(i),
+                Some(Duration::from_micros(30)),
+                false,
+            );
         }
         let s = m.function_stats("f");
         assert_eq!(s.requests, 100);
         assert_eq!(s.p50_ms, 50.0);
         assert_eq!(s.p99_ms, 99.0);
-        let text = m.render(&[("f".into(), 2)]);
+        let text = m.render(&[("f".into(), 2, 0)]);
         assert!(text.contains("berth_function_requests_total{function=\"f\",code=\"200\"} 99"), "{text}");
         assert!(text.contains("berth_function_instantiation_seconds_count{function=\"f\"} 100"), "{text}");
         assert!(text.contains("berth_function_instances{function=\"f\"} 2"), "{text}");

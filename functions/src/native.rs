@@ -80,9 +80,6 @@ struct Instance {
     addr: SocketAddr,
     in_flight: usize,
     idle_since: Instant,
-    /// When it became ready: a request that waited and got an instance born after it began
-    /// is a cold start.
-    born: Instant,
     log: PathBuf,
     log_offset: u64,
 }
@@ -92,8 +89,6 @@ struct Slot {
     pool: Arc<Pool>,
     id: String,
     addr: SocketAddr,
-    /// The request waited for this instance to start.
-    cold: bool,
 }
 
 impl Drop for Slot {
@@ -173,6 +168,10 @@ impl Backend for Native {
         self.pool.state.lock().unwrap_or_else(|p| p.into_inner()).instances.len()
     }
 
+    fn cold_starts(&self) -> u64 {
+        Native::cold_starts(self)
+    }
+
     fn shutdown(&self) -> BoxFuture<()> {
         let pool = self.pool.clone();
         self.ticker.abort();
@@ -222,20 +221,13 @@ impl Pool {
         parts.version = http::Version::HTTP_11;
         match self.client.request(http::Request::from_parts(parts, body)).await {
             // The slot is held until the response body is done (or dropped).
-            Ok(resp) => {
-                let cold = slot.cold;
-                let mut resp = resp.map(move |b| {
-                    b.map_err(move |e| {
-                        let _held = &slot;
-                        std::io::Error::other(e)
-                    })
-                    .boxed()
-                });
-                if cold {
-                    resp.extensions_mut().insert(crate::backend::ColdStart);
-                }
-                resp
-            }
+            Ok(resp) => resp.map(move |b| {
+                b.map_err(move |e| {
+                    let _held = &slot;
+                    std::io::Error::other(e)
+                })
+                .boxed()
+            }),
             Err(e) => {
                 let id = slot.id.clone();
                 drop(slot);
@@ -251,7 +243,6 @@ impl Pool {
     /// Takes a slot on a ready instance, starting instances as the waiting requests need.
     async fn acquire(self: Arc<Self>) -> Result<Slot, String> {
         let conc = self.spec.concurrency as usize;
-        let t0 = Instant::now();
         let mut counted = false;
         let mut failures_seen = None;
         loop {
@@ -268,8 +259,7 @@ impl Pool {
                 let seen = *failures_seen.get_or_insert(st.failures);
                 if let Some(i) = st.instances.iter_mut().filter(|i| i.in_flight < conc).min_by_key(|i| i.in_flight) {
                     i.in_flight += 1;
-                    let slot =
-                        Slot { pool: self.clone(), id: i.id.clone(), addr: i.addr, cold: counted && i.born > t0 };
+                    let slot = Slot { pool: self.clone(), id: i.id.clone(), addr: i.addr };
                     if counted {
                         st.waiting -= 1;
                     }
@@ -323,8 +313,7 @@ impl Pool {
             st.starting -= 1;
             match result {
                 Ok(inst) if self.closed.load(Ordering::Relaxed) => Some(inst),
-                Ok(mut inst) => {
-                    inst.born = Instant::now();
+                Ok(inst) => {
                     self.cold_starts.fetch_add(1, Ordering::Relaxed);
                     self.note(&format!("instance {} started in {} ms", &inst.id[..12], t0.elapsed().as_millis()));
                     st.instances.push(inst);
@@ -399,7 +388,6 @@ impl Pool {
             addr: SocketAddr::from((ip, port)),
             in_flight: 0,
             idle_since: Instant::now(),
-            born: Instant::now(),
             log: c.log_path(),
             log_offset: 0,
         })
@@ -597,18 +585,6 @@ impl Drop for Waiting<'_> {
         let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
         st.waiting = st.waiting.saturating_sub(1);
     }
-}
-
-/// What the gateway makes a native function's backend with ([`crate::gateway::NativeFactory`]).
-/// Sweeps first ([`sweep`]): `berth serve` calls it as it starts.
-pub fn factory(root: &Path) -> crate::Result<crate::gateway::NativeFactory> {
-    let n = sweep(root)?;
-    if n > 0 {
-        eprintln!("berth serve: removed {n} function instance(s) a killed gateway left");
-    }
-    Ok(Arc::new(|engine: &Engine, _: &Registry, spec: &FunctionSpec| {
-        Ok(Arc::new(Native::new(engine.root(), spec.clone())?) as Arc<dyn Backend>)
-    }))
 }
 
 /// Removes the instances a gateway killed without its shutdown left behind: every container

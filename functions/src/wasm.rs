@@ -65,7 +65,9 @@ fn http_config(spec: &FunctionSpec, log: Log) -> Result<HttpConfig> {
         let ro = match parts.next() {
             None | Some("rw") => false,
             Some("ro") => true,
-            Some(o) => return Err(Error::Invalid(format!("function {:?}: volume {v:?}: unknown option {o:?}", spec.name))),
+            Some(o) => {
+                return Err(Error::Invalid(format!("function {:?}: volume {v:?}: unknown option {o:?}", spec.name)))
+            }
         };
         if !src.starts_with('/') || !std::path::Path::new(src).is_dir() {
             return Err(Error::Invalid(format!(

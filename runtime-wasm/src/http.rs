@@ -169,8 +169,8 @@ impl HttpFunction {
             Compiled::Component(c) => c,
             Compiled::Module(_) => {
                 return Err(Error::Spec(format!(
-                    "{shown}: a core WebAssembly module, not a component: a function must be a wasi:http/proxy component"
-                )))
+                "{shown}: a core WebAssembly module, not a component: a function must be a wasi:http/proxy component"
+            )))
             }
         };
         check_exports(engine, &component, shown)?;
@@ -179,7 +179,8 @@ impl HttpFunction {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| Error::Init(format!("wasmtime: {e}")))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| Error::Spec(format!("{shown}: {e:#}")))?;
-        let pre = ProxyPre::new(pre).map_err(|e| Error::Spec(format!("{shown}: not a wasi:http/proxy component: {e:#}")))?;
+        let pre =
+            ProxyPre::new(pre).map_err(|e| Error::Spec(format!("{shown}: not a wasi:http/proxy component: {e:#}")))?;
         let outbound = Arc::new(cfg.allow_outbound.iter().map(|s| Outbound::parse(s)).collect::<Result<Vec<_>>>()?);
         Ok(HttpFunction { pre, cfg: Arc::new(cfg), outbound, in_flight: Arc::new(AtomicUsize::new(0)) })
     }
@@ -241,7 +242,11 @@ impl HttpFunction {
             }
             Ok(Ok(Err(code))) => {
                 let took = took(irx);
-                self.fail(http::StatusCode::INTERNAL_SERVER_ERROR, &format!("the function answered an error: {code:?}"), took)
+                self.fail(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("the function answered an error: {code:?}"),
+                    took,
+                )
             }
             Ok(Err(_)) => {
                 // The outparam was dropped unset: the guest ended (trapped, or returned without
@@ -301,7 +306,11 @@ impl HttpFunction {
         if let Some(log) = &self.cfg.log {
             let _ = log(format!("berth: {status}: {why}\n").as_bytes());
         }
-        let body = http_body_util::Full::new(Bytes::from(format!("{why}\n"))).map_err(|n| match n {}).boxed();
+        // The client gets the reason and the trap's cause; the log also has the backtrace.
+        let first = why.lines().next().unwrap_or_default();
+        let cause = why.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim).unwrap_or_default();
+        let text = if cause == first { format!("{first}\n") } else { format!("{first} {cause}\n") };
+        let body = http_body_util::Full::new(Bytes::from(text)).map_err(|n| match n {}).boxed();
         let mut r = http::Response::new(body);
         *r.status_mut() = status;
         r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));

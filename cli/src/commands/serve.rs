@@ -51,8 +51,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
         ..Default::default()
     };
-    // Native functions run as containers: what a killed gateway left is swept first.
-    let native = berth_functions::native::factory(&ctx.root)?;
-    berth_functions::gateway::serve(engine, opts, args.file.as_deref(), Some(native))?;
+    berth_functions::gateway::serve(engine, opts, args.file.as_deref(), None)?;
     Ok(())
 }

@@ -12,7 +12,10 @@ impl Engine {
         let img = self.resolve_image(image)?;
         let cfg = super::wasm::image_config(&img);
         let strings = |k: &str| -> Vec<String> {
-            cfg[k].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+            cfg[k]
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .unwrap_or_default()
         };
         let mut args = strings("Entrypoint");
         args.extend(strings("Cmd"));
