@@ -37,7 +37,7 @@ $D import --change "$cmd" "$tar" fnhttpd >/dev/null
 # berth: the function, scaled to zero after 1 s idle.
 bb function deploy bench fnhttpd --route / -v "$W/www:/www:ro" --idle-timeout 1s >/dev/null
 port=$(free_port)
-bb serve --addr "127.0.0.1:$port" >"$W/serve.log" 2>&1 &
+"$B" --root "$R" serve --addr "127.0.0.1:$port" >"$W/serve.log" 2>&1 &
 gw_pid=$!
 for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
 instances() { bb ps -q --filter label=io.berth.function=bench | wc -l; }
