@@ -72,9 +72,14 @@ enum Command {
     Network(commands::network::Cmd),
     /// Define and run multi-container applications (Docker Compose v2).
     Compose(commands::compose::Args),
+    /// Run the function gateway (HTTP functions: wasm and native).
+    Serve(commands::serve::Args),
     /// WebAssembly: package a .wasm file as an image.
     #[command(subcommand)]
     Wasm(commands::wasm::Cmd),
+    /// Manage functions (served by `berth serve`).
+    #[command(subcommand)]
+    Function(commands::function::Cmd),
     /// List port mappings or a specific mapping for the container.
     Port(commands::port::Args),
     /// Run a command in a running container.
@@ -266,7 +271,9 @@ fn main() -> ExitCode {
         Command::Volume(c) => commands::volume::run(&ctx, c),
         Command::Network(c) => commands::network::run(&ctx, c),
         Command::Compose(a) => commands::compose::run(&ctx, a),
+        Command::Serve(a) => commands::serve::run(&ctx, a),
         Command::Wasm(c) => commands::wasm::run(&ctx, c),
+        Command::Function(c) => commands::function::run(&ctx, c),
         Command::Port(a) => commands::port::run(&ctx, a),
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Cp(a) => commands::cp::run(&ctx, a),

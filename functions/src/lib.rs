@@ -11,6 +11,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod error;
+pub mod gateway;
+pub mod manage;
+pub mod metrics;
+pub mod native;
+pub mod spec;
+pub mod wasm;
 
+pub use backend::{Backend, Body};
 pub use error::{Error, Result};
+pub use spec::{FunctionSpec, Kind, Registry};

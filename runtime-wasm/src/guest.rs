@@ -238,7 +238,7 @@ const MAX_MEMORIES: usize = 100;
 /// memories are capped too. A growth beyond fails inside the guest (`memory.grow` and
 /// `table.grow` return -1), and marks the run so a guest that then traps is reported out of
 /// memory.
-struct Limits {
+pub(crate) struct Limits {
     max: Option<usize>,
     /// Bytes of linear memory and of tables.
     used: usize,
@@ -248,7 +248,7 @@ struct Limits {
 }
 
 impl Limits {
-    fn new(max: Option<usize>, hit: Arc<AtomicBool>) -> Limits {
+    pub(crate) fn new(max: Option<usize>, hit: Arc<AtomicBool>) -> Limits {
         Limits { max, used: 0, elements: 0, hit }
     }
 

@@ -28,6 +28,7 @@
 
 pub mod cache;
 mod guest;
+pub mod http;
 pub mod inline;
 mod stdio;
 

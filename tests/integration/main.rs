@@ -22,6 +22,8 @@ mod compose_up;
 mod containers;
 mod docker_diff;
 mod e2e_run;
+mod functions_native;
+mod functions_wasm;
 mod health;
 mod images;
 mod lifecycle;

@@ -12,11 +12,13 @@
 //! says so (see [`recover`]).
 
 pub mod attach;
+pub mod component;
 pub mod cp;
 pub mod exec;
 pub mod health;
 pub mod hostonly;
 pub mod inline;
+pub mod kind;
 pub mod limits;
 pub mod logs;
 pub mod names;

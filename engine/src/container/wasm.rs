@@ -132,14 +132,26 @@ pub fn annotate_spec(engine: &Engine, c: &Container, spec: &mut oci_spec::runtim
 /// by the layer's diff id and its path in it. `None` (the runtime then hashes the binary) when
 /// the path crosses a symlink or the file is not a plain file of one layer.
 pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_runtime_wasm::ModuleSource> {
+    find_module_source(engine, &c.process.args, &c.process.cwd, &c.process.env, &c.layers)
+}
+
+/// [`module_source`] for a process (`args`, `cwd`, `env`) over lower `layers` (bottom to top)
+/// that are no container's: a wasm function's component (`Engine::wasm_component`).
+pub fn find_module_source(
+    engine: &Engine,
+    args: &[String],
+    cwd: &str,
+    env: &[String],
+    layers: &[PathBuf],
+) -> Option<berth_runtime_wasm::ModuleSource> {
     use sha2::Digest as _;
-    let arg0 = c.process.args.first()?.split('#').next().unwrap_or_default();
+    let arg0 = args.first()?.split('#').next().unwrap_or_default();
     let candidates: Vec<String> = if arg0.starts_with('/') {
         vec![arg0.to_string()]
     } else if arg0.contains('/') {
-        vec![format!("{}/{arg0}", c.process.cwd)]
+        vec![format!("{cwd}/{arg0}")]
     } else {
-        let path = c.process.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::spec::DEFAULT_PATH);
+        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::spec::DEFAULT_PATH);
         path.split(':').map(|d| format!("{d}/{arg0}")).collect()
     };
     let wasm_layers = engine.wasm_cache_dir().join("layers");
@@ -149,7 +161,7 @@ pub fn module_source(engine: &Engine, c: &Container) -> Option<berth_runtime_was
             return None;
         }
         let rel: PathBuf = parts.iter().collect();
-        for layer in c.layers.iter().rev() {
+        for layer in layers.iter().rev() {
             // Every directory on the way must be a real directory of this layer.
             let mut dir = layer.clone();
             let mut plain = true;
