@@ -8,7 +8,7 @@
 use berth_tests::{fixtures_dir, free_port, Berth};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const HTTP_WAT: &str = include_str!("functions_wasm/http.wat");
