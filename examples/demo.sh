@@ -9,7 +9,10 @@
 #   6. let two containers talk by name on a user network,
 #   7. build, push, pull and run a wasm image with -e and -v,
 #   8. package a wasm server (wasi:sockets) from WebAssembly text, push, pull, run it detached
-#      with -e, -v and a published port, and reach it with curl (its reply shows the env and volume).
+#      with -e, -v and a published port, and reach it with curl (its reply shows the env and volume),
+#   9. bring up a compose project (a native and a wasm service talking by name) and tear it down,
+#  10. deploy a wasm function and a native function behind `berth serve`, call both with curl,
+#      and watch the native one scale to zero.
 # Everything it starts it stops; it leaves its state under a temporary directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +29,13 @@ berth_bin=$CARGO_TARGET_DIR/debug/berth
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 registry_pid=""
+gateway_pid=""
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  if [ -n "$gateway_pid" ]; then
+    kill "$gateway_pid" 2>/dev/null
+    while kill -0 "$gateway_pid" 2>/dev/null; do sleep 0.1; done
+  fi
   # containers the demo started (none survive a successful run; this covers a failed one)
   for r in "$work/root-a" "$work/root-b"; do
     [ -d "$r" ] || continue
@@ -133,5 +141,30 @@ berth_b compose -f examples/compose/compose.yaml logs probe | grep -q "reached h
   { echo "the compose services did not reach each other by name" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$compose_port/" >/dev/null
 berth_b compose -f examples/compose/compose.yaml down
+
+step "10. functions: a wasm function (a fresh instance per request) and a native one scaled from zero"
+# The wasm function: a small wasi:http component in WebAssembly text, the one the function tests
+# use (its test hooks filled in); the native one: the web image of step 5 listening on $PORT.
+sed 's/;;BEHAVE//; s/;;AUTHORITY/localhost/; s/;;AUTHLEN/9/' tests/integration/functions_wasm/http.wat >"$work/hello.wat"
+berth_b wasm package "$work/hello.wat" -t demo/hello-fn >/dev/null
+berth_b build -q --build-arg "BASE=127.0.0.1:$port/demo/web:1.0" -t demo/web-fn examples/function/native >/dev/null
+berth_b function deploy hello demo/hello-fn --route /hello
+berth_b function deploy web demo/web-fn --route /web --idle-timeout 2s
+fn_port=$(free_port)
+gateway_pid=$(berth_b serve -d --addr "127.0.0.1:$fn_port")
+for i in 1 2 3; do
+  echo "+ curl http://127.0.0.1:$fn_port/hello/: $(curl -fsS "http://127.0.0.1:$fn_port/hello/") (a fresh instance each time)"
+done
+echo "+ curl http://127.0.0.1:$fn_port/web/ (the first request starts an instance):"
+curl -fsS "http://127.0.0.1:$fn_port/web/"
+berth_b function ls
+berth_b ps --filter label=io.berth.function=web --format 'table {{.Names}}\t{{.Status}}'
+for _ in $(seq 100); do [ -z "$("$berth_bin" --root "$work/root-b" ps -q --filter label=io.berth.function=web)" ] && break; sleep 0.1; done
+[ -z "$("$berth_bin" --root "$work/root-b" ps -q --filter label=io.berth.function=web)" ] ||
+  { echo "the native function did not scale to zero" >&2; exit 1; }
+echo "(after 2 s idle: the native function scaled to zero, no container left)"
+kill "$gateway_pid" && while kill -0 "$gateway_pid" 2>/dev/null; do sleep 0.1; done
+gateway_pid=""
+berth_b function rm hello web
 
 step "done"
