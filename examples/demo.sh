@@ -157,12 +157,12 @@ for i in 1 2 3; do
 done
 echo "+ curl http://127.0.0.1:$fn_port/web/ (the first request starts an instance):"
 curl -fsS "http://127.0.0.1:$fn_port/web/"
-berth_b function ls
 berth_b ps --filter label=io.berth.function=web --format 'table {{.Names}}\t{{.Status}}'
 for _ in $(seq 100); do [ -z "$("$berth_bin" --root "$work/root-b" ps -q --filter label=io.berth.function=web)" ] && break; sleep 0.1; done
 [ -z "$("$berth_bin" --root "$work/root-b" ps -q --filter label=io.berth.function=web)" ] ||
   { echo "the native function did not scale to zero" >&2; exit 1; }
 echo "(after 2 s idle: the native function scaled to zero, no container left)"
+berth_b function ls
 kill "$gateway_pid" && while kill -0 "$gateway_pid" 2>/dev/null; do sleep 0.1; done
 gateway_pid=""
 berth_b function rm hello web
