@@ -183,7 +183,7 @@ fn a_spinning_request_times_out_while_others_are_served() {
     component(&b, "counter", "");
     let gw = Gateway::start(
         &b,
-        "functions:\n  - name: spin\n    image: spin\n    timeout: 2s\n  - name: counter\n    image: counter\n",
+        "functions:\n  - name: spin\n    image: spin\n    timeout: 5s\n  - name: counter\n    image: counter\n",
     );
     rt().block_on(async {
         let c = reqwest::Client::new();
@@ -202,12 +202,12 @@ fn a_spinning_request_times_out_while_others_are_served() {
             let (s, _, body) = h.await.unwrap();
             assert_eq!((s, body.as_str()), (200, "count=1\n"));
         }
-        assert!(t.elapsed() < Duration::from_secs(2), "the others waited for the spinning one: {:?}", t.elapsed());
+        // All answered while the spinning request still runs (an order, not a stopwatch).
+        assert!(!spin.is_finished(), "the others waited for the spinning one: {:?}", t.elapsed());
         let (s, _, body) = spin.await.unwrap();
         assert_eq!(s, 504, "{body}");
         assert!(body.contains("timeout"), "{body}");
-        let took = t.elapsed();
-        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "{took:?}");
+        assert!(t.elapsed() >= Duration::from_secs(5), "cut before its timeout: {:?}", t.elapsed());
         // The gateway goes on serving, the spinning function included.
         assert_eq!(get(&c, &gw.url("/counter")).await.0, 200);
     });
