@@ -5,7 +5,7 @@
 # Needs: W (a work directory), B (the berth binary). Sets: D (the docker CLI), dockerd_pid.
 D=/usr/bin/docker
 # Bridges the daemon makes for user networks outlive it: the ones not here before are removed.
-docker_bridges() { ip -br link | grep -oE '^br-[0-9a-f]{12}' | sort; }
+docker_bridges() { ip -br link | { grep -oE '^br-[0-9a-f]{12}' || true; } | sort; }
 bridges_before=$(docker_bridges)
 export DOCKER_HOST="unix://$W/docker.sock" DOCKER_CONFIG="$W/docker-config"
 dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "$DOCKER_HOST" \
