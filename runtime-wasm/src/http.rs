@@ -197,7 +197,8 @@ impl HttpFunction {
         let timeout = if self.cfg.timeout.is_zero() { Duration::from_secs(30) } else { self.cfg.timeout };
         let deadline = Instant::now() + timeout;
         let hit = Arc::new(AtomicBool::new(false));
-        let mut store = match self.store(deadline, hit.clone()) {
+        let late = Arc::new(AtomicBool::new(false));
+        let mut store = match self.store(deadline, hit.clone(), late.clone()) {
             Ok(s) => s,
             Err(e) => return self.fail(http::StatusCode::INTERNAL_SERVER_ERROR, &e, None),
         };
@@ -256,6 +257,12 @@ impl HttpFunction {
                     Ok(Err(e)) if hit.load(Ordering::Relaxed) => {
                         format!("the function exceeded its memory limit and trapped: {e}")
                     }
+                    // The deadline's interrupt can win the race with the wall-clock timer:
+                    // it is the same timeout, answered the same way.
+                    Ok(Err(_)) if late.load(Ordering::Relaxed) => {
+                        let why = format!("the function did not answer within its timeout ({})", humantime(timeout));
+                        return self.fail(http::StatusCode::GATEWAY_TIMEOUT, &why, took(irx));
+                    }
                     Ok(Err(e)) => format!("the function trapped: {e}"),
                     Err(e) => format!("the function's task failed: {e}"),
                 };
@@ -269,7 +276,13 @@ impl HttpFunction {
         }
     }
 
-    fn store(&self, deadline: Instant, hit: Arc<AtomicBool>) -> std::result::Result<Store<Host>, String> {
+    /// `hit` is set when the guest goes past its memory limit, `late` when its deadline stops it.
+    fn store(
+        &self,
+        deadline: Instant,
+        hit: Arc<AtomicBool>,
+        late: Arc<AtomicBool>,
+    ) -> std::result::Result<Store<Host>, String> {
         let mut b = WasiCtxBuilder::new();
         if let Some(log) = &self.cfg.log {
             b.stdout(Sink::new(log.clone()));
@@ -295,6 +308,7 @@ impl HttpFunction {
         // timeout normally drops the instance first: this is the backstop for CPU time).
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
+                late.store(true, Ordering::Relaxed);
                 return Err(wasmtime::Trap::Interrupt.into());
             }
             Ok(UpdateDeadline::Yield(1))

@@ -11,17 +11,10 @@ impl Engine {
     pub fn wasm_component(&self, image: &str) -> Result<berth_runtime_wasm::ModuleSource> {
         let img = self.resolve_image(image)?;
         let cfg = super::wasm::image_config(&img);
-        let strings = |k: &str| -> Vec<String> {
-            cfg[k]
-                .as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let mut args = strings("Entrypoint");
-        args.extend(strings("Cmd"));
+        let (args, env) = super::kind::image_process(&cfg);
         let cwd = cfg["WorkingDir"].as_str().filter(|s| !s.is_empty()).unwrap_or("/");
         let layers = if img.is_wasm() { self.wasm_image_layers(&img)? } else { self.container_layers(&img)? };
-        super::wasm::find_module_source(self, &args, cwd, &strings("Env"), &layers).ok_or_else(|| {
+        super::wasm::find_module_source(self, &args, cwd, &env, &layers).ok_or_else(|| {
             Error::Other(format!(
                 "image {image}: its entrypoint {:?} is not a plain file of its layers",
                 args.first().map(String::as_str).unwrap_or_default()

@@ -14,16 +14,19 @@ impl Engine {
         if image.is_wasm() {
             return Ok(Kind::Wasm);
         }
-        let cfg = super::wasm::image_config(&image);
-        let strings = |k: &str| -> Vec<String> {
-            cfg[k]
-                .as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let mut args = strings("Entrypoint");
-        args.extend(strings("Cmd"));
+        let (args, env) = image_process(&super::wasm::image_config(&image));
         let layers = self.container_layers(&image)?;
-        super::wasm::decide(&image, &args, &strings("Env"), &berth_store::layerview::LayerView::new(&layers))
+        super::wasm::decide(&image, &args, &env, &berth_store::layerview::LayerView::new(&layers))
     }
+}
+
+/// The process an image's config names when run as it is: its entrypoint followed by its
+/// command, and its environment (what the dispatch rule and a wasm function both read).
+pub(super) fn image_process(cfg: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let strings = |k: &str| -> Vec<String> {
+        cfg[k].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+    };
+    let mut args = strings("Entrypoint");
+    args.extend(strings("Cmd"));
+    (args, strings("Env"))
 }

@@ -2,13 +2,8 @@
 
 use super::super::Ctx;
 
-#[derive(clap::Args, Clone)]
-pub struct Args {
-    /// Specify a shutdown timeout in seconds.
-    #[arg(short = 't', long)]
-    pub timeout: Option<i64>,
-    pub services: Vec<String>,
-}
+/// `stop`'s flags: a shutdown timeout and the services.
+pub use super::stop::Args;
 
 pub fn run(ctx: &Ctx, g: &super::Args, a: Args) -> anyhow::Result<()> {
     let c = super::open_named(ctx, g)?;
